@@ -1,0 +1,28 @@
+"""defocuskit: physically documented synthetic defocus datasets.
+
+Reads all-in-focus image + metric depth pairs, applies a thin-lens camera model
+(circle of confusion -> per-pixel Gaussian blur) with a Numba engine and writes
+sharded Zarr datasets with full provenance. No torch import anywhere in this package.
+"""
+
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("defocuskit")
+except PackageNotFoundError:  # running from a source tree that is not installed
+    __version__ = "0.0.0+unknown"
+
+__all__ = ["__version__", "Camera", "render"]
+
+
+def __getattr__(name):
+    # Lazy re-exports keep `import defocuskit` cheap (no numba compile on import).
+    if name == "Camera":
+        from defocuskit.optics import Camera
+
+        return Camera
+    if name == "render":
+        from defocuskit.render import render
+
+        return render
+    raise AttributeError(f"module 'defocuskit' has no attribute {name!r}")

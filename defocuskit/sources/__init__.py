@@ -1,0 +1,47 @@
+"""Dataset readers ("sources") and their registry.
+
+``get_source(name, path, **options)`` builds a reader by name; ``list_sources()`` lists
+the known names with one-line descriptions. Every reader returns :class:`Sample` records.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from defocuskit.errors import SourceError
+from defocuskit.sources.base import Sample, Source, file_identity
+
+__all__ = ["Sample", "Source", "file_identity", "get_source", "list_sources", "SOURCES"]
+
+# name -> "module:Class"; modules are imported on use so that h5py/scipy/skimage load lazily.
+SOURCES: dict[str, str] = {
+    "samples": "defocuskit.sources.samples:SamplesSource",
+    "middlebury": "defocuskit.sources.middlebury:MiddleburySource",
+    "nyu": "defocuskit.sources.nyu:NYUSource",
+    "make3d": "defocuskit.sources.make3d:Make3DSource",
+    "idfd": "defocuskit.sources.idfd:IDFDSource",
+    "folder": "defocuskit.sources.folder:FolderSource",
+}
+
+
+def _load(name: str) -> type[Source]:
+    if name not in SOURCES:
+        raise SourceError(f"unknown source {name!r}; known sources: {', '.join(SOURCES)}")
+    module, cls = SOURCES[name].split(":")
+    return getattr(importlib.import_module(module), cls)
+
+
+def get_source(name: str, path, **options) -> Source:
+    """Build the reader ``name`` over ``path`` with reader-specific ``options``."""
+    return _load(name)(path, **options)
+
+
+def list_sources() -> dict[str, str]:
+    """Map of source name to its one-line description."""
+    out = {}
+    for name in SOURCES:
+        try:
+            out[name] = _load(name).description
+        except (ImportError, AttributeError) as exc:  # a reader not yet available
+            out[name] = f"(unavailable: {exc})"
+    return out

@@ -1,0 +1,142 @@
+"""The common record every reader returns, and the reader base class.
+
+A reader ("source") knows its splits and sample ids up front, reads one sample at a time
+and can be pickled to worker processes: it holds paths, never open file handles, and
+opens files lazily in whichever process reads.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from defocuskit.errors import SourceError
+
+__all__ = ["Sample", "Source", "validate_sample", "file_identity"]
+
+
+@dataclass
+class Sample:
+    """One all-in-focus image with its metric depth.
+
+    Attributes
+    ----------
+    sample_id : str
+        Stable identifier inside the source (file stem, frame index, ...).
+    aif : (H, W, 3) uint8 ndarray
+        The all-in-focus (sharp) RGB image.
+    depth : (H, W) float32 ndarray, metres
+        Metric depth; NaN marks invalid pixels.
+    defocused : (H, W, 3) uint8 ndarray or None
+        A *real* defocused capture of the same scene (iDFD); None for synthetic sources.
+    meta : dict
+        Plain-JSON metadata (units, original size, scale detected, ...).
+    """
+
+    sample_id: str
+    aif: np.ndarray
+    depth: np.ndarray
+    defocused: np.ndarray | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self):
+        validate_sample(self)
+
+
+def validate_sample(sample: Sample) -> None:
+    """Check shapes, dtypes and units of a :class:`Sample`; raise SourceError if wrong."""
+    where = f"sample {sample.sample_id!r}"
+    aif = sample.aif
+    if not isinstance(aif, np.ndarray) or aif.ndim != 3 or aif.shape[2] != 3:
+        raise SourceError(f"{where}: aif must be an (H, W, 3) array, got shape "
+                          f"{getattr(aif, 'shape', None)}")
+    if aif.dtype != np.uint8:
+        raise SourceError(f"{where}: aif must be uint8, got {aif.dtype}")
+    depth = sample.depth
+    if not isinstance(depth, np.ndarray) or depth.shape != aif.shape[:2]:
+        raise SourceError(f"{where}: depth shape {getattr(depth, 'shape', None)} does not "
+                          f"match the image size {aif.shape[:2]}")
+    if depth.dtype != np.float32:
+        raise SourceError(f"{where}: depth must be float32 metres, got {depth.dtype}")
+    if sample.defocused is not None and (
+        sample.defocused.shape != aif.shape or sample.defocused.dtype != np.uint8
+    ):
+        raise SourceError(f"{where}: defocused image must match the AiF image "
+                          f"({aif.shape} uint8), got {sample.defocused.shape} "
+                          f"{sample.defocused.dtype}")
+
+
+def file_identity(path: str | os.PathLike, *, hash_bytes: int = 1 << 24) -> dict[str, Any]:
+    """Identity of an input file or folder for provenance: path, size and a content hash.
+
+    For a file the hash is SHA-256 of its first ``hash_bytes`` bytes plus its size (a full
+    hash of a 2.8 GB .mat would dominate a run); for a folder it is the hash of the sorted
+    relative paths and sizes of every file below it.
+    """
+    p = Path(path)
+    h = hashlib.sha256()
+    if p.is_file():
+        size = p.stat().st_size
+        with open(p, "rb") as fh:
+            h.update(fh.read(hash_bytes))
+        h.update(str(size).encode())
+        kind = "file" if size <= hash_bytes else f"file (first {hash_bytes} bytes + size)"
+        return {"path": str(p.resolve()), "size": size, "sha256": h.hexdigest(), "hashed": kind}
+    if p.is_dir():
+        total = 0
+        for f in sorted(q for q in p.rglob("*") if q.is_file()):
+            st = f.stat()
+            total += st.st_size
+            h.update(f"{f.relative_to(p).as_posix()}:{st.st_size}\n".encode())
+        return {"path": str(p.resolve()), "size": total, "sha256": h.hexdigest(),
+                "hashed": "folder listing (relative paths + sizes)"}
+    raise SourceError(f"input {str(p)!r} does not exist")
+
+
+class Source:
+    """Base class of dataset readers.
+
+    Subclasses set ``name`` and ``description``, implement :meth:`sample_ids` and
+    :meth:`read`, and may override :meth:`identity`. Constructors take the input path
+    and keyword options, must check the layout and raise :class:`SourceError` with a
+    message naming the missing or bad file, and must not keep open file handles
+    (sources are pickled to worker processes).
+    """
+
+    name: str = ""
+    description: str = ""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        if not self.path.exists():
+            raise SourceError(f"{self.name}: input {str(self.path)!r} does not exist")
+
+    def splits(self) -> list[str]:
+        """Names of the splits this source provides, e.g. ``["train", "test"]``."""
+        raise NotImplementedError
+
+    def sample_ids(self, split: str) -> list[str]:
+        """Ordered sample ids of ``split``; index ``i`` of this list is read by ``read``."""
+        raise NotImplementedError
+
+    def read(self, split: str, index: int) -> Sample:
+        """Read sample ``index`` of ``split`` as a :class:`Sample`."""
+        raise NotImplementedError
+
+    def options(self) -> dict[str, Any]:
+        """The reader's resolved options (plain JSON), stored with the dataset."""
+        return {}
+
+    def identity(self) -> dict[str, Any]:
+        """Provenance of the input: path, size, content hash."""
+        return file_identity(self.path)
+
+    def _check_split(self, split: str) -> None:
+        if split not in self.splits():
+            raise SourceError(f"{self.name}: unknown split {split!r}; "
+                              f"this source has {self.splits()}")
