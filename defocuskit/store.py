@@ -1,0 +1,269 @@
+"""The on-disk dataset: a Zarr v3 group, one subgroup per split, sharded arrays.
+
+Layout (schema version 1, documented in ``docs/schema.md``)::
+
+    DATASET.zarr/                    root attrs: schema_version, complete, config, camera, ...
+      train/                         split attrs: n, sample_ids, image_shape, focal_stack, ...
+        aif          (N, H, W, 3)        uint8
+        defocused    (N, H, W, 3)        uint8    (N, K, H, W, 3) for a focal stack of K
+        depth        (N, H, W)           float32  metres, NaN = invalid
+        sigma        (N, H, W)           float32  pixels  (N, K, H, W) for a stack; absent for
+                                                  real captures (iDFD)
+        focus_distance, focal_length, f_number, pixel_pitch, coc_to_sigma
+                     (N,) or (N, K)      float32  metres (f_number, coc_to_sigma: unitless)
+        source_index (N,)                int32    index of the sample in the source split
+        _shard_done  (n_shards,)         uint8    1 once a shard is fully written
+
+Every array has one sample per chunk and ``shard_size`` samples per shard; one shard is
+one unit of work, written once from a buffer (writing a shard sample by sample rewrites
+it each time) by exactly one process (two writers of one shard lose samples). Arrays are
+created by the parent before any worker starts; ``_shard_done`` is set after a shard's
+data, and the root ``complete`` flag only when every shard is done, so an interrupted
+dataset never looks complete and ``--resume`` redoes exactly the shards not marked done.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import zarr
+from zarr.codecs import BloscCodec
+
+from defocuskit.errors import SchemaError
+
+__all__ = [
+    "SCHEMA_VERSION", "SplitSpec", "PER_SAMPLE_SCALARS", "create_dataset", "write_shard",
+    "shard_ranges", "done_shards", "mark_complete", "open_dataset", "open_group_rw",
+    "write_arrays", "DatasetReader", "SplitReader", "COMPRESSORS",
+]
+
+SCHEMA_VERSION = 1
+PER_SAMPLE_SCALARS = ("focus_distance", "focal_length", "f_number", "pixel_pitch", "coc_to_sigma")
+COMPRESSORS = {
+    # lz4 reads fastest; zstd + bitshuffle compresses better (DESIGN.md, measured here)
+    "lz4": lambda: BloscCodec(cname="lz4", clevel=5, shuffle="shuffle"),
+    "zstd": lambda: BloscCodec(cname="zstd", clevel=5, shuffle="bitshuffle"),
+}
+
+warnings.filterwarnings("ignore", message="Consolidated metadata", category=UserWarning)
+
+
+def _url(path: str | os.PathLike) -> tuple[str, dict]:
+    """Normalise a local path or fsspec URL; local ``file://`` URLs become plain paths."""
+    s = os.fspath(path)
+    if s.startswith("file://"):
+        return s[len("file://"):], {}
+    return s, {}
+
+
+def _open(path, mode: str, storage_options: dict | None = None, consolidated=None):
+    url, opts = _url(path)
+    kwargs: dict[str, Any] = {"mode": mode}
+    if "://" in url:
+        kwargs["storage_options"] = {**opts, **(storage_options or {})}
+    if consolidated is not None:
+        kwargs["use_consolidated"] = consolidated
+    return zarr.open_group(url, **kwargs)
+
+
+@dataclass(frozen=True)
+class SplitSpec:
+    """What one split will hold: sample count, frame size and which arrays."""
+
+    n: int
+    height: int
+    width: int
+    sample_ids: tuple[str, ...]
+    focal_stack: int = 0          # 0: one defocused image per sample; K: a stack of K
+    has_sigma: bool = True        # False for real captures with no synthetic defocus map
+
+    def lead_shape(self) -> tuple[int, ...]:
+        return (self.n, self.focal_stack) if self.focal_stack else (self.n,)
+
+
+def shard_ranges(n: int, shard_size: int) -> list[tuple[int, int]]:
+    """``[(start, stop), ...]`` of the shards of a split of ``n`` samples."""
+    return [(s, min(s + shard_size, n)) for s in range(0, n, shard_size)]
+
+
+def create_dataset(path, splits: Mapping[str, SplitSpec], *, attrs: dict, shard_size: int = 64,
+                   compressor: str = "lz4", storage_options: dict | None = None):
+    """Create the empty group and every array (call in the parent, before workers start).
+
+    The root is marked ``complete = False`` until :func:`mark_complete`.
+    """
+    if compressor not in COMPRESSORS:
+        raise SchemaError(f"unknown compressor {compressor!r}; choose one of {list(COMPRESSORS)}")
+    root = _open(path, "w", storage_options)
+    root.attrs.update({**attrs, "schema_version": SCHEMA_VERSION, "complete": False,
+                       "shard_size": shard_size, "compressor": compressor,
+                       "splits": list(splits)})
+    for name, spec in splits.items():
+        g = root.create_group(name)
+        g.attrs.update({"n": spec.n, "sample_ids": list(spec.sample_ids),
+                        "image_shape": [spec.height, spec.width],
+                        "focal_stack": spec.focal_stack, "n_shards":
+                        len(shard_ranges(spec.n, shard_size))})
+        h, w, k = spec.height, spec.width, spec.focal_stack
+        stack = (k,) if k else ()
+
+        def make(arr_name, tail, dtype, fill, _g=g, per_sample_chunk=True):
+            shape = (spec.n, *tail)
+            if per_sample_chunk:
+                chunks = (1, *tail)
+            else:  # tiny per-sample scalars: one chunk per shard so workers never share one
+                chunks = (shard_size, *tail)
+            _g.create_array(arr_name, shape=shape, chunks=chunks,
+                            shards=(shard_size, *tail) if per_sample_chunk else None,
+                            dtype=dtype, fill_value=fill, compressors=COMPRESSORS[compressor]())
+
+        make("aif", (h, w, 3), "uint8", 0)
+        make("defocused", (*stack, h, w, 3), "uint8", 0)
+        make("depth", (h, w), "float32", np.nan)
+        if spec.has_sigma:
+            make("sigma", (*stack, h, w), "float32", np.nan)
+            for scalar in PER_SAMPLE_SCALARS:
+                make(scalar, stack, "float32", np.nan, per_sample_chunk=False)
+        make("source_index", (), "int32", -1, per_sample_chunk=False)
+        n_shards = len(shard_ranges(spec.n, shard_size))
+        g.create_array("_shard_done", shape=(n_shards,), chunks=(1,), dtype="uint8",
+                       fill_value=0)
+    return root
+
+
+def open_group_rw(path, storage_options: dict | None = None):
+    """Open an existing dataset for writing (resume, workers)."""
+    return _open(path, "r+", storage_options, consolidated=False)
+
+
+def write_shard(path, split: str, shard_index: int, data: Mapping[str, np.ndarray], *,
+                storage_options: dict | None = None) -> None:
+    """Write one whole shard (all arrays, one assignment each) and then mark it done."""
+    root = open_group_rw(path, storage_options)
+    g = root[split]
+    shard_size = int(root.attrs["shard_size"])
+    start = shard_index * shard_size
+    for name, values in data.items():
+        if name not in g:
+            raise SchemaError(f"split {split!r} has no array {name!r}")
+        g[name][start:start + len(values)] = values
+    g["_shard_done"][shard_index] = 1
+
+
+def done_shards(path, split: str, storage_options: dict | None = None) -> np.ndarray:
+    """Boolean mask of the shards of ``split`` that are completely written."""
+    g = _open(path, "r", storage_options, consolidated=False)[split]
+    return np.asarray(g["_shard_done"][:]).astype(bool)
+
+
+def mark_complete(path, *, extra_attrs: dict | None = None,
+                  storage_options: dict | None = None) -> None:
+    """Check every shard is done, set ``complete = True`` and consolidate the metadata."""
+    root = open_group_rw(path, storage_options)
+    for split in root.attrs["splits"]:
+        missing = np.flatnonzero(~done_shards(path, split, storage_options))
+        if missing.size:
+            raise SchemaError(f"split {split!r}: shards {missing.tolist()} are not written")
+    root.attrs.update({**(extra_attrs or {}), "complete": True})
+    zarr.consolidate_metadata(root.store)
+
+
+def write_arrays(path, splits: Mapping[str, Mapping[str, np.ndarray]], *,
+                 attrs: dict | None = None, shard_size: int = 8) -> None:
+    """Write a complete dataset from in-memory arrays (tests, fixtures, small exports)."""
+    specs = {}
+    for name, arrays in splits.items():
+        n, h, w = arrays["aif"].shape[:3]
+        k = arrays["defocused"].shape[1] if arrays["defocused"].ndim == 5 else 0
+        specs[name] = SplitSpec(n=n, height=h, width=w, focal_stack=k,
+                                sample_ids=tuple(f"{name}-{i}" for i in range(n)),
+                                has_sigma="sigma" in arrays)
+    create_dataset(path, specs, attrs=attrs or {}, shard_size=shard_size)
+    for name, arrays in splits.items():
+        n = specs[name].n
+        for si, (a, b) in enumerate(shard_ranges(n, shard_size)):
+            data = {k: np.asarray(v[a:b]) for k, v in arrays.items()}
+            data.setdefault("source_index", np.arange(a, b, dtype=np.int32))
+            write_shard(path, name, si, data)
+    mark_complete(path)
+
+
+class SplitReader:
+    """Read access to one split; arrays stay lazy (one chunk per sample)."""
+
+    def __init__(self, group, name: str):
+        self._g = group
+        self.name = name
+        a = dict(group.attrs)
+        self.sample_ids: list[str] = list(a.get("sample_ids", []))
+        self.image_shape: tuple[int, int] = tuple(a["image_shape"])
+        self.focal_stack: int = int(a.get("focal_stack", 0))
+        self.attrs = a
+
+    def __len__(self) -> int:
+        return int(self._g["aif"].shape[0])
+
+    def has(self, name: str) -> bool:
+        return name in self._g
+
+    def array(self, name: str):
+        if name not in self._g:
+            raise SchemaError(f"split {self.name!r} has no array {name!r}; it has "
+                              f"{sorted(k for k in self._g.array_keys() if k[0] != '_')}")
+        return self._g[name]
+
+    def read(self, i: int, names=("defocused", "aif", "depth")) -> dict[str, np.ndarray]:
+        if not 0 <= i < len(self):
+            raise IndexError(f"sample {i} out of range for split {self.name!r} ({len(self)})")
+        return {n: np.asarray(self.array(n)[i]) for n in names}
+
+
+class DatasetReader:
+    """A complete defocuskit dataset opened for reading (see :func:`open_dataset`)."""
+
+    def __init__(self, root, path):
+        self._root = root
+        self.path = path
+        self.attrs: dict[str, Any] = dict(root.attrs)
+        self.splits: list[str] = list(self.attrs.get("splits", []))
+
+    def __getitem__(self, split: str) -> SplitReader:
+        if split not in self.splits:
+            raise SchemaError(f"dataset {self.path}: no split {split!r}; it has {self.splits}")
+        return SplitReader(self._root[split], split)
+
+    def __iter__(self):
+        return iter(self.splits)
+
+
+def open_dataset(path, *, storage_options: dict | None = None,
+                 require_complete: bool = True) -> DatasetReader:
+    """Open a dataset written by ``defocuskit synth`` for reading.
+
+    Raises
+    ------
+    SchemaError
+        If ``path`` is not a defocuskit dataset, has another schema version, or is not
+        complete (an interrupted run; finish it with ``defocuskit synth --resume``).
+    """
+    try:
+        root = _open(path, "r", storage_options)
+    except (FileNotFoundError, zarr.errors.GroupNotFoundError) as exc:
+        raise SchemaError(f"{path}: not a Zarr dataset ({exc.__class__.__name__})") from None
+    attrs = dict(root.attrs)
+    version = attrs.get("schema_version")
+    if version is None:
+        raise SchemaError(f"{path}: a Zarr group but not a defocuskit dataset "
+                          "(no schema_version attribute)")
+    if version != SCHEMA_VERSION:
+        raise SchemaError(f"{path}: schema version {version}, this defocuskit reads version "
+                          f"{SCHEMA_VERSION}; re-run synth or install a matching version")
+    if require_complete and not attrs.get("complete", False):
+        raise SchemaError(f"{path}: dataset is incomplete (an interrupted synth run); finish "
+                          "it with `defocuskit synth ... --resume`")
+    return DatasetReader(root, path)
