@@ -112,8 +112,8 @@ def create_dataset(path, splits: Mapping[str, SplitSpec], *, attrs: dict, shard_
         h, w, k = spec.height, spec.width, spec.focal_stack
         stack = (k,) if k else ()
 
-        def make(arr_name, tail, dtype, fill, _g=g, per_sample_chunk=True):
-            shape = (spec.n, *tail)
+        def make(arr_name, tail, dtype, fill, _g=g, _n=spec.n, per_sample_chunk=True):
+            shape = (_n, *tail)
             if per_sample_chunk:
                 chunks = (1, *tail)
             else:  # tiny per-sample scalars: one chunk per shard so workers never share one

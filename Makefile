@@ -1,0 +1,38 @@
+# The README's quick start: `make demo` and `make test` on a fresh machine with Python 3.11.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+RUN    := runs/demo
+
+.PHONY: demo test lint bench clean
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[train,dev]"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/defocuskit synth --source samples --input samples --output $(RUN)/samples.zarr \
+		--camera 2hded --focus histogram --mode gather --shard-size 4 --jobs 2 --overwrite
+	$(BIN)/defocuskit preview $(RUN)/samples.zarr --split train -n 3 --output $(RUN)/preview.png
+	$(BIN)/defocuskit inspect $(RUN)/samples.zarr
+	@echo
+	@echo "demo outputs:"
+	@echo "  dataset  $(RUN)/samples.zarr"
+	@echo "  preview  $(RUN)/preview.png"
+
+test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_render.py
+	$(BIN)/python benchmarks/bench_synth.py
+	$(BIN)/python benchmarks/bench_train.py
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

@@ -1,0 +1,224 @@
+"""`defocuskit` command line: synth, preview, inspect, cameras, sources.
+
+A thin layer: parse, validate, call the library, report. Library errors on user input
+(:class:`defocuskit.errors.DefocusKitError`) become one clear line and exit code 1.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+
+import click
+
+from defocuskit import __version__
+from defocuskit.errors import DefocusKitError
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+def user_errors(fn):
+    """Turn library errors on user input into a ClickException (no traceback)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except DefocusKitError as exc:
+            raise click.ClickException(str(exc)) from None
+
+    return wrapper
+
+
+@click.group(context_settings=CONTEXT)
+@click.version_option(__version__, prog_name="defocuskit")
+def main():
+    """Synthesise physically documented defocus datasets and look at them.
+
+    \b
+    Quick start on the bundled samples:
+      defocuskit synth --source samples --input samples --output runs/samples.zarr
+      defocuskit preview runs/samples.zarr --output runs/preview.png
+      defocuskit inspect runs/samples.zarr
+    """
+
+
+def _parse_kv(ctx, param, values):
+    out = {}
+    for item in values:
+        if "=" not in item:
+            raise click.BadParameter(f"expected KEY=VALUE, got {item!r}", ctx, param)
+        k, v = item.split("=", 1)
+        try:
+            out[k] = json.loads(v)
+        except json.JSONDecodeError:
+            out[k] = v
+    return out
+
+
+def _parse_size(ctx, param, value):
+    if value is None:
+        return None
+    try:
+        h, w = (int(x) for x in value.lower().split("x"))
+    except ValueError:
+        raise click.BadParameter(f"expected HxW such as 256x320, got {value!r}", ctx,
+                                 param) from None
+    return [h, w]
+
+
+@main.command(context_settings=CONTEXT)
+@click.option("--source", help="Reader name (see `defocuskit sources`).")
+@click.option("--input", "input_", help="The reader's input: a file or a folder.")
+@click.option("--output", help="Output dataset: a folder path (…/name.zarr) or fsspec URL.")
+@click.option("--camera", help="Camera preset (see `defocuskit cameras`). [default: 2hded]")
+@click.option("--focus", help="Focus policy: fixed:METRES | uniform | histogram | stack:K | "
+              "stack:S1,S2,… [default: histogram]")
+@click.option("--mode", type=click.Choice(["gather", "scatter", "layered"]),
+              help="Render mode. [default: gather]")
+@click.option("--coc-to-sigma", type=float, help="Override the CoC -> sigma factor (e.g. 0.25).")
+@click.option("--linear-light/--no-linear-light", default=None,
+              help="Blur in linear light (sRGB decode, blur, encode).")
+@click.option("--noise", "noise", multiple=True, metavar="KEY=VALUE",
+              callback=_parse_kv, help="Sensor noise parameter, repeatable (off by default).")
+@click.option("--resize", callback=_parse_size, metavar="HxW",
+              help="Resize every frame to HxW before rendering.")
+@click.option("--split", "splits", multiple=True, help="Only these splits (repeatable).")
+@click.option("--limit", type=int, help="At most N samples per split.")
+@click.option("--splits", "splits_path", type=click.Path(dir_okay=False),
+              help="NYU only: splits.mat (default: beside the input .mat).")
+@click.option("--option", "options", multiple=True, metavar="KEY=VALUE", callback=_parse_kv,
+              help="Reader option, repeatable (e.g. --option crop=false).")
+@click.option("--jobs", "-j", type=int, help="Worker processes. [default: 1]")
+@click.option("--backend", type=click.Choice(["loky", "dask"]),
+              help="Where shards run: local processes or a dask cluster. [default: loky]")
+@click.option("--scheduler", help="Dask scheduler address for --backend dask.")
+@click.option("--seed", type=int, help="Base random seed. [default: 0]")
+@click.option("--shard-size", type=int, help="Samples per shard. [default: 64]")
+@click.option("--compressor", type=click.Choice(["lz4", "zstd"]), help="[default: lz4]")
+@click.option("--on-error", type=click.Choice(["raise", "skip"]),
+              help="Stop at the first bad sample, or skip it and record why. [default: raise]")
+@click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False),
+              help="JSON or TOML file with the same keys; options given here override it.")
+@click.option("--resume", is_flag=True, help="Finish an interrupted run (redo incomplete shards).")
+@click.option("--overwrite", is_flag=True, help="Replace an existing output.")
+@click.option("--progress/--no-progress", default=None,
+              help="Progress bar (default: only on a terminal).")
+@user_errors
+def synth(source, input_, output, camera, focus, mode, coc_to_sigma, linear_light, noise,
+          resize, splits, limit, splits_path, options, jobs, backend, scheduler, seed,
+          shard_size, compressor, on_error, config_file, resume, overwrite, progress):
+    """Render a defocus dataset from all-in-focus images and depth.
+
+    \b
+    Example:
+      defocuskit synth --source samples --input samples --output runs/samples.zarr \\
+          --camera 2hded --focus histogram --mode gather --jobs 2
+      defocuskit synth --source nyu --input nyu_depth_v2_labeled.mat \\
+          --output nyu.zarr --jobs 2 --resume
+    """
+    from defocuskit.config import SynthConfig, load_config_file
+    from defocuskit.synth import run_synth
+
+    if resume and overwrite:
+        raise click.UsageError("--resume and --overwrite exclude each other")
+    cfg = load_config_file(config_file) if config_file else {}
+    given = {"source": source, "input": input_, "output": output, "camera": camera,
+             "focus": focus, "mode": mode, "coc_to_sigma": coc_to_sigma,
+             "linear_light": linear_light, "noise": noise or None, "resize": resize,
+             "splits": list(splits) or None, "limit": limit, "jobs": jobs,
+             "backend": backend, "scheduler": scheduler, "seed": seed,
+             "shard_size": shard_size, "compressor": compressor, "on_error": on_error}
+    cfg.update({k: v for k, v in given.items() if v is not None})
+    source_options = dict(cfg.get("source_options", {}))
+    source_options.update(options)
+    if splits_path:
+        source_options["splits_path"] = splits_path
+    cfg["source_options"] = source_options
+    config = SynthConfig.from_dict(cfg)
+    summary = run_synth(config, resume=resume, overwrite=overwrite, progress=progress)
+    click.echo(f"wrote {summary.n_samples} samples in {summary.n_shards} shards to "
+               f"{summary.output} in {summary.seconds:.1f} s "
+               f"({summary.samples_per_s:.1f} samples/s)"
+               + (f"; {summary.n_shards_reused} shards were already complete"
+                  if summary.n_shards_reused else ""))
+    if summary.skipped:
+        click.echo(f"skipped {summary.n_skipped} samples (recorded in the dataset's "
+                   "'skipped' attribute):", err=True)
+        for s in summary.skipped[:10]:
+            click.echo(f"  {s['split']}/{s['sample_id']}: {s['error']}", err=True)
+
+
+@main.command(context_settings=CONTEXT)
+@click.argument("dataset")
+@click.option("--split", help="Split to show [default: the first].")
+@click.option("-n", "n", type=int, default=4, show_default=True, help="Samples to show.")
+@click.option("--output", "-o", required=True, type=click.Path(dir_okay=False),
+              help="PNG file to write.")
+@user_errors
+def preview(dataset, split, n, output):
+    """Plot a grid of samples (AiF, defocused, depth, sigma), the sigma histogram and
+    the camera's CoC-vs-depth curve.
+
+    \b
+    Example:
+      defocuskit preview runs/samples.zarr --split train -n 4 --output runs/preview.png
+    """
+    from defocuskit.preview import preview_dataset
+
+    path = preview_dataset(dataset, output, split=split, n=n)
+    click.echo(f"wrote {path}")
+
+
+@main.command(context_settings=CONTEXT)
+@click.argument("dataset")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@user_errors
+def inspect(dataset, as_json):
+    """Summarise a dataset: splits, counts, shapes, camera, depth and sigma statistics,
+    completeness.
+
+    \b
+    Example:
+      defocuskit inspect runs/samples.zarr
+      defocuskit inspect runs/samples.zarr --json
+    """
+    from defocuskit.summary import format_summary, summarize
+
+    info = summarize(dataset)
+    click.echo(json.dumps(info, indent=2) if as_json else format_summary(info))
+    if not info["complete"]:
+        sys.exit(2)
+
+
+@main.command(context_settings=CONTEXT)
+def cameras():
+    """List the camera presets with their published sources.
+
+    \b
+    Example:
+      defocuskit cameras
+    """
+    from defocuskit.optics import list_presets
+
+    for name, preset in list_presets().items():
+        click.echo(f"{name}\n  " + preset.describe().replace("\n", "\n  ") + "\n")
+
+
+@main.command(context_settings=CONTEXT)
+def sources():
+    """List the dataset readers.
+
+    \b
+    Example:
+      defocuskit sources
+    """
+    from defocuskit.sources import list_sources
+
+    for name, desc in list_sources().items():
+        click.echo(f"{name:<12} {desc}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,106 @@
+"""The resolved configuration of a ``defocuskit synth`` run.
+
+A run is fully described by :class:`SynthConfig`; it is stored with the dataset (root
+attribute ``config``) and compared on ``--resume`` so that a resumed run cannot silently
+mix two configurations. Config files are JSON or TOML with the same keys; command-line
+options override them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from defocuskit.errors import ConfigError
+
+__all__ = ["SynthConfig", "load_config_file", "RUNTIME_KEYS"]
+
+# Keys that change how a run executes but not what it writes: they may differ on resume.
+RUNTIME_KEYS = ("jobs", "backend", "scheduler", "resume", "overwrite", "on_error", "progress")
+
+
+@dataclass
+class SynthConfig:
+    source: str                                   # reader name, see `defocuskit sources`
+    input: str                                    # the reader's input path
+    output: str                                   # dataset path or fsspec URL
+    source_options: dict[str, Any] = field(default_factory=dict)  # reader options
+    camera: str = "2hded"                         # camera preset, see `defocuskit cameras`
+    coc_to_sigma: float | None = None             # override the preset's CoC -> sigma factor
+    focus: str = "histogram"                      # fixed:S | uniform | histogram | stack:K
+    mode: str = "gather"                          # render mode: gather | scatter | layered
+    linear_light: bool = False                    # blur in linear light (sRGB decode/encode)
+    noise: dict[str, float] | None = None         # sensor noise parameters, None = off
+    resize: list[int] | None = None               # [H, W] output frame size, None = as read
+    splits: list[str] | None = None               # subset of the source's splits, None = all
+    limit: int | None = None                      # at most this many samples per split
+    seed: int = 0                                 # base seed; sample i draws from (seed, split, i)
+    shard_size: int = 64                          # samples per shard (= one task)
+    compressor: str = "lz4"                       # lz4 (fast reads) | zstd (smaller)
+    jobs: int = 1                                 # worker processes
+    backend: str = "loky"                         # loky (local processes) | dask (a cluster)
+    scheduler: str | None = None                  # dask scheduler address for --backend dask
+    on_error: str = "raise"                       # raise | skip (record and go on)
+    storage_options: dict[str, Any] = field(default_factory=dict)  # fsspec options
+
+    def __post_init__(self):
+        self.validate()
+
+    def validate(self) -> None:
+        if self.shard_size < 1:
+            raise ConfigError(f"shard_size must be >= 1, got {self.shard_size}")
+        if self.jobs < 1:
+            raise ConfigError(f"jobs must be >= 1, got {self.jobs}")
+        if self.backend not in ("loky", "dask"):
+            raise ConfigError(f"backend must be 'loky' or 'dask', got {self.backend!r}")
+        if self.backend == "dask" and not self.scheduler:
+            raise ConfigError("--backend dask needs --scheduler ADDRESS (e.g. tcp://host:8786)")
+        if self.on_error not in ("raise", "skip"):
+            raise ConfigError(f"on_error must be 'raise' or 'skip', got {self.on_error!r}")
+        if self.limit is not None and self.limit < 1:
+            raise ConfigError(f"limit must be >= 1, got {self.limit}")
+        if self.resize is not None and (len(self.resize) != 2 or min(self.resize) < 8):
+            raise ConfigError(f"resize must be [H, W] with sizes >= 8, got {self.resize}")
+        if self.coc_to_sigma is not None and not self.coc_to_sigma > 0:
+            raise ConfigError(f"coc_to_sigma must be > 0, got {self.coc_to_sigma}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return json.loads(json.dumps(dataclasses.asdict(self)))
+
+    def content_key(self) -> dict[str, Any]:
+        """The part of the config that determines the dataset's content."""
+        d = self.to_dict()
+        for k in (*RUNTIME_KEYS, "output", "storage_options"):
+            d.pop(k, None)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> SynthConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ConfigError(f"unknown config key(s) {unknown}; known keys: {sorted(known)}")
+        missing = [k for k in ("source", "input", "output") if d.get(k) in (None, "")]
+        if missing:
+            raise ConfigError(f"missing required setting(s): {missing}")
+        return cls(**d)
+
+
+def load_config_file(path: str | Path) -> dict[str, Any]:
+    """Read a JSON (``.json``) or TOML (``.toml``) config file into a plain dict."""
+    p = Path(path)
+    try:
+        text = p.read_text()
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {str(p)!r}: {exc.strerror}") from None
+    try:
+        if p.suffix == ".toml":
+            return tomllib.loads(text)
+        return json.loads(text)
+    except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"config file {str(p)!r} is not valid {p.suffix[1:] or 'JSON'}: "
+                          f"{exc}") from None

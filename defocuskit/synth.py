@@ -1,0 +1,316 @@
+"""The synth pipeline: source -> prepare -> camera & focus -> sigma map -> render -> store.
+
+One shard of one split is one task. Tasks run in joblib worker processes (``jobs > 1``),
+in the calling process (``jobs == 1``), or on a dask cluster (``backend="dask"``); each
+task reads its samples, renders them, buffers the whole shard and writes it once, then
+marks it done. Every random draw of sample ``i`` comes from ``sample_rng(seed, split, i)``,
+so the arrays are identical whatever the number of workers or the order of the tasks.
+
+Invalid depth (NaN) policy: such pixels are rendered as if they had the depth of the
+nearest valid pixel (so blur stays continuous across Kinect holes); the stored depth
+stays NaN and the stored sigma is NaN there.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+from scipy import ndimage
+
+from defocuskit import __version__
+from defocuskit.config import SynthConfig
+from defocuskit.errors import ConfigError, DefocusKitError, SourceError
+from defocuskit.sources import Sample, Source, get_source
+from defocuskit.store import (
+    PER_SAMPLE_SCALARS,
+    SplitSpec,
+    create_dataset,
+    done_shards,
+    mark_complete,
+    open_group_rw,
+    shard_ranges,
+    write_shard,
+)
+
+__all__ = ["SynthSummary", "run_synth", "build_source", "fill_invalid_depth"]
+
+
+@dataclass
+class SynthSummary:
+    """What a run did (printed by the CLI, stored in the dataset's attributes)."""
+
+    output: str
+    n_samples: int = 0           # samples rendered in this run
+    n_skipped: int = 0
+    n_shards: int = 0            # shards written in this run
+    n_shards_reused: int = 0     # shards already complete (resume)
+    seconds: float = 0.0
+    skipped: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def samples_per_s(self) -> float:
+        return self.n_samples / self.seconds if self.seconds > 0 else 0.0
+
+
+def build_source(cfg: SynthConfig) -> Source:
+    """Construct the configured reader; a bad input becomes one SourceError."""
+    return get_source(cfg.source, cfg.input, **cfg.source_options)
+
+
+def fill_invalid_depth(depth: np.ndarray) -> np.ndarray:
+    """Replace NaN depth by the depth of the nearest valid pixel (for rendering only)."""
+    invalid = ~np.isfinite(depth)
+    if not invalid.any():
+        return depth
+    if invalid.all():
+        raise SourceError("depth map has no valid pixel")
+    idx = ndimage.distance_transform_edt(invalid, return_distances=False, return_indices=True)
+    return depth[idx[0], idx[1]]
+
+
+def _prepare(sample: Sample, cfg: SynthConfig) -> Sample:
+    from defocuskit import prepare
+
+    if cfg.resize is not None:
+        sample = prepare.resize_sample(sample, tuple(cfg.resize))
+    prepare.check_depth_units(sample.depth, f"sample {sample.sample_id!r}")
+    return sample
+
+
+def _render_sample(sample: Sample, cfg: SynthConfig, split: str, index: int,
+                   threads: int | None) -> dict[str, np.ndarray]:
+    """Everything stored for one sample (without the leading sample axis)."""
+    from defocuskit.focus import make_focus_policy, sample_rng
+    from defocuskit.optics import get_preset
+    from defocuskit.render import render
+
+    out: dict[str, np.ndarray] = {"aif": sample.aif, "depth": sample.depth,
+                                  "source_index": np.int32(index)}
+    if sample.defocused is not None:  # a real capture (iDFD): stored as it is
+        out["defocused"] = sample.defocused
+        return out
+    rng = sample_rng(cfg.seed, split, index)
+    camera = get_preset(cfg.camera).make(image_width=sample.aif.shape[1], rng=rng)
+    if cfg.coc_to_sigma is not None:
+        camera = replace(camera, coc_to_sigma=cfg.coc_to_sigma)
+    distances = make_focus_policy(cfg.focus).draw(sample.depth, rng)
+    render_depth = fill_invalid_depth(sample.depth)
+    invalid = ~np.isfinite(sample.depth)
+    defocused, sigmas, scalars = [], [], {k: [] for k in PER_SAMPLE_SCALARS}
+    for s in distances:
+        cam = camera.with_focus(float(s))
+        sigma = np.asarray(cam.sigma_px(render_depth), dtype=np.float32)
+        noise_seed = int(rng.integers(2**31 - 1))
+        defocused.append(render(sample.aif, sigma, mode=cfg.mode, depth=render_depth,
+                                linear_light=cfg.linear_light, noise=cfg.noise,
+                                seed=noise_seed, threads=threads))
+        stored_sigma = sigma.copy()
+        stored_sigma[invalid] = np.nan
+        sigmas.append(stored_sigma)
+        scalars["focus_distance"].append(cam.focus_distance)
+        scalars["focal_length"].append(cam.focal_length)
+        scalars["f_number"].append(cam.f_number)
+        scalars["pixel_pitch"].append(cam.pixel_pitch)
+        scalars["coc_to_sigma"].append(cam.coc_to_sigma)
+    stack = make_focus_policy(cfg.focus).k > 1 or cfg.focus.startswith("stack")
+    pick = (lambda v: np.stack(v)) if stack else (lambda v: v[0])
+    out["defocused"] = pick(defocused)
+    out["sigma"] = pick(sigmas)
+    for k, v in scalars.items():
+        out[k] = np.asarray(pick(v), dtype=np.float32)
+    return out
+
+
+def _run_shard(source: Source, cfg: SynthConfig, split: str, shard_index: int, start: int,
+               stop: int, threads: int | None) -> dict[str, Any]:
+    """Read, render and write one shard; return what was done (runs in a worker)."""
+    rows: list[dict[str, np.ndarray]] = []
+    skipped = []
+    template = None
+    for i in range(start, stop):
+        try:
+            sample = _prepare(source.read(split, i), cfg)
+            row = _render_sample(sample, cfg, split, i, threads)
+            template = template or row
+            rows.append(row)
+        except DefocusKitError as exc:
+            sid = source.sample_ids(split)[i]
+            if cfg.on_error != "skip":
+                raise type(exc)(f"{split}/{sid} (index {i}): {exc}") from None
+            skipped.append({"split": split, "index": i, "sample_id": sid, "error": str(exc)})
+            rows.append(None)
+    if template is not None:
+        blank = _blank_row(template)
+        data = {k: np.stack([(r if r is not None else blank)[k] for r in rows])
+                for k in template}
+    else:  # every sample failed: leave the fill values, mark sources as missing
+        data = {"source_index": np.full(stop - start, -1, np.int32)}
+    write_shard(cfg.output, split, shard_index, data, storage_options=cfg.storage_options)
+    return {"split": split, "shard": shard_index, "n": stop - start - len(skipped),
+            "skipped": skipped}
+
+
+def _blank_row(template: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Fill values for a skipped sample: zeros, NaN floats, source index -1."""
+    blank = {}
+    for k, v in template.items():
+        v = np.asarray(v)
+        fill = np.nan if v.dtype.kind == "f" else 0
+        blank[k] = np.full(v.shape, fill, v.dtype)
+    blank["source_index"] = np.int32(-1)
+    return blank
+
+
+def _plan(source: Source, cfg: SynthConfig) -> dict[str, SplitSpec]:
+    splits = cfg.splits or source.splits()
+    specs = {}
+    for split in splits:
+        if split not in source.splits():
+            raise ConfigError(f"source {cfg.source!r} has no split {split!r}; it has "
+                              f"{source.splits()}")
+        ids = source.sample_ids(split)[: cfg.limit]
+        if not ids:
+            continue
+        first = _prepare(source.read(split, 0), cfg)
+        h, w = first.aif.shape[:2]
+        from defocuskit.focus import make_focus_policy
+
+        policy = make_focus_policy(cfg.focus)
+        k = policy.k if (policy.k > 1 or cfg.focus.startswith("stack")) else 0
+        real = first.defocused is not None
+        specs[split] = SplitSpec(n=len(ids), height=h, width=w, sample_ids=tuple(ids),
+                                 focal_stack=0 if real else k, has_sigma=not real)
+    if not specs:
+        raise SourceError(f"source {cfg.source!r} at {cfg.input!r} has no samples")
+    return specs
+
+
+def _provenance(source: Source, cfg: SynthConfig) -> dict[str, Any]:
+    import numba
+    import numcodecs
+    import zarr
+
+    from defocuskit.optics import get_preset
+
+    preset = get_preset(cfg.camera)
+    return {
+        "producer": "defocuskit",
+        "config": cfg.to_dict(),
+        "content_key": cfg.content_key(),
+        "seed": cfg.seed,
+        "engine_mode": cfg.mode,
+        "camera": {"preset": cfg.camera, "description": preset.description,
+                   "source": preset.source, "randomized": bool(preset.randomized),
+                   "coc_to_sigma_override": cfg.coc_to_sigma},
+        "focus_policy": cfg.focus,
+        "source": {"name": cfg.source, "options": source.options(),
+                   "identity": source.identity()},
+        "versions": {"defocuskit": __version__, "numpy": np.__version__,
+                     "numba": numba.__version__, "zarr": zarr.__version__,
+                     "numcodecs": numcodecs.__version__, "python": sys.version.split()[0]},
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+
+
+def _exists(cfg: SynthConfig) -> bool:
+    try:
+        open_group_rw(cfg.output, cfg.storage_options)
+        return True
+    except Exception:  # noqa: BLE001 - any failure to open means nothing is there
+        return False
+
+
+def run_synth(cfg: SynthConfig, *, resume: bool = False, overwrite: bool = False,
+              progress: bool | None = None) -> SynthSummary:
+    """Run (or resume) a synth job and return its summary.
+
+    Raises
+    ------
+    ConfigError
+        If the output exists and neither ``resume`` nor ``overwrite`` is set, or a resume
+        finds a dataset written with a different configuration.
+    SourceError
+        On unreadable input (unless ``cfg.on_error == "skip"``).
+    """
+    from tqdm.auto import tqdm
+
+    t0 = time.perf_counter()
+    source = build_source(cfg)
+    summary = SynthSummary(output=cfg.output)
+    exists = _exists(cfg)
+    if exists and resume:
+        root = open_group_rw(cfg.output, cfg.storage_options)
+        old = root.attrs.get("content_key")
+        if old != cfg.content_key():
+            raise ConfigError(f"{cfg.output}: existing dataset was written with another "
+                              f"configuration; use --overwrite to replace it (stored: {old})")
+        specs = {s: None for s in root.attrs["splits"]}
+        shard_size = int(root.attrs["shard_size"])
+    elif exists and not overwrite:
+        raise ConfigError(f"output {cfg.output!r} already exists; pass --resume to finish "
+                          "it or --overwrite to replace it")
+    else:
+        specs = _plan(source, cfg)
+        create_dataset(cfg.output, specs, attrs=_provenance(source, cfg),
+                       shard_size=cfg.shard_size, compressor=cfg.compressor,
+                       storage_options=cfg.storage_options)
+        shard_size = cfg.shard_size
+    root = open_group_rw(cfg.output, cfg.storage_options)
+    tasks = []
+    for split in specs:
+        n = int(root[split].attrs["n"])
+        done = done_shards(cfg.output, split, cfg.storage_options)
+        for si, (a, b) in enumerate(shard_ranges(n, shard_size)):
+            if done[si]:
+                summary.n_shards_reused += 1
+            else:
+                tasks.append((split, si, a, b))
+    total = sum(b - a for _, _, a, b in tasks)
+    threads = None if (cfg.jobs == 1 and cfg.backend == "loky") else 1
+    bar = tqdm(total=total, unit="sample", desc="synth", disable=None if progress is None
+               else not progress, file=sys.stderr)
+    skipped_by_split: dict[str, list] = {s: list(root[s].attrs.get("skipped", []))
+                                         for s in specs}
+    for result in _execute(source, cfg, tasks, threads):
+        summary.n_shards += 1
+        summary.n_samples += result["n"]
+        if result["skipped"]:
+            # the parent is the only writer of attributes: safe while workers write data
+            skipped_by_split[result["split"]] += result["skipped"]
+            root[result["split"]].attrs["skipped"] = skipped_by_split[result["split"]]
+            summary.skipped += result["skipped"]
+        bar.update(result["n"] + len(result["skipped"]))
+    bar.close()
+    summary.n_skipped = len(summary.skipped)
+    summary.seconds = time.perf_counter() - t0
+    mark_complete(cfg.output, storage_options=cfg.storage_options, extra_attrs={
+        "last_run": {"samples": summary.n_samples, "seconds": round(summary.seconds, 3),
+                     "samples_per_s": round(summary.samples_per_s, 3), "jobs": cfg.jobs,
+                     "backend": cfg.backend, "resumed_shards": summary.n_shards_reused},
+    })
+    return summary
+
+
+def _execute(source: Source, cfg: SynthConfig, tasks, threads):
+    """Yield each task's result as it finishes, on the configured backend."""
+    if not tasks:
+        return
+    if cfg.jobs == 1 and cfg.backend == "loky":
+        for t in tasks:
+            yield _run_shard(source, cfg, *t, threads)
+        return
+    from joblib import Parallel, delayed, parallel_config
+
+    calls = (delayed(_run_shard)(source, cfg, *t, threads) for t in tasks)
+    if cfg.backend == "dask":
+        from distributed import Client
+
+        with Client(cfg.scheduler), parallel_config(backend="dask"):
+            yield from Parallel(n_jobs=-1, return_as="generator_unordered")(calls)
+        return
+    yield from Parallel(n_jobs=cfg.jobs, backend="loky",
+                        return_as="generator_unordered")(calls)

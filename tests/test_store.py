@@ -1,0 +1,106 @@
+"""The Zarr store: golden fixture, completeness, schema checks, shard-safe writes."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import zarr
+
+from defocuskit.errors import SchemaError
+from defocuskit.store import (
+    SplitSpec,
+    create_dataset,
+    done_shards,
+    mark_complete,
+    open_dataset,
+    shard_ranges,
+    write_arrays,
+    write_shard,
+)
+
+DATA = Path(__file__).parent / "data"
+sys.path.insert(0, str(DATA))
+from make_golden import golden_arrays  # noqa: E402
+
+
+def test_golden_v1_fixture_reads_value_for_value():
+    ds = open_dataset(DATA / "golden_v1.zarr")
+    want = golden_arrays()["train"]
+    sp = ds["train"]
+    assert len(sp) == 3 and sp.image_shape == (4, 6) and sp.focal_stack == 0
+    for name, values in want.items():
+        np.testing.assert_array_equal(np.asarray(sp.array(name)[:]), values, err_msg=name)
+    np.testing.assert_array_equal(sp.array("source_index")[:], [0, 1, 2])
+    assert sp.sample_ids == ["train-0", "train-1", "train-2"]
+    # storage facts the schema promises: one sample per chunk, shards of shard_size
+    aif = sp.array("aif")
+    assert aif.chunks == (1, 4, 6, 3) and aif.shards == (2, 4, 6, 3)
+
+
+def test_rewriting_the_golden_fixture_gives_the_same_metadata(tmp_path):
+    write_arrays(tmp_path / "g.zarr", golden_arrays(), attrs={"producer": "defocuskit",
+                 "golden": True}, shard_size=2)
+    for rel in ("train/aif/zarr.json", "train/depth/zarr.json", "train/zarr.json"):
+        new = json.loads((tmp_path / "g.zarr" / rel).read_text())
+        old = json.loads((DATA / "golden_v1.zarr" / rel).read_text())
+        assert new == old, rel
+
+
+def _spec(n=5):
+    return {"train": SplitSpec(n=n, height=3, width=4, sample_ids=tuple(map(str, range(n))))}
+
+
+def test_incomplete_dataset_never_looks_complete(tmp_path):
+    out = tmp_path / "d.zarr"
+    create_dataset(out, _spec(), attrs={}, shard_size=2)
+    with pytest.raises(SchemaError, match="incomplete"):
+        open_dataset(out)
+    write_shard(out, "train", 0, {"depth": np.ones((2, 3, 4), np.float32)})
+    np.testing.assert_array_equal(done_shards(out, "train"), [True, False, False])
+    with pytest.raises(SchemaError, match=r"shards \[1, 2\]"):
+        mark_complete(out)
+    for i, (a, b) in enumerate(shard_ranges(5, 2)[1:], start=1):
+        write_shard(out, "train", i, {"depth": np.full((b - a, 3, 4), i, np.float32)})
+    mark_complete(out)
+    depth = open_dataset(out)["train"].array("depth")[:]
+    np.testing.assert_array_equal(depth[:, 0, 0], [1, 1, 1, 1, 2])
+
+
+def test_schema_errors_are_specific(tmp_path):
+    with pytest.raises(SchemaError, match="not a Zarr dataset"):
+        open_dataset(tmp_path / "missing.zarr")
+    zarr.open_group(tmp_path / "plain.zarr", mode="w")
+    with pytest.raises(SchemaError, match="not a defocuskit dataset"):
+        open_dataset(tmp_path / "plain.zarr")
+    write_arrays(tmp_path / "v.zarr", golden_arrays())
+    g = zarr.open_group(tmp_path / "v.zarr", mode="r+", use_consolidated=False)
+    g.attrs["schema_version"] = 99
+    zarr.consolidate_metadata(g.store)
+    with pytest.raises(SchemaError, match="schema version 99"):
+        open_dataset(tmp_path / "v.zarr")
+    ds = open_dataset(DATA / "golden_v1.zarr")
+    with pytest.raises(SchemaError, match="no split 'test'"):
+        ds["test"]
+    with pytest.raises(SchemaError, match="no array 'nope'"):
+        ds["train"].array("nope")
+
+
+def _write_one(out, i, a, b):
+    write_shard(out, "train", i, {"depth": np.full((b - a, 3, 4), i + 1, np.float32)})
+
+
+def test_parallel_shard_writers_lose_nothing(tmp_path):
+    """One process per shard, all at once: every sample must land."""
+    from joblib import Parallel, delayed
+
+    out = tmp_path / "p.zarr"
+    create_dataset(out, _spec(n=12), attrs={}, shard_size=2)
+    Parallel(n_jobs=2)(delayed(_write_one)(out, i, a, b)
+                       for i, (a, b) in enumerate(shard_ranges(12, 2)))
+    mark_complete(out)
+    depth = open_dataset(out)["train"].array("depth")[:]
+    np.testing.assert_array_equal(depth[:, 1, 1], np.repeat(np.arange(1, 7), 2))
