@@ -1,0 +1,145 @@
+"""Reader for the bundled procedural RGB-D scenes in the repository's ``samples/`` folder.
+
+The folder holds ``manifest.json`` and, per scene, an 8-bit RGB PNG and a 16-bit depth
+PNG in millimetres (0 = invalid). ``samples/make_samples.py`` regenerates them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from defocuskit.errors import SourceError
+from defocuskit.sources.base import Sample, Source
+
+__all__ = ["SamplesSource", "default_samples_path", "read_depth_png_mm"]
+
+MANIFEST = "manifest.json"
+
+
+def default_samples_path() -> Path:
+    """The ``samples/`` folder of this repository checkout (beside the ``defocuskit`` package)."""
+    return Path(__file__).resolve().parents[2] / "samples"
+
+
+def _imread(path: Path, flags: int) -> np.ndarray:
+    import cv2
+
+    if not path.is_file():
+        raise SourceError(f"samples: file {str(path)!r} listed in the manifest does not exist")
+    image = cv2.imread(str(path), flags)
+    if image is None:
+        raise SourceError(f"samples: {str(path)!r} is not a readable PNG image")
+    return image
+
+
+def read_depth_png_mm(path: str | os.PathLike) -> np.ndarray:
+    """Read a 16-bit depth PNG in millimetres as metres.
+
+    Returns
+    -------
+    depth : (H, W) float32 ndarray, metres; stored 0 (invalid) becomes NaN.
+
+    Raises
+    ------
+    SourceError
+        If the file is missing or is not a single-channel 16-bit PNG.
+    """
+    import cv2
+
+    raw = _imread(Path(path), cv2.IMREAD_UNCHANGED)
+    if raw.dtype != np.uint16 or raw.ndim != 2:
+        raise SourceError(f"samples: depth {str(path)!r} must be a 16-bit single-channel PNG "
+                          f"(millimetres), got {raw.dtype} with shape {raw.shape}")
+    depth = raw.astype(np.float32) / np.float32(1000.0)
+    depth[raw == 0] = np.nan
+    return depth
+
+
+class SamplesSource(Source):
+    """The bundled procedural indoor scenes (256 x 320, depth 0.7-10 m).
+
+    Parameters
+    ----------
+    path : str or os.PathLike, optional
+        The samples folder holding ``manifest.json`` (a path to the manifest itself is also
+        accepted). Default: the repository's ``samples/`` folder.
+
+    Notes
+    -----
+    ``read`` returns a :class:`Sample` with ``aif`` (256, 320, 3) uint8 RGB and ``depth``
+    (256, 320) float32 metres (NaN = invalid); ``meta`` holds the units, the camera
+    intrinsics used to build the geometry and the scene's parameters from the manifest.
+    """
+
+    name = "samples"
+    description = "bundled procedural RGB-D rooms (8 scenes, 256x320, metric depth)"
+
+    def __init__(self, path: str | os.PathLike | None = None):
+        path = default_samples_path() if path is None else Path(path)
+        if path.name == MANIFEST and path.is_file():
+            path = path.parent
+        super().__init__(path)
+        manifest_path = self.path / MANIFEST
+        if not manifest_path.is_file():
+            raise SourceError(f"samples: no {MANIFEST} in {str(self.path)!r}; expected the "
+                              "folder written by samples/make_samples.py")
+        try:
+            self.manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise SourceError(f"samples: cannot read {str(manifest_path)!r}: {exc}") from exc
+        self._check_manifest(manifest_path)
+
+    def _check_manifest(self, manifest_path: Path) -> None:
+        m = self.manifest
+        for key in ("splits", "scenes", "units", "camera"):
+            if key not in m:
+                raise SourceError(f"samples: {str(manifest_path)!r} lacks the key {key!r}")
+        for split, names in m["splits"].items():
+            for name in names:
+                scene = m["scenes"].get(name)
+                if scene is None:
+                    raise SourceError(f"samples: split {split!r} lists scene {name!r}, which "
+                                      f"{str(manifest_path)!r} does not describe")
+                for key in ("rgb", "depth"):
+                    f = self.path / scene[key]
+                    if not f.is_file():
+                        raise SourceError(f"samples: scene {name!r} {key} file {str(f)!r} "
+                                          "does not exist; rerun samples/make_samples.py")
+
+    def splits(self) -> list[str]:
+        return list(self.manifest["splits"])
+
+    def sample_ids(self, split: str) -> list[str]:
+        self._check_split(split)
+        return list(self.manifest["splits"][split])
+
+    def read(self, split: str, index: int) -> Sample:
+        import cv2
+
+        ids = self.sample_ids(split)
+        if not 0 <= index < len(ids):
+            raise SourceError(f"samples: index {index} out of range for split {split!r} "
+                              f"({len(ids)} samples)")
+        name = ids[index]
+        scene = self.manifest["scenes"][name]
+        bgr = _imread(self.path / scene["rgb"], cv2.IMREAD_COLOR)
+        aif = np.ascontiguousarray(bgr[:, :, ::-1])
+        depth = read_depth_png_mm(self.path / scene["depth"])
+        if depth.shape != aif.shape[:2]:
+            raise SourceError(f"samples: scene {name!r}: depth size {depth.shape} does not "
+                              f"match the image size {aif.shape[:2]}")
+        meta: dict[str, Any] = {
+            "source": self.name, "scene": name, "split": split,
+            "units": {"depth": "metres", "depth_png": self.manifest["units"]["depth_png"],
+                      "invalid": "NaN (stored as 0 in the PNG)"},
+            "camera_intrinsics_px": {k: v for k, v in self.manifest["camera"].items()
+                                     if k.endswith("_px")},
+            "original_size": list(aif.shape[:2]),
+            "scene_params": {k: v for k, v in scene.items() if k not in ("rgb", "depth")},
+        }
+        return Sample(sample_id=name, aif=aif, depth=depth, meta=meta)
