@@ -1,0 +1,244 @@
+"""Shared loading helpers for the dataset readers: images, depth files, .mat files, pairing.
+
+Every helper turns a failure (missing file, undecodable bytes, wrong variables) into one
+:class:`~defocuskit.errors.SourceError` that names the file, so the readers need no
+error handling of their own for these cases.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from defocuskit.errors import SourceError
+
+__all__ = [
+    "IMAGE_EXTS",
+    "natural_key",
+    "find_child_dir",
+    "files_by_stem",
+    "read_rgb",
+    "read_depth_png",
+    "read_depth_npy",
+    "invalid_to_nan",
+    "mat_version",
+    "load_mat_v5",
+    "LazyH5",
+]
+
+IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
+
+
+def natural_key(text: str) -> list:
+    """Sort key that orders embedded integers numerically (``scene_2`` before ``scene_10``)."""
+    return [int(tok) if tok.isdigit() else tok.lower() for tok in re.split(r"(\d+)", text)]
+
+
+def find_child_dir(parent: Path, name: str) -> Path | None:
+    """The sub-folder of ``parent`` called ``name``, matched case-insensitively, or None."""
+    exact = parent / name
+    if exact.is_dir():
+        return exact
+    if not parent.is_dir():
+        return None
+    for child in parent.iterdir():
+        if child.is_dir() and child.name.lower() == name.lower():
+            return child
+    return None
+
+
+def files_by_stem(folder: Path, exts: tuple[str, ...], *, prefix: str = "") -> dict[str, Path]:
+    """Map stem -> file for the files of ``folder`` whose extension is in ``exts``.
+
+    Extensions match case-insensitively (``.JPG`` and ``.jpg`` alike). ``prefix`` is
+    stripped from the stem and files without it are ignored. Two files with the same
+    stem (``a.jpg`` and ``a.PNG``) are ambiguous and raise SourceError.
+    """
+    out: dict[str, Path] = {}
+    for f in sorted(folder.iterdir()):
+        if not f.is_file() or f.suffix.lower() not in exts or not f.stem.startswith(prefix):
+            continue
+        stem = f.stem[len(prefix):]
+        if stem in out:
+            raise SourceError(f"{folder}: two files share the stem {stem!r} "
+                              f"({out[stem].name} and {f.name}); keep one of them")
+        out[stem] = f
+    return out
+
+
+def _require_file(path: Path) -> None:
+    if not path.is_file():
+        raise SourceError(f"file {str(path)!r} does not exist")
+
+
+def read_rgb(path: str | os.PathLike) -> np.ndarray:
+    """Read an image file as RGB.
+
+    Returns
+    -------
+    (H, W, 3) uint8 ndarray
+        Grey images are replicated to three channels, alpha is dropped, 16-bit images are
+        reduced to 8 bits. The EXIF orientation is ignored so that pixels stay on the
+        stored grid (the grid the depth map was registered to).
+
+    Raises
+    ------
+    SourceError
+        If the file is missing or cannot be decoded.
+    """
+    import cv2
+
+    path = Path(path)
+    _require_file(path)
+    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
+    if bgr is None:
+        raise SourceError(f"image {str(path)!r} could not be decoded (corrupt or not an image)")
+    return np.ascontiguousarray(bgr[:, :, ::-1])
+
+
+def read_depth_png(path: str | os.PathLike) -> np.ndarray:
+    """Read a single-channel depth PNG without any conversion.
+
+    Returns
+    -------
+    (H, W) uint8 or uint16 ndarray
+        The stored integer codes; the caller applies the metric scale. A three-channel
+        PNG whose channels are identical is accepted (its first channel is returned).
+    """
+    import cv2
+
+    path = Path(path)
+    _require_file(path)
+    raw = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if raw is None:
+        raise SourceError(f"depth map {str(path)!r} could not be decoded (corrupt or not a PNG)")
+    if raw.ndim == 3:
+        if raw.shape[2] < 3 or not (np.array_equal(raw[..., 0], raw[..., 1])
+                                    and np.array_equal(raw[..., 0], raw[..., 2])):
+            raise SourceError(f"depth map {str(path)!r} has {raw.shape[2]} different channels; "
+                              "expected a single-channel depth image")
+        raw = raw[..., 0]
+    if raw.dtype not in (np.uint8, np.uint16):
+        raise SourceError(f"depth map {str(path)!r} has dtype {raw.dtype}; "
+                          "expected an 8- or 16-bit PNG")
+    return raw
+
+
+def read_depth_npy(path: str | os.PathLike) -> np.ndarray:
+    """Read a 2-D ``.npy`` depth map in metres as float32 (invalid values untouched)."""
+    path = Path(path)
+    _require_file(path)
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        raise SourceError(f"depth file {str(path)!r} is not a readable .npy array: {exc}") from exc
+    if arr.ndim == 3 and arr.shape[2] == 1:
+        arr = arr[..., 0]
+    if arr.ndim != 2 or not np.issubdtype(arr.dtype, np.number):
+        raise SourceError(f"depth file {str(path)!r}: expected a 2-D numeric array (H, W) "
+                          f"in metres, got shape {arr.shape} dtype {arr.dtype}")
+    return arr.astype(np.float32, copy=False)
+
+
+def invalid_to_nan(depth: np.ndarray, *, max_depth: float | None = None) -> np.ndarray:
+    """Depth as float32 metres with NaN wherever it is not a finite positive value.
+
+    Parameters
+    ----------
+    depth : (H, W) ndarray, metres
+    max_depth : float, optional
+        Values strictly above it (metres) are also invalid (Make3D's laser limit).
+
+    Returns
+    -------
+    (H, W) float32 ndarray, metres (a new array)
+    """
+    out = np.array(depth, dtype=np.float32, copy=True)
+    with np.errstate(invalid="ignore"):
+        bad = ~np.isfinite(out) | (out <= 0)
+        if max_depth is not None:
+            bad |= out > max_depth
+    out[bad] = np.nan
+    return out
+
+
+def mat_version(path: str | os.PathLike) -> str:
+    """``"v4"``, ``"v5"`` or ``"v7.3"`` for a MATLAB file; SourceError if it is none of them."""
+    from scipy.io.matlab import matfile_version
+
+    path = Path(path)
+    _require_file(path)
+    try:
+        major, _minor = matfile_version(str(path))
+    except Exception as exc:  # scipy raises several types for non-.mat bytes
+        raise SourceError(f"{str(path)!r} is not a MATLAB .mat file (or it is corrupt): "
+                          f"{exc}") from exc
+    return {0: "v4", 1: "v5", 2: "v7.3"}.get(major, f"unknown ({major})")
+
+
+def load_mat_v5(path: str | os.PathLike, names: tuple[str, ...]) -> dict[str, Any]:
+    """Load the variables ``names`` from a MATLAB v5 .mat file (scipy.io.loadmat).
+
+    Raises SourceError naming the file if it is missing, corrupt, a v7.3 (HDF5) file, or
+    lacks one of the variables (the message lists the variables that are there).
+    """
+    from scipy.io import loadmat, whosmat
+
+    path = Path(path)
+    version = mat_version(path)
+    if version != "v5":
+        raise SourceError(f"{str(path)!r} is a MATLAB {version} file; expected MATLAB v5 "
+                          "(scipy.io.loadmat readable)")
+    try:
+        present = [w[0] for w in whosmat(str(path))]
+        missing = [n for n in names if n not in present]
+        if missing:
+            raise SourceError(f"{str(path)!r} lacks the variable(s) {missing}; it holds "
+                              f"{present or 'no variables'}")
+        return loadmat(str(path), variable_names=list(names))
+    except SourceError:
+        raise
+    except Exception as exc:
+        raise SourceError(f"{str(path)!r} could not be read as a MATLAB v5 file: {exc}") from exc
+
+
+class LazyH5:
+    """An HDF5 file path that opens read-only on first use, once per process.
+
+    The handle is never pickled: a copy sent to a worker process reopens the file there,
+    and a fork that inherits a handle notices the new pid and opens its own.
+    """
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        self._handle = None
+        self._pid: int | None = None
+
+    def get(self):
+        """The open ``h5py.File`` of this process."""
+        import h5py
+
+        if self._handle is None or self._pid != os.getpid():
+            try:
+                self._handle = h5py.File(self.path, "r")
+            except OSError as exc:
+                raise SourceError(f"{str(self.path)!r} could not be opened as HDF5 "
+                                  f"(MATLAB v7.3): {exc}") from exc
+            self._pid = os.getpid()
+        return self._handle
+
+    def close(self) -> None:
+        """Close this process's handle, if any."""
+        if self._handle is not None and self._pid == os.getpid():
+            self._handle.close()
+        self._handle, self._pid = None, None
+
+    def __getstate__(self):
+        return {"path": self.path}
+
+    def __setstate__(self, state):
+        self.path, self._handle, self._pid = state["path"], None, None
