@@ -1,0 +1,272 @@
+"""The 2HDED:NET training loss (Nazir et al. 2023, section III-D), every term differentiable.
+
+``L = L_depth + lam * L_deblur`` with
+
+* ``L_depth  = L1(d_hat, d) + mu * L_grad``, ``L_grad = (1/n) sum |dx R| + |dy R|``,
+  ``R = d_hat - d`` over valid depth pixels (finite and > 0), mu = 0.001;
+* ``L_deblur = L_charb + psi * (1 - SSIM(a_hat, a))``, ``L_charb = mean sqrt((a_hat - a)^2 +
+  eps^2)``, eps = 1e-3, psi = 4, SSIM with an 11-tap Gaussian window (sigma 1.5);
+* lam = 0.01.
+
+Losses are computed in float32 (or float64 when given float64), so they are safe under bf16
+autocast. Kernels are built on the input's device and dtype.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+__all__ = ["ssim", "charbonnier", "depth_loss", "LossConfig", "TwoHeadedLoss", "valid_depth_mask"]
+
+
+def _as_float(x: Tensor) -> Tensor:
+    """Half / bfloat16 / integer tensors to float32; float32 and float64 unchanged."""
+    return x if x.dtype in (torch.float32, torch.float64) else x.float()
+
+
+def _gaussian_window(window_size: int, sigma: float, *, device, dtype) -> Tensor:
+    r = (window_size - 1) / 2
+    t = torch.arange(window_size, device=device, dtype=dtype) - r
+    g = torch.exp(-0.5 * (t / sigma) ** 2)
+    return g / g.sum()
+
+
+def ssim(
+    x: Tensor,
+    y: Tensor,
+    *,
+    window_size: int = 11,
+    sigma: float = 1.5,
+    data_range: float = 1.0,
+    reduction: str = "mean",
+) -> Tensor:
+    """Structural similarity (Wang et al. 2004) with a Gaussian window, differentiable.
+
+    Local statistics use population (not sample) covariances and a separable Gaussian
+    window; only windows lying wholly inside the image are used (no padding), which is
+    what ``skimage.metrics.structural_similarity(..., gaussian_weights=True, sigma=1.5,
+    use_sample_covariance=False)`` averages over. K1 = 0.01, K2 = 0.03.
+
+    Parameters
+    ----------
+    x, y : (B, C, H, W) float Tensor
+        Images in ``[0, data_range]``; H and W at least ``window_size``.
+    window_size : int
+        Gaussian window taps (odd).
+    sigma : float
+        Gaussian standard deviation, pixels.
+    data_range : float
+        Dynamic range of the images (1.0 for [0, 1] floats).
+    reduction : {"mean", "image", "none"}
+        ``"mean"``: one scalar over batch, channels and pixels; ``"image"``: (B,) per-image
+        means; ``"none"``: the (B, C, H - w + 1, W - w + 1) SSIM map.
+
+    Returns
+    -------
+    Tensor
+        SSIM in [-1, 1] (1 for identical images), float32 (float64 for float64 inputs).
+    """
+    if x.shape != y.shape or x.ndim != 4:
+        raise ValueError(
+            f"ssim: expected two (B, C, H, W) tensors of equal shape, got {tuple(x.shape)} and "
+            f"{tuple(y.shape)}"
+        )
+    if window_size % 2 != 1 or min(x.shape[-2:]) < window_size:
+        raise ValueError(
+            f"ssim: window_size must be odd and at most the image size, got {window_size} for "
+            f"an image of {x.shape[-2]}x{x.shape[-1]}"
+        )
+    if reduction not in ("mean", "image", "none"):
+        raise ValueError(f"ssim: reduction must be 'mean', 'image' or 'none', got {reduction!r}")
+    x, y = _as_float(x), _as_float(y)
+    dtype = torch.promote_types(x.dtype, y.dtype)
+    x, y = x.to(dtype), y.to(dtype)
+    c = x.shape[1]
+    g = _gaussian_window(window_size, sigma, device=x.device, dtype=dtype)
+    gx = g.view(1, 1, 1, -1).expand(c, 1, 1, window_size)
+    gy = g.view(1, 1, -1, 1).expand(c, 1, window_size, 1)
+
+    def blur(t: Tensor) -> Tensor:  # separable depthwise Gaussian, 'valid' region only
+        # autocast would run conv2d in bf16/fp16 and ruin the moments: keep the input dtype
+        with torch.autocast(device_type=t.device.type, enabled=False):
+            return F.conv2d(F.conv2d(t, gx, groups=c), gy, groups=c)
+
+    # Moments about a common per-channel offset m: E[(x-m)^2] - (mu_x-m)^2 equals the variance
+    # for any m, and cancels far less in float32 than E[x^2] - mu_x^2 does.
+    m = (0.5 * (x + y)).mean(dim=(2, 3), keepdim=True).detach()
+    xc, yc = x - m, y - m
+    mu_xc, mu_yc = blur(xc), blur(yc)
+    mu_x, mu_y = mu_xc + m, mu_yc + m
+    var_x = blur(xc * xc) - mu_xc * mu_xc
+    var_y = blur(yc * yc) - mu_yc * mu_yc
+    cov = blur(xc * yc) - mu_xc * mu_yc
+    c1 = (0.01 * data_range) ** 2
+    c2 = (0.03 * data_range) ** 2
+    num = (2 * mu_x * mu_y + c1) * (2 * cov + c2)
+    den = (mu_x * mu_x + mu_y * mu_y + c1) * (var_x + var_y + c2)
+    smap = num / den
+    if reduction == "none":
+        return smap
+    if reduction == "image":
+        return smap.mean(dim=(1, 2, 3))
+    return smap.mean()
+
+
+def _masked_mean(values: Tensor, mask: Tensor | None) -> Tensor:
+    if mask is None:
+        return values.mean()
+    mask = mask.expand_as(values)
+    n = mask.sum()
+    total = torch.where(mask, values, torch.zeros((), dtype=values.dtype, device=values.device))
+    return total.sum() / n.clamp(min=1)
+
+
+def charbonnier(pred: Tensor, target: Tensor, *, eps: float = 1e-3, mask: Tensor | None = None):
+    """Charbonnier loss ``mean(sqrt((pred - target)^2 + eps^2))``, a smooth L1.
+
+    Parameters
+    ----------
+    pred, target : Tensor
+        Same shape (e.g. (B, 3, H, W) images in [0, 1]).
+    eps : float
+        Smoothing constant, same unit as the images.
+    mask : bool Tensor, optional
+        Broadcastable to ``pred``; the mean runs over True elements only (0 if none).
+
+    Returns
+    -------
+    Tensor
+        Scalar loss (float32, or float64 for float64 inputs).
+    """
+    pred, target = _as_float(pred), _as_float(target)
+    if pred.shape != target.shape:
+        raise ValueError(
+            f"charbonnier: shapes differ: {tuple(pred.shape)} vs {tuple(target.shape)}"
+        )
+    diff = pred - target
+    if mask is not None:  # NaN targets outside the mask must not reach the graph
+        diff = torch.where(mask, diff, torch.zeros((), dtype=diff.dtype, device=diff.device))
+    return _masked_mean(torch.sqrt(diff * diff + eps * eps), mask)
+
+
+def valid_depth_mask(depth: Tensor) -> Tensor:
+    """Boolean mask of usable ground-truth depth: finite and > 0 (metres)."""
+    return torch.isfinite(depth) & (depth > 0)
+
+
+def depth_loss(
+    pred: Tensor, target: Tensor, *, mu: float = 0.001, mask: Tensor | None = None
+) -> tuple[Tensor, dict[str, Tensor]]:
+    """Depth loss ``L1 + mu * L_grad`` over valid pixels (paper eqs. 1-3).
+
+    ``L_grad = (sum |dx R| + sum |dy R|) / n`` with ``R = pred - target``, forward differences
+    taken only between two valid neighbours, and ``n`` the number of valid pixels.
+
+    Parameters
+    ----------
+    pred : (B, 1, H, W) float Tensor
+        Predicted depth, metres.
+    target : (B, 1, H, W) float Tensor
+        Ground-truth depth, metres; NaN, inf or <= 0 marks invalid pixels.
+    mu : float
+        Weight of the gradient term.
+    mask : bool Tensor, optional
+        Extra validity mask, combined (AND) with the target's own validity.
+
+    Returns
+    -------
+    loss : Tensor
+        Scalar, metres (0 with a gradient path if no pixel is valid).
+    terms : dict[str, Tensor]
+        Detached ``"l1"`` and ``"grad"`` scalars.
+    """
+    pred, target = _as_float(pred), _as_float(target)
+    if pred.shape != target.shape:
+        raise ValueError(f"depth_loss: shapes differ: {tuple(pred.shape)} vs {tuple(target.shape)}")
+    valid = valid_depth_mask(target)
+    if mask is not None:
+        valid = valid & mask.expand_as(valid)
+    zero = torch.zeros((), dtype=pred.dtype, device=pred.device)
+    r = torch.where(valid, pred - torch.nan_to_num(target), zero)
+    n = valid.sum().clamp(min=1)
+    l1 = r.abs().sum() / n
+    vx = valid[..., :, 1:] & valid[..., :, :-1]
+    vy = valid[..., 1:, :] & valid[..., :-1, :]
+    dx = torch.where(vx, r[..., :, 1:] - r[..., :, :-1], zero).abs().sum()
+    dy = torch.where(vy, r[..., 1:, :] - r[..., :-1, :], zero).abs().sum()
+    grad = (dx + dy) / n
+    loss = l1 + mu * grad
+    return loss, {"l1": l1.detach(), "grad": grad.detach()}
+
+
+@dataclass
+class LossConfig:
+    """Weights of the 2HDED:NET loss (defaults = the paper's)."""
+
+    mu: float = 0.001  # weight of the depth gradient term
+    charbonnier_eps: float = 1e-3  # Charbonnier smoothing, image units ([0, 1])
+    psi: float = 4.0  # weight of (1 - SSIM) in the deblurring loss
+    lam: float = 0.01  # weight of the deblurring loss against the depth loss
+
+
+class TwoHeadedLoss(nn.Module):
+    """``L_depth + lam * L_deblur`` over the heads present in the prediction.
+
+    With the depth head alone the total is ``L_depth``; with the AiF head alone it is
+    ``L_deblur`` unweighted (lam only balances two heads: on one head it would merely rescale
+    the learning rate by 100).
+    """
+
+    def __init__(self, config: LossConfig | None = None) -> None:
+        super().__init__()
+        self.config = config if config is not None else LossConfig()
+
+    def forward(
+        self, pred: dict[str, Tensor], target: dict[str, Tensor]
+    ) -> tuple[Tensor, dict[str, Tensor]]:
+        """Compute the loss.
+
+        Parameters
+        ----------
+        pred : dict
+            Model output: ``"depth"`` (B, 1, H, W) metres and/or ``"aif"`` (B, 3, H, W) [0, 1].
+        target : dict
+            ``"depth"`` (B, 1, H, W) metres, NaN = invalid; ``"aif"`` (B, 3, H, W) in [0, 1].
+
+        Returns
+        -------
+        total : Tensor
+            Scalar loss to back-propagate (float32).
+        terms : dict[str, Tensor]
+            Detached scalars: ``depth_l1``, ``depth_grad``, ``depth`` (depth head);
+            ``aif_charbonnier``, ``aif_ssim`` (the SSIM index itself, not 1 - SSIM),
+            ``deblur`` (AiF head); ``total``.
+        """
+        cfg = self.config
+        heads = [h for h in ("depth", "aif") if h in pred]
+        if not heads:
+            raise ValueError(f"TwoHeadedLoss: prediction has no known head, keys {sorted(pred)}")
+        missing = [h for h in heads if h not in target]
+        if missing:
+            raise ValueError(f"TwoHeadedLoss: target lacks {missing}, keys {sorted(target)}")
+        terms: dict[str, Tensor] = {}
+        total = None
+        if "depth" in pred:
+            l_depth, parts = depth_loss(pred["depth"], target["depth"], mu=cfg.mu)
+            terms.update(depth_l1=parts["l1"], depth_grad=parts["grad"], depth=l_depth.detach())
+            total = l_depth
+        if "aif" in pred:
+            a_hat, a = _as_float(pred["aif"]), _as_float(target["aif"])
+            l_charb = charbonnier(a_hat, a, eps=cfg.charbonnier_eps)
+            s = ssim(a_hat, a)
+            l_deblur = l_charb + cfg.psi * (1 - s)
+            terms.update(
+                aif_charbonnier=l_charb.detach(), aif_ssim=s.detach(), deblur=l_deblur.detach()
+            )
+            total = l_deblur if total is None else total + cfg.lam * l_deblur
+        terms["total"] = total.detach()
+        return total, terms

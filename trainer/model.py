@@ -1,0 +1,290 @@
+"""2HDED:NET: a DenseNet-121 encoder shared by a depth head and an all-in-focus (AiF) head.
+
+Architecture (Nazir et al. 2023, Table I), written here because torchvision is not available.
+
+Encoder (DenseNet-121, growth 32, blocks 6/12/24/16, bottleneck width 4 x growth). The stem's
+3x3 max-pool is replaced by a 4x4 stride-2 convolution (64 -> 64 channels, then BN + ReLU).
+The five skip tensors are taken where Table I places its Conv1..Conv5 rows; for a 256 x 256
+input they are
+
+=====  ====================================================  ========  ========
+row    DenseNet tensor                                       size      channels
+=====  ====================================================  ========  ========
+Conv1  stem 7x7 stride-2 conv + BN + ReLU                    128^2     64
+Conv2  transition 1, its 1x1 conv *before* the 2x2 avg-pool  64^2      128
+Conv3  transition 2, 1x1 conv before its pool                32^2      256
+Conv4  transition 3, 1x1 conv before its pool                16^2      512
+Conv5  dense block 4 + final BN + ReLU                       8^2       1024
+=====  ====================================================  ========  ========
+
+Taking the transitions' 1x1 outputs before pooling gives Table I's sizes and channel counts
+exactly, with no extra projection layers.
+
+Decoders (one per head, identical except for the output channels). Table I's Dconv5 row
+(8^2, 1024 -> 1024) is the Conv5 tensor entering the decoder. Then five decoding layers,
+each a 4x4 stride-2 transposed convolution (x2) followed by a 3x3 convolution, BN + ReLU
+after each: 8->16 (1024->512), 16->32 (512->256), 32->64 (256->128), 64->128 (128->64)
+with the matching skip concatenated before the 3x3 convolution, and 128->256 (64->64)
+whose 3x3 convolution is the prediction layer (no BN / ReLU, with bias). The AiF head adds
+the input image to its output (the "input joint layer", a global residual).
+
+Parameter count: encoder 7,019,520 (DenseNet-121 features 6,953,856 plus the 4x4 stem conv
+and its BN), depth head 17,478,081, AiF head 17,479,235; 41,976,836 in all (~42.0 M against
+the paper's "41 M"; the paper gives no breakdown, so the last million cannot be traced).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+import torch
+from torch import Tensor, nn
+
+from defocuskit.errors import ConfigError
+
+__all__ = ["ModelConfig", "TwoHeadedNet", "count_parameters", "KNOWN_HEADS", "SIZE_MULTIPLE"]
+
+KNOWN_HEADS = ("depth", "aif")
+SIZE_MULTIPLE = 32  # total downsampling of the encoder
+_HEAD_CHANNELS = {"depth": 1, "aif": 3}
+
+
+@dataclass
+class ModelConfig:
+    """Architecture hyper-parameters of :class:`TwoHeadedNet` (defaults = the paper's)."""
+
+    heads: tuple[str, ...] = ("depth", "aif")  # either alone for the head ablation
+    growth_rate: int = 32  # channels each dense layer adds (DenseNet-121: 32)
+    block_config: tuple[int, ...] = (6, 12, 24, 16)  # dense layers per block (must be 4 blocks)
+    num_init_features: int = 64  # channels of the stem convolutions
+    bn_size: int = 4  # bottleneck width of a dense layer, in multiples of growth_rate
+
+    def __post_init__(self) -> None:
+        if isinstance(self.heads, str):  # "depth,aif" as written on a command line
+            self.heads = tuple(h.strip() for h in self.heads.split(",") if h.strip())
+        self.heads = tuple(self.heads)
+        self.block_config = tuple(self.block_config)
+        bad = [h for h in self.heads if h not in KNOWN_HEADS]
+        if not self.heads or bad or len(set(self.heads)) != len(self.heads):
+            raise ConfigError(
+                f"model.heads: expected a non-empty subset of {list(KNOWN_HEADS)} without "
+                f"repeats, got {list(self.heads)}"
+            )
+        if len(self.block_config) != 4:
+            raise ConfigError(
+                f"model.block_config: expected 4 dense blocks (5 skip levels), got "
+                f"{list(self.block_config)}"
+            )
+        for name in ("growth_rate", "num_init_features", "bn_size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"model.{name}: expected a positive integer, got {value!r}")
+        if any(isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in self.block_config):
+            raise ConfigError(
+                f"model.block_config: expected positive integers, got {list(self.block_config)}"
+            )
+
+    def to_dict(self) -> dict:
+        """Plain JSON-able dict (tuples become lists)."""
+        d = asdict(self)
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> ModelConfig:
+        """Build from :meth:`to_dict` output; unknown keys raise :class:`ConfigError`."""
+        if not isinstance(d, dict):
+            raise ConfigError(f"model config: expected a mapping, got {type(d).__name__}")
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ConfigError(
+                f"model config: unknown key(s) {unknown}; known keys are {sorted(known)}"
+            )
+        return cls(**d)
+
+
+def _conv_bn_relu(conv: nn.Module, channels: int) -> nn.Sequential:
+    return nn.Sequential(conv, nn.BatchNorm2d(channels), nn.ReLU(inplace=True))
+
+
+class _DenseLayer(nn.Module):
+    """BN-ReLU-Conv1x1 (bn_size * k) then BN-ReLU-Conv3x3 (k); output concatenated by caller."""
+
+    def __init__(self, in_ch: int, growth_rate: int, bn_size: int) -> None:
+        super().__init__()
+        mid = bn_size * growth_rate
+        self.body = nn.Sequential(
+            nn.BatchNorm2d(in_ch),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(in_ch, mid, 1, bias=False),
+            nn.BatchNorm2d(mid),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(mid, growth_rate, 3, padding=1, bias=False),
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.body(x)
+
+
+class _DenseBlock(nn.Module):
+    def __init__(self, n_layers: int, in_ch: int, growth_rate: int, bn_size: int) -> None:
+        super().__init__()
+        self.layers = nn.ModuleList(
+            _DenseLayer(in_ch + i * growth_rate, growth_rate, bn_size) for i in range(n_layers)
+        )
+        self.out_channels = in_ch + n_layers * growth_rate
+
+    def forward(self, x: Tensor) -> Tensor:
+        feats = [x]
+        for layer in self.layers:
+            feats.append(layer(torch.cat(feats, 1)))
+        return torch.cat(feats, 1)
+
+
+class _Encoder(nn.Module):
+    """DenseNet-121 with a strided 4x4 conv in place of the stem max-pool; returns 5 skips."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        k, c = cfg.growth_rate, cfg.num_init_features
+        self.stem = _conv_bn_relu(nn.Conv2d(3, c, 7, stride=2, padding=3, bias=False), c)
+        self.stem_down = _conv_bn_relu(nn.Conv2d(c, c, 4, stride=2, padding=1, bias=False), c)
+        self.blocks = nn.ModuleList()
+        self.transitions = nn.ModuleList()
+        for i, n_layers in enumerate(cfg.block_config):
+            block = _DenseBlock(n_layers, c, k, cfg.bn_size)
+            self.blocks.append(block)
+            c = block.out_channels
+            if i < len(cfg.block_config) - 1:  # transition: BN-ReLU-1x1 halving the channels
+                self.transitions.append(
+                    nn.Sequential(
+                        nn.BatchNorm2d(c),
+                        nn.ReLU(inplace=True),
+                        nn.Conv2d(c, c // 2, 1, bias=False),
+                    )
+                )
+                c //= 2
+        self.final = nn.Sequential(nn.BatchNorm2d(c), nn.ReLU(inplace=True))
+        self.pool = nn.AvgPool2d(2, stride=2)
+        # channels of Conv1..Conv5 (Table I: 64, 128, 256, 512, 1024 for DenseNet-121)
+        self.skip_channels = (
+            [cfg.num_init_features] + [t[2].out_channels for t in self.transitions] + [c]
+        )
+
+    def forward(self, x: Tensor) -> list[Tensor]:
+        skips = [self.stem(x)]
+        y = self.stem_down(skips[0])
+        for block, trans in zip(self.blocks[:-1], self.transitions, strict=True):
+            y = trans(block(y))
+            skips.append(y)
+            y = self.pool(y)
+        skips.append(self.final(self.blocks[-1](y)))
+        return skips
+
+
+class _UpLayer(nn.Module):
+    """4x4 stride-2 transposed conv (BN+ReLU), optional skip concat, 3x3 conv (BN+ReLU)."""
+
+    def __init__(self, in_ch: int, out_ch: int, skip_ch: int) -> None:
+        super().__init__()
+        self.up = _conv_bn_relu(
+            nn.ConvTranspose2d(in_ch, out_ch, 4, stride=2, padding=1, bias=False), out_ch
+        )
+        self.fuse = _conv_bn_relu(
+            nn.Conv2d(out_ch + skip_ch, out_ch, 3, padding=1, bias=False), out_ch
+        )
+
+    def forward(self, x: Tensor, skip: Tensor) -> Tensor:
+        return self.fuse(torch.cat([self.up(x), skip], 1))
+
+
+class _Decoder(nn.Module):
+    """Five x2 decoding layers from the Conv5 tensor to full resolution, then the prediction."""
+
+    def __init__(self, skip_channels: list[int], out_channels: int) -> None:
+        super().__init__()
+        chans = skip_channels[::-1]  # [1024, 512, 256, 128, 64]
+        self.ups = nn.ModuleList(
+            _UpLayer(chans[i], chans[i + 1], chans[i + 1]) for i in range(len(chans) - 1)
+        )
+        last = chans[-1]
+        self.up_final = _conv_bn_relu(
+            nn.ConvTranspose2d(last, last, 4, stride=2, padding=1, bias=False), last
+        )
+        self.predict = nn.Conv2d(last, out_channels, 3, padding=1)
+
+    def forward(self, skips: list[Tensor]) -> Tensor:
+        y = skips[-1]
+        for up, skip in zip(self.ups, skips[-2::-1], strict=True):
+            y = up(y, skip)
+        return self.predict(self.up_final(y))
+
+
+class TwoHeadedNet(nn.Module):
+    """2HDED:NET: one defocused image in, metric depth and the AiF image out.
+
+    Parameters
+    ----------
+    config : ModelConfig, optional
+        Architecture; the default is the paper's (both heads, DenseNet-121).
+
+    Examples
+    --------
+    >>> net = TwoHeadedNet(ModelConfig(heads=("depth",)))
+    >>> out = net(torch.rand(1, 3, 64, 96))
+    >>> tuple(out["depth"].shape)
+    (1, 1, 64, 96)
+    """
+
+    def __init__(self, config: ModelConfig | None = None) -> None:
+        super().__init__()
+        self.config = config if config is not None else ModelConfig()
+        self.encoder = _Encoder(self.config)
+        self.heads = nn.ModuleDict(
+            {h: _Decoder(self.encoder.skip_channels, _HEAD_CHANNELS[h]) for h in self.config.heads}
+        )
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d | nn.ConvTranspose2d):
+                nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
+
+    def forward(self, x: Tensor) -> dict[str, Tensor]:
+        """Predict the configured heads.
+
+        Parameters
+        ----------
+        x : (B, 3, H, W) float Tensor
+            Defocused RGB image in [0, 1]; H and W must be multiples of 32.
+
+        Returns
+        -------
+        dict[str, Tensor]
+            ``"depth"``: (B, 1, H, W), metres (unconstrained regression output);
+            ``"aif"``: (B, 3, H, W), all-in-focus RGB in about [0, 1] (decoder output plus
+            the input image). Only the configured heads are present.
+
+        Raises
+        ------
+        ValueError
+            If ``x`` is not (B, 3, H, W) with H and W multiples of 32.
+        """
+        if x.ndim != 4 or x.shape[1] != 3:
+            raise ValueError(f"TwoHeadedNet: expected input (B, 3, H, W), got {tuple(x.shape)}")
+        h, w = x.shape[-2:]
+        if h % SIZE_MULTIPLE or w % SIZE_MULTIPLE or h == 0 or w == 0:
+            raise ValueError(
+                f"TwoHeadedNet: input size {h}x{w} is not a multiple of {SIZE_MULTIPLE}; "
+                f"crop or pad the image (e.g. to {-(-h // 32) * 32}x{-(-w // 32) * 32})"
+            )
+        skips = self.encoder(x)
+        out = {}
+        for name, head in self.heads.items():
+            y = head(skips)
+            out[name] = y + x if name == "aif" else y  # input joint layer: global residual
+        return out
+
+
+def count_parameters(model: nn.Module, *, trainable_only: bool = False) -> int:
+    """Number of scalar parameters of ``model`` (all, or only those requiring grad)."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
