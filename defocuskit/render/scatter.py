@@ -1,0 +1,45 @@
+"""Scatter mode: each source pixel spreads its own normalised Gaussian PSF; result normalised.
+
+``out(p) = sum_q G_{sigma(q)}(p - q) img(q) / sum_q G_{sigma(q)}(p - q)``: the PSF belongs
+to the *source* pixel (the physical model of 003 eq. 9), unlike gather where the window
+belongs to the output pixel. The two agree for a constant sigma and differ at depth edges.
+Dividing by the received weight keeps a constant image constant. Wraps the JIT kernel in
+:mod:`defocuskit.render._scatter_kernels`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from defocuskit.render._common import kernel_radius, pad_planar
+from defocuskit.render._jit import compile_kernel, numba_threads
+from defocuskit.render._scatter_kernels import SCATTER_SIGNATURE, scatter_kernel
+
+__all__ = ["blur_scatter"]
+
+
+def blur_scatter(img: np.ndarray, sigma: np.ndarray, *, threads: int | None = None) -> np.ndarray:
+    """Normalised scatter blur; wraps the JIT kernel.
+
+    Parameters
+    ----------
+    img : (H, W, 3) float32 ndarray
+        Image, any range.
+    sigma : (H, W) float32 ndarray, pixels
+        Clean sigma map (finite, >= 0, clamped).
+    threads : int, optional
+        Numba threads; None keeps Numba's default.
+
+    Returns
+    -------
+    (H, W, 3) float32 ndarray
+    """
+    H, W = sigma.shape
+    compile_kernel(scatter_kernel, SCATTER_SIGNATURE, slp=False)
+    pad = kernel_radius(float(sigma.max()))
+    src = pad_planar(img.astype(np.float32, copy=False), pad)
+    sig = np.ascontiguousarray(np.pad(sigma, pad, mode="reflect")) if pad else sigma
+    acc = np.zeros((H, W, 4), np.float32)
+    with numba_threads(threads) as n:
+        scatter_kernel(src, sig, np.int64(pad), np.int64(n), acc)
+    return acc[:, :, :3] / acc[:, :, 3:]

@@ -1,0 +1,176 @@
+"""Render engine: fast kernels against plain references and closed-form cases."""
+
+import numpy as np
+import pytest
+from naive import gaussian_reference, naive_gather, naive_scatter
+
+from defocuskit.errors import ConfigError
+from defocuskit.render import MODES, SIGMA_MAX_PX, SensorNoise, render
+
+RNG = np.random.default_rng(7)
+IMG = RNG.random((21, 37, 3), dtype=np.float32)  # odd sizes: exercise the lane tails
+
+
+def _r(img, sigma, mode, **kw):
+    depth = np.full(img.shape[:2], 5.0)  # layered: everything behind the focus plane
+    return render(img, sigma, mode=mode, depth=depth if mode == "layered" else None, **kw)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_zero_sigma_is_identity(mode):
+    zero = np.zeros(IMG.shape[:2], np.float32)
+    np.testing.assert_array_equal(_r(IMG, zero, mode), IMG)
+    u8 = (IMG * 255).astype(np.uint8)
+    np.testing.assert_array_equal(_r(u8, zero, mode), u8)
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("s", [0.6, 2.3])
+def test_constant_sigma_matches_separable_gaussian(mode, s):
+    sigma = np.full(IMG.shape[:2], s, np.float32)
+    np.testing.assert_allclose(_r(IMG, sigma, mode), gaussian_reference(IMG, s), atol=2e-5)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_constant_image_stays_constant(mode):
+    img = np.full((30, 40, 3), 0.37, np.float32)
+    sigma = RNG.uniform(0, 6, (30, 40)).astype(np.float32)
+    depth = RNG.uniform(0.5, 8, (30, 40))
+    out = render(img, sigma, mode=mode, depth=depth, focus_distance=2.0)
+    np.testing.assert_allclose(out, 0.37, atol=2e-6)
+
+
+def test_gather_matches_naive_on_random_sigma():
+    sigma = RNG.uniform(0, 3, IMG.shape[:2]).astype(np.float32)
+    sigma[3, 5] = 0.0
+    sigma[4, 6] = 0.05  # tiny sigma: weights underflow cleanly
+    np.testing.assert_allclose(render(IMG, sigma), naive_gather(IMG, sigma), atol=2e-6)
+
+
+def test_scatter_matches_naive_on_random_sigma():
+    img, sigma = IMG[:13, :17], RNG.uniform(0, 2.5, (13, 17)).astype(np.float32)
+    np.testing.assert_allclose(render(img, sigma, mode="scatter"), naive_scatter(img, sigma),
+                               atol=2e-6)
+
+
+def test_threads_do_not_change_the_result():
+    sigma = RNG.uniform(0, 3, IMG.shape[:2]).astype(np.float32)
+    for mode in ("gather", "scatter"):
+        np.testing.assert_allclose(render(IMG, sigma, mode=mode, threads=1),
+                                   render(IMG, sigma, mode=mode, threads=2), atol=1e-6)
+
+
+def _two_planes(front_sigma, back_sigma, front_val, back_val, size=40, half=12):
+    """A square (rows/cols half..size-half) at 1 m in front of a background at 6 m."""
+    img = np.full((size, size, 3), back_val, np.float32)
+    depth = np.full((size, size), 6.0)
+    sigma = np.full((size, size), back_sigma, np.float32)
+    sl = slice(half, size - half)
+    img[sl, sl], depth[sl, sl], sigma[sl, sl] = front_val, 1.0, front_sigma
+    return img, sigma, depth, sl
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_in_focus_plane_is_unchanged(mode):
+    img, sigma, depth, sl = _two_planes(0.0, 3.0, 0.0, 0.0)
+    img[sl, sl] = RNG.random(img[sl, sl].shape)  # textured sharp foreground
+    out = render(img, sigma, mode=mode, depth=depth, focus_distance=1.0)
+    # scatter: blurred neighbours legitimately reach 9 px into the sharp square
+    inner = slice(sl.start + 10, sl.stop - 10) if mode == "scatter" else sl
+    np.testing.assert_allclose(out[inner, inner], img[inner, inner], atol=1e-6)
+
+
+def test_layered_blurred_foreground_spreads_over_background():
+    img, sigma, depth, sl = _two_planes(3.0, 0.0, 1.0, 0.0)
+    out = render(img, sigma, mode="layered", depth=depth, focus_distance=6.0)
+    ring = out[sl.start - 3, 20, 0]  # 3 px outside the square, on the sharp background
+    assert 0.05 < ring < 0.5
+    assert out[0, 0, 0] == 0.0  # far from the square the background is untouched
+
+
+def test_layered_sharp_foreground_not_smeared_and_no_halo():
+    img, sigma, depth, sl = _two_planes(0.0, 4.0, 1.0, 0.2)
+    out = render(img, sigma, mode="layered", depth=depth, focus_distance=1.0)
+    np.testing.assert_allclose(out[sl, sl], 1.0, atol=1e-6)  # edges of the square included
+    # the blurred background is made of background only: no white halo leaks into it,
+    # whereas gather (each pixel's own window) lets the bright square bleed out
+    assert np.abs(out[sl.start - 2, 20] - 0.2).max() < 1e-5
+    assert render(img, sigma)[sl.start - 2, 20, 0] > 0.3
+
+
+def test_layered_fills_background_hidden_by_blurred_foreground():
+    img, sigma, depth, sl = _two_planes(3.0, 0.0, 0.0, 1.0)
+    out = render(img, sigma, mode="layered", depth=depth, focus_distance=6.0)
+    # the edge of a blurred black square over white is half covered: ~0.5 on both sides
+    # (unfilled, the inside edge would show only the black foreground)
+    inside, outside = out[sl.start, 20, 0], out[sl.start - 1, 20, 0]
+    assert 0.35 < inside < 0.65
+    assert 0.35 < outside < 0.8
+
+
+def test_layered_estimates_the_focus_when_not_given():
+    img, sigma, depth, sl = _two_planes(3.0, 0.0, 1.0, 0.0)
+    np.testing.assert_allclose(render(img, sigma, mode="layered", depth=depth),
+                               render(img, sigma, mode="layered", depth=depth,
+                                      focus_distance=6.0))
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_uint8_and_float32_paths_agree(mode):
+    u8 = (IMG * 255).astype(np.uint8)
+    sigma = RNG.uniform(0, 3, IMG.shape[:2]).astype(np.float32)
+    a = _r(u8, sigma, mode).astype(np.float32)
+    b = _r(u8.astype(np.float32) / 255, sigma, mode) * 255
+    assert np.abs(a - b).max() <= 0.5 + 1e-3
+
+
+def test_nan_sigma_is_no_blur_and_large_sigma_is_clamped():
+    sigma = np.full(IMG.shape[:2], np.nan, np.float32)
+    np.testing.assert_array_equal(render(IMG, sigma), IMG)
+    img = IMG[:8, :8]
+    big = render(img, np.full((8, 8), 1e6, np.float32))
+    np.testing.assert_allclose(big, render(img, np.full((8, 8), SIGMA_MAX_PX, np.float32)))
+
+
+def test_linear_light_blurs_in_linear_space():
+    img = np.zeros((9, 40, 3), np.float32)
+    img[:, 20:] = 1.0
+    s = np.full((9, 40), 20.0, np.float32)  # wide blur: the edge column gets ~half the light
+    mid_lin = render(img, s, linear_light=True)[4, 20, 0]
+    mid_srgb = render(img, s)[4, 20, 0]
+    # 50 % linear light encodes to sRGB 0.735; blurring the encoded values stays near 0.5
+    assert abs(mid_srgb - 0.5) < 0.06
+    assert abs(mid_lin - 0.735) < 0.05
+    np.testing.assert_allclose(render(np.full((8, 8, 3), 0.3, np.float32), s[:8, :8],
+                                      linear_light=True), 0.3, atol=1e-5)
+
+
+def test_noise_is_seeded_and_has_the_model_variance():
+    img = np.full((200, 200, 3), 0.5, np.float32)
+    s = np.zeros((200, 200), np.float32)
+    noise = SensorNoise(gain=0.01, read_sigma=0.02)
+    a = render(img, s, noise=noise, seed=3)
+    np.testing.assert_array_equal(a, render(img, s, noise={"gain": 0.01, "read_sigma": 0.02},
+                                            seed=3))
+    assert not np.array_equal(a, render(img, s, noise=noise, seed=4))
+    assert abs(a.var() - (0.01 * 0.5 + 0.02**2)) < 3e-4
+    assert abs(a.mean() - 0.5) < 2e-3
+    np.testing.assert_array_equal(render(img, s), img)  # off by default
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"aif": np.zeros((4, 4), np.float32)}, "shape"),
+    ({"aif": np.zeros((4, 4, 3), np.float64)}, "dtype"),
+    ({"sigma_px": np.zeros((4, 5), np.float32)}, "shape"),
+    ({"sigma_px": np.full((4, 4), -1.0, np.float32)}, ">= 0"),
+    ({"mode": "bokeh"}, "mode"),
+    ({"mode": "layered"}, "depth"),
+    ({"noise": {"gain": 0.1}}, "seed"),
+])
+def test_bad_input_raises_clear_errors(kwargs, match):
+    args = {"aif": np.zeros((4, 4, 3), np.float32), "sigma_px": np.zeros((4, 4), np.float32)}
+    args.update(kwargs)
+    with pytest.raises(ConfigError, match=match):
+        render(args.pop("aif"), args.pop("sigma_px"), **args)
+    with pytest.raises(ValueError):  # also a ValueError, for numpy-minded callers
+        render(np.zeros((4, 4, 3), np.float32), np.full((4, 4), -1.0, np.float32))
