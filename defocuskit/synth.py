@@ -94,7 +94,8 @@ def _render_sample(sample: Sample, cfg: SynthConfig, split: str, index: int,
         out["defocused"] = sample.defocused
         return out
     rng = sample_rng(cfg.seed, split, index)
-    camera = get_preset(cfg.camera).make(image_width=sample.aif.shape[1], rng=rng)
+    preset = get_preset(cfg.camera)
+    camera = preset.make(image_width=sample.aif.shape[1], rng=rng)
     if cfg.coc_to_sigma is not None:
         camera = replace(camera, coc_to_sigma=cfg.coc_to_sigma)
     distances = make_focus_policy(cfg.focus).draw(sample.depth, rng)
@@ -102,12 +103,14 @@ def _render_sample(sample: Sample, cfg: SynthConfig, split: str, index: int,
     invalid = ~np.isfinite(sample.depth)
     defocused, sigmas, scalars = [], [], {k: [] for k in PER_SAMPLE_SCALARS}
     for s in distances:
-        cam = camera.with_focus(float(s))
+        # presets with a per-sample rule (SYNDOF: f-number for a 29 px maximum CoC)
+        cam = preset.adapt(camera.with_focus(float(s)), sample.depth)
         sigma = np.asarray(cam.sigma_px(render_depth), dtype=np.float32)
         noise_seed = int(rng.integers(2**31 - 1))
         defocused.append(render(sample.aif, sigma, mode=cfg.mode, depth=render_depth,
                                 linear_light=cfg.linear_light, noise=cfg.noise,
-                                seed=noise_seed, threads=threads))
+                                seed=noise_seed, threads=threads,
+                                focus_distance=cam.focus_distance))
         stored_sigma = sigma.copy()
         stored_sigma[invalid] = np.nan
         sigmas.append(stored_sigma)
@@ -116,8 +119,7 @@ def _render_sample(sample: Sample, cfg: SynthConfig, split: str, index: int,
         scalars["f_number"].append(cam.f_number)
         scalars["pixel_pitch"].append(cam.pixel_pitch)
         scalars["coc_to_sigma"].append(cam.coc_to_sigma)
-    stack = make_focus_policy(cfg.focus).k > 1 or cfg.focus.startswith("stack")
-    pick = (lambda v: np.stack(v)) if stack else (lambda v: v[0])
+    pick = (lambda v: np.stack(v)) if _stack_size(cfg) else (lambda v: v[0])
     out["defocused"] = pick(defocused)
     out["sigma"] = pick(sigmas)
     for k, v in scalars.items():
@@ -165,6 +167,26 @@ def _blank_row(template: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     return blank
 
 
+def _check_choices(cfg: SynthConfig) -> None:
+    """Fail on an unknown camera, focus policy or mode before anything is read or written."""
+    from defocuskit.focus import make_focus_policy
+    from defocuskit.optics import get_preset
+    from defocuskit.render import MODES
+
+    get_preset(cfg.camera)
+    make_focus_policy(cfg.focus)
+    if cfg.mode not in MODES:
+        raise ConfigError(f"unknown render mode {cfg.mode!r}; choose one of {list(MODES)}")
+
+
+def _stack_size(cfg: SynthConfig) -> int:
+    """K for a focal-stack run, 0 for one defocused image per sample."""
+    from defocuskit.focus import make_focus_policy
+
+    k = make_focus_policy(cfg.focus).k
+    return k if (k > 1 or cfg.focus.startswith("stack")) else 0
+
+
 def _plan(source: Source, cfg: SynthConfig) -> dict[str, SplitSpec]:
     splits = cfg.splits or source.splits()
     specs = {}
@@ -177,10 +199,7 @@ def _plan(source: Source, cfg: SynthConfig) -> dict[str, SplitSpec]:
             continue
         first = _prepare(source.read(split, 0), cfg)
         h, w = first.aif.shape[:2]
-        from defocuskit.focus import make_focus_policy
-
-        policy = make_focus_policy(cfg.focus)
-        k = policy.k if (policy.k > 1 or cfg.focus.startswith("stack")) else 0
+        k = _stack_size(cfg)
         real = first.defocused is not None
         specs[split] = SplitSpec(n=len(ids), height=h, width=w, sample_ids=tuple(ids),
                                  focal_stack=0 if real else k, has_sigma=not real)
@@ -204,6 +223,8 @@ def _provenance(source: Source, cfg: SynthConfig) -> dict[str, Any]:
         "seed": cfg.seed,
         "engine_mode": cfg.mode,
         "camera": {"preset": cfg.camera, "description": preset.description,
+                   "coc_model": preset.make(image_width=640,
+                                            rng=np.random.default_rng(0)).coc_model,
                    "source": preset.source, "randomized": bool(preset.randomized),
                    "coc_to_sigma_override": cfg.coc_to_sigma},
         "focus_policy": cfg.focus,
@@ -239,6 +260,7 @@ def run_synth(cfg: SynthConfig, *, resume: bool = False, overwrite: bool = False
     from tqdm.auto import tqdm
 
     t0 = time.perf_counter()
+    _check_choices(cfg)
     source = build_source(cfg)
     summary = SynthSummary(output=cfg.output)
     exists = _exists(cfg)

@@ -198,9 +198,9 @@ def _folder_copy(tmp_path) -> Path:
     (root / "rgb").mkdir(parents=True)
     (root / "depth").mkdir()
     manifest = json.loads((REPO / "samples" / "manifest.json").read_text())
-    for scene in manifest["scenes"]:
-        shutil.copy(REPO / "samples" / scene["image"], root / "rgb" / f"{scene['name']}.png")
-        shutil.copy(REPO / "samples" / scene["depth"], root / "depth" / f"{scene['name']}.png")
+    for name, scene in manifest["scenes"].items():
+        shutil.copy(REPO / "samples" / scene["rgb"], root / "rgb" / f"{name}.png")
+        shutil.copy(REPO / "samples" / scene["depth"], root / "depth" / f"{name}.png")
     return root
 
 

@@ -1,0 +1,115 @@
+"""The `defocuskit` command line through click's CliRunner and as a real process."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from cli.defocuskit_cmd import main
+from defocuskit.store import open_dataset
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def run(*args):
+    return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+
+
+def test_version_and_listings():
+    from defocuskit import __version__
+
+    r = run("--version")
+    assert r.exit_code == 0 and __version__ in r.output
+    r = run("sources")
+    for name in ("samples", "middlebury", "nyu", "make3d", "idfd", "folder"):
+        assert name in r.output
+    assert "unavailable" not in r.output
+    r = run("cameras")
+    assert r.exit_code == 0
+    for name in ("2hded", "d3net-nyu", "syndof", "idfd-nikon"):
+        assert name in r.output
+
+
+def test_synth_preview_inspect_end_to_end(tmp_path):
+    out = tmp_path / "s.zarr"
+    r = run("synth", "--source", "samples", "--input", REPO / "samples", "--output", out,
+            "--split", "test", "--shard-size", "1", "--seed", "4", "--no-progress")
+    assert r.exit_code == 0, r.output
+    assert "wrote 2 samples in 2 shards" in r.output and "samples/s" in r.output
+    png = tmp_path / "p.png"
+    r = run("preview", out, "-n", "2", "--output", png)
+    assert r.exit_code == 0, r.output
+    import matplotlib.image as mpimg
+
+    img = mpimg.imread(png)
+    assert img.shape[0] > 400 and img.shape[1] > 800
+    assert img[..., :3].std() > 0.05  # a real picture, not a blank canvas
+    r = run("inspect", out, "--json")
+    info = json.loads(r.output)
+    sp = info["splits"]["test"]
+    assert info["complete"] and sp["n"] == 2 and sp["image_shape"] == [256, 320]
+    depth = np.asarray(open_dataset(out)["test"].array("depth")[:])
+    assert sp["depth_m"]["max"] == pytest.approx(float(np.nanmax(depth)))
+    assert sp["arrays"]["sigma"]["dtype"] == "float32"
+    r = run("inspect", out)
+    assert r.exit_code == 0 and "complete  yes" in r.output and "sigma" in r.output
+
+
+def test_config_file_and_overrides(tmp_path):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f'source = "samples"\ninput = "{REPO / "samples"}"\n'
+                   f'output = "{tmp_path / "c.zarr"}"\nseed = 11\nsplits = ["test"]\n'
+                   'focus = "fixed:2.0"\n')
+    r = run("synth", "--config", cfg, "--seed", "12", "--no-progress")
+    assert r.exit_code == 0, r.output
+    ds = open_dataset(tmp_path / "c.zarr")
+    assert ds.attrs["seed"] == 12
+    np.testing.assert_allclose(ds["test"].array("focus_distance")[:], 2.0)
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"source": "samples", "input": "x", "output": "y", "sede": 1}')
+    r = run("synth", "--config", bad)
+    assert r.exit_code == 1 and "unknown config key" in r.output and "sede" in r.output
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--source", "nope", "--input", ".", "--output", "o.zarr"], "unknown source 'nope'"),
+    (["--source", "samples", "--input", "missing-dir", "--output", "o.zarr"], "does not exist"),
+    (["--source", "samples", "--input", "samples", "--output", "o.zarr", "--resize", "big"],
+     "expected HxW"),
+    (["--source", "samples", "--input", "samples", "--output", "o.zarr", "--camera", "zzz"],
+     "zzz"),
+    (["--source", "samples", "--input", "samples", "--output", "o.zarr", "--resume",
+      "--overwrite"], "exclude each other"),
+])
+def test_bad_input_gives_one_clear_line(tmp_path, monkeypatch, args, message):
+    monkeypatch.chdir(REPO)
+    args = [a if a != "o.zarr" else str(tmp_path / "o.zarr") for a in args]
+    r = run("synth", *args)
+    assert r.exit_code != 0
+    assert message in r.output
+    assert "Traceback" not in r.output
+
+
+def test_incomplete_dataset_inspect_exit_code_and_preview_error(tmp_path):
+    from defocuskit.store import SplitSpec, create_dataset
+
+    out = tmp_path / "inc.zarr"
+    create_dataset(out, {"train": SplitSpec(n=2, height=4, width=4, sample_ids=("a", "b"))},
+                   attrs={}, shard_size=1)
+    r = run("inspect", out)
+    assert r.exit_code == 2 and "NO" in r.output
+    r = run("preview", out, "--output", tmp_path / "x.png")
+    assert r.exit_code == 1 and "incomplete" in r.output
+
+
+def test_console_script_runs_as_a_process():
+    exe = Path(sys.executable).with_name("defocuskit")
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "cli.defocuskit_cmd"]
+    r = subprocess.run([*cmd, "synth", "--help"], capture_output=True, text=True, cwd=REPO)
+    assert r.returncode == 0 and "Example" in r.stdout
