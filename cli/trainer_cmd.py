@@ -1,0 +1,160 @@
+"""The ``trainer`` command: fit, eval and predict 2HDED:NET on defocuskit datasets.
+
+A thin layer: parse and check options, call :mod:`trainer`, report. Errors caused by user
+input (options, files, datasets, checkpoints) end as one line on stderr and exit code 1.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+from pathlib import Path
+
+import click
+
+from defocuskit import __version__
+from defocuskit.errors import DefocusKitError
+
+__all__ = ["main", "trainer"]
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+def _user_errors(func):
+    """Turn library errors on user input into one clean line (no traceback)."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except DefocusKitError as exc:
+            raise click.ClickException(str(exc)) from None
+
+    return wrapper
+
+
+@click.group(context_settings=CONTEXT)
+@click.version_option(__version__, prog_name="trainer")
+def trainer():
+    """Train and run 2HDED:NET (depth + all-in-focus from one defocused image).
+
+    \b
+    Example:
+      trainer fit --data nyu.zarr --run-dir runs/nyu
+      trainer eval --data nyu.zarr --checkpoint runs/nyu/best.pt --json
+      trainer predict --checkpoint runs/nyu/best.pt --output out/ photo.jpg
+    """
+
+
+@trainer.command("fit", context_settings=CONTEXT)
+@click.option("--data", required=True, type=click.Path(exists=True),
+              help="Dataset written by `defocuskit synth`.")
+@click.option("--run-dir", required=True, type=click.Path(file_okay=False),
+              help="Output directory (config.json, log.csv, last.pt, best.pt, plots).")
+@click.option("--preset", type=click.Choice(["paper", "demo"]), default=None,
+              help="Base schedule: paper (default: SGD lr 2e-4, 500 epochs, batch 4) or "
+                   "demo (a few CPU minutes).")
+@click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False),
+              help="JSON or TOML table of options (see docs/trainer.md); CLI options win.")
+@click.option("--epochs", type=int, help="Number of epochs.")
+@click.option("--batch-size", type=int, help="Samples per step and per process.")
+@click.option("--lr", type=float, help="Initial learning rate.")
+@click.option("--crop", type=int, help="Training crop size in pixels (multiple of 32).")
+@click.option("--heads", help="Heads to train: depth,aif (default), depth or aif.")
+@click.option("--device", help="auto (default), cpu, cuda or cuda:N.")
+@click.option("--workers", "num_workers", type=int, help="DataLoader worker processes.")
+@click.option("--seed", type=int, help="Random seed.")
+@click.option("--val-split", help="Validation split (default test; 'none' to skip).")
+@click.option("--amp/--no-amp", default=None, help="bf16 autocast on CUDA (default on).")
+@click.option("--compile/--no-compile", "compile_", default=None, help="torch.compile.")
+@click.option("--max-steps", type=int, help="Stop after this many optimiser steps.")
+@click.option("--tensorboard/--no-tensorboard", default=None,
+              help="Also log to TensorBoard (if installed).")
+@click.option("--resume", is_flag=True,
+              help="Continue RUN_DIR/last.pt (with RUN_DIR/config.json unless --config).")
+@_user_errors
+def fit_cmd(data, run_dir, preset, config_file, resume, **options):
+    """Train a model and write checkpoints, a CSV log and plots to RUN_DIR.
+
+    \b
+    Examples:
+      trainer fit --data nyu.zarr --run-dir runs/nyu
+      trainer fit --data samples.zarr --run-dir runs/demo --preset demo --device cpu
+      trainer fit --data nyu.zarr --run-dir runs/nyu --resume
+      torchrun --nproc_per_node 4 -m trainer fit --data nyu.zarr --run-dir runs/ddp
+    """
+    from trainer.config import resolve_config
+    from trainer.fit import fit
+
+    options["compile"] = options.pop("compile_")
+    saved = Path(run_dir) / "config.json"
+    if resume and config_file is None and preset is None and saved.is_file():
+        config_file = saved  # continue with the run's own resolved config
+    cfg = resolve_config(preset=preset, config_file=config_file, overrides=options)
+    summary = fit(data, run_dir, cfg, resume=resume, log=click.echo)
+    if summary["best"] is not None:
+        click.echo(f"done: {summary['epochs']} epochs, {summary['steps']} steps, best "
+                   f"{summary['monitor']} = {summary['best']:.4g}; checkpoints in {run_dir}")
+
+
+@trainer.command("eval", context_settings=CONTEXT)
+@click.option("--data", required=True, type=click.Path(exists=True),
+              help="Dataset written by `defocuskit synth`.")
+@click.option("--checkpoint", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="A last.pt / best.pt from `trainer fit`.")
+@click.option("--split", default="test", show_default=True, help="Split to score.")
+@click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
+@click.option("--make3d", is_flag=True, help="Also report Make3D C1 (<=70 m) / C2 (<=80 m).")
+@click.option("--max-depth", type=float, help="Ignore ground truth beyond this (metres).")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N.")
+@click.option("--workers", "num_workers", default=0, show_default=True, type=int,
+              help="DataLoader worker processes.")
+@click.option("--limit", type=int, help="Score only the first N samples.")
+@_user_errors
+def eval_cmd(data, checkpoint, split, as_json, make3d, max_depth, device, num_workers, limit):
+    """Score a checkpoint on one split (full frames): RMSE, Abs.Rel, log10, deltas, PSNR, SSIM.
+
+    \b
+    Examples:
+      trainer eval --data nyu.zarr --checkpoint runs/nyu/best.pt
+      trainer eval --data make3d.zarr --checkpoint runs/m3d/best.pt --make3d --json
+    """
+    from trainer.evaluate import evaluate_checkpoint, format_table
+
+    res = evaluate_checkpoint(data, checkpoint, split=split, device=device,
+                              num_workers=num_workers, make3d=make3d, max_depth=max_depth,
+                              max_samples=limit)
+    if as_json:
+        clean = {k: (v if not isinstance(v, float) or math.isfinite(v) else None)
+                 for k, v in res.items()}
+        click.echo(json.dumps(clean, indent=2))
+    else:
+        click.echo(format_table(res))
+
+
+@trainer.command("predict", context_settings=CONTEXT)
+@click.option("--checkpoint", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="A last.pt / best.pt from `trainer fit`.")
+@click.option("--output", required=True, type=click.Path(file_okay=False),
+              help="Output directory (created).")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N.")
+@click.argument("images", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@_user_errors
+def predict_cmd(checkpoint, output, device, images):
+    """Predict depth (16-bit PNG in mm + a colour map) and the all-in-focus image.
+
+    \b
+    Example:
+      trainer predict --checkpoint runs/nyu/best.pt --output out/ a.png b.jpg
+      -> out/a_depth.png (uint16, mm), out/a_depth_color.png, out/a_aif.png, ...
+    """
+    from trainer.predict import predict_images
+
+    written = predict_images(checkpoint, images, output, device=device)
+    click.echo(f"wrote {len(written)} files to {output}")
+
+
+def main(argv=None):
+    """Console-script entry point (``trainer``)."""
+    return trainer.main(args=argv, prog_name="trainer")

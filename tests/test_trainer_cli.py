@@ -1,0 +1,187 @@
+"""The ``trainer`` CLI end to end: fit -> eval -> predict, and its error messages."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from cli.trainer_cmd import trainer
+from defocuskit.store import write_arrays
+from trainer.checkpoint import build_model, load_checkpoint
+
+TINY = {"growth_rate": 4, "block_config": [1, 1, 1, 1], "num_init_features": 8}
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny models on a shared 2-core machine
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def data(request, tmp_path_factory) -> Path:
+    """The samples dataset (conftest) when it can be built, else a tiny synthetic stand-in."""
+    try:
+        return request.getfixturevalue("samples_dataset")
+    except Exception:  # the synthesis pipeline is not available in this checkout
+        rng = np.random.default_rng(1)
+
+        def split(n):
+            aif = rng.integers(0, 256, (n, 72, 100, 3), dtype=np.uint8)
+            depth = rng.uniform(0.5, 8.0, (n, 72, 100)).astype(np.float32)
+            depth[:, :3] = np.nan
+            return {"aif": aif, "defocused": aif, "depth": depth}
+
+        path = tmp_path_factory.mktemp("trainer_cli") / "tiny.zarr"
+        write_arrays(path, {"train": split(4), "test": split(2)})
+        return path
+
+
+@pytest.fixture(scope="module")
+def run(data, tmp_path_factory) -> Path:
+    run_dir = tmp_path_factory.mktemp("trainer_cli_run") / "run"
+    cfg = run_dir.parent / "tiny.toml"
+    cfg.write_text("[model]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in TINY.items()))
+    res = CliRunner().invoke(trainer, [
+        "fit", "--data", str(data), "--run-dir", str(run_dir), "--preset", "demo",
+        "--config", str(cfg), "--epochs", "2", "--crop", "64", "--max-steps", "3",
+        "--device", "cpu", "--seed", "4"])
+    assert res.exit_code == 0, res.output
+    return run_dir
+
+
+def test_every_command_has_help_with_an_example():
+    runner = CliRunner()
+    for args in ([], ["fit"], ["eval"], ["predict"]):
+        res = runner.invoke(trainer, [*args, "--help"])
+        assert res.exit_code == 0 and "Example" in res.output, args
+    assert "version" in runner.invoke(trainer, ["--version"]).output
+
+
+def test_fit_writes_the_run(run):
+    saved = json.loads((run / "config.json").read_text())
+    assert saved["model"] == TINY and saved["seed"] == 4 and saved["crop"] == 64
+    assert saved["epochs"] == 2 and saved["lr"] == 2e-3  # demo preset, then the CLI
+    ckpt = load_checkpoint(run / "last.pt")
+    assert ckpt["step"] == 3
+    for name in ("log.csv", "best.pt", "loss_curves.png", "val_panel.png"):
+        assert (run / name).is_file(), name
+
+
+def test_resume_through_the_cli_reuses_the_saved_config(data, run, tmp_path):
+    import shutil
+
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    before = load_checkpoint(copy / "last.pt")
+    from defocuskit.store import open_dataset
+
+    per_epoch = -(-len(open_dataset(data)["train"]) // 2)  # demo batch size 2
+    # --max-steps 3: last.pt counts the epochs completed by step 3; a partial one is redone
+    assert (before["epoch"], before["step"]) == (3 // per_epoch, 3)
+    res = CliRunner().invoke(trainer, ["fit", "--data", str(data), "--run-dir", str(copy),
+                                       "--resume", "--max-steps", "100"])
+    assert res.exit_code == 0, res.output
+    after = load_checkpoint(copy / "last.pt")
+    assert after["model_config"] == before["model_config"]  # tiny model from config.json
+    assert after["epoch"] == 2
+    assert after["step"] == 3 + (2 - before["epoch"]) * per_epoch
+    assert [r["epoch"] for r in after["history"]] == [1, 2]
+
+
+def reference_rmse(data, run):
+    """RMSE per image by hand: reflect-pad to 32, predict, crop, numpy over finite gt.
+
+    Predictions are clipped below at 1 mm, the documented convention of depth_metrics.
+    """
+    from defocuskit.store import open_dataset
+
+    model = build_model(load_checkpoint(run / "best.pt")).eval()
+    sp = open_dataset(data)["test"]
+    values = []
+    for i in range(len(sp)):
+        s = sp.read(i)
+        h, w = s["depth"].shape
+        x = torch.from_numpy(s["defocused"]).permute(2, 0, 1)[None].float() / 255
+        ph, pw = -h % 32, -w % 32
+        x = torch.nn.functional.pad(x, (0, pw, 0, ph), mode="reflect")
+        with torch.no_grad():
+            d = model(x)["depth"][0, 0, :h, :w].numpy().astype(np.float64)
+        d = np.maximum(d, 1e-3)
+        gt = s["depth"].astype(np.float64)
+        ok = np.isfinite(gt) & (gt > 1e-3)
+        values.append(np.sqrt(np.mean((d[ok] - gt[ok]) ** 2)))
+    return float(np.mean(values))
+
+
+def test_eval_json_matches_a_hand_computed_rmse(data, run):
+    res = CliRunner().invoke(trainer, ["eval", "--data", str(data), "--checkpoint",
+                                       str(run / "best.pt"), "--json", "--device", "cpu"])
+    assert res.exit_code == 0, res.output
+    metrics = json.loads(res.output)
+    for key in ("rmse", "abs_rel", "log10", "delta1", "delta2", "delta3", "psnr", "ssim"):
+        assert key in metrics
+    assert metrics["n_images"] == 2
+    assert metrics["rmse"] == pytest.approx(reference_rmse(data, run), rel=1e-4)
+    table = CliRunner().invoke(trainer, ["eval", "--data", str(data), "--checkpoint",
+                                         str(run / "best.pt"), "--make3d"])
+    assert table.exit_code == 0 and "c1_rmse" in table.output and "abs_rel" in table.output
+
+
+def test_predict_writes_depth_mm_colour_and_aif(run, tmp_path):
+    rgb = np.random.default_rng(2).integers(0, 256, (50, 70, 3), dtype=np.uint8)
+    img = tmp_path / "photo.png"
+    cv2.imwrite(str(img), rgb[..., ::-1])
+    out = tmp_path / "out"
+    res = CliRunner().invoke(trainer, ["predict", "--checkpoint", str(run / "last.pt"),
+                                       "--output", str(out), "--device", "cpu", str(img)])
+    assert res.exit_code == 0, res.output
+    depth = cv2.imread(str(out / "photo_depth.png"), cv2.IMREAD_UNCHANGED)
+    assert depth.dtype == np.uint16 and depth.shape == (50, 70)
+    colour = cv2.imread(str(out / "photo_depth_color.png"))
+    aif = cv2.imread(str(out / "photo_aif.png"))
+    assert colour.shape == aif.shape == (50, 70, 3)
+    model = build_model(load_checkpoint(run / "last.pt")).eval()
+    x = torch.from_numpy(rgb).permute(2, 0, 1)[None].float() / 255
+    x = torch.nn.functional.pad(x, (0, 26, 0, 14), mode="reflect")
+    with torch.no_grad():
+        d = model(x)["depth"][0, 0, :50, :70].numpy()
+    expected = np.where(d > 0, np.clip(np.rint(d * 1000), 1, 65535), 0)
+    assert np.abs(depth.astype(np.int64) - expected).max() <= 1  # millimetres
+
+
+def test_user_errors_are_one_clear_line(data, run, tmp_path):
+    runner = CliRunner()
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a checkpoint at all")
+    res = runner.invoke(trainer, ["eval", "--data", str(data), "--checkpoint", str(bad)])
+    assert res.exit_code == 1 and "unreadable or corrupt" in res.output
+    assert "Traceback" not in res.output and res.output.count("\n") == 1
+    cfg = tmp_path / "c.json"
+    cfg.write_text('{"epochz": 3}')
+    res = runner.invoke(trainer, ["fit", "--data", str(data), "--run-dir", str(tmp_path / "r"),
+                                  "--config", str(cfg)])
+    assert res.exit_code == 1 and "unknown option(s) ['epochz']" in res.output
+    res = runner.invoke(trainer, ["fit", "--data", str(data), "--run-dir", str(run)])
+    assert res.exit_code == 1 and "already holds a run" in res.output
+    res = runner.invoke(trainer, ["eval", "--data", str(data), "--checkpoint",
+                                  str(run / "best.pt"), "--split", "val"])
+    assert res.exit_code == 1 and "no split 'val'" in res.output
+
+
+def test_every_command_and_option_is_documented():
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "trainer.md").read_text()
+    for name, command in trainer.commands.items():
+        assert f"trainer {name}" in docs, name
+        for param in command.params:
+            for opt in param.opts + param.secondary_opts:
+                if opt.startswith("--") and opt != "--help":
+                    assert opt in docs, f"trainer {name} {opt} is not in docs/trainer.md"

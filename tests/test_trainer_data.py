@@ -1,0 +1,147 @@
+"""trainer.data: crops stay aligned across arrays, augmentation is seeded, workers work."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import zarr
+from torch.utils.data import DataLoader
+
+from defocuskit.errors import SchemaError
+from defocuskit.store import write_arrays
+from trainer.data import DefocusDataset, crop_to, pad_to_multiple, to_device_batch
+
+H, W = 64, 96
+
+
+def coded_split(n: int, *, stack: int = 0) -> dict:
+    """Images whose pixels say where they are: R = row, G = col, B = sample index.
+
+    Depth is 1 + row / 100 + col / 1000 metres with one invalid (NaN) pixel per sample.
+    """
+    rows, cols = np.mgrid[0:H, 0:W]
+    aif = np.stack([np.stack([rows, cols, np.full_like(rows, i)], -1) for i in range(n)])
+    aif = aif.astype(np.uint8)
+    depth = np.broadcast_to(1 + rows / 100 + cols / 1000, (n, H, W)).astype(np.float32).copy()
+    depth[:, 0, 0] = np.nan
+    defocused = aif.copy()
+    if stack:  # image k of the stack has k added to its blue channel
+        defocused = np.stack([aif + np.array([0, 0, 10 * k], np.uint8) for k in range(stack)], 1)
+    arrays = {"aif": aif, "defocused": defocused, "depth": depth}
+    arrays["sigma"] = np.ones(defocused.shape[:-1], np.float32)
+    return arrays
+
+
+@pytest.fixture(scope="module")
+def coded(tmp_path_factory):
+    path = tmp_path_factory.mktemp("trainer_data") / "coded.zarr"
+    write_arrays(path, {"train": coded_split(5), "test": coded_split(2)})
+    return path
+
+
+def where(item):
+    """(top, left, flipped) implied by a coded item, checking the crop is a clean window."""
+    img = item["defocused"].numpy()
+    r, c = img[0], img[1]
+    top, cols = int(r[0, 0]), c[0].astype(int)
+    flipped = cols[0] > cols[-1]
+    left = int(cols.min())
+    exp_cols = np.arange(left, left + img.shape[2])
+    assert np.array_equal(cols, exp_cols[::-1] if flipped else exp_cols)
+    assert np.array_equal(r[:, 0], np.arange(top, top + img.shape[1]))
+    return top, left, flipped
+
+
+def test_crop_keeps_input_aif_and_depth_aligned(coded):
+    ds = DefocusDataset(coded, "train", crop=32, seed=3)
+    assert len(ds) == 5
+    for i in range(len(ds)):
+        item = ds[i]
+        assert item["defocused"].dtype == torch.uint8 and item["defocused"].shape == (3, 32, 32)
+        assert item["depth"].dtype == torch.float32 and item["depth"].shape == (1, 32, 32)
+        top, left, flipped = where(item)
+        assert np.all(item["defocused"].numpy()[2] == i)
+        assert torch.equal(item["aif"], item["defocused"])
+        rows, cols = np.mgrid[top:top + 32, left:left + 32]
+        exp = (1 + rows / 100 + cols / 1000).astype(np.float32)
+        if top == 0 and left == 0:
+            exp[0, 0] = np.nan
+        if flipped:
+            exp = exp[:, ::-1]
+        np.testing.assert_array_equal(item["depth"].numpy()[0], exp)
+
+
+def test_augmentation_is_seeded_per_epoch_and_flips_half(coded):
+    ds = DefocusDataset(coded, "train", crop=32, seed=7)
+    again = DefocusDataset(coded, "train", crop=32, seed=7)
+    draws = []
+    for epoch in range(40):
+        ds.set_epoch(epoch)
+        again.set_epoch(epoch)
+        for i in range(len(ds)):
+            a = where(ds[i])
+            assert a == where(again[i])
+            draws.append(a)
+    flips = np.mean([d[2] for d in draws])
+    assert 0.35 < flips < 0.65  # p = 0.5 over 200 draws
+    assert len({d[:2] for d in draws}) > 50  # the windows really move
+    ds.set_epoch(0)
+    other = DefocusDataset(coded, "train", crop=32, seed=8)
+    assert [where(ds[i]) for i in range(5)] != [where(other[i]) for i in range(5)]
+
+
+def test_full_frames_pad_and_crop_back(coded):
+    ds = DefocusDataset(coded, "test", crop=None)
+    item = ds[1]
+    assert item["defocused"].shape == (3, H, W)
+    batch = to_device_batch({k: v[None] for k, v in item.items() if k != "index"}, "cpu")
+    assert batch["defocused"].dtype == torch.float32
+    np.testing.assert_allclose(batch["aif"].numpy() * 255, item["aif"][None].numpy(), atol=1e-4)
+    x = torch.arange(2 * 3 * 50 * 70, dtype=torch.float32).reshape(2, 3, 50, 70)
+    padded, size = pad_to_multiple(x)
+    assert padded.shape == (2, 3, 64, 96) and size == (50, 70)
+    assert torch.equal(padded[..., :50, :70], x)
+    assert torch.equal(padded[..., 50, :70], x[..., 48, :])  # reflection about the last row
+    back = crop_to({"depth": padded}, size)
+    assert torch.equal(back["depth"], x)
+
+
+def test_loader_with_two_workers_matches_main_process(coded):
+    ds = DefocusDataset(coded, "train", crop=32, seed=1)
+    ds.set_epoch(2)
+
+    def batches(workers):
+        g = torch.Generator().manual_seed(5)
+        dl = DataLoader(ds, batch_size=2, shuffle=True, generator=g, num_workers=workers)
+        return list(dl)
+
+    serial, parallel = batches(0), batches(2)
+    assert len(serial) == 3
+    for a, b in zip(serial, parallel, strict=True):
+        for k in ("defocused", "aif", "depth", "index"):
+            assert torch.equal(a[k], b[k]) or torch.allclose(a[k], b[k], equal_nan=True)
+
+
+def test_missing_array_and_focal_stack_errors(tmp_path, coded):
+    path = tmp_path / "nodepth.zarr"
+    write_arrays(path, {"train": coded_split(2)})
+    g = zarr.open_group(str(path), mode="r+", use_consolidated=False)
+    del g["train"]["depth"]
+    zarr.consolidate_metadata(g.store)
+    DefocusDataset(path, "train", heads=("aif",))  # the AiF head alone needs no depth
+    with pytest.raises(SchemaError, match=r"need.*\['depth'\]"):
+        DefocusDataset(path, "train", heads=("depth", "aif"))
+    with pytest.raises(SchemaError, match="crop 128"):
+        DefocusDataset(coded, "train", crop=128)
+    with pytest.raises(SchemaError, match="no split 'val'"):
+        DefocusDataset(coded, "val")
+
+    stack = tmp_path / "stack.zarr"
+    write_arrays(stack, {"train": coded_split(2, stack=3)})
+    with pytest.raises(SchemaError, match="focal stack of 3"):
+        DefocusDataset(stack, "train")
+    with pytest.raises(SchemaError, match="stack_index 3"):
+        DefocusDataset(stack, "train", stack_index=3)
+    item = DefocusDataset(stack, "train", stack_index=2)[1]
+    assert np.all(item["defocused"].numpy()[2] == 1 + 20)

@@ -1,0 +1,216 @@
+"""trainer.config, trainer.checkpoint and trainer.fit on a tiny model and dataset (CPU)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from defocuskit.errors import ConfigError
+from defocuskit.store import write_arrays
+from trainer.checkpoint import (
+    CheckpointError,
+    build_model,
+    load_checkpoint,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
+from trainer.config import PRESETS, TrainConfig, resolve_config
+from trainer.fit import fit
+
+REPO = Path(__file__).resolve().parents[1]
+# a DenseNet with one layer per block: the same code paths as DenseNet-121, 17 k parameters
+TINY = {"growth_rate": 4, "block_config": [1, 1, 1, 1], "num_init_features": 8}
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    # on a shared 2-core machine, 2 OpenMP threads of a tiny model spin-wait for seconds
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory):
+    """train: 4 samples, test: 2; 64 x 64; depth 1..5 m; the input is a dimmed AiF."""
+    rng = np.random.default_rng(0)
+
+    def split(n):
+        aif = rng.integers(0, 256, (n, 64, 64, 3), dtype=np.uint8)
+        rows = np.mgrid[0:64, 0:64][0]
+        depth = np.stack([1 + 2 * rows / 64 + i % 3 for i in range(n)]).astype(np.float32)
+        return {"aif": aif, "defocused": aif // 2 + 64, "depth": depth}
+
+    path = tmp_path_factory.mktemp("trainer_fit") / "tiny.zarr"
+    write_arrays(path, {"train": split(4), "test": split(2)})
+    return path
+
+
+def tiny_cfg(**kw) -> TrainConfig:
+    base = dict(epochs=2, batch_size=2, lr=0.01, crop=32, val_split=None, plots=False,
+                num_workers=0, progress=False, model=dict(TINY))
+    return TrainConfig(**{**base, **kw})
+
+
+def quiet(_msg):
+    pass
+
+
+# ------------------------------------------------------------------ config
+def test_paper_defaults_and_resolution_order(tmp_path):
+    paper = TrainConfig()
+    assert (paper.epochs, paper.batch_size, paper.lr, paper.lr_milestones, paper.lr_gamma,
+            paper.crop, paper.heads) == (500, 4, 2e-4, (300,), 0.1, 256, ("depth", "aif"))
+    assert (paper.mu, paper.charbonnier_eps, paper.psi, paper.lam) == (1e-3, 1e-3, 4.0, 0.01)
+    toml = tmp_path / "c.toml"
+    toml.write_text('preset = "demo"\nepochs = 9\nheads = ["depth"]\n[model]\ngrowth_rate = 8\n')
+    cfg = resolve_config(config_file=toml, overrides={"epochs": 3, "lr": None})
+    assert cfg.epochs == 3  # CLI beats the file
+    assert cfg.crop == PRESETS["demo"]["crop"]  # the file's preset applies
+    assert cfg.lr == PRESETS["demo"]["lr"]  # None = not given
+    assert cfg.heads == ("depth",) and cfg.model == {"growth_rate": 8}
+    js = tmp_path / "c.json"
+    js.write_text(json.dumps(cfg.to_dict()))
+    assert resolve_config(config_file=js) == cfg  # config.json round-trips
+    assert resolve_config(overrides={"heads": "aif", "val_split": "none"}).val_split is None
+
+
+@pytest.mark.parametrize("bad, message", [
+    ({"epoch": 3}, r"unknown option\(s\) \['epoch'\]"),
+    ({"epochs": "3"}, "'epochs' expected an integer, got '3'"),
+    ({"lr": True}, "'lr' expected a number"),
+    ({"heads": "depth,normals"}, "heads"),
+    ({"crop": 100}, "multiple of 32"),
+])
+def test_config_rejects_bad_options(bad, message):
+    with pytest.raises(ConfigError, match=message):
+        resolve_config(overrides=bad)
+
+
+def test_config_file_errors(tmp_path):
+    with pytest.raises(ConfigError, match="not found"):
+        resolve_config(config_file=tmp_path / "nope.toml")
+    broken = tmp_path / "broken.json"
+    broken.write_text("{epochs: 3")
+    with pytest.raises(ConfigError, match="cannot parse"):
+        resolve_config(config_file=broken)
+    with pytest.raises(ConfigError, match="preset 'fast'"):
+        resolve_config(preset="fast")
+
+
+# ------------------------------------------------------------------ checkpoint
+def test_checkpoint_errors_are_clear(tmp_path, tiny_data):
+    with pytest.raises(CheckpointError, match="file not found"):
+        load_checkpoint(tmp_path / "none.pt")
+    corrupt = tmp_path / "corrupt.pt"
+    for seed in range(5):  # junk bytes make torch.load fail in many different ways
+        corrupt.write_bytes(np.random.default_rng(seed).bytes(2000))
+        with pytest.raises(CheckpointError, match="unreadable or corrupt"):
+            load_checkpoint(corrupt)
+    other = tmp_path / "other.pt"
+    torch.save({"weights": torch.zeros(3)}, other)
+    with pytest.raises(CheckpointError, match="not a trainer checkpoint"):
+        load_checkpoint(other)
+    fit(tiny_data, tmp_path / "run", tiny_cfg(epochs=1, max_steps=1), log=quiet)
+    whole = (tmp_path / "run" / "last.pt").read_bytes()
+    corrupt.write_bytes(whole[: len(whole) // 2])  # an interrupted copy
+    with pytest.raises(CheckpointError, match="unreadable or corrupt"):
+        load_checkpoint(corrupt)
+    ckpt = load_checkpoint(tmp_path / "run" / "last.pt")
+    ckpt["model_config"]["growth_rate"] = 6  # the weights no longer fit
+    with pytest.raises(CheckpointError, match="do not match"):
+        build_model(ckpt)
+    ckpt["model_config"]["colour"] = "red"
+    with pytest.raises(CheckpointError, match="invalid model config"):
+        build_model(ckpt)
+
+
+def test_rng_state_round_trip(tmp_path):
+    import random
+
+    save_checkpoint(tmp_path / "r.pt", {"model": {}, "model_config": {}, "epoch": 0, "step": 0,
+                                        "rng": rng_state()})
+    expected = (random.random(), np.random.rand(), torch.rand(2))  # noqa: NPY002
+    set_rng_state(load_checkpoint(tmp_path / "r.pt")["rng"])
+    got = (random.random(), np.random.rand(), torch.rand(2))  # noqa: NPY002
+    assert got[:2] == expected[:2] and torch.equal(got[2], expected[2])
+
+
+# ------------------------------------------------------------------ fit
+def test_loss_falls_when_overfitting_one_batch(tmp_path, tiny_data):
+    # crop = frame size, no flip, batch = the whole 4-sample split: one batch, 12 times
+    cfg = tiny_cfg(epochs=12, crop=64, hflip=False, batch_size=4, lr=0.005)
+    summary = fit(tiny_data, tmp_path / "of", cfg, log=quiet)
+    hist = load_checkpoint(tmp_path / "of" / "last.pt")["history"]
+    total = [r["train_total"] for r in hist]
+    assert summary["steps"] == 12 and len(total) == 12
+    assert total[-1] < 0.7 * total[0], total
+    assert total[-1] <= min(total[:-1]), total  # still falling at the end
+    assert all(np.isfinite(total))
+    assert (tmp_path / "of" / "log.csv").read_text().count("\n") == 13
+
+
+def test_resume_equals_uninterrupted_run(tmp_path, tiny_data):
+    cfg = tiny_cfg(epochs=3, lr_milestones=(1,))  # the lr drop falls between the two parts
+    fit(tiny_data, tmp_path / "a", cfg, log=quiet)
+    fit(tiny_data, tmp_path / "b", dataclasses.replace(cfg, epochs=1), log=quiet)
+    fit(tiny_data, tmp_path / "b", cfg, resume=True, log=quiet)
+    a = load_checkpoint(tmp_path / "a" / "last.pt")
+    b = load_checkpoint(tmp_path / "b" / "last.pt")
+    assert (a["epoch"], a["step"]) == (b["epoch"], b["step"]) == (3, 6)
+    for k, v in a["model"].items():
+        assert torch.equal(v, b["model"][k]), k
+    for k, v in a["optimizer"]["state"].items():
+        assert torch.equal(v["momentum_buffer"], b["optimizer"]["state"][k]["momentum_buffer"])
+
+    def untimed(h):
+        return [{k: v for k, v in r.items() if not k.endswith("per_s")} for r in h]
+
+    assert untimed(a["history"]) == untimed(b["history"])
+    assert a["history"][-1]["lr"] == pytest.approx(0.001)
+
+
+def test_fit_writes_run_files_and_refuses_to_overwrite(tmp_path, tiny_data):
+    run = tmp_path / "run"
+    cfg = tiny_cfg(epochs=1, val_split="test", plots=True, heads=("depth",))
+    summary = fit(tiny_data, run, cfg, log=quiet)
+    for name in ("config.json", "log.csv", "last.pt", "best.pt", "loss_curves.png",
+                 "val_panel.png"):
+        assert (run / name).is_file(), name
+    assert json.loads((run / "config.json").read_text()) == cfg.to_dict()
+    assert summary["monitor"] == "val_rmse" and np.isfinite(summary["best"])
+    assert "val_psnr" not in summary["last"]  # depth head alone
+    with pytest.raises(ConfigError, match="already holds a run"):
+        fit(tiny_data, run, cfg, log=quiet)
+    with pytest.raises(CheckpointError, match="no checkpoint"):
+        fit(tiny_data, tmp_path / "empty", cfg, resume=True, log=quiet)
+    with pytest.raises(ConfigError, match="val_split 'val'"):
+        fit(tiny_data, tmp_path / "v", dataclasses.replace(cfg, val_split="val"), log=quiet)
+
+
+@pytest.mark.slow
+def test_ddp_two_cpu_processes(tmp_path, tiny_data):
+    cfg = tmp_path / "cfg.json"
+    cfg.write_text(json.dumps({"model": TINY, "num_workers": 0, "plots": False}))
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node",
+           "2", "-m", "trainer", "fit", "--data", str(tiny_data), "--run-dir",
+           str(tmp_path / "ddp"), "--config", str(cfg), "--epochs", "2", "--batch-size", "1",
+           "--crop", "64", "--device", "cpu", "--val-split", "test"]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    ckpt = load_checkpoint(tmp_path / "ddp" / "last.pt")
+    # 4 samples over 2 ranks at batch 1: 2 steps per epoch on each rank
+    assert (ckpt["epoch"], ckpt["step"]) == (2, 4)
+    assert proc.stdout.count("epoch ") == 2  # only rank 0 reports
+    assert np.isfinite(ckpt["history"][-1]["val_rmse"])

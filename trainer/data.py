@@ -1,0 +1,183 @@
+"""A torch Dataset over one split of a defocuskit Zarr dataset.
+
+The Zarr group is opened lazily, once per process (the pid is checked), so the Dataset
+pickles cheaply into DataLoader workers under fork, spawn or forkserver. Images stay uint8
+until they reach the device (:func:`to_device_batch` converts them), which quarters the
+bytes that cross the worker pipes and the host-to-device copy.
+
+Training samples are random square crops with a horizontal flip (p = 0.5): nothing that
+changes the blur. The crop position and flip of sample ``i`` in epoch ``e`` depend only on
+``(seed, e, i)``, so augmentation is reproducible whatever the worker count and resuming a
+run replays it exactly. Evaluation samples are full frames; :func:`pad_to_multiple` pads
+them on the device to a multiple of 32 and the prediction is cropped back.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import Dataset
+
+from defocuskit.errors import SchemaError
+from defocuskit.store import open_dataset
+
+__all__ = ["DefocusDataset", "required_arrays", "to_device_batch", "pad_to_multiple",
+           "crop_to"]
+
+_HEAD_ARRAYS = {"depth": "depth", "aif": "aif"}
+
+
+def required_arrays(heads) -> tuple[str, ...]:
+    """Arrays a split must hold to train the given heads (the input is always needed)."""
+    return ("defocused", *(_HEAD_ARRAYS[h] for h in heads))
+
+
+class DefocusDataset(Dataset):
+    """Samples of one split as uint8 / float32 tensors.
+
+    Parameters
+    ----------
+    path : str or path-like
+        A complete dataset written by ``defocuskit synth`` (local path or fsspec URL).
+    split : str
+        The split to read, e.g. ``"train"``.
+    heads : sequence of str, keyword-only
+        Heads to be trained or evaluated; decides which arrays must exist.
+    crop : int or None, keyword-only
+        Square random-crop size in pixels for training; ``None`` returns full frames.
+    hflip : bool, keyword-only
+        Random horizontal flip (p = 0.5); only used when ``crop`` is given.
+    seed : int, keyword-only
+        Base seed of the augmentation.
+    stack_index : int or None, keyword-only
+        For a focal-stack dataset, the index of the defocused image to use; ``None``
+        refuses focal stacks.
+    max_samples : int or None, keyword-only
+        Use only the first ``max_samples`` samples.
+
+    Each item is a dict: ``"defocused"`` (3, h, w) uint8; ``"aif"`` (3, h, w) uint8 (when
+    the split has it); ``"depth"`` (1, h, w) float32 metres, NaN = invalid (when present);
+    ``"index"`` int.
+
+    Raises
+    ------
+    SchemaError
+        The split lacks an array the heads need, is a focal stack without
+        ``stack_index``, or is smaller than the crop.
+    """
+
+    def __init__(self, path, split: str, *, heads=("depth", "aif"), crop: int | None = None,
+                 hflip: bool = True, seed: int = 0, stack_index: int | None = None,
+                 max_samples: int | None = None):
+        self.path, self.split, self.heads = path, split, tuple(heads)
+        self.crop, self.hflip, self.seed = crop, hflip, seed
+        self.stack_index = stack_index
+        self.epoch = 0
+        sp = open_dataset(path)[split]
+        missing = [a for a in required_arrays(self.heads) if not sp.has(a)]
+        if missing:
+            raise SchemaError(f"dataset {path}, split {split!r}: heads {list(self.heads)} need "
+                              f"array(s) {missing}, which it lacks")
+        if sp.focal_stack:
+            if stack_index is None:
+                raise SchemaError(f"dataset {path}, split {split!r}: a focal stack of "
+                                  f"{sp.focal_stack} images; choose one with stack_index "
+                                  f"(0..{sp.focal_stack - 1})")
+            if not 0 <= stack_index < sp.focal_stack:
+                raise SchemaError(f"stack_index {stack_index}: expected 0..{sp.focal_stack - 1}")
+        self.image_shape = tuple(sp.image_shape)
+        if crop is not None and (crop > self.image_shape[0] or crop > self.image_shape[1]):
+            raise SchemaError(f"crop {crop}: larger than the images of split {split!r} "
+                              f"({self.image_shape[0]}x{self.image_shape[1]})")
+        self.names = ("defocused", *(a for a in ("aif", "depth") if sp.has(a)))
+        self._n = len(sp) if max_samples is None else min(len(sp), max_samples)
+        self._split, self._pid = None, None  # opened lazily in each process
+
+    def __len__(self) -> int:
+        return self._n
+
+    def set_epoch(self, epoch: int) -> None:
+        """Select the augmentation of ``epoch`` (call before creating the iterator)."""
+        self.epoch = int(epoch)
+
+    def _reader(self):
+        if self._split is None or self._pid != os.getpid():
+            self._split = open_dataset(self.path)[self.split]
+            self._pid = os.getpid()
+        return self._split
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state["_split"], state["_pid"] = None, None  # never ship an open store to a worker
+        return state
+
+    def _read(self, name: str, i: int) -> np.ndarray:
+        arr = self._reader().array(name)
+        if name == "defocused" and self.stack_index is not None:
+            return np.asarray(arr[i, self.stack_index])
+        return np.asarray(arr[i])
+
+    def __getitem__(self, i: int) -> dict:
+        if not 0 <= i < self._n:
+            raise IndexError(f"sample {i} out of range ({self._n})")
+        data = {n: self._read(n, i) for n in self.names}
+        if self.crop is not None:
+            rng = np.random.default_rng([self.seed, self.epoch, int(i)])
+            h, w = self.image_shape
+            top = int(rng.integers(0, h - self.crop + 1))
+            left = int(rng.integers(0, w - self.crop + 1))
+            flip = self.hflip and bool(rng.integers(0, 2))
+            window = (slice(top, top + self.crop), slice(left, left + self.crop))
+            data = {k: v[window] for k, v in data.items()}
+            if flip:
+                data = {k: v[:, ::-1] for k, v in data.items()}
+        out = {"index": int(i)}
+        for k, v in data.items():
+            v = np.ascontiguousarray(v)
+            if v.ndim == 3:  # (h, w, 3) uint8 -> (3, h, w)
+                out[k] = torch.from_numpy(v).permute(2, 0, 1).contiguous()
+            else:  # (h, w) float32 metres -> (1, h, w)
+                out[k] = torch.from_numpy(v.astype(np.float32, copy=False))[None]
+        return out
+
+
+def to_device_batch(batch: dict, device, *, channels_last: bool = False) -> dict:
+    """Move a collated batch to ``device``, uint8 images -> float32 in [0, 1] there.
+
+    Returns a dict with ``"defocused"`` and ``"aif"`` (B, 3, h, w) float32 in [0, 1] and
+    ``"depth"`` (B, 1, h, w) float32 metres, whichever the batch holds.
+    """
+    non_blocking = torch.device(device).type == "cuda"
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    out = {}
+    for k, v in batch.items():
+        if not torch.is_tensor(v) or k == "index":
+            continue
+        v = v.to(device, non_blocking=non_blocking)
+        if v.dtype == torch.uint8:
+            v = v.float().div_(255.0)
+        out[k] = v.contiguous(memory_format=fmt) if v.ndim == 4 else v
+    return out
+
+
+def pad_to_multiple(x: torch.Tensor, multiple: int = 32) -> tuple[torch.Tensor, tuple[int, int]]:
+    """Pad (B, C, H, W) at the bottom/right by reflection up to a multiple of ``multiple``.
+
+    Returns the padded tensor and the original ``(H, W)`` for :func:`crop_to`.
+    """
+    h, w = x.shape[-2:]
+    ph, pw = (-h) % multiple, (-w) % multiple
+    if ph or pw:
+        # reflection needs pad < size; replicate covers tiny images
+        mode = "reflect" if ph < h and pw < w else "replicate"
+        x = F.pad(x, (0, pw, 0, ph), mode=mode)
+    return x, (h, w)
+
+
+def crop_to(pred: dict, size: tuple[int, int]) -> dict:
+    """Crop every (B, C, H', W') tensor of a prediction dict back to ``size = (H, W)``."""
+    h, w = size
+    return {k: v[..., :h, :w] for k, v in pred.items()}

@@ -1,0 +1,312 @@
+"""The training loop of ``trainer fit`` (single process, or DDP under ``torchrun``).
+
+Under torchrun the process group comes from the environment (gloo on the CPU, nccl on
+CUDA), each rank reads its share of an epoch through a DistributedSampler and only rank 0
+validates and writes files. The shuffle of epoch ``e`` is seeded by ``(seed, e)`` and the
+crop / flip of a sample by ``(seed, e, index)``, so resuming from ``last.pt`` replays the
+remaining epochs exactly (bitwise on the CPU). Run-directory files: see docs/trainer.md.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import random
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch.utils.data import DataLoader, DistributedSampler
+from tqdm import tqdm
+
+from defocuskit.errors import ConfigError
+from defocuskit.store import open_dataset
+from trainer.checkpoint import (
+    CheckpointError,
+    load_checkpoint,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
+from trainer.config import TrainConfig, save_config
+from trainer.data import DefocusDataset, to_device_batch
+from trainer.evaluate import autocast_for, evaluate, resolve_device
+from trainer.losses import LossConfig, TwoHeadedLoss
+from trainer.model import ModelConfig, TwoHeadedNet
+
+__all__ = ["fit", "seed_everything", "seed_worker", "epoch_seed"]
+
+
+def epoch_seed(seed: int, epoch: int) -> int:
+    """The shuffle seed of one epoch (a plain function of the run seed and the epoch)."""
+    return int(np.random.SeedSequence([seed, epoch, 0x5EED]).generate_state(1)[0])
+
+
+def seed_everything(seed: int) -> None:
+    """Seed python, numpy's legacy global RNG and torch (CPU and CUDA)."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)  # noqa: NPY002 (third-party code may use it)
+    torch.manual_seed(seed)
+
+
+def seed_worker(worker_id: int) -> None:
+    """DataLoader ``worker_init_fn``: derive python / numpy seeds from torch's worker seed."""
+    s = torch.initial_seed() % 2**32
+    random.seed(s)
+    np.random.seed(s)  # noqa: NPY002
+
+
+def _dist_env() -> tuple[int, int, int]:
+    """(rank, world_size, local_rank) from the torchrun environment; (0, 1, 0) without it."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return 0, 1, 0
+    return int(os.environ["RANK"]), world, int(os.environ.get("LOCAL_RANK", "0"))
+
+
+def _write_csv(history: list[dict], path: Path) -> None:
+    keys: list[str] = []
+    for row in history:
+        keys += [k for k in row if k not in keys]
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=keys)
+        w.writeheader()
+        for row in history:
+            w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
+
+
+def _tensorboard(run_dir: Path):
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:  # tensorboard is not a dependency
+        warnings.warn("tensorboard is not installed; logging to log.csv only", stacklevel=3)
+        return None
+    return SummaryWriter(str(run_dir / "tb"))
+
+
+def _is_better(value: float, best: float | None, maximise: bool) -> bool:
+    if not math.isfinite(value):
+        return False
+    return best is None or (value > best if maximise else value < best)
+
+
+def _train_epoch(model, loader, criterion, optimizer, *, device, amp, channels_last, step,
+                 max_steps, bar):
+    """One pass over ``loader``; returns (term sums, batches, images, step, stopped)."""
+    model.train()
+    sums: dict[str, torch.Tensor] = {}
+    n_batches = n_images = 0
+    stopped = False
+    for batch in bar:
+        b = to_device_batch(batch, device, channels_last=channels_last)
+        with autocast_for(device, amp):
+            pred = model(b["defocused"])
+        # the loss runs in float32 outside autocast (SSIM's convolution would be bf16)
+        loss, terms = criterion({k: v.float() for k, v in pred.items()}, b)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        for k, v in terms.items():  # stays on the device: no sync per step
+            sums[k] = sums.get(k, 0) + v.float()
+        n_batches += 1
+        n_images += b["defocused"].shape[0]
+        step += 1
+        if not bar.disable and n_batches % 5 == 1:
+            bar.set_postfix(loss=f"{float(terms['total']):.4f}")
+        if max_steps is not None and step >= max_steps:
+            stopped = True
+            break
+    bar.close()
+    return sums, n_batches, n_images, step, stopped
+
+
+def fit(data, run_dir, config: TrainConfig | None = None, *, resume: bool = False,
+        log=print) -> dict:
+    """Train 2HDED:NET on ``data`` and write the run to ``run_dir``.
+
+    Parameters
+    ----------
+    data : str or path-like
+        A dataset written by ``defocuskit synth``.
+    run_dir : str or path-like
+        Output directory; must not hold a run unless ``resume``.
+    config : TrainConfig, optional
+        Default: the paper's schedule.
+    resume : bool
+        Continue from ``run_dir/last.pt``.
+    log : callable
+        Receives one summary line per epoch (rank 0 only).
+
+    Returns
+    -------
+    dict
+        ``epochs`` (completed), ``steps``, ``best`` (monitored value), ``monitor``,
+        ``last`` (last history row), ``run_dir``.
+
+    Raises
+    ------
+    ConfigError, SchemaError, CheckpointError
+        Bad options, a dataset without the needed arrays, an existing or unusable run.
+    """
+    cfg = config or TrainConfig()
+    run_dir = Path(run_dir)
+    rank, world, local_rank = _dist_env()
+    if world > 1 and not dist.is_initialized():
+        cuda = torch.cuda.is_available() and cfg.device != "cpu"
+        dist.init_process_group("nccl" if cuda else "gloo")
+    device = resolve_device(cfg.device)
+    if world > 1 and device.type == "cuda":
+        device = torch.device("cuda", local_rank)
+        torch.cuda.set_device(device)
+    main = rank == 0
+    last_path = run_dir / "last.pt"
+    if not resume and last_path.exists():
+        raise ConfigError(f"run dir {run_dir}: already holds a run (last.pt); pass --resume "
+                          "to continue it or choose another --run-dir")
+    if resume and not last_path.exists():
+        raise CheckpointError(f"--resume: no checkpoint {last_path} to resume from")
+    seed_everything(cfg.seed)
+    model_cfg = ModelConfig(heads=cfg.heads, **cfg.model)
+    model = TwoHeadedNet(model_cfg)
+    cuda = device.type == "cuda"
+    memory = torch.channels_last if (cuda and cfg.channels_last) else torch.contiguous_format
+    model = model.to(device, memory_format=memory)
+    criterion = TwoHeadedLoss(LossConfig(mu=cfg.mu, charbonnier_eps=cfg.charbonnier_eps,
+                                         psi=cfg.psi, lam=cfg.lam))
+
+    splits = open_dataset(data).splits
+    for opt, split in (("train_split", cfg.train_split), ("val_split", cfg.val_split)):
+        if split is not None and split not in splits:
+            raise ConfigError(f"{opt} {split!r}: dataset {data} has splits {splits}")
+    train_ds = DefocusDataset(data, cfg.train_split, heads=cfg.heads, crop=cfg.crop,
+                              hflip=cfg.hflip, seed=cfg.seed, stack_index=cfg.stack_index)
+    gen = torch.Generator()
+    sampler = (DistributedSampler(train_ds, num_replicas=world, rank=rank, shuffle=True,
+                                  seed=cfg.seed) if world > 1 else None)
+    loader_kw = dict(num_workers=cfg.num_workers, pin_memory=cuda, worker_init_fn=seed_worker,
+                     persistent_workers=False)
+    per_rank = len(sampler) if sampler is not None else len(train_ds)
+    # a trailing batch of one sample gives BatchNorm no batch statistics: drop it
+    drop_last = per_rank % cfg.batch_size == 1 and per_rank > cfg.batch_size
+    train_loader = DataLoader(train_ds, batch_size=cfg.batch_size, shuffle=sampler is None,
+                              sampler=sampler, generator=gen, drop_last=drop_last, **loader_kw)
+    val_loader = None
+    if cfg.val_split is not None and main:
+        val_ds = DefocusDataset(data, cfg.val_split, heads=cfg.heads, crop=None,
+                                stack_index=cfg.stack_index, max_samples=cfg.val_max_samples)
+        val_loader = DataLoader(val_ds, batch_size=1, shuffle=False, **loader_kw)
+
+    if main:  # after the checks above, so a refused run leaves nothing behind
+        save_config(cfg, run_dir)
+
+    optimizer = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum,
+                                weight_decay=cfg.weight_decay)
+    scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, list(cfg.lr_milestones),
+                                                     gamma=cfg.lr_gamma)
+    start_epoch, step, best, history = 0, 0, None, []
+    if resume:
+        ckpt = load_checkpoint(last_path)  # on the CPU; load_state_dict moves it
+        if ckpt["model_config"] != model_cfg.to_dict():
+            raise CheckpointError(f"--resume: {last_path} holds model {ckpt['model_config']}, "
+                                  f"the config asks for {model_cfg.to_dict()}")
+        model.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        scheduler.load_state_dict(ckpt["scheduler"])
+        start_epoch, step, best = int(ckpt["epoch"]), int(ckpt["step"]), ckpt["best"]
+        # a run stopped inside an epoch logged a partial row that the resumed run redoes
+        history = [r for r in ckpt.get("history", []) if r["epoch"] <= start_epoch]
+        set_rng_state(ckpt["rng"])
+
+    train_model = model
+    if world > 1:
+        train_model = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if cuda else None)
+    if cfg.compile:
+        train_model = torch.compile(train_model)
+    if cfg.val_split is None:
+        monitor = "train_total"
+    else:
+        monitor = "val_rmse" if "depth" in cfg.heads else "val_psnr"
+    maximise = monitor == "val_psnr"
+    tb = _tensorboard(run_dir) if (cfg.tensorboard and main) else None
+    show_bar = cfg.progress and main and sys.stderr.isatty()
+    amp = cfg.amp and cuda
+    stopped, first = False, None
+    budget_left = cfg.max_steps is None or step < cfg.max_steps
+    for epoch in range(start_epoch, cfg.epochs if budget_left else start_epoch):
+        train_ds.set_epoch(epoch)
+        gen.manual_seed(epoch_seed(cfg.seed, epoch))
+        if sampler is not None:
+            sampler.set_epoch(epoch)
+        lr = optimizer.param_groups[0]["lr"]
+        t0 = time.perf_counter()
+        sums, n_batches, n_images, step, stopped = _train_epoch(
+            train_model, train_loader, criterion, optimizer, device=device, amp=amp,
+            channels_last=memory == torch.channels_last, step=step, max_steps=cfg.max_steps,
+            bar=tqdm(train_loader, desc=f"epoch {epoch + 1}/{cfg.epochs}",
+                     disable=not show_bar, leave=False, dynamic_ncols=True))
+        elapsed = time.perf_counter() - t0
+        keys = sorted(sums)
+        totals = torch.stack([sums[k] for k in keys] + [torch.tensor(float(n_batches),
+                                                                     device=device)])
+        if world > 1:
+            dist.all_reduce(totals)
+        row = {"epoch": epoch + 1, "step": step, "lr": lr}
+        row.update({f"train_{k}": float(totals[i] / totals[-1]) for i, k in enumerate(keys)})
+        row["train_images_per_s"] = n_images * world / max(elapsed, 1e-9)
+        epoch_done = n_batches == len(train_loader)  # max_steps may stop it part-way
+        completed = epoch + 1 if epoch_done else epoch
+        if epoch_done:
+            scheduler.step()
+        last_epoch = completed == cfg.epochs
+        if val_loader is not None and (completed % cfg.val_every == 0 or last_epoch or stopped):
+            res = evaluate(model, val_loader, device=device, amp=amp,
+                           channels_last=memory == torch.channels_last,
+                           max_depth=cfg.max_depth, keep_first=cfg.plots)
+            first = res.pop("_first", first)
+            row.update({f"val_{k}": v for k, v in res.items()})
+            model.train()
+        history.append(row)
+        if main:
+            value = row.get(monitor)
+            improved = value is not None and _is_better(float(value), best, maximise)
+            if improved:
+                best = float(value)
+            state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                     "scheduler": scheduler.state_dict(), "epoch": completed, "step": step,
+                     "best": best, "monitor": monitor, "model_config": model_cfg.to_dict(),
+                     "train_config": cfg.to_dict(), "history": history, "rng": rng_state()}
+            save_checkpoint(last_path, state)
+            if improved:
+                save_checkpoint(run_dir / "best.pt", state)
+            _write_csv(history, run_dir / "log.csv")
+            if tb is not None:
+                for k, v in row.items():
+                    if k != "epoch" and isinstance(v, float):
+                        tb.add_scalar(k, v, epoch + 1)
+            shown = [f"{k}={row[k]:.4g}" for k in ("train_total", "val_rmse", "val_psnr")
+                     if k in row]
+            log(f"epoch {epoch + 1}/{cfg.epochs}  step {step}  lr {lr:.3g}  " + "  ".join(shown)
+                + f"  {row['train_images_per_s']:.2f} img/s")
+        if world > 1:
+            dist.barrier()  # rank 0 may have validated and written; keep the ranks in step
+        if stopped:
+            break
+    if main and cfg.plots and history:
+        from trainer.plots import plot_loss_curves, plot_val_panel
+
+        plot_loss_curves(history, run_dir / "loss_curves.png")
+        if first is not None:
+            plot_val_panel(first, run_dir / "val_panel.png")
+    if tb is not None:
+        tb.close()
+    if world > 1 and dist.is_initialized():
+        dist.destroy_process_group()
+    done = history[-1]["epoch"] if history else start_epoch
+    return {"epochs": done, "steps": step, "best": best, "monitor": monitor,
+            "last": history[-1] if history else {}, "run_dir": str(run_dir)}

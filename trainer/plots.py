@@ -1,0 +1,124 @@
+"""Run plots: the loss curves and a validation panel (matplotlib, Agg backend)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["plot_loss_curves", "plot_val_panel", "depth_colormap"]
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only; never needs a display
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _val_series(history: list[dict], key: str):
+    pts = [(row["epoch"], row[key]) for row in history
+           if isinstance(row.get(key), int | float) and np.isfinite(row[key])]
+    return tuple(zip(*pts, strict=True)) if pts else None
+
+
+def plot_loss_curves(history: list[dict], path) -> Path:
+    """Plot the loss terms, the validation depth metrics and PSNR / SSIM against the epoch.
+
+    Parameters
+    ----------
+    history : list of dict
+        One dict per epoch with ``epoch`` and float columns (the CSV log's rows):
+        ``train_<term>`` and ``val_<metric>``.
+    path : path-like
+        Output PNG.
+    """
+    plt = _pyplot()
+    train_keys = [k for k in history[0] if k.startswith("train_") and not k.endswith("_per_s")]
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+    epochs = [row["epoch"] for row in history]
+    for k in train_keys:
+        y = np.array([row.get(k, np.nan) for row in history], dtype=float)
+        axes[0].plot(epochs, y, marker=".", label=k[len("train_"):])
+    if all(np.all(np.array([r.get(k, 1.0) for r in history], float) > 0) for k in train_keys):
+        axes[0].set_yscale("log")
+    axes[0].set(title="training loss terms (epoch means)", xlabel="epoch")
+    for k in ("rmse", "abs_rel", "log10", "delta1", "delta2", "delta3"):
+        series = _val_series(history, f"val_{k}")
+        if series:
+            axes[1].plot(*series, marker="o", label=k)
+    axes[1].set(title="validation depth (rmse in m)", xlabel="epoch")
+    series = _val_series(history, "val_psnr")
+    if series:
+        axes[2].plot(*series, marker="o", color="C0", label="psnr (dB)")
+        axes[2].set_ylabel("PSNR, dB")
+    series = _val_series(history, "val_ssim")
+    if series:
+        twin = axes[2].twinx()
+        twin.plot(*series, marker="s", color="C1", label="ssim")
+        twin.set_ylabel("SSIM")
+        twin.legend(fontsize=7, loc="lower right")
+    axes[2].set(title="validation all-in-focus", xlabel="epoch")
+    for ax in axes:
+        if ax.lines:
+            ax.legend(fontsize=7, loc="upper right")
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return Path(path)
+
+
+def depth_colormap(depth: np.ndarray, *, vmin=None, vmax=None, cmap="turbo") -> np.ndarray:
+    """(H, W) float metres -> (H, W, 3) uint8 RGB; NaN / invalid pixels are black."""
+    import matplotlib
+
+    d = np.asarray(depth, dtype=np.float64)
+    finite = np.isfinite(d)
+    if vmin is None:
+        vmin = float(d[finite].min()) if finite.any() else 0.0
+    if vmax is None:
+        vmax = float(d[finite].max()) if finite.any() else 1.0
+    scaled = np.clip((d - vmin) / max(vmax - vmin, 1e-12), 0, 1)
+    rgb = matplotlib.colormaps[cmap](np.where(finite, scaled, 0))[..., :3]
+    rgb[~finite] = 0
+    return (rgb * 255 + 0.5).astype(np.uint8)
+
+
+def plot_val_panel(first: dict, path, *, max_rows: int = 3) -> Path:
+    """Rows of: input, predicted depth, true depth, predicted AiF, true AiF.
+
+    Parameters
+    ----------
+    first : dict
+        ``input`` (B, 3, H, W) float [0, 1]; optional ``pred_depth`` / ``true_depth``
+        (B, 1, H, W) metres and ``pred_aif`` / ``true_aif`` (B, 3, H, W) [0, 1] tensors.
+    """
+    plt = _pyplot()
+    cols = [c for c in ("input", "pred_depth", "true_depth", "pred_aif", "true_aif")
+            if c in first]
+    n = min(max_rows, first["input"].shape[0])
+    fig, axes = plt.subplots(n, len(cols), figsize=(2.6 * len(cols), 2.2 * n), squeeze=False)
+    for r in range(n):
+        true_d = first.get("true_depth")
+        rng = None
+        if true_d is not None and np.isfinite(true_d[r].numpy()).any():
+            t = true_d[r, 0].numpy()
+            rng = (float(np.nanmin(t)), float(np.nanmax(t)))
+        for c, name in enumerate(cols):
+            img = first[name][r].float().numpy()
+            if "depth" in name:
+                vmin, vmax = rng if rng else (None, None)
+                shown = depth_colormap(img[0], vmin=vmin, vmax=vmax)
+            else:
+                shown = np.clip(img.transpose(1, 2, 0), 0, 1)
+            axes[r, c].imshow(shown)
+            axes[r, c].set_axis_off()
+            if r == 0:
+                axes[r, c].set_title(name.replace("_", " "), fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return Path(path)

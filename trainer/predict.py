@@ -1,0 +1,108 @@
+"""``trainer predict``: defocused images in, depth and all-in-focus images out.
+
+For each input ``<stem>.<ext>`` the output directory receives
+
+* ``<stem>_depth.png``: 16-bit PNG, depth in **millimetres** (0 = no value; values are
+  clipped to 1..65535 mm, i.e. up to 65.5 m);
+* ``<stem>_depth_color.png``: the depth colour-mapped (turbo, near = blue) for viewing;
+* ``<stem>_aif.png``: the predicted all-in-focus image, 8-bit RGB.
+
+Only the outputs of the heads the checkpoint has are written. Images of any size are
+padded (reflection) to a multiple of 32 and the prediction is cropped back.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from defocuskit.errors import SourceError
+from trainer.checkpoint import build_model, load_checkpoint
+from trainer.data import crop_to, pad_to_multiple
+from trainer.evaluate import resolve_device
+from trainer.plots import depth_colormap
+
+__all__ = ["predict_images", "read_rgb", "depth_to_png16"]
+
+
+def read_rgb(path) -> np.ndarray:
+    """Read an image file as (H, W, 3) uint8 RGB (grey is repeated, alpha dropped).
+
+    Raises
+    ------
+    SourceError
+        If the file is missing or not a readable image.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise SourceError(f"image {path}: file not found")
+    img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if img is None:
+        raise SourceError(f"image {path}: not a readable image file")
+    if img.dtype == np.uint16:  # 16-bit inputs: keep the top byte
+        img = (img >> 8).astype(np.uint8)
+    if img.ndim == 2:
+        img = np.repeat(img[..., None], 3, axis=2)
+    elif img.shape[2] == 4:
+        img = img[..., :3]
+    return np.ascontiguousarray(img[..., ::-1])  # BGR -> RGB
+
+
+def depth_to_png16(depth_m: np.ndarray) -> np.ndarray:
+    """(H, W) float metres -> (H, W) uint16 millimetres; non-finite or <= 0 -> 0."""
+    d = np.asarray(depth_m, dtype=np.float64)
+    valid = np.isfinite(d) & (d > 0)
+    mm = np.where(valid, np.clip(np.rint(d * 1000.0), 1, 65535), 0)
+    return mm.astype(np.uint16)
+
+
+@torch.no_grad()
+def predict_images(checkpoint, images, output, *, device: str = "auto") -> list[Path]:
+    """Run a checkpoint on image files and write the outputs (see module doc).
+
+    Parameters
+    ----------
+    checkpoint : path-like
+        A ``last.pt`` / ``best.pt`` written by ``trainer fit``.
+    images : sequence of path-like
+        Input images (any size; RGB, grey or RGBA, 8 or 16 bit).
+    output : path-like
+        Output directory, created if needed.
+    device : str
+        ``"auto"``, ``"cpu"`` or ``"cuda[:N]"``.
+
+    Returns
+    -------
+    list of Path
+        The files written.
+    """
+    dev = resolve_device(device)
+    ckpt = load_checkpoint(checkpoint)
+    model = build_model(ckpt, path=checkpoint).to(dev).eval()
+    out_dir = Path(output)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+
+    def write(name: str, img: np.ndarray) -> None:
+        target = out_dir / name
+        if not cv2.imwrite(str(target), img):
+            raise SourceError(f"output {target}: could not be written")
+        written.append(target)
+
+    for path in images:
+        rgb = read_rgb(path)
+        x = torch.from_numpy(rgb).to(dev).permute(2, 0, 1)[None].float().div_(255.0)
+        x, size = pad_to_multiple(x)
+        pred = {k: v.float().cpu() for k, v in crop_to(model(x), size).items()}
+        stem = Path(path).stem
+        if "depth" in pred:
+            d = pred["depth"][0, 0].numpy()
+            write(f"{stem}_depth.png", depth_to_png16(d))
+            write(f"{stem}_depth_color.png", depth_colormap(d)[..., ::-1])
+        if "aif" in pred:
+            a = pred["aif"][0].clamp(0, 1).permute(1, 2, 0).numpy()
+            write(f"{stem}_aif.png", (a * 255 + 0.5).astype(np.uint8)[..., ::-1])
+    return written
