@@ -17,10 +17,17 @@ demo: $(STAMP)
 		--camera 2hded --focus histogram --mode gather --shard-size 4 --jobs 2 --overwrite
 	$(BIN)/defocuskit preview $(RUN)/samples.zarr --split train -n 3 --output $(RUN)/preview.png
 	$(BIN)/defocuskit inspect $(RUN)/samples.zarr
+	rm -rf $(RUN)/fit
+	$(BIN)/trainer fit --data $(RUN)/samples.zarr --run-dir $(RUN)/fit --preset demo --device cpu
+	$(BIN)/trainer eval --data $(RUN)/samples.zarr --checkpoint $(RUN)/fit/best.pt --split test --device cpu
+	$(BIN)/trainer predict --checkpoint $(RUN)/fit/best.pt --output $(RUN)/predict --device cpu \
+		samples/scenes/room_06_rgb.png
 	@echo
 	@echo "demo outputs:"
-	@echo "  dataset  $(RUN)/samples.zarr"
-	@echo "  preview  $(RUN)/preview.png"
+	@echo "  dataset      $(RUN)/samples.zarr"
+	@echo "  preview      $(RUN)/preview.png"
+	@echo "  training run $(RUN)/fit (checkpoints, log.csv, loss_curves.png, val_panel.png)"
+	@echo "  predictions  $(RUN)/predict"
 
 test: $(STAMP)
 	$(BIN)/ruff check .

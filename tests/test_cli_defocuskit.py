@@ -113,3 +113,15 @@ def test_console_script_runs_as_a_process():
     cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "cli.defocuskit_cmd"]
     r = subprocess.run([*cmd, "synth", "--help"], capture_output=True, text=True, cwd=REPO)
     assert r.returncode == 0 and "Example" in r.stdout
+
+
+def test_every_command_has_an_example_and_is_documented():
+    doc = (REPO / "docs" / "cli.md").read_text()
+    for name, cmd in main.commands.items():
+        r = run(name, "--help")
+        assert r.exit_code == 0 and "Example" in r.output, name
+        assert f"defocuskit {name}" in doc, f"docs/cli.md does not document {name}"
+        for param in cmd.params:
+            for opt in param.opts:
+                if opt.startswith("--") and name == "synth":
+                    assert opt in doc, f"docs/cli.md does not mention synth {opt}"

@@ -248,6 +248,11 @@ class TwoHeadedNet(nn.Module):
                 nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
                 if m.bias is not None:
                     nn.init.zeros_(m.bias)
+        if "aif" in self.heads:
+            # The AiF head predicts a residual over its input (the input joint layer): a zero
+            # last layer makes it start as the identity, i.e. at the input's own PSNR,
+            # instead of adding random noise to the image.
+            nn.init.zeros_(self.heads["aif"].predict.weight)
 
     def forward(self, x: Tensor) -> dict[str, Tensor]:
         """Predict the configured heads.

@@ -110,8 +110,13 @@ def plot_val_panel(first: dict, path, *, max_rows: int = 3) -> Path:
         for c, name in enumerate(cols):
             img = first[name][r].float().numpy()
             if "depth" in name:
-                vmin, vmax = rng if rng else (None, None)
+                vmin, vmax = rng if rng else (float(np.nanmin(img)), float(np.nanmax(img)))
                 shown = depth_colormap(img[0], vmin=vmin, vmax=vmax)
+                from matplotlib.cm import ScalarMappable
+                from matplotlib.colors import Normalize
+
+                fig.colorbar(ScalarMappable(Normalize(vmin, vmax), cmap="turbo"),
+                             ax=axes[r, c], shrink=0.8, label="depth [m]")
             else:
                 shown = np.clip(img.transpose(1, 2, 0), 0, 1)
             axes[r, c].imshow(shown)
