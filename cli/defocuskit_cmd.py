@@ -6,29 +6,13 @@ A thin layer: parse, validate, call the library, report. Library errors on user 
 
 from __future__ import annotations
 
-import functools
 import json
 import sys
 
 import click
 
+from cli._common import CONTEXT, user_errors
 from defocuskit import __version__
-from defocuskit.errors import DefocusKitError
-
-CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
-
-
-def user_errors(fn):
-    """Turn library errors on user input into a ClickException (no traceback)."""
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except DefocusKitError as exc:
-            raise click.ClickException(str(exc)) from None
-
-    return wrapper
 
 
 @click.group(context_settings=CONTEXT)

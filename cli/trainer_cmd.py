@@ -6,33 +6,17 @@ input (options, files, datasets, checkpoints) end as one line on stderr and exit
 
 from __future__ import annotations
 
-import functools
 import json
 import math
 from pathlib import Path
 
 import click
 
+from cli._common import CONTEXT
+from cli._common import user_errors as _user_errors
 from defocuskit import __version__
-from defocuskit.errors import DefocusKitError
 
 __all__ = ["main", "trainer"]
-
-CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
-
-
-def _user_errors(func):
-    """Turn library errors on user input into one clean line (no traceback)."""
-
-    @functools.wraps(func)
-    def wrapper(*args, **kwargs):
-        try:
-            return func(*args, **kwargs)
-        except DefocusKitError as exc:
-            raise click.ClickException(str(exc)) from None
-
-    return wrapper
-
 
 @click.group(context_settings=CONTEXT)
 @click.version_option(__version__, prog_name="trainer")

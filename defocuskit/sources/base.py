@@ -140,3 +140,9 @@ class Source:
         if split not in self.splits():
             raise SourceError(f"{self.name}: unknown split {split!r}; "
                               f"this source has {self.splits()}")
+
+    def _check_index(self, split: str, index: int, n: int) -> None:
+        """Raise SourceError unless ``0 <= index < n`` (after :meth:`_check_split`)."""
+        if not 0 <= index < n:
+            raise SourceError(f"{self.name}: index {index} out of range for split {split!r} "
+                              f"({n} samples)")

@@ -112,9 +112,7 @@ class FolderSource(Source):
         """Read pair ``index`` of ``split``: AiF (H, W, 3) uint8, depth (H, W) float32 metres."""
         self._check_split(split)
         pairs = self._pairs[split]
-        if not 0 <= index < len(pairs):
-            raise SourceError(f"folder: index {index} out of range for split {split!r} "
-                              f"({len(pairs)} samples)")
+        self._check_index(split, index, len(pairs))
         sid, rgb_path, depth_path = pairs[index]
         aif = read_rgb(rgb_path)
         depth = self.read_depth(depth_path)

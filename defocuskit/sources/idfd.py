@@ -160,9 +160,7 @@ class IDFDSource(Source):
         """Read triplet ``index`` of ``split`` (AiF, real defocused image, depth in metres)."""
         self._check_split(split)
         ids = self._ids[split]
-        if not 0 <= index < len(ids):
-            raise SourceError(f"idfd: index {index} out of range for split {split!r} "
-                              f"({len(ids)} samples)")
+        self._check_index(split, index, len(ids))
         sid = ids[index]
         aif_path, dfc_path, depth_path = self._triplets[sid]
         aif, defocused = read_rgb(aif_path), read_rgb(dfc_path)

@@ -137,9 +137,7 @@ class Make3DSource(Source):
         """Read pair ``index`` of ``split``: AiF (H, W, 3) uint8, depth (H, W) float32 metres."""
         self._check_split(split)
         pairs = self._pairs[split]
-        if not 0 <= index < len(pairs):
-            raise SourceError(f"make3d: index {index} out of range for split {split!r} "
-                              f"({len(pairs)} samples)")
+        self._check_index(split, index, len(pairs))
         sid, img_path, depth_path = pairs[index]
         aif = read_rgb(img_path)
         grid = self.read_depth_grid(depth_path)

@@ -132,9 +132,7 @@ class NYUSource(Source):
         """Read frame ``index`` of ``split``: AiF (H, W, 3) uint8, depth (H, W) float32 metres."""
         self._check_split(split)
         rows = self._index[split]
-        if not 0 <= index < len(rows):
-            raise SourceError(f"nyu: index {index} out of range for split {split!r} "
-                              f"({len(rows)} samples)")
+        self._check_index(split, index, len(rows))
         frame = int(rows[index])
         sid = f"nyu-{frame + 1:04d}"
         f = self._h5.get()
