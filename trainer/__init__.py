@@ -1,0 +1,6 @@
+"""trainer: a lean PyTorch trainer for 2HDED:NET on defocuskit datasets.
+
+Modules: ``model`` (the network), ``losses`` and ``metrics`` (the paper's), ``data`` (a
+Dataset over a defocuskit Zarr split), ``config``, ``checkpoint``, ``fit``, ``evaluate``,
+``predict``, ``plots``. The command line is ``trainer fit | eval | predict``.
+"""
