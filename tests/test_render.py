@@ -174,3 +174,45 @@ def test_bad_input_raises_clear_errors(kwargs, match):
         render(args.pop("aif"), args.pop("sigma_px"), **args)
     with pytest.raises(ValueError):  # also a ValueError, for numpy-minded callers
         render(np.zeros((4, 4, 3), np.float32), np.full((4, 4), -1.0, np.float32))
+
+
+@pytest.mark.parametrize("shape, pad, extra", [((21, 37), 5, 11), ((9, 16), 8, 0), ((1, 7), 0, 1),
+                                               ((30, 40), 3, 8)])
+def test_fast_planar_padding_matches_numpy_reflect(shape, pad, extra):
+    from defocuskit.render._common import pad_planar
+    from defocuskit.render.gather import pad_planar_fast
+
+    img = RNG.random(shape + (3,), dtype=np.float32)
+    np.testing.assert_array_equal(pad_planar_fast(img, pad, extra), pad_planar(img, pad, extra))
+    bottom = pad_planar_fast(img, pad, extra, extra_bottom=1)
+    ref = np.pad(img.transpose(2, 0, 1), ((0, 0), (pad, pad + 1), (pad, pad + extra)),
+                 mode="reflect")
+    np.testing.assert_array_equal(bottom, ref)
+
+
+def test_scatter_kernel_row_interleave_is_exact_for_any_count():
+    # 1 and 2 interleaves have their own fast paths; 3 takes the general one
+    from defocuskit.render import _jit
+    from defocuskit.render._scatter_kernels import SCATTER_SIGNATURE, scatter_kernel
+
+    _jit.compile_kernel(scatter_kernel, SCATTER_SIGNATURE, slp=True)
+    img, sigma = IMG[:13, :17], RNG.uniform(0, 2.5, (13, 17)).astype(np.float32)
+    pad = int(np.ceil(3 * sigma.max()))
+    src = np.pad(img.transpose(2, 0, 1), ((0, 0), (pad, pad), (pad, pad)), mode="reflect")
+    sig = np.pad(sigma, pad, mode="reflect")
+    with np.errstate(divide="ignore"):
+        alpha = np.exp(np.float32(-0.5) / sig**2).astype(np.float32)
+    accs = []
+    for n in (1, 2, 3):
+        acc = np.zeros((13, 4 * 17), np.float32)
+        scatter_kernel(np.ascontiguousarray(src), sig, alpha, np.int64(pad), np.int64(n), acc)
+        accs.append(acc)
+    np.testing.assert_allclose(accs[1], accs[0], rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(accs[2], accs[0], rtol=1e-6, atol=1e-7)
+
+
+def test_gather_matches_naive_with_mixed_radii_in_one_lane_group():
+    # one lane group (16 px) mixing sigma 0, tiny, small and the group maximum
+    img = RNG.random((9, 40, 3), dtype=np.float32)
+    sigma = np.tile(np.array([0, 0.05, 0.3, 2.9, 1.1, 0, 0.7, 2.0], np.float32), (9, 5))
+    np.testing.assert_allclose(render(img, sigma), naive_gather(img, sigma), atol=2e-6)

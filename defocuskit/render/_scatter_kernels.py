@@ -14,13 +14,15 @@ from numba import njit, prange
 
 from defocuskit.render._jit import JIT_OPTIONS
 
-__all__ = ["SCATTER_SIGNATURE", "scatter_kernel"]
+__all__ = ["NORMALISE_SIGNATURE", "SCATTER_SIGNATURE", "normalise_kernel", "scatter_kernel"]
 
-SCATTER_SIGNATURE = "void(float32[:, :, ::1], float32[:, ::1], int64, int64, float32[:, :, ::1])"
+SCATTER_SIGNATURE = ("void(float32[:, :, ::1], float32[:, ::1], float32[:, ::1], int64, int64, "
+                     "float32[:, ::1])")
+NORMALISE_SIGNATURE = "void(float32[:, ::1], float32[:, :, ::1])"
 
 
 @njit(parallel=True, **JIT_OPTIONS)
-def scatter_kernel(src, sigma, pad, nthreads, acc):  # pragma: no cover - covered without JIT
+def scatter_kernel(src, sigma, alpha, pad, nthreads, acc):  # pragma: no cover - without JIT
     """Scatter each padded source pixel's normalised PSF into ``acc``.
 
     Parameters
@@ -30,10 +32,14 @@ def scatter_kernel(src, sigma, pad, nthreads, acc):  # pragma: no cover - covere
         constant sigma reproduces the gather result exactly, borders included.
     sigma : (H + 2 pad, W + 2 pad) float32
         Sigma of every (padded) source pixel, pixels, ``ceil(3 sigma) <= pad``.
+    alpha : (H + 2 pad, W + 2 pad) float32
+        ``exp(-1 / (2 sigma^2))`` per source (0 where sigma is 0): the first step of the
+        weight recurrence, taken by the wrapper with NumPy's SIMD exp.
     pad, nthreads : int
         Padding (pixels) and number of output-row interleaves.
-    acc : (H, W, 4) float32, zeroed
-        Channels 0-2 receive sum(w * rgb), channel 3 sum(w).
+    acc : (H, 4 W) float32, zeroed
+        Interleaved RGBW per pixel: ``acc[y, 4 x + c]``, c = 0-2 receive sum(w * rgb),
+        c = 3 receives sum(w).
     """
     Hp, Wp = sigma.shape
     H = Hp - 2 * pad
@@ -44,10 +50,15 @@ def scatter_kernel(src, sigma, pad, nthreads, acc):  # pragma: no cover - covere
             yc = ys - pad
             for xs in range(Wp):
                 s = sigma[ys, xs]
-                r = int(math.ceil(3.0 * s))
+                r = int(math.ceil(np.float32(3.0) * s))
                 ty0 = max(yc - r, 0)
                 ty1 = min(yc + r, H - 1)
-                first = ty0 + (t - ty0) % nthreads
+                if nthreads == 1:
+                    first = ty0
+                elif nthreads == 2:
+                    first = ty0 + ((t - ty0) & 1)
+                else:
+                    first = ty0 + (t - ty0) % nthreads
                 if first > ty1:
                     continue
                 xc = xs - pad
@@ -58,7 +69,7 @@ def scatter_kernel(src, sigma, pad, nthreads, acc):  # pragma: no cover - covere
                 g[r] = 1.0
                 tot = 1.0
                 if r > 0:
-                    a = math.exp(-0.5 / (s * s))
+                    a = np.float64(alpha[ys, xs])
                     b = a * a
                     gv = 1.0
                     q = a
@@ -74,21 +85,102 @@ def scatter_kernel(src, sigma, pad, nthreads, acc):  # pragma: no cover - covere
                 k0 = src[0, ys, xs] * inv
                 k1 = src[1, ys, xs] * inv
                 k2 = src[2, ys, xs] * inv
-                nx = tx1 - tx0 + 1
-                ub = np.uint64(tx0)
+                npair = np.uint64((tx1 - tx0 + 1) // 2)
+                odd = (tx1 - tx0 + 1) % 2 == 1
+                ub = np.uint64(4 * tx0)
                 gb = np.uint64(tx0 - xc + r)
-                for ty in range(first, ty1 + 1, nthreads):
-                    wy = g[ty - yc + r]
-                    uy = np.uint64(ty)
-                    w0 = k0 * wy
-                    w1 = k1 * wy
-                    w2 = k2 * wy
-                    w3 = inv * wy
-                    for k in range(nx):
-                        uk = np.uint64(k)
-                        w = g[gb + uk]
-                        i = ub + uk
-                        acc[uy, i, 0] += w * w0
-                        acc[uy, i, 1] += w * w1
-                        acc[uy, i, 2] += w * w2
-                        acc[uy, i, 3] += w * w3
+                gy = np.uint64(first - yc + r)
+                ustep = np.uint64(nthreads)
+                nrows = (ty1 - first) // nthreads + 1 if nthreads > 1 else ty1 - first + 1
+                uy = np.uint64(first)
+                ustep2 = ustep + ustep
+                # two target rows per pass (one weight load serves both), then the last
+                # row if their number is odd; RGBW of a target pixel are adjacent and two
+                # target pixels go per step, so SLP makes each row's eight statements one
+                # 8-wide load, FMA and store
+                for _ in range(nrows // 2):
+                    wya = g[gy]
+                    wyb = g[gy + ustep]
+                    p0 = k0 * wya
+                    p1 = k1 * wya
+                    p2 = k2 * wya
+                    p3 = inv * wya
+                    q0 = k0 * wyb
+                    q1 = k1 * wyb
+                    q2 = k2 * wyb
+                    q3 = inv * wyb
+                    uyb = uy + ustep
+                    for kp in range(npair):
+                        uk = np.uint64(2) * np.uint64(kp)
+                        wa = g[gb + uk]
+                        wb = g[gb + uk + np.uint64(1)]
+                        i = ub + np.uint64(4) * uk
+                        acc[uy, i] += wa * p0
+                        acc[uy, i + np.uint64(1)] += wa * p1
+                        acc[uy, i + np.uint64(2)] += wa * p2
+                        acc[uy, i + np.uint64(3)] += wa * p3
+                        acc[uy, i + np.uint64(4)] += wb * p0
+                        acc[uy, i + np.uint64(5)] += wb * p1
+                        acc[uy, i + np.uint64(6)] += wb * p2
+                        acc[uy, i + np.uint64(7)] += wb * p3
+                        acc[uyb, i] += wa * q0
+                        acc[uyb, i + np.uint64(1)] += wa * q1
+                        acc[uyb, i + np.uint64(2)] += wa * q2
+                        acc[uyb, i + np.uint64(3)] += wa * q3
+                        acc[uyb, i + np.uint64(4)] += wb * q0
+                        acc[uyb, i + np.uint64(5)] += wb * q1
+                        acc[uyb, i + np.uint64(6)] += wb * q2
+                        acc[uyb, i + np.uint64(7)] += wb * q3
+                    if odd:
+                        uk = np.uint64(2) * npair
+                        wa = g[gb + uk]
+                        i = ub + np.uint64(4) * uk
+                        acc[uy, i] += wa * p0
+                        acc[uy, i + np.uint64(1)] += wa * p1
+                        acc[uy, i + np.uint64(2)] += wa * p2
+                        acc[uy, i + np.uint64(3)] += wa * p3
+                        acc[uyb, i] += wa * q0
+                        acc[uyb, i + np.uint64(1)] += wa * q1
+                        acc[uyb, i + np.uint64(2)] += wa * q2
+                        acc[uyb, i + np.uint64(3)] += wa * q3
+                    gy += ustep2
+                    uy += ustep2
+                if nrows % 2 == 1:
+                    wya = g[gy]
+                    p0 = k0 * wya
+                    p1 = k1 * wya
+                    p2 = k2 * wya
+                    p3 = inv * wya
+                    for kp in range(npair):
+                        uk = np.uint64(2) * np.uint64(kp)
+                        wa = g[gb + uk]
+                        wb = g[gb + uk + np.uint64(1)]
+                        i = ub + np.uint64(4) * uk
+                        acc[uy, i] += wa * p0
+                        acc[uy, i + np.uint64(1)] += wa * p1
+                        acc[uy, i + np.uint64(2)] += wa * p2
+                        acc[uy, i + np.uint64(3)] += wa * p3
+                        acc[uy, i + np.uint64(4)] += wb * p0
+                        acc[uy, i + np.uint64(5)] += wb * p1
+                        acc[uy, i + np.uint64(6)] += wb * p2
+                        acc[uy, i + np.uint64(7)] += wb * p3
+                    if odd:
+                        uk = np.uint64(2) * npair
+                        wa = g[gb + uk]
+                        i = ub + np.uint64(4) * uk
+                        acc[uy, i] += wa * p0
+                        acc[uy, i + np.uint64(1)] += wa * p1
+                        acc[uy, i + np.uint64(2)] += wa * p2
+                        acc[uy, i + np.uint64(3)] += wa * p3
+
+
+@njit(**JIT_OPTIONS)
+def normalise_kernel(acc, out):  # pragma: no cover - covered without JIT
+    """``out[y, x, c] = acc[y, 4 x + c] / acc[y, 4 x + 3]``; acc (H, 4 W), out (H, W, 3)."""
+    H, W = out.shape[0], out.shape[1]
+    for y in range(H):
+        for x in range(W):
+            inv = np.float32(1.0) / acc[y, 4 * x + 3]
+            out[y, x, 0] = acc[y, 4 * x] * inv
+            out[y, x, 1] = acc[y, 4 * x + 1] * inv
+            out[y, x, 2] = acc[y, 4 * x + 2] * inv

@@ -2,18 +2,44 @@
 
 This is the exact per-pixel model: ``out(p) = sum_q G_{sigma(p)}(q - p) img(q)`` over the
 square window ``|q - p| <= ceil(3 sigma(p))``, weights normalised to 1, reflect-101 borders.
-It wraps the JIT kernel in :mod:`defocuskit.render._gather_kernels`.
+It wraps the JIT kernels in :mod:`defocuskit.render._gather_kernels`.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from defocuskit.render._common import kernel_radius, pad_planar
-from defocuskit.render._gather_kernels import GATHER_SIGNATURE, LANES, gather_kernel
-from defocuskit.render._jit import compile_kernel, numba_threads
+from defocuskit.render._common import kernel_radius
+from defocuskit.render._gather_kernels import (
+    GATHER_SIGNATURE,
+    LANES,
+    PAD_SIGNATURE,
+    gather_kernel,
+    pad_planar_kernel,
+)
+from defocuskit.render._jit import JIT_DISABLED, compile_kernel, numba_threads
 
-__all__ = ["blur_gather"]
+__all__ = ["blur_gather", "pad_planar_fast"]
+
+_TINY = np.float32(1e-18)  # same flush threshold as the kernel's recurrence
+
+
+def pad_planar_fast(img: np.ndarray, pad: int, extra_right: int = 0,
+                    extra_bottom: int = 0) -> np.ndarray:
+    """:func:`~defocuskit.render._common.pad_planar` in one JIT pass (same result).
+
+    ``extra_bottom`` more rows continue the reflection at the bottom.
+    """
+    H, W, _ = img.shape
+    if JIT_DISABLED or pad + extra_bottom >= H or pad + extra_right >= W:
+        # several reflections per side: NumPy's reflect padding does them
+        planar = np.ascontiguousarray(img.transpose(2, 0, 1), dtype=np.float32)
+        return np.pad(planar, ((0, 0), (pad, pad + extra_bottom), (pad, pad + extra_right)),
+                      mode="reflect")
+    compile_kernel(pad_planar_kernel, PAD_SIGNATURE, slp=False)
+    out = np.empty((3, H + 2 * pad + extra_bottom, W + 2 * pad + extra_right), np.float32)
+    pad_planar_kernel(np.ascontiguousarray(img, dtype=np.float32), np.int64(pad), out)
+    return out
 
 
 def blur_gather(img: np.ndarray, sigma: np.ndarray, *, threads: int | None = None) -> np.ndarray:
@@ -35,11 +61,20 @@ def blur_gather(img: np.ndarray, sigma: np.ndarray, *, threads: int | None = Non
     H, W = sigma.shape
     compile_kernel(gather_kernel, GATHER_SIGNATURE, slp=True)
     pad = kernel_radius(float(sigma.max()))
-    wg = -(-W // LANES) * LANES
-    src = pad_planar(img.astype(np.float32, copy=False), pad, extra_right=wg - W)
-    sig = np.zeros((H, wg), np.float32)
-    sig[:, :W] = sigma
-    out = np.empty((3, H, wg), np.float32)
+    wg = -(-W // LANES) * LANES  # whole lane groups
+    hs = H + H % 2  # whole row pairs
+    src = pad_planar_fast(img.astype(np.float32, copy=False), pad, extra_right=wg - W,
+                          extra_bottom=hs - H)
+    if wg == W and hs == H:
+        sig = np.ascontiguousarray(sigma, dtype=np.float32)
+    else:
+        sig = np.zeros((hs, wg), np.float32)
+        sig[:H, :W] = sigma
+    # first step of each pixel's weight recurrence, exp(-1 / (2 sigma^2)), by NumPy's SIMD exp
+    with np.errstate(divide="ignore", under="ignore"):
+        alpha = np.exp(np.float32(-0.5) / np.square(sig))
+    alpha[alpha < _TINY] = 0.0
+    out = np.empty((H, W, 3), np.float32)
     with numba_threads(threads) as n:
-        gather_kernel(src, sig, np.int64(pad), np.int64(n), out)
-    return np.ascontiguousarray(out[:, :, :W].transpose(1, 2, 0))
+        gather_kernel(src, sig, alpha, np.int64(pad), np.int64(n), out)
+    return out

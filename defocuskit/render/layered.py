@@ -20,10 +20,15 @@ from __future__ import annotations
 
 import math
 
-import cv2
 import numpy as np
 
-from defocuskit.render._layered_kernels import composite_over, extract_layer, fill_hidden
+from defocuskit.render._layered_kernels import (
+    composite_over,
+    extract_layer,
+    fill_hidden,
+    level_boxes,
+    unpremultiply,
+)
 
 __all__ = ["blur_layered", "estimate_focus_depth", "sigma_levels"]
 
@@ -52,6 +57,8 @@ def _blur(rgba: np.ndarray, sigma: float) -> np.ndarray:
     r = int(math.ceil(3.0 * sigma))
     if r == 0:
         return rgba.copy()
+    import cv2  # here, not at module level: keeps OpenCV off the import (and cold start) path
+
     # reflect-101 at a box edge only mirrors zeros (the box has a 3 sigma margin) or the
     # true image border, so blurring the box equals blurring the whole frame there
     return cv2.GaussianBlur(rgba, (2 * r + 1, 2 * r + 1), sigma, sigmaY=sigma,
@@ -95,14 +102,8 @@ def blur_layered(img: np.ndarray, sigma: np.ndarray, depth: np.ndarray, *,
     acc = np.zeros((H, W, 4), np.float32)
     # bounding box of every level's pixels (a pixel feeds levels j and j + 1)
     nlev = levels.size
-    ys, xs = np.divmod(np.arange(H * W), W)
-    jf = j.ravel()
     ext = np.empty((4, nlev + 1), np.int64)
-    for i, (v, fn, init) in enumerate(((ys, np.minimum, H), (ys, np.maximum, -1),
-                                       (xs, np.minimum, W), (xs, np.maximum, -1))):
-        ext[i] = init
-        fn.at(ext[i], jf, v)
-        fn.at(ext[i], jf + 1, v)
+    level_boxes(np.ascontiguousarray(j), nlev, ext)
     for k in range(nlev - 1, -1, -1):  # far (large signed sigma) to near
         if ext[1, k] < 0:
             continue
@@ -113,13 +114,11 @@ def blur_layered(img: np.ndarray, sigma: np.ndarray, depth: np.ndarray, *,
         rgba = np.empty((y1 - y0, x1 - x0, 4), np.float32)
         extract_layer(img, j, frac, k, y0, x0, rgba)
         layer = _blur(rgba, s)
-        tile = np.ascontiguousarray(acc[y0:y1, x0:x1])
-        if r > 0 and levels[k] < 0 and tile[..., 3].min() < 1.0:
+        if r > 0 and levels[k] < 0 and acc[y0:y1, x0:x1, 3].min() < 1.0:
             # a blurred layer in front of the focus plane uncovers what it hid: fill that
             # with a normalised blur of what lies behind (premultiplied, so no darkening)
-            fill_hidden(tile, _blur(tile, s))
-        composite_over(tile, layer)
-        acc[y0:y1, x0:x1] = tile
-    alpha = acc[..., 3:]
-    out = acc[..., :3] / np.maximum(alpha, 1e-12)
-    return np.where(alpha > 1e-6, out, img).astype(np.float32)
+            fill_hidden(acc, _blur(np.ascontiguousarray(acc[y0:y1, x0:x1]), s), y0, x0)
+        composite_over(acc, layer, y0, x0)
+    out = np.empty((H, W, 3), np.float32)
+    unpremultiply(acc, img, out)
+    return out

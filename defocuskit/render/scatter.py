@@ -3,7 +3,7 @@
 ``out(p) = sum_q G_{sigma(q)}(p - q) img(q) / sum_q G_{sigma(q)}(p - q)``: the PSF belongs
 to the *source* pixel (the physical model of 003 eq. 9), unlike gather where the window
 belongs to the output pixel. The two agree for a constant sigma and differ at depth edges.
-Dividing by the received weight keeps a constant image constant. Wraps the JIT kernel in
+Dividing by the received weight keeps a constant image constant. Wraps the JIT kernels in
 :mod:`defocuskit.render._scatter_kernels`.
 """
 
@@ -11,9 +11,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from defocuskit.render._common import kernel_radius, pad_planar
+from defocuskit.render._common import kernel_radius
 from defocuskit.render._jit import compile_kernel, numba_threads
-from defocuskit.render._scatter_kernels import SCATTER_SIGNATURE, scatter_kernel
+from defocuskit.render._scatter_kernels import (
+    NORMALISE_SIGNATURE,
+    SCATTER_SIGNATURE,
+    normalise_kernel,
+    scatter_kernel,
+)
+from defocuskit.render.gather import _TINY, pad_planar_fast
 
 __all__ = ["blur_scatter"]
 
@@ -35,11 +41,18 @@ def blur_scatter(img: np.ndarray, sigma: np.ndarray, *, threads: int | None = No
     (H, W, 3) float32 ndarray
     """
     H, W = sigma.shape
-    compile_kernel(scatter_kernel, SCATTER_SIGNATURE, slp=False)
+    compile_kernel(scatter_kernel, SCATTER_SIGNATURE, slp=True)
+    compile_kernel(normalise_kernel, NORMALISE_SIGNATURE, slp=False)
     pad = kernel_radius(float(sigma.max()))
-    src = pad_planar(img.astype(np.float32, copy=False), pad)
+    src = pad_planar_fast(img.astype(np.float32, copy=False), pad)
     sig = np.ascontiguousarray(np.pad(sigma, pad, mode="reflect")) if pad else sigma
-    acc = np.zeros((H, W, 4), np.float32)
+    # first step of each source's weight recurrence, exp(-1 / (2 sigma^2)), by NumPy's SIMD exp
+    with np.errstate(divide="ignore", under="ignore"):
+        alpha = np.exp(np.float32(-0.5) / np.square(sig))
+    alpha[alpha < _TINY] = 0.0
+    acc = np.zeros((H, 4 * W), np.float32)
+    out = np.empty((H, W, 3), np.float32)
     with numba_threads(threads) as n:
-        scatter_kernel(src, sig, np.int64(pad), np.int64(n), acc)
-    return acc[:, :, :3] / acc[:, :, 3:]
+        scatter_kernel(src, sig, alpha, np.int64(pad), np.int64(n), acc)
+    normalise_kernel(acc, out)
+    return out
