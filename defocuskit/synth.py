@@ -293,6 +293,8 @@ def run_synth(cfg: SynthConfig, *, resume: bool = False, overwrite: bool = False
                 tasks.append((split, si, a, b))
     total = sum(b - a for _, _, a, b in tasks)
     threads = None if (cfg.jobs == 1 and cfg.backend == "loky") else 1
+    if tasks:
+        _warm_up(cfg.mode)
     bar = tqdm(total=total, unit="sample", desc="synth", disable=None if progress is None
                else not progress, file=sys.stderr)
     skipped_by_split: dict[str, list] = {s: list(root[s].attrs.get("skipped", []))
@@ -315,6 +317,24 @@ def run_synth(cfg: SynthConfig, *, resume: bool = False, overwrite: bool = False
                      "backend": cfg.backend, "resumed_shards": summary.n_shards_reused},
     })
     return summary
+
+
+def _warm_up(mode: str) -> None:
+    """Compile (or load from Numba's cache) the mode's kernels once, in this process.
+
+    Workers then load the cached machine code instead of each compiling it at the same
+    time; the first compile on a new machine takes about a minute.
+    """
+    from defocuskit.render import render
+
+    t0 = time.perf_counter()
+    img = np.zeros((8, 8, 3), np.uint8)
+    render(img, np.ones((8, 8), np.float32), mode=mode, depth=np.ones((8, 8), np.float32),
+           focus_distance=1.0)
+    dt = time.perf_counter() - t0
+    if dt > 5:
+        print(f"compiled the {mode} blur kernels in {dt:.0f} s (first run on this machine; "
+              "later runs load them from Numba's cache)", file=sys.stderr)
 
 
 def _execute(source: Source, cfg: SynthConfig, tasks, threads):
