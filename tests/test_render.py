@@ -216,3 +216,42 @@ def test_gather_matches_naive_with_mixed_radii_in_one_lane_group():
     img = RNG.random((9, 40, 3), dtype=np.float32)
     sigma = np.tile(np.array([0, 0.05, 0.3, 2.9, 1.1, 0, 0.7, 2.0], np.float32), (9, 5))
     np.testing.assert_allclose(render(img, sigma), naive_gather(img, sigma), atol=2e-6)
+
+
+def test_scatter_runs_of_equal_sigma_match_naive():
+    # runs of equal sigma along a row take the separable path (from RUN_MIN sources on):
+    # runs of every length 1-9, sigma 0 runs, runs crossing the borders, tiny sigma
+    from defocuskit.render._scatter_kernels import RUN_MIN
+
+    assert RUN_MIN <= 3
+    img = RNG.random((11, 45, 3), dtype=np.float32)
+    levels = np.array([0.0, 2.2, 0.9, 0.05, 1.6, 2.2, 0.0, 0.4, 1.3], np.float32)
+    row = np.repeat(levels, np.arange(1, levels.size + 1))  # 45 columns
+    sigma = np.tile(row, (11, 1))
+    sigma[4] = row[::-1]
+    sigma[7, 10:30] = 1.1
+    ref = naive_scatter(img, sigma)
+    for threads in (1, 2):
+        np.testing.assert_allclose(render(img, sigma, mode="scatter", threads=threads), ref,
+                                   atol=2e-6)
+
+
+def test_scatter_kernel_runs_are_exact_for_any_interleave():
+    from defocuskit.render import _jit
+    from defocuskit.render._scatter_kernels import SCATTER_SIGNATURE, scatter_kernel
+
+    _jit.compile_kernel(scatter_kernel, SCATTER_SIGNATURE, slp=True)
+    img = IMG[:13, :30]
+    sigma = np.repeat(RNG.uniform(0, 2.5, (13, 6)).astype(np.float32), 5, axis=1)
+    pad = int(np.ceil(3 * sigma.max()))
+    src = np.pad(img.transpose(2, 0, 1), ((0, 0), (pad, pad), (pad, pad)), mode="reflect")
+    sig = np.pad(sigma, pad, mode="reflect")
+    with np.errstate(divide="ignore"):
+        alpha = np.exp(np.float32(-0.5) / sig**2).astype(np.float32)
+    accs = []
+    for n in (1, 2, 3):
+        acc = np.zeros((13, 4 * 30), np.float32)
+        scatter_kernel(np.ascontiguousarray(src), sig, alpha, np.int64(pad), np.int64(n), acc)
+        accs.append(acc)
+    np.testing.assert_allclose(accs[1], accs[0], rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(accs[2], accs[0], rtol=1e-6, atol=1e-7)
