@@ -168,13 +168,15 @@ def _blank_row(template: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
 
 
 def _check_choices(cfg: SynthConfig) -> None:
-    """Fail on an unknown camera, focus policy or mode before anything is read or written."""
+    """Fail on a bad camera, focus policy, noise or mode before anything is read or written."""
     from defocuskit.focus import make_focus_policy
     from defocuskit.optics import get_preset
-    from defocuskit.render import MODES
+    from defocuskit.render import MODES, SensorNoise
 
     get_preset(cfg.camera)
     make_focus_policy(cfg.focus)
+    if cfg.noise is not None:
+        SensorNoise.from_config(cfg.noise)
     if cfg.mode not in MODES:
         raise ConfigError(f"unknown render mode {cfg.mode!r}; choose one of {list(MODES)}")
 

@@ -84,6 +84,8 @@ def test_config_file_and_overrides(tmp_path):
      "expected HxW"),
     (["--source", "samples", "--input", "samples", "--output", "o.zarr", "--camera", "zzz"],
      "zzz"),
+    (["--source", "samples", "--input", "samples", "--output", "o.zarr", "--noise", "bogus=1"],
+     "noise"),
     (["--source", "samples", "--input", "samples", "--output", "o.zarr", "--resume",
       "--overwrite"], "exclude each other"),
 ])
@@ -94,6 +96,7 @@ def test_bad_input_gives_one_clear_line(tmp_path, monkeypatch, args, message):
     assert r.exit_code != 0
     assert message in r.output
     assert "Traceback" not in r.output
+    assert not (tmp_path / "o.zarr").exists()  # refused before anything was written
 
 
 def test_incomplete_dataset_inspect_exit_code_and_preview_error(tmp_path):
