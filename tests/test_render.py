@@ -192,21 +192,8 @@ def test_fast_planar_padding_matches_numpy_reflect(shape, pad, extra):
 
 def test_scatter_kernel_row_interleave_is_exact_for_any_count():
     # 1 and 2 interleaves have their own fast paths; 3 takes the general one
-    from defocuskit.render import _jit
-    from defocuskit.render._scatter_kernels import SCATTER_SIGNATURE, scatter_kernel
-
-    _jit.compile_kernel(scatter_kernel, SCATTER_SIGNATURE, slp=True)
     img, sigma = IMG[:13, :17], RNG.uniform(0, 2.5, (13, 17)).astype(np.float32)
-    pad = int(np.ceil(3 * sigma.max()))
-    src = np.pad(img.transpose(2, 0, 1), ((0, 0), (pad, pad), (pad, pad)), mode="reflect")
-    sig = np.pad(sigma, pad, mode="reflect")
-    with np.errstate(divide="ignore"):
-        alpha = np.exp(np.float32(-0.5) / sig**2).astype(np.float32)
-    accs = []
-    for n in (1, 2, 3):
-        acc = np.zeros((13, 4 * 17), np.float32)
-        scatter_kernel(np.ascontiguousarray(src), sig, alpha, np.int64(pad), np.int64(n), acc)
-        accs.append(acc)
+    accs = _scatter_accumulators(img, sigma)
     np.testing.assert_allclose(accs[1], accs[0], rtol=1e-6, atol=1e-7)
     np.testing.assert_allclose(accs[2], accs[0], rtol=1e-6, atol=1e-7)
 
@@ -237,12 +224,20 @@ def test_scatter_runs_of_equal_sigma_match_naive():
 
 
 def test_scatter_kernel_runs_are_exact_for_any_interleave():
+    img = IMG[:13, :30]
+    sigma = np.repeat(RNG.uniform(0, 2.5, (13, 6)).astype(np.float32), 5, axis=1)
+    accs = _scatter_accumulators(img, sigma)
+    np.testing.assert_allclose(accs[1], accs[0], rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(accs[2], accs[0], rtol=1e-6, atol=1e-7)
+
+
+def _scatter_accumulators(img, sigma):
+    """Raw RGBW accumulators of the scatter kernel with 1, 2 and 3 row interleaves."""
     from defocuskit.render import _jit
     from defocuskit.render._scatter_kernels import SCATTER_SIGNATURE, scatter_kernel
 
     _jit.compile_kernel(scatter_kernel, SCATTER_SIGNATURE, slp=True)
-    img = IMG[:13, :30]
-    sigma = np.repeat(RNG.uniform(0, 2.5, (13, 6)).astype(np.float32), 5, axis=1)
+    h, w = sigma.shape
     pad = int(np.ceil(3 * sigma.max()))
     src = np.pad(img.transpose(2, 0, 1), ((0, 0), (pad, pad), (pad, pad)), mode="reflect")
     sig = np.pad(sigma, pad, mode="reflect")
@@ -250,8 +245,7 @@ def test_scatter_kernel_runs_are_exact_for_any_interleave():
         alpha = np.exp(np.float32(-0.5) / sig**2).astype(np.float32)
     accs = []
     for n in (1, 2, 3):
-        acc = np.zeros((13, 4 * 30), np.float32)
+        acc = np.zeros((h, 4 * w), np.float32)
         scatter_kernel(np.ascontiguousarray(src), sig, alpha, np.int64(pad), np.int64(n), acc)
         accs.append(acc)
-    np.testing.assert_allclose(accs[1], accs[0], rtol=1e-6, atol=1e-7)
-    np.testing.assert_allclose(accs[2], accs[0], rtol=1e-6, atol=1e-7)
+    return accs
