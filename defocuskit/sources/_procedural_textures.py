@@ -1,4 +1,7 @@
-"""Procedural textures and a portable random stream for ``make_samples.py``.
+"""Procedural textures and a portable random stream for the procedural indoor scenes.
+
+Used by :mod:`defocuskit.sources._procedural_scenes`, which both the ``procedural`` source
+and ``samples/make_samples.py`` (the bundled samples) render with.
 
 Everything here uses only integer arithmetic and the IEEE-exact float operations
 (+, -, *, /, floor, sqrt), never sin/exp/log or numpy's random ``Generator``: their
