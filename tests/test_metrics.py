@@ -10,38 +10,50 @@ skimage_metrics = pytest.importorskip("skimage.metrics")
 from skimage import data  # noqa: E402
 
 from trainer.metrics import (  # noqa: E402
+    BENCHMARK_MAX_DEPTH,
+    DEPTH_KEYS,
     MAKE3D_RANGES,
     MetricAccumulator,
+    benchmark_max_depth,
     depth_metrics,
     image_metrics,
 )
 
 
-def _reference_depth_metrics(pred, gt, lo=1e-3, hi=math.inf):
-    """Pixel-by-pixel loop over valid ground truth (finite, lo < gt <= hi)."""
-    sq = ab = lg = 0.0
-    hits = [0, 0, 0]
+def _reference_depth_metrics(pred, gt, lo=1e-3, hi=math.inf, clip=True):
+    """Pixel-by-pixel loop over valid ground truth (finite, lo < gt <= hi).
+
+    Predictions are floored at ``lo`` and, with ``clip``, capped at ``hi``.
+    """
+    sq = ab = sqr = lg = ln2 = 0.0
+    thresholds = (1.05, 1.15, 1.25, 1.25**2, 1.25**3)
+    hits = [0] * len(thresholds)
     n = 0
     for p, g in zip(np.ravel(pred), np.ravel(gt), strict=True):
         if not (np.isfinite(g) and lo < g <= hi):
             continue
         p = max(p, lo)
+        if clip:
+            p = min(p, hi)
         n += 1
         sq += (p - g) ** 2
         ab += abs(p - g) / g
+        sqr += (p - g) ** 2 / g
         lg += abs(math.log10(p) - math.log10(g))
+        ln2 += (math.log(p) - math.log(g)) ** 2
         r = max(p / g, g / p)
-        for k in range(3):
-            hits[k] += r < 1.25 ** (k + 1)
-    return {
+        for k, t in enumerate(thresholds):
+            hits[k] += r < t
+    out = {
         "rmse": math.sqrt(sq / n),
         "abs_rel": ab / n,
+        "sq_rel": sqr / n,
+        "rmse_log": math.sqrt(ln2 / n),
         "log10": lg / n,
-        "delta1": hits[0] / n,
-        "delta2": hits[1] / n,
-        "delta3": hits[2] / n,
         "n_pixels": n,
     }
+    keys = ("delta105", "delta115", "delta1", "delta2", "delta3")
+    return out | {k: h / n for k, h in zip(keys, hits, strict=True)}
 
 
 def _depth_case(seed=0, shape=(2, 1, 20, 24), top=10.0):
@@ -56,15 +68,18 @@ def _depth_case(seed=0, shape=(2, 1, 20, 24), top=10.0):
     return pred, gt
 
 
-def test_depth_metrics_match_reference_numpy_and_torch():
+@pytest.mark.parametrize("max_depth, clip", [(None, True), (6.0, True), (6.0, False)])
+def test_depth_metrics_match_reference_numpy_and_torch(max_depth, clip):
     pred, gt = _depth_case()
-    ref = _reference_depth_metrics(pred, gt)
+    ref = _reference_depth_metrics(pred, gt, hi=max_depth or math.inf, clip=clip)
     for p, g in [(pred, gt), (torch.from_numpy(pred).float(), torch.from_numpy(gt).float())]:
-        got = depth_metrics(p, g)
+        got = depth_metrics(p, g, max_depth=max_depth, clip=clip)
+        assert set(got) == {*DEPTH_KEYS, "n_pixels"}
         assert got["n_pixels"] == ref["n_pixels"]
-        for k in ("rmse", "abs_rel", "log10", "delta1", "delta2", "delta3"):
+        for k in DEPTH_KEYS:
             assert got[k] == pytest.approx(ref[k], rel=1e-5), k
-    assert 0 < ref["delta1"] < ref["delta2"] < ref["delta3"] <= 1
+    assert 0 < ref["delta105"] < ref["delta115"] < ref["delta1"] < ref["delta2"] < ref["delta3"]
+    assert ref["delta3"] <= 1
 
 
 def test_depth_metrics_closed_forms():
@@ -80,6 +95,50 @@ def test_depth_metrics_closed_forms():
     assert (m["delta1"], m["delta2"], m["delta3"]) == (0.0, 0.0, 1.0)
     empty = depth_metrics(gt, np.full_like(gt, np.nan))
     assert empty["n_pixels"] == 0 and math.isnan(empty["rmse"])
+    assert all(math.isnan(empty[k]) for k in DEPTH_KEYS)
+
+
+def test_depth_metrics_ten_percent_too_far():
+    """pred = 1.1 gt: every error is a closed form of gt, every ratio is 1.1."""
+    gt = np.linspace(0.5, 9.0, 200)
+    m = depth_metrics(1.1 * gt, gt, max_depth=10.0)
+    assert m["rmse"] == pytest.approx(0.1 * math.sqrt(np.mean(gt**2)), rel=1e-12)
+    assert m["abs_rel"] == pytest.approx(0.1, rel=1e-12)
+    assert m["sq_rel"] == pytest.approx(0.01 * np.mean(gt), rel=1e-12)  # (0.1 g)^2 / g
+    assert m["rmse_log"] == pytest.approx(math.log(1.1), rel=1e-12)
+    assert m["log10"] == pytest.approx(math.log10(1.1), rel=1e-12)
+    # 1.1 fails 1.05 and passes every other threshold
+    assert [m[k] for k in ("delta105", "delta115", "delta1", "delta2", "delta3")] == [
+        0.0, 1.0, 1.0, 1.0, 1.0]
+    m = depth_metrics(gt / 1.1, gt)  # the same ratio from the other side
+    assert m["rmse_log"] == pytest.approx(math.log(1.1), rel=1e-12)
+    assert (m["delta105"], m["delta115"]) == (0.0, 1.0)
+
+
+def test_predictions_are_clipped_to_the_evaluated_range():
+    gt = np.full((8, 8), 8.0)
+    pred = np.full((8, 8), 20.0)  # beyond the 10 m range
+    clipped = depth_metrics(pred, gt, max_depth=10.0)
+    assert clipped["rmse"] == pytest.approx(2.0)  # scored as 10 m
+    assert clipped["abs_rel"] == pytest.approx(0.25)
+    assert clipped["sq_rel"] == pytest.approx(0.5)
+    assert clipped["rmse_log"] == pytest.approx(math.log(10 / 8))
+    raw = depth_metrics(pred, gt, max_depth=10.0, clip=False)
+    assert raw["rmse"] == pytest.approx(12.0) and raw["abs_rel"] == pytest.approx(1.5)
+    assert depth_metrics(pred, gt)["rmse"] == pytest.approx(12.0)  # no range: nothing to clip
+    # the floor at min_depth holds in both modes (ratios and logs need p > 0)
+    low = np.full((8, 8), -3.0)
+    for clip in (True, False):
+        m = depth_metrics(low, gt, max_depth=10.0, clip=clip)
+        assert m["abs_rel"] == pytest.approx((8.0 - 1e-3) / 8.0)
+
+
+def test_benchmark_ranges_by_source():
+    assert BENCHMARK_MAX_DEPTH == {"nyu": 10.0, "make3d": 80.0}
+    assert benchmark_max_depth({"source": {"name": "nyu"}}) == 10.0
+    assert benchmark_max_depth({"source": {"name": "make3d"}}) == MAKE3D_RANGES["c2"]
+    assert benchmark_max_depth({"source": {"name": "samples"}}) is None
+    assert benchmark_max_depth({}) is None
 
 
 def test_make3d_ranges():
@@ -165,5 +224,10 @@ def test_accumulator_max_depth_and_missing_heads():
     out = acc.compute()
     assert "psnr" not in out
     assert out["rmse"] == pytest.approx(_reference_depth_metrics(pred, gt, hi=70.0)["rmse"])
+    raw = MetricAccumulator(max_depth=MAKE3D_RANGES["c1"], clip=False)
+    raw.update({"depth": torch.from_numpy(pred)}, {"depth": torch.from_numpy(gt)})
+    ref = _reference_depth_metrics(pred, gt, hi=70.0, clip=False)
+    assert raw.compute()["rmse"] == pytest.approx(ref["rmse"])
+    assert ref["rmse"] != pytest.approx(out["rmse"])  # some predictions lie beyond 70 m
     with pytest.raises(ValueError, match="no head"):
         acc.update({"aif": torch.zeros(1, 3, 16, 16)}, {"depth": torch.from_numpy(gt)})

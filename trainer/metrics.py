@@ -1,9 +1,23 @@
-"""Evaluation metrics of 2HDED:NET (paper section III-E): depth errors and image quality.
+"""Evaluation metrics of 2HDED:NET: depth errors and image quality.
 
-Depth: RMSE (m), Abs.Rel, mean |log10| error, and the threshold accuracies
-delta_k = share of pixels with ``max(p/g, g/p) < 1.25**k``, all over valid ground truth only.
-Make3D reports errors on two depth ranges, ``MAKE3D_RANGES`` (C1: gt <= 70 m, C2: <= 80 m),
-selected with ``max_depth``. Images: PSNR (dB) and SSIM over [0, 1].
+Depth, over the valid ground-truth pixels only (the 2HDED:NET set of Nazir et al., "Depth
+Estimation and Image Restoration by Deep Learning From Defocused Images", IEEE Trans.
+Comput. Imaging 2023, sec. III-E, plus Sq Rel, RMSE log and the tight thresholds 1.05 /
+1.15 reported by He et al., "Multi-task Learning for Monocular Depth and Defocus
+Estimations with Real Images" (MDDNet); the formulas are those of Eigen et al., NIPS 2014):
+
+- ``rmse`` = sqrt(mean((p - g)^2)) metres; ``rmse_log`` = sqrt(mean((ln p - ln g)^2));
+- ``abs_rel`` = mean(|p - g| / g); ``sq_rel`` = mean((p - g)^2 / g) metres;
+- ``log10`` = mean(|log10 p - log10 g|);
+- ``delta105``, ``delta115``, ``delta1..3`` = share of pixels with ``max(p/g, g/p) < t``
+  for t = 1.05, 1.15, 1.25, 1.25^2, 1.25^3 (:data:`DELTA_THRESHOLDS`).
+
+The evaluated depth range is ``(min_depth, max_depth]``: ground truth outside it is not
+scored, and with ``clip=True`` (the default, the usual NYU-v2 / Make3D protocol)
+predictions are clipped to it before any metric. NYU-v2 is scored up to 10 m; Make3D
+reports two ranges, :data:`MAKE3D_RANGES` (C1: gt <= 70 m, C2: <= 80 m).
+:data:`BENCHMARK_MAX_DEPTH` maps a dataset source to its range. Images: PSNR (dB) and
+SSIM over [0, 1].
 
 All sums run in float64 on the CPU (numpy), whatever the input's device and dtype.
 """
@@ -17,10 +31,35 @@ import torch
 
 from trainer.losses import ssim
 
-__all__ = ["depth_metrics", "image_metrics", "MetricAccumulator", "MAKE3D_RANGES", "DEPTH_KEYS"]
+__all__ = ["depth_metrics", "image_metrics", "MetricAccumulator", "MAKE3D_RANGES",
+           "BENCHMARK_MAX_DEPTH", "DELTA_THRESHOLDS", "DEPTH_KEYS", "benchmark_max_depth"]
 
 MAKE3D_RANGES = {"c1": 70.0, "c2": 80.0}
-DEPTH_KEYS = ("rmse", "abs_rel", "log10", "delta1", "delta2", "delta3")
+# the evaluated depth range (metres) of each benchmark, by defocuskit source name: NYU-v2's
+# Kinect range, Make3D's wider C2 range (C1 comes with ``make3d=True`` in evaluate)
+BENCHMARK_MAX_DEPTH = {"nyu": 10.0, "make3d": MAKE3D_RANGES["c2"]}
+# threshold accuracies: key -> t in max(p/g, g/p) < t
+DELTA_THRESHOLDS = {"delta105": 1.05, "delta115": 1.15, "delta1": 1.25, "delta2": 1.25**2,
+                    "delta3": 1.25**3}
+DEPTH_KEYS = ("rmse", "abs_rel", "sq_rel", "rmse_log", "log10", *DELTA_THRESHOLDS)
+
+
+def benchmark_max_depth(dataset_attrs: dict) -> float | None:
+    """The evaluated depth range of a dataset, from its ``source`` attribute, or ``None``.
+
+    Parameters
+    ----------
+    dataset_attrs : dict
+        Root attributes of a defocuskit dataset (``open_dataset(path).attrs``).
+
+    Returns
+    -------
+    float or None
+        Metres, from :data:`BENCHMARK_MAX_DEPTH`; ``None`` (no upper limit) for other sources.
+    """
+    source = dataset_attrs.get("source")
+    name = source.get("name") if isinstance(source, dict) else None
+    return BENCHMARK_MAX_DEPTH.get(name)
 
 
 def _to_numpy(a) -> np.ndarray:
@@ -29,25 +68,30 @@ def _to_numpy(a) -> np.ndarray:
     return np.asarray(a, dtype=np.float64)
 
 
-def depth_metrics(pred, gt, *, min_depth: float = 1e-3, max_depth: float | None = None) -> dict:
+def depth_metrics(pred, gt, *, min_depth: float = 1e-3, max_depth: float | None = None,
+                  clip: bool = True) -> dict:
     """Depth errors over the valid ground-truth pixels.
 
     Parameters
     ----------
     pred, gt : ndarray or Tensor, any equal shape
         Predicted and true depth, metres. ``gt`` pixels are valid when finite,
-        ``> min_depth`` and (if given) ``<= max_depth``. Predictions are clipped below at
-        ``min_depth`` so that ratios and logarithms stay defined.
+        ``> min_depth`` and (if given) ``<= max_depth``.
     min_depth : float
-        Smallest valid depth, metres.
+        Smallest valid depth, metres. Predictions are always floored here, so that ratios
+        and logarithms stay defined.
     max_depth : float, optional
-        Largest valid depth, metres (e.g. ``MAKE3D_RANGES["c1"]``).
+        Largest valid depth, metres (e.g. 10 for NYU-v2, ``MAKE3D_RANGES["c1"]``).
+    clip : bool
+        Also clip predictions above at ``max_depth`` (when given): the published protocol.
+        ``False`` scores predictions beyond the range as they are.
 
     Returns
     -------
     dict[str, float]
-        ``rmse`` (m), ``abs_rel``, ``log10``, ``delta1``, ``delta2``, ``delta3`` (fractions in
-        [0, 1]) and ``n_pixels``; the errors are NaN when no pixel is valid.
+        The :data:`DEPTH_KEYS` (``rmse``, ``sq_rel`` in metres; the rest unitless, the
+        deltas fractions in [0, 1]) and ``n_pixels``; the errors are NaN when no pixel is
+        valid.
     """
     p, g = _to_numpy(pred), _to_numpy(gt)
     if p.shape != g.shape:
@@ -58,18 +102,22 @@ def depth_metrics(pred, gt, *, min_depth: float = 1e-3, max_depth: float | None 
     n = int(valid.sum())
     if n == 0:
         return {k: math.nan for k in DEPTH_KEYS} | {"n_pixels": 0}
-    p = np.maximum(p[valid], min_depth)
+    upper = max_depth if (clip and max_depth is not None) else np.inf
+    p = np.clip(p[valid], min_depth, upper)
     g = g[valid]
+    err = p - g
+    log_err = np.log(p) - np.log(g)
     ratio = np.maximum(p / g, g / p)
-    return {
-        "rmse": float(np.sqrt(np.mean((p - g) ** 2))),
-        "abs_rel": float(np.mean(np.abs(p - g) / g)),
+    out = {
+        "rmse": float(np.sqrt(np.mean(err**2))),
+        "abs_rel": float(np.mean(np.abs(err) / g)),
+        "sq_rel": float(np.mean(err**2 / g)),
+        "rmse_log": float(np.sqrt(np.mean(log_err**2))),
         "log10": float(np.mean(np.abs(np.log10(p) - np.log10(g)))),
-        "delta1": float(np.mean(ratio < 1.25)),
-        "delta2": float(np.mean(ratio < 1.25**2)),
-        "delta3": float(np.mean(ratio < 1.25**3)),
-        "n_pixels": n,
     }
+    out.update({k: float(np.mean(ratio < t)) for k, t in DELTA_THRESHOLDS.items()})
+    out["n_pixels"] = n
+    return out
 
 
 def _as_batch(a) -> torch.Tensor:
@@ -123,14 +171,19 @@ class MetricAccumulator:
     Parameters
     ----------
     max_depth : float, optional
-        Upper depth limit, metres (``MAKE3D_RANGES["c1"]`` for Make3D C1).
+        Upper end of the evaluated depth range, metres (``MAKE3D_RANGES["c1"]`` for
+        Make3D C1); see :func:`depth_metrics`.
     min_depth : float
-        Lower depth limit, metres.
+        Lower end of the evaluated depth range, metres.
+    clip : bool
+        Clip predictions to the range before the depth metrics.
     """
 
-    def __init__(self, *, max_depth: float | None = None, min_depth: float = 1e-3) -> None:
+    def __init__(self, *, max_depth: float | None = None, min_depth: float = 1e-3,
+                 clip: bool = True) -> None:
         self.max_depth = max_depth
         self.min_depth = min_depth
+        self.clip = clip
         self._sums: dict[str, float] = {}
         self._counts: dict[str, int] = {}
         self.n_images = 0
@@ -161,6 +214,7 @@ class MetricAccumulator:
                         target["depth"][i],
                         min_depth=self.min_depth,
                         max_depth=self.max_depth,
+                        clip=self.clip,
                     )
                 )
             if "aif" in pred and "aif" in target:
@@ -175,4 +229,4 @@ class MetricAccumulator:
 
     def reset(self) -> None:
         """Forget everything accumulated so far."""
-        self.__init__(max_depth=self.max_depth, min_depth=self.min_depth)
+        self.__init__(max_depth=self.max_depth, min_depth=self.min_depth, clip=self.clip)
