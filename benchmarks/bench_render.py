@@ -26,8 +26,8 @@ import numba
 import numpy as np
 from numba import njit
 
+from defocuskit.blur import MODES, render
 from defocuskit.optics import get_preset
-from defocuskit.render import MODES, render
 
 OUT = Path(__file__).resolve().parent / "results" / "bench_render.json"
 H, W = 480, 640
@@ -95,7 +95,7 @@ def timeit(fn, repeats: int, warm=None) -> float:
 
 def cold_start() -> float:
     code = ("import time; t = time.perf_counter(); import numpy as np; "
-            "from defocuskit.render import render; "
+            "from defocuskit.blur import render; "
             "render(np.zeros((480, 640, 3), np.uint8), np.full((480, 640), 4, np.float32)); "
             "print(time.perf_counter() - t)")
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

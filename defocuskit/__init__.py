@@ -16,13 +16,16 @@ __all__ = ["__version__", "Camera", "render"]
 
 
 def __getattr__(name):
-    # Lazy re-exports keep `import defocuskit` cheap (no numba compile on import).
+    # Lazy re-exports keep `import defocuskit` cheap (no numba import on `import defocuskit`).
+    # No submodule is named like a re-export (the blur engine lives in `defocuskit.blur`):
+    # importing a submodule sets the package attribute of its name, which would shadow
+    # this hook for good.
     if name == "Camera":
         from defocuskit.optics import Camera
 
         return Camera
     if name == "render":
-        from defocuskit.render import render
+        from defocuskit.blur import render
 
         return render
     raise AttributeError(f"module 'defocuskit' has no attribute {name!r}")

@@ -84,9 +84,9 @@ def _prepare(sample: Sample, cfg: SynthConfig) -> Sample:
 def _render_sample(sample: Sample, cfg: SynthConfig, split: str, index: int,
                    threads: int | None) -> dict[str, np.ndarray]:
     """Everything stored for one sample (without the leading sample axis)."""
+    from defocuskit.blur import render
     from defocuskit.focus import make_focus_policy, sample_rng
     from defocuskit.optics import get_preset
-    from defocuskit.render import render
 
     out: dict[str, np.ndarray] = {"aif": sample.aif, "depth": sample.depth,
                                   "source_index": np.int32(index)}
@@ -169,9 +169,9 @@ def _blank_row(template: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
 
 def _check_choices(cfg: SynthConfig) -> None:
     """Fail on a bad camera, focus policy, noise or mode before anything is read or written."""
+    from defocuskit.blur import MODES, SensorNoise
     from defocuskit.focus import make_focus_policy
     from defocuskit.optics import get_preset
-    from defocuskit.render import MODES, SensorNoise
 
     get_preset(cfg.camera)
     make_focus_policy(cfg.focus)
@@ -327,7 +327,7 @@ def _warm_up(mode: str) -> None:
     Workers then load the cached machine code instead of each compiling it at the same
     time; the first compile on a new machine takes about a minute.
     """
-    from defocuskit.render import render
+    from defocuskit.blur import render
 
     t0 = time.perf_counter()
     img = np.zeros((8, 8, 3), np.uint8)

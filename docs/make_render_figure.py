@@ -11,8 +11,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from defocuskit.blur import MODES, render  # noqa: E402
 from defocuskit.optics import get_preset  # noqa: E402
-from defocuskit.render import MODES, render  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "figures" / "render_modes.png"
 

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from naive import gaussian_reference, naive_gather, naive_scatter
 
+from defocuskit.blur import MODES, SIGMA_MAX_PX, SensorNoise, render
 from defocuskit.errors import ConfigError
-from defocuskit.render import MODES, SIGMA_MAX_PX, SensorNoise, render
 
 RNG = np.random.default_rng(7)
 IMG = RNG.random((21, 37, 3), dtype=np.float32)  # odd sizes: exercise the lane tails
@@ -179,8 +179,8 @@ def test_bad_input_raises_clear_errors(kwargs, match):
 @pytest.mark.parametrize("shape, pad, extra", [((21, 37), 5, 11), ((9, 16), 8, 0), ((1, 7), 0, 1),
                                                ((30, 40), 3, 8)])
 def test_fast_planar_padding_matches_numpy_reflect(shape, pad, extra):
-    from defocuskit.render._common import pad_planar
-    from defocuskit.render.gather import pad_planar_fast
+    from defocuskit.blur._common import pad_planar
+    from defocuskit.blur.gather import pad_planar_fast
 
     img = RNG.random(shape + (3,), dtype=np.float32)
     np.testing.assert_array_equal(pad_planar_fast(img, pad, extra), pad_planar(img, pad, extra))
@@ -208,7 +208,7 @@ def test_gather_matches_naive_with_mixed_radii_in_one_lane_group():
 def test_scatter_runs_of_equal_sigma_match_naive():
     # runs of equal sigma along a row take the separable path (from RUN_MIN sources on):
     # runs of every length 1-9, sigma 0 runs, runs crossing the borders, tiny sigma
-    from defocuskit.render._scatter_kernels import RUN_MIN
+    from defocuskit.blur._scatter_kernels import RUN_MIN
 
     assert RUN_MIN <= 3
     img = RNG.random((11, 45, 3), dtype=np.float32)
@@ -233,8 +233,8 @@ def test_scatter_kernel_runs_are_exact_for_any_interleave():
 
 def _scatter_accumulators(img, sigma):
     """Raw RGBW accumulators of the scatter kernel with 1, 2 and 3 row interleaves."""
-    from defocuskit.render import _jit
-    from defocuskit.render._scatter_kernels import SCATTER_SIGNATURE, scatter_kernel
+    from defocuskit.blur import _jit
+    from defocuskit.blur._scatter_kernels import SCATTER_SIGNATURE, scatter_kernel
 
     _jit.compile_kernel(scatter_kernel, SCATTER_SIGNATURE, slp=True)
     h, w = sigma.shape

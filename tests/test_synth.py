@@ -60,8 +60,8 @@ def test_samples_dataset_layout_and_provenance(samples_dataset):
 
 def test_stored_sigma_and_image_follow_the_stored_camera(samples_dataset):
     """Recompute sigma from the per-sample camera and re-render: both must match."""
+    from defocuskit.blur import render
     from defocuskit.optics import Camera
-    from defocuskit.render import render
 
     sp = open_dataset(samples_dataset)["test"]
     for i in range(len(sp)):

@@ -1,4 +1,8 @@
-"""Defocus rendering: all-in-focus image + per-pixel sigma (pixels) -> defocused image.
+"""The blur engine: all-in-focus image + per-pixel sigma (pixels) -> defocused image.
+
+Its entry point :func:`render` is re-exported as ``defocuskit.render`` (the public name);
+this subpackage is called ``blur`` so that the package attribute ``render`` is always the
+function, never a module.
 
 Modes (:data:`MODES`):
 
@@ -17,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from defocuskit.render._common import (
+from defocuskit.blur._common import (
     SIGMA_MAX_PX,
     RenderInputError,
     check_image,
@@ -25,10 +29,10 @@ from defocuskit.render._common import (
     linear_to_srgb,
     srgb_to_linear,
 )
-from defocuskit.render.gather import blur_gather
-from defocuskit.render.layered import blur_layered
-from defocuskit.render.noise import SensorNoise, add_sensor_noise
-from defocuskit.render.scatter import blur_scatter
+from defocuskit.blur.gather import blur_gather
+from defocuskit.blur.layered import blur_layered
+from defocuskit.blur.noise import SensorNoise, add_sensor_noise
+from defocuskit.blur.scatter import blur_scatter
 
 __all__ = ["MODES", "SIGMA_MAX_PX", "RenderInputError", "SensorNoise", "render"]
 

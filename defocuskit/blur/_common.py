@@ -26,7 +26,7 @@ SIGMA_MAX_PX = 32.0  # kernel radius ceil(3 sigma) <= 96 px
 
 
 class RenderInputError(ConfigError, ValueError):
-    """Bad image, sigma or depth given to :func:`defocuskit.render.render`."""
+    """Bad image, sigma or depth given to :func:`defocuskit.render`."""
 
 
 def kernel_radius(sigma_px: float) -> int:

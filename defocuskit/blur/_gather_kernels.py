@@ -1,4 +1,4 @@
-"""JIT kernels of the exact gather blur (private; called by :mod:`defocuskit.render.gather`).
+"""JIT kernels of the exact gather blur (private; called by :mod:`defocuskit.blur.gather`).
 
 Each output pixel is a Gaussian average of its neighbourhood with the pixel's *own* sigma,
 support ``ceil(3 sigma)`` pixels each side (a square window), weights normalised to sum 1.
@@ -31,7 +31,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from defocuskit.render._jit import JIT_OPTIONS
+from defocuskit.blur._jit import JIT_OPTIONS
 
 __all__ = ["GATHER_SIGNATURE", "LANES", "PAD_SIGNATURE", "gather_kernel", "pad_planar_kernel"]
 

@@ -7,7 +7,7 @@ replaces several full-size NumPy temporaries (or a copy of the box).
 import numpy as np
 from numba import njit
 
-from defocuskit.render._jit import JIT_OPTIONS
+from defocuskit.blur._jit import JIT_OPTIONS
 
 __all__ = ["composite_over", "extract_layer", "fill_hidden", "level_boxes", "unpremultiply"]
 

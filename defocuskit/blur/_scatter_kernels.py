@@ -1,4 +1,4 @@
-"""JIT kernel of the scatter blur (private; called by :mod:`defocuskit.render.scatter`).
+"""JIT kernel of the scatter blur (private; called by :mod:`defocuskit.blur.scatter`).
 
 Every source pixel spreads its own normalised Gaussian PSF (support ``ceil(3 sigma)``) onto
 the output (MDDNet eq. 9). Colour and weight are accumulated together (RGBW interleaved
@@ -17,7 +17,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from defocuskit.render._jit import JIT_OPTIONS
+from defocuskit.blur._jit import JIT_OPTIONS
 
 __all__ = ["NORMALISE_SIGNATURE", "SCATTER_SIGNATURE", "normalise_kernel", "scatter_kernel"]
 

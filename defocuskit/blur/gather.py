@@ -2,22 +2,22 @@
 
 This is the exact per-pixel model: ``out(p) = sum_q G_{sigma(p)}(q - p) img(q)`` over the
 square window ``|q - p| <= ceil(3 sigma(p))``, weights normalised to 1, reflect-101 borders.
-It wraps the JIT kernels in :mod:`defocuskit.render._gather_kernels`.
+It wraps the JIT kernels in :mod:`defocuskit.blur._gather_kernels`.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from defocuskit.render._common import kernel_radius
-from defocuskit.render._gather_kernels import (
+from defocuskit.blur._common import kernel_radius
+from defocuskit.blur._gather_kernels import (
     GATHER_SIGNATURE,
     LANES,
     PAD_SIGNATURE,
     gather_kernel,
     pad_planar_kernel,
 )
-from defocuskit.render._jit import JIT_DISABLED, compile_kernel, numba_threads
+from defocuskit.blur._jit import JIT_DISABLED, compile_kernel, numba_threads
 
 __all__ = ["blur_gather", "pad_planar_fast"]
 
@@ -26,7 +26,7 @@ _TINY = np.float32(1e-18)  # same flush threshold as the kernel's recurrence
 
 def pad_planar_fast(img: np.ndarray, pad: int, extra_right: int = 0,
                     extra_bottom: int = 0) -> np.ndarray:
-    """:func:`~defocuskit.render._common.pad_planar` in one JIT pass (same result).
+    """:func:`~defocuskit.blur._common.pad_planar` in one JIT pass (same result).
 
     ``extra_bottom`` more rows continue the reflection at the bottom.
     """

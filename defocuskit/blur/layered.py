@@ -22,7 +22,7 @@ import math
 
 import numpy as np
 
-from defocuskit.render._layered_kernels import (
+from defocuskit.blur._layered_kernels import (
     composite_over,
     extract_layer,
     fill_hidden,

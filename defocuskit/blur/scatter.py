@@ -4,22 +4,22 @@
 to the *source* pixel (the physical model of 003 eq. 9), unlike gather where the window
 belongs to the output pixel. The two agree for a constant sigma and differ at depth edges.
 Dividing by the received weight keeps a constant image constant. Wraps the JIT kernels in
-:mod:`defocuskit.render._scatter_kernels`.
+:mod:`defocuskit.blur._scatter_kernels`.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from defocuskit.render._common import kernel_radius
-from defocuskit.render._jit import compile_kernel, numba_threads
-from defocuskit.render._scatter_kernels import (
+from defocuskit.blur._common import kernel_radius
+from defocuskit.blur._jit import compile_kernel, numba_threads
+from defocuskit.blur._scatter_kernels import (
     NORMALISE_SIGNATURE,
     SCATTER_SIGNATURE,
     normalise_kernel,
     scatter_kernel,
 )
-from defocuskit.render.gather import _TINY, pad_planar_fast
+from defocuskit.blur.gather import _TINY, pad_planar_fast
 
 __all__ = ["blur_scatter"]
 
