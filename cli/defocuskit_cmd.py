@@ -86,7 +86,8 @@ def _parse_size(ctx, param, value):
 @click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False),
               help="JSON or TOML file with the same keys; options given here override it.")
 @click.option("--resume", is_flag=True, help="Finish an interrupted run (redo incomplete shards).")
-@click.option("--overwrite", is_flag=True, help="Replace an existing output.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing defocuskit dataset (never "
+              "anything else); the old one stays until the new one is complete.")
 @click.option("--progress/--no-progress", default=None,
               help="Progress bar (default: only on a terminal).")
 @user_errors

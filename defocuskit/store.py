@@ -61,9 +61,12 @@ def _url(path: str | os.PathLike) -> tuple[str, dict]:
     return s, {}
 
 
-def _open(path, mode: str, storage_options: dict | None = None, consolidated=None):
+def _open(path, mode: str, storage_options: dict | None = None, consolidated=None,
+          attributes: dict | None = None):
     url, opts = _url(path)
     kwargs: dict[str, Any] = {"mode": mode}
+    if attributes is not None:
+        kwargs["attributes"] = attributes
     if "://" in url:
         kwargs["storage_options"] = {**opts, **(storage_options or {})}
     if consolidated is not None:
@@ -95,14 +98,18 @@ def create_dataset(path, splits: Mapping[str, SplitSpec], *, attrs: dict, shard_
                    compressor: str = "lz4", storage_options: dict | None = None):
     """Create the empty group and every array (call in the parent, before workers start).
 
-    The root is marked ``complete = False`` until :func:`mark_complete`.
+    The root is marked ``complete = False`` until :func:`mark_complete`. Nothing existing
+    is ever deleted: ``path`` must not hold a Zarr group yet (``FileExistsError``
+    otherwise; :mod:`defocuskit.output` decides where it is safe to write). The root
+    attributes, including ``producer = "defocuskit"`` by which a dataset is recognised,
+    are written together with the group itself.
     """
     if compressor not in COMPRESSORS:
         raise SchemaError(f"unknown compressor {compressor!r}; choose one of {list(COMPRESSORS)}")
-    root = _open(path, "w", storage_options)
-    root.attrs.update({**attrs, "schema_version": SCHEMA_VERSION, "complete": False,
-                       "shard_size": shard_size, "compressor": compressor,
-                       "splits": list(splits)})
+    root_attrs = {"producer": "defocuskit", **attrs, "schema_version": SCHEMA_VERSION,
+                  "complete": False, "shard_size": shard_size, "compressor": compressor,
+                  "splits": list(splits)}
+    root = _open(path, "w-", storage_options, attributes=root_attrs)
     for name, spec in splits.items():
         g = root.create_group(name)
         g.attrs.update({"n": spec.n, "sample_ids": list(spec.sample_ids),

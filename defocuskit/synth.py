@@ -23,7 +23,17 @@ from scipy import ndimage
 
 from defocuskit import __version__
 from defocuskit.config import SynthConfig
-from defocuskit.errors import ConfigError, DefocusKitError, SourceError
+from defocuskit.errors import ConfigError, DefocusKitError, SchemaError, SourceError
+from defocuskit.output import (
+    describe_os_error,
+    discard_staging,
+    is_remote,
+    prepare_staging,
+    probe_output,
+    remove_dataset,
+    swap_into_place,
+    writer_lock,
+)
 from defocuskit.sources import Sample, Source, get_source
 from defocuskit.store import (
     PER_SAMPLE_SCALARS,
@@ -239,51 +249,94 @@ def _provenance(source: Source, cfg: SynthConfig) -> dict[str, Any]:
     }
 
 
-def _exists(cfg: SynthConfig) -> bool:
-    try:
-        open_group_rw(cfg.output, cfg.storage_options)
-        return True
-    except Exception:  # noqa: BLE001 - any failure to open means nothing is there
-        return False
+def _open_for_resume(cfg: SynthConfig) -> dict[str, None]:
+    """Check that the dataset at ``cfg.output`` can be finished with this configuration."""
+    root = open_group_rw(cfg.output, cfg.storage_options)
+    old = root.attrs.get("content_key")
+    if old != cfg.content_key():
+        raise ConfigError(f"{cfg.output}: existing dataset was written with another "
+                          f"configuration; use --overwrite to replace it (stored: {old})")
+    splits = list(root.attrs.get("splits", []))
+    for split in splits:
+        if split not in root or "_shard_done" not in root[split]:
+            raise SchemaError(f"{cfg.output}: split {split!r} was never created (a run "
+                              "killed while creating the dataset); nothing was changed. "
+                              "Replace it with --overwrite")
+    return {s: None for s in splits}
+
+
+def _create(source: Source, cfg: SynthConfig, target: str) -> dict[str, SplitSpec]:
+    specs = _plan(source, cfg)
+    create_dataset(target, specs, attrs=_provenance(source, cfg), shard_size=cfg.shard_size,
+                   compressor=cfg.compressor, storage_options=cfg.storage_options)
+    return specs
 
 
 def run_synth(cfg: SynthConfig, *, resume: bool = False, overwrite: bool = False,
               progress: bool | None = None) -> SynthSummary:
     """Run (or resume) a synth job and return its summary.
 
+    Never writes into, empties or deletes anything that is not a defocuskit dataset (see
+    :mod:`defocuskit.output`): a new dataset goes to a path that does not exist or is an
+    empty folder; ``resume`` finishes an existing dataset in place and deletes nothing;
+    ``overwrite`` builds the new dataset beside the old one (local paths) and swaps it in
+    only once it is complete.
+
     Raises
     ------
     ConfigError
-        If the output exists and neither ``resume`` nor ``overwrite`` is set, or a resume
-        finds a dataset written with a different configuration.
+        If the output is not a defocuskit dataset, exists and neither ``resume`` nor
+        ``overwrite`` is set, another process is writing it, a resume finds a dataset
+        written with a different configuration, or writing fails (disk full, read-only).
+    SchemaError
+        If the output's metadata is damaged or it was left half-created.
     SourceError
         On unreadable input (unless ``cfg.on_error == "skip"``).
     """
+    t0 = time.perf_counter()
+    if resume and overwrite:
+        raise ConfigError("resume and overwrite exclude each other")
+    _check_choices(cfg)
+    with writer_lock(cfg.output):
+        state = probe_output(cfg.output, cfg.storage_options)
+        if state == "dataset" and not (resume or overwrite):
+            raise ConfigError(f"output {cfg.output!r} already exists; pass --resume to "
+                              "finish it or --overwrite to replace it")
+        source = build_source(cfg)
+        if state == "dataset" and resume:
+            specs = _open_for_resume(cfg)
+            return _fill(source, cfg, specs, t0, progress)
+        if is_remote(cfg.output):
+            if state == "dataset":  # recognised as ours: remote stores cannot swap
+                remove_dataset(cfg.output, cfg.storage_options)
+            specs = _create(source, cfg, cfg.output)
+            return _fill(source, cfg, specs, t0, progress)
+        stage = prepare_staging(cfg.output)
+        try:
+            specs = _create(source, cfg, str(stage))
+            if state == "absent":  # move the skeleton in now: a resume finds it there
+                swap_into_place(stage, cfg.output, replace=False)
+                return _fill(source, cfg, specs, t0, progress)
+            summary = _fill(source, replace(cfg, output=str(stage)), specs, t0, progress)
+            swap_into_place(stage, cfg.output, replace=True)
+            summary.output = cfg.output
+            return summary
+        except OSError as exc:
+            raise ConfigError(describe_os_error(exc, cfg.output)
+                              + ("; the existing dataset was not changed"
+                                 if state == "dataset" else "")) from None
+        finally:
+            discard_staging(stage)  # gone already unless this run failed
+
+
+def _fill(source: Source, cfg: SynthConfig, specs: dict, t0: float,
+          progress: bool | None) -> SynthSummary:
+    """Render and write every shard not yet done, then mark the dataset complete."""
     from tqdm.auto import tqdm
 
-    t0 = time.perf_counter()
-    _check_choices(cfg)
-    source = build_source(cfg)
     summary = SynthSummary(output=cfg.output)
-    exists = _exists(cfg)
-    if exists and resume:
-        root = open_group_rw(cfg.output, cfg.storage_options)
-        old = root.attrs.get("content_key")
-        if old != cfg.content_key():
-            raise ConfigError(f"{cfg.output}: existing dataset was written with another "
-                              f"configuration; use --overwrite to replace it (stored: {old})")
-        specs = {s: None for s in root.attrs["splits"]}
-        shard_size = int(root.attrs["shard_size"])
-    elif exists and not overwrite:
-        raise ConfigError(f"output {cfg.output!r} already exists; pass --resume to finish "
-                          "it or --overwrite to replace it")
-    else:
-        specs = _plan(source, cfg)
-        create_dataset(cfg.output, specs, attrs=_provenance(source, cfg),
-                       shard_size=cfg.shard_size, compressor=cfg.compressor,
-                       storage_options=cfg.storage_options)
-        shard_size = cfg.shard_size
     root = open_group_rw(cfg.output, cfg.storage_options)
+    shard_size = int(root.attrs["shard_size"])
     tasks = []
     for split in specs:
         n = int(root[split].attrs["n"])
