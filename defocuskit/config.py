@@ -84,6 +84,10 @@ class SynthConfig:
         unknown = sorted(set(d) - known)
         if unknown:
             raise ConfigError(f"unknown config key(s) {unknown}; known keys: {sorted(known)}")
+        from defocuskit.sources import NO_INPUT_SOURCES
+
+        if d.get("source") in NO_INPUT_SOURCES and d.get("input") in (None, ""):
+            d = {**d, "input": "-"}  # a generated source: no input to name
         missing = [k for k in ("source", "input", "output") if d.get(k) in (None, "")]
         if missing:
             raise ConfigError(f"missing required setting(s): {missing}")

@@ -11,7 +11,8 @@ import importlib
 from defocuskit.errors import SourceError
 from defocuskit.sources.base import Sample, Source, file_identity
 
-__all__ = ["Sample", "Source", "file_identity", "get_source", "list_sources", "SOURCES"]
+__all__ = ["Sample", "Source", "file_identity", "get_source", "list_sources", "SOURCES",
+           "NO_INPUT_SOURCES"]
 
 # name -> "module:Class"; modules are imported on use so that h5py/scipy/skimage load lazily.
 SOURCES: dict[str, str] = {
@@ -21,7 +22,10 @@ SOURCES: dict[str, str] = {
     "make3d": "defocuskit.sources.make3d:Make3DSource",
     "idfd": "defocuskit.sources.idfd:IDFDSource",
     "folder": "defocuskit.sources.folder:FolderSource",
+    "procedural": "defocuskit.sources.procedural:ProceduralSource",
 }
+# Sources that read no input: `--input` may be left out (it is then "-").
+NO_INPUT_SOURCES = ("procedural",)
 
 
 def _load(name: str) -> type[Source]:
