@@ -8,9 +8,15 @@ import torch
 import zarr
 from torch.utils.data import DataLoader
 
-from defocuskit.errors import SchemaError
+from defocuskit.errors import ConfigError, SchemaError
 from defocuskit.store import write_arrays
-from trainer.data import DefocusDataset, crop_to, pad_to_multiple, to_device_batch
+from trainer.data import (
+    DefocusDataset,
+    crop_to,
+    holdout_indices,
+    pad_to_multiple,
+    to_device_batch,
+)
 
 H, W = 64, 96
 
@@ -145,3 +151,65 @@ def test_missing_array_and_focal_stack_errors(tmp_path, coded):
         DefocusDataset(stack, "train", stack_index=3)
     item = DefocusDataset(stack, "train", stack_index=2)[1]
     assert np.all(item["defocused"].numpy()[2] == 1 + 20)
+
+
+# ------------------------------------------------------------------ holdout and subsets
+@pytest.mark.parametrize("n, fraction, k", [(795, 0.05, 40), (20, 0.05, 1), (2, 0.05, 1),
+                                            (10, 0.3, 3)])
+def test_holdout_is_disjoint_complete_and_seeded(n, fraction, k):
+    train, val = holdout_indices(n, fraction, seed=0)
+    assert len(val) == k and sorted(train + val) == list(range(n))
+    assert not set(train) & set(val)
+    assert holdout_indices(n, fraction, seed=0) == (train, val)  # deterministic
+    if n > 10:
+        assert holdout_indices(n, fraction, seed=1)[1] != val  # the seed decides
+
+
+@pytest.mark.parametrize("n, fraction", [(1, 0.05), (10, 0.0), (10, 1.0)])
+def test_holdout_refuses_impossible_splits(n, fraction):
+    with pytest.raises(ConfigError, match="val_fraction"):
+        holdout_indices(n, fraction, seed=0)
+
+
+def test_indices_select_samples_and_key_the_augmentation(coded):
+    sub = DefocusDataset(coded, "train", crop=32, seed=3, indices=[4, 1])
+    whole = DefocusDataset(coded, "train", crop=32, seed=3)
+    assert len(sub) == 2 and [sub[k]["index"] for k in range(2)] == [4, 1]
+    for k, i in enumerate([4, 1]):
+        assert np.all(sub[k]["defocused"].numpy()[2] == i)
+        assert where(sub[k]) == where(whole[i])  # the same crop as in the whole split
+    assert len(DefocusDataset(coded, "train", indices=[4, 1, 0], max_samples=2)) == 2
+    with pytest.raises(SchemaError, match=r"indices \[5\] out of range"):
+        DefocusDataset(coded, "train", indices=[0, 5])
+
+
+# ------------------------------------------------------------------ resize protocol
+def test_resize_gives_whole_frames_flipped_only_when_asked(coded):
+    ds = DefocusDataset(coded, "train", resize=(32, 48), seed=2)
+    plain = DefocusDataset(coded, "train", resize=(32, 48), hflip=False)
+    flips = []
+    for epoch in range(6):
+        ds.set_epoch(epoch)
+        for i in range(len(ds)):
+            item, ref = ds[i], plain[i]
+            assert item["defocused"].shape == (3, 32, 48) and item["depth"].shape == (1, 32, 48)
+            flipped = not torch.equal(item["defocused"], ref["defocused"])
+            if flipped:
+                assert torch.equal(item["defocused"], ref["defocused"].flip(-1))
+                assert torch.equal(item["aif"], ref["aif"].flip(-1))
+            flips.append(flipped)
+    assert 0 < np.mean(flips) < 1
+    # the whole frame: column codes span 0..95 at half resolution, rows 0..63
+    cols, rows = plain[0]["aif"][1].float(), plain[0]["aif"][0].float()
+    assert cols[:, 0].max() < 3 and cols[:, -1].min() > 92
+    assert rows[0].max() < 3 and rows[-1].min() > 60
+    depth = plain[0]["depth"][0].numpy()
+    assert np.isfinite(depth[1:, 1:]).all()  # the single NaN pixel does not spread
+    # depth = 1 + row/100 + col/1000 is linear, so the resized depth samples it at the
+    # output pixel centres away from the borders, where the filter is cut and renormalised
+    # (and from the NaN corner pixel, which only shifts its own neighbours)
+    r, c = np.mgrid[0:32, 0:48]
+    exp = 1 + (2 * r + 0.5) / 100 + (2 * c + 0.5) / 1000
+    np.testing.assert_allclose(depth[2:-1, 2:-1], exp[2:-1, 2:-1], rtol=1e-6)
+    with pytest.raises(SchemaError, match="larger than the resized frames"):
+        DefocusDataset(coded, "train", resize=(32, 48), crop=40)

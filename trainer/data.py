@@ -5,11 +5,14 @@ pickles cheaply into DataLoader workers under fork, spawn or forkserver. Images 
 until they reach the device (:func:`to_device_batch` converts them), which quarters the
 bytes that cross the worker pipes and the host-to-device copy.
 
-Training samples are random square crops with a horizontal flip (p = 0.5): nothing that
-changes the blur. The crop position and flip of sample ``i`` in epoch ``e`` depend only on
-``(seed, e, i)``, so augmentation is reproducible whatever the worker count and resuming a
-run replays it exactly. Evaluation samples are full frames; :func:`pad_to_multiple` pads
-them on the device to a multiple of 32 and the prediction is cropped back.
+Two resolution protocols. Random crops (the paper: square crops of the stored frames)
+with a horizontal flip (p = 0.5), nothing that changes the blur; evaluation on full frames,
+which :func:`pad_to_multiple` pads on the device to a multiple of 32 (the prediction is
+cropped back). Or the official code's: every frame, for training and evaluation, resized
+as a whole to a fixed size (``resize``, see :mod:`trainer.resize`), flipped in training.
+The crop position and flip of sample ``i`` in epoch ``e`` depend only on ``(seed, e, i)``,
+so augmentation is reproducible whatever the worker count and resuming a run replays it
+exactly. :func:`holdout_indices` draws the validation samples held out of a training split.
 """
 
 from __future__ import annotations
@@ -21,11 +24,14 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
-from defocuskit.errors import SchemaError
+from defocuskit.errors import ConfigError, SchemaError
 from defocuskit.store import open_dataset
+from trainer.resize import resize_depth, resize_image
 
 __all__ = ["DefocusDataset", "required_arrays", "to_device_batch", "pad_to_multiple",
-           "crop_to"]
+           "crop_to", "holdout_indices"]
+
+_HOLDOUT_STREAM = 0x5A1D  # separates the holdout draw from the other uses of the seed
 
 _HEAD_ARRAYS = {"depth": "depth", "aif": "aif"}
 
@@ -33,6 +39,28 @@ _HEAD_ARRAYS = {"depth": "depth", "aif": "aif"}
 def required_arrays(heads) -> tuple[str, ...]:
     """Arrays a split must hold to train the given heads (the input is always needed)."""
     return ("defocused", *(_HEAD_ARRAYS[h] for h in heads))
+
+
+def holdout_indices(n: int, fraction: float, *, seed: int) -> tuple[list[int], list[int]]:
+    """Split the sample indices ``0..n-1`` of a training split into (train, validation).
+
+    The validation share is ``round(fraction * n)`` samples, at least one, drawn by a
+    permutation seeded with ``seed`` (the same ``n``, ``fraction`` and ``seed`` always give
+    the same split). Both lists are sorted.
+
+    Raises
+    ------
+    ConfigError
+        ``fraction`` outside (0, 1), or a split too small to keep a training sample.
+    """
+    if not 0 < fraction < 1:
+        raise ConfigError(f"val_fraction: expected a share in (0, 1), got {fraction}")
+    k = max(1, round(fraction * n))
+    if k >= n:
+        raise ConfigError(f"val_fraction {fraction}: holding out {k} of the {n} training "
+                          "sample(s) leaves none to train on; use --val-split NAME or none")
+    perm = np.random.default_rng([seed, _HOLDOUT_STREAM]).permutation(n)
+    return sorted(int(i) for i in perm[k:]), sorted(int(i) for i in perm[:k])
 
 
 class DefocusDataset(Dataset):
@@ -47,33 +75,43 @@ class DefocusDataset(Dataset):
     heads : sequence of str, keyword-only
         Heads to be trained or evaluated; decides which arrays must exist.
     crop : int or None, keyword-only
-        Square random-crop size in pixels for training; ``None`` returns full frames.
+        Square random-crop size in pixels for training (of the resized frame when
+        ``resize`` is given); ``None`` returns whole frames.
+    resize : (int, int) or None, keyword-only
+        Resize every frame as a whole to this ``(height, width)`` first
+        (:func:`~trainer.resize.resize_image`, :func:`~trainer.resize.resize_depth`).
     hflip : bool, keyword-only
-        Random horizontal flip (p = 0.5); only used when ``crop`` is given.
+        Random horizontal flip (p = 0.5) of cropped or resized samples; pass ``False`` to
+        evaluate on resized frames. Frames neither cropped nor resized are never flipped.
     seed : int, keyword-only
         Base seed of the augmentation.
     stack_index : int or None, keyword-only
         For a focal-stack dataset, the index of the defocused image to use; ``None``
         refuses focal stacks.
     max_samples : int or None, keyword-only
-        Use only the first ``max_samples`` samples.
+        Use only the first ``max_samples`` samples (of ``indices`` when given).
+    indices : sequence of int or None, keyword-only
+        Use only these samples of the split, in this order (e.g. a training split without
+        its validation holdout); ``None``: all.
 
     Each item is a dict: ``"defocused"`` (3, h, w) uint8; ``"aif"`` (3, h, w) uint8 (when
     the split has it); ``"depth"`` (1, h, w) float32 metres, NaN = invalid (when present);
-    ``"index"`` int.
+    ``"index"`` int, the sample's index in the split.
 
     Raises
     ------
     SchemaError
         The split lacks an array the heads need, is a focal stack without
-        ``stack_index``, or is smaller than the crop.
+        ``stack_index``, is smaller than the crop, or ``indices`` are out of range.
     """
 
     def __init__(self, path, split: str, *, heads=("depth", "aif"), crop: int | None = None,
-                 hflip: bool = True, seed: int = 0, stack_index: int | None = None,
-                 max_samples: int | None = None):
+                 resize: tuple[int, int] | None = None, hflip: bool = True, seed: int = 0,
+                 stack_index: int | None = None, max_samples: int | None = None,
+                 indices=None):
         self.path, self.split, self.heads = path, split, tuple(heads)
         self.crop, self.hflip, self.seed = crop, hflip, seed
+        self.resize = None if resize is None else (int(resize[0]), int(resize[1]))
         self.stack_index = stack_index
         self.epoch = 0
         sp = open_dataset(path)[split]
@@ -89,11 +127,19 @@ class DefocusDataset(Dataset):
             if not 0 <= stack_index < sp.focal_stack:
                 raise SchemaError(f"stack_index {stack_index}: expected 0..{sp.focal_stack - 1}")
         self.image_shape = tuple(sp.image_shape)
-        if crop is not None and (crop > self.image_shape[0] or crop > self.image_shape[1]):
-            raise SchemaError(f"crop {crop}: larger than the images of split {split!r} "
-                              f"({self.image_shape[0]}x{self.image_shape[1]})")
+        h, w = self.resize or self.image_shape
+        if crop is not None and (crop > h or crop > w):
+            what = "the resized frames" if self.resize else f"the images of split {split!r}"
+            raise SchemaError(f"crop {crop}: larger than {what} ({h}x{w})")
         self.names = ("defocused", *(a for a in ("aif", "depth") if sp.has(a)))
-        self._n = len(sp) if max_samples is None else min(len(sp), max_samples)
+        self.indices = list(range(len(sp))) if indices is None else [int(i) for i in indices]
+        bad = [i for i in self.indices if not 0 <= i < len(sp)]
+        if bad:
+            raise SchemaError(f"dataset {path}, split {split!r}: sample indices {bad[:5]} out "
+                              f"of range (0..{len(sp) - 1})")
+        if max_samples is not None:
+            self.indices = self.indices[:max_samples]
+        self._n = len(self.indices)
         self._split, self._pid = None, None  # opened lazily in each process
 
     def __len__(self) -> int:
@@ -120,27 +166,31 @@ class DefocusDataset(Dataset):
             return np.asarray(arr[i, self.stack_index])
         return np.asarray(arr[i])
 
-    def __getitem__(self, i: int) -> dict:
-        if not 0 <= i < self._n:
-            raise IndexError(f"sample {i} out of range ({self._n})")
+    def __getitem__(self, k: int) -> dict:
+        if not 0 <= k < self._n:
+            raise IndexError(f"sample {k} out of range ({self._n})")
+        i = self.indices[k]
         data = {n: self._read(n, i) for n in self.names}
-        if self.crop is not None:
+        if self.resize is not None:
+            data = {n: (resize_depth(v, self.resize) if n == "depth"
+                        else resize_image(v, self.resize)) for n, v in data.items()}
+        if self.crop is not None or self.resize is not None:
             rng = np.random.default_rng([self.seed, self.epoch, int(i)])
-            h, w = self.image_shape
-            top = int(rng.integers(0, h - self.crop + 1))
-            left = int(rng.integers(0, w - self.crop + 1))
-            flip = self.hflip and bool(rng.integers(0, 2))
-            window = (slice(top, top + self.crop), slice(left, left + self.crop))
-            data = {k: v[window] for k, v in data.items()}
-            if flip:
-                data = {k: v[:, ::-1] for k, v in data.items()}
+            if self.crop is not None:
+                h, w = self.resize or self.image_shape
+                top = int(rng.integers(0, h - self.crop + 1))
+                left = int(rng.integers(0, w - self.crop + 1))
+                window = (slice(top, top + self.crop), slice(left, left + self.crop))
+                data = {n: v[window] for n, v in data.items()}
+            if self.hflip and bool(rng.integers(0, 2)):
+                data = {n: v[:, ::-1] for n, v in data.items()}
         out = {"index": int(i)}
-        for k, v in data.items():
+        for n, v in data.items():
             v = np.ascontiguousarray(v)
             if v.ndim == 3:  # (h, w, 3) uint8 -> (3, h, w)
-                out[k] = torch.from_numpy(v).permute(2, 0, 1).contiguous()
+                out[n] = torch.from_numpy(v).permute(2, 0, 1).contiguous()
             else:  # (h, w) float32 metres -> (1, h, w)
-                out[k] = torch.from_numpy(v.astype(np.float32, copy=False))[None]
+                out[n] = torch.from_numpy(v.astype(np.float32, copy=False))[None]
         return out
 
 
