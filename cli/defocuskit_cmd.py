@@ -159,8 +159,10 @@ def preview(dataset, split, n, output):
 @main.command(context_settings=CONTEXT)
 @click.argument("dataset")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option("--verify", is_flag=True, help="Read every stored byte: report missing shard "
+              "files and checksum failures by split, array and sample range (exit 3).")
 @user_errors
-def inspect(dataset, as_json):
+def inspect(dataset, as_json, verify):
     """Summarise a dataset: splits, counts, shapes, camera, depth and sigma statistics,
     completeness.
 
@@ -168,9 +170,27 @@ def inspect(dataset, as_json):
     Example:
       defocuskit inspect runs/samples.zarr
       defocuskit inspect runs/samples.zarr --json
+      defocuskit inspect runs/samples.zarr --verify
     """
     from defocuskit.summary import format_summary, summarize
 
+    if verify:
+        from tqdm.auto import tqdm
+
+        from defocuskit.store import open_dataset
+        from defocuskit.verify import format_problems, verify_dataset
+
+        ds = open_dataset(dataset, require_complete=False)
+        total = sum(len(ds[s]) for s in ds.splits)
+        with tqdm(total=total, unit="sample", desc="verify", disable=None,
+                  file=sys.stderr) as bar:
+            problems = verify_dataset(dataset, progress=bar.update)
+        if as_json:
+            click.echo(json.dumps({"path": str(dataset), "ok": not problems,
+                                   "problems": [vars(p) for p in problems]}, indent=2))
+        else:
+            click.echo(format_problems(dataset, problems))
+        sys.exit(3 if problems else 0)
     info = summarize(dataset)
     click.echo(json.dumps(info, indent=2) if as_json else format_summary(info))
     if not info["complete"]:

@@ -4,7 +4,7 @@ Every error raised on bad user input derives from :class:`DefocusKitError`, so t
 can turn it into one clear line and a non-zero exit without a traceback.
 """
 
-__all__ = ["DefocusKitError", "SourceError", "SchemaError", "ConfigError"]
+__all__ = ["DefocusKitError", "SourceError", "SchemaError", "ConfigError", "DataError"]
 
 
 class DefocusKitError(Exception):
@@ -21,3 +21,7 @@ class SchemaError(DefocusKitError):
 
 class ConfigError(DefocusKitError):
     """A configuration value or option is invalid."""
+
+
+class DataError(DefocusKitError):
+    """Stored data cannot be trusted: a checksum mismatch, a missing shard, a skipped sample."""

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from defocuskit.errors import ConfigError
+from defocuskit.errors import ConfigError, DataError
 from defocuskit.store import open_dataset
 from defocuskit.summary import stat_indices
 
@@ -32,20 +32,20 @@ def preview_dataset(path, output, *, split: str | None = None, n: int = 4) -> Pa
     colour bar), then the sigma histogram of the shown samples and each shown sample's
     circle of confusion (pixels) against depth, with its focus distance marked.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # no pyplot: no global backend, nothing to close
 
     if n < 1:
         raise ConfigError(f"-n must be >= 1, got {n}")
     ds = open_dataset(path)
     split = split or ds.splits[0]
     sp = ds[split]
-    idx = stat_indices(len(sp), n)
+    usable = np.asarray(sp.usable_indices())  # samples skipped by synth hold no data
+    if usable.size == 0:
+        raise DataError(f"dataset {path}: split {split!r} has no usable sample (all skipped)")
+    idx = usable[stat_indices(usable.size, n)]
     has_sigma = sp.has("sigma")
     cols = 4 if has_sigma else 3
-    fig = plt.figure(figsize=(4.2 * cols, 3.3 * (len(idx) + (1 if has_sigma else 0))),
+    fig = Figure(figsize=(4.2 * cols, 3.3 * (len(idx) + (1 if has_sigma else 0))),
                      layout="constrained")
     rows = len(idx) + (1 if has_sigma else 0)
     axes = fig.subplots(rows, cols, squeeze=False)
@@ -102,7 +102,6 @@ def preview_dataset(path, output, *, split: str | None = None, n: int = 4) -> Pa
     out = Path(output)
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=80)
-    plt.close(fig)
     return out
 
 

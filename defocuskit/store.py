@@ -1,6 +1,7 @@
 """The on-disk dataset: a Zarr v3 group, one subgroup per split, sharded arrays.
 
-Layout (schema version 1, documented in ``docs/schema.md``)::
+Layout (schema version 2, documented in ``docs/schema.md``; version 1 is the same layout
+without per-chunk checksums and is still read)::
 
     DATASET.zarr/                    root attrs: schema_version, complete, config, camera, ...
       train/                         split attrs: n, sample_ids, image_shape, focal_stack, ...
@@ -20,6 +21,11 @@ it each time) by exactly one process (two writers of one shard lose samples). Ar
 created by the parent before any worker starts; ``_shard_done`` is set after a shard's
 data, and the root ``complete`` flag only when every shard is done, so an interrupted
 dataset never looks complete and ``--resume`` redoes exactly the shards not marked done.
+
+Every chunk ends in a CRC-32C checksum (Zarr v3's ``crc32c`` codec, after the compressor;
+the shard index has its own), so a flipped bit is an error, never data. A shard file that
+is missing reads, in Zarr, as fill values: :meth:`SplitReader.read` checks that the shard
+file of every sample it reads exists, so fill values are never taken for data.
 """
 
 from __future__ import annotations
@@ -32,17 +38,19 @@ from typing import Any
 
 import numpy as np
 import zarr
-from zarr.codecs import BloscCodec
+from zarr.codecs import BloscCodec, Crc32cCodec
+from zarr.core.sync import sync
 
-from defocuskit.errors import SchemaError
+from defocuskit.errors import DataError, SchemaError
 
 __all__ = [
     "SCHEMA_VERSION", "SplitSpec", "PER_SAMPLE_SCALARS", "create_dataset", "write_shard",
     "shard_ranges", "done_shards", "mark_complete", "open_dataset", "open_group_rw",
-    "write_arrays", "DatasetReader", "SplitReader", "COMPRESSORS",
+    "write_arrays", "DatasetReader", "SplitReader", "COMPRESSORS", "READABLE_VERSIONS",
 ]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: every chunk carries a CRC-32C checksum
+READABLE_VERSIONS = (1, 2)
 PER_SAMPLE_SCALARS = ("focus_distance", "focal_length", "f_number", "pixel_pitch", "coc_to_sigma")
 COMPRESSORS = {
     # lz4 reads fastest; zstd + bitshuffle compresses better (DESIGN.md, measured here)
@@ -127,7 +135,8 @@ def create_dataset(path, splits: Mapping[str, SplitSpec], *, attrs: dict, shard_
                 chunks = (shard_size, *tail)
             _g.create_array(arr_name, shape=shape, chunks=chunks,
                             shards=(shard_size, *tail) if per_sample_chunk else None,
-                            dtype=dtype, fill_value=fill, compressors=COMPRESSORS[compressor]())
+                            dtype=dtype, fill_value=fill,
+                            compressors=[COMPRESSORS[compressor](), Crc32cCodec()])
 
         make("aif", (h, w, 3), "uint8", 0)
         make("defocused", (*stack, h, w, 3), "uint8", 0)
@@ -139,7 +148,7 @@ def create_dataset(path, splits: Mapping[str, SplitSpec], *, attrs: dict, shard_
         make("source_index", (), "int32", -1, per_sample_chunk=False)
         n_shards = len(shard_ranges(spec.n, shard_size))
         g.create_array("_shard_done", shape=(n_shards,), chunks=(1,), dtype="uint8",
-                       fill_value=0)
+                       fill_value=0, compressors=[Crc32cCodec()])
     return root
 
 
@@ -201,16 +210,23 @@ def write_arrays(path, splits: Mapping[str, Mapping[str, np.ndarray]], *,
 
 
 class SplitReader:
-    """Read access to one split; arrays stay lazy (one chunk per sample)."""
+    """Read access to one split; arrays stay lazy (one chunk per sample).
 
-    def __init__(self, group, name: str):
+    :meth:`read` is the checked way to read samples: a damaged chunk (checksum mismatch,
+    undecodable bytes) or a missing shard file raises :class:`DataError` naming the
+    dataset, split, array and sample. :meth:`array` gives the raw Zarr array.
+    """
+
+    def __init__(self, group, name: str, dataset_path=None):
         self._g = group
         self.name = name
+        self.dataset_path = dataset_path
         a = dict(group.attrs)
         self.sample_ids: list[str] = list(a.get("sample_ids", []))
         self.image_shape: tuple[int, int] = tuple(a["image_shape"])
         self.focal_stack: int = int(a.get("focal_stack", 0))
         self.attrs = a
+        self._present: dict[tuple[str, int], bool] = {}
 
     def __len__(self) -> int:
         return int(self._g["aif"].shape[0])
@@ -224,10 +240,49 @@ class SplitReader:
                               f"{sorted(k for k in self._g.array_keys() if k[0] != '_')}")
         return self._g[name]
 
-    def read(self, i: int, names=("defocused", "aif", "depth")) -> dict[str, np.ndarray]:
+    def skipped_indices(self) -> set[int]:
+        """Samples that ``synth --on-error skip`` left unwritten (never to be used)."""
+        return {int(s["index"]) for s in self.attrs.get("skipped", [])}
+
+    def usable_indices(self) -> list[int]:
+        """Every sample index except the skipped ones."""
+        skipped = self.skipped_indices()
+        return [i for i in range(len(self)) if i not in skipped]
+
+    def _where(self, name: str, i) -> str:
+        return f"dataset {self.dataset_path}, split {self.name!r}, array {name!r}, sample {i}"
+
+    def chunk_present(self, name: str, i: int) -> bool:
+        """Whether the file holding sample ``i`` of ``name`` exists (cached per shard)."""
+        arr = self.array(name)
+        outer = arr.shards or arr.chunks
+        block = i // outer[0]
+        key = (name, block)
+        if key not in self._present:
+            chunk_key = arr.metadata.encode_chunk_key((block,) + (0,) * (arr.ndim - 1))
+            self._present[key] = bool(sync(
+                arr.store_path.store.exists(f"{arr.path}/{chunk_key}")))
+        return self._present[key]
+
+    def read_array(self, name: str, i: int) -> np.ndarray:
+        """Sample ``i`` of one array, checked (see the class docstring)."""
         if not 0 <= i < len(self):
             raise IndexError(f"sample {i} out of range for split {self.name!r} ({len(self)})")
-        return {n: np.asarray(self.array(n)[i]) for n in names}
+        if i in self.skipped_indices():
+            raise DataError(f"{self._where(name, i)}: skipped when the dataset was written "
+                            "(synth --on-error skip); it holds no data")
+        if not self.chunk_present(name, i):
+            raise DataError(f"{self._where(name, i)}: its shard file is missing; the "
+                            "dataset is damaged (check it with `defocuskit inspect --verify`)")
+        try:
+            return np.asarray(self.array(name)[i])
+        except Exception as exc:  # noqa: BLE001 - any codec failure means damaged bytes
+            raise DataError(f"{self._where(name, i)}: damaged data ({exc.__class__.__name__}: "
+                            f"{str(exc)[:120]}); check it with `defocuskit inspect --verify`"
+                            ) from None
+
+    def read(self, i: int, names=("defocused", "aif", "depth")) -> dict[str, np.ndarray]:
+        return {n: self.read_array(n, i) for n in names}
 
 
 class DatasetReader:
@@ -242,7 +297,7 @@ class DatasetReader:
     def __getitem__(self, split: str) -> SplitReader:
         if split not in self.splits:
             raise SchemaError(f"dataset {self.path}: no split {split!r}; it has {self.splits}")
-        return SplitReader(self._root[split], split)
+        return SplitReader(self._root[split], split, self.path)
 
     def __iter__(self):
         return iter(self.splits)
@@ -267,9 +322,10 @@ def open_dataset(path, *, storage_options: dict | None = None,
     if version is None:
         raise SchemaError(f"{path}: a Zarr group but not a defocuskit dataset "
                           "(no schema_version attribute)")
-    if version != SCHEMA_VERSION:
-        raise SchemaError(f"{path}: schema version {version}, this defocuskit reads version "
-                          f"{SCHEMA_VERSION}; re-run synth or install a matching version")
+    if version not in READABLE_VERSIONS:
+        raise SchemaError(f"{path}: schema version {version}, this defocuskit reads versions "
+                          f"{list(READABLE_VERSIONS)}; re-run synth or install a matching "
+                          "version")
     if require_complete and not attrs.get("complete", False):
         raise SchemaError(f"{path}: dataset is incomplete (an interrupted synth run); finish "
                           "it with `defocuskit synth ... --resume`")

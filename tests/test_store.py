@@ -24,7 +24,7 @@ from defocuskit.store import (
 
 DATA = Path(__file__).parent / "data"
 sys.path.insert(0, str(DATA))
-from make_golden import golden_arrays  # noqa: E402
+from make_golden import SKIPPED, golden_arrays, golden_v2_arrays, write_golden_v2  # noqa: E402
 
 
 def test_golden_v1_fixture_reads_value_for_value():
@@ -41,13 +41,47 @@ def test_golden_v1_fixture_reads_value_for_value():
     assert aif.chunks == (1, 4, 6, 3) and aif.shards == (2, 4, 6, 3)
 
 
-def test_rewriting_the_golden_fixture_gives_the_same_metadata(tmp_path):
-    write_arrays(tmp_path / "g.zarr", golden_arrays(), attrs={"producer": "defocuskit",
-                 "golden": True}, shard_size=2)
-    for rel in ("train/aif/zarr.json", "train/depth/zarr.json", "train/zarr.json"):
-        new = json.loads((tmp_path / "g.zarr" / rel).read_text())
-        old = json.loads((DATA / "golden_v1.zarr" / rel).read_text())
+@pytest.mark.parametrize("split", ["train", "stack", "real", "skipped"])
+def test_golden_v2_fixture_reads_value_for_value(split):
+    ds = open_dataset(DATA / "golden_v2.zarr")
+    assert ds.attrs["schema_version"] == 2 and ds.splits == ["train", "stack", "real",
+                                                             "skipped"]
+    want = golden_v2_arrays()[split]
+    sp = ds[split]
+    arrays = sorted(k for k in sp._g.array_keys() if not k.startswith("_"))
+    assert arrays == sorted({*want, "source_index"})
+    for name, values in want.items():
+        np.testing.assert_array_equal(np.asarray(sp.array(name)[:]), values, err_msg=name)
+    assert sp.focal_stack == (2 if split == "stack" else 0)
+    assert sp.has("sigma") is (split != "real")
+    if split == "skipped":
+        assert sp.attrs["skipped"] == SKIPPED
+        assert sp.usable_indices() == [0, 2]
+    else:
+        assert sp.usable_indices() == list(range(len(sp)))
+
+
+def test_rewriting_the_golden_v2_fixture_gives_the_same_metadata(tmp_path):
+    write_golden_v2(tmp_path / "g.zarr")
+    old_root, new_root = DATA / "golden_v2.zarr", tmp_path / "g.zarr"
+    metas = sorted(p.relative_to(old_root) for p in old_root.rglob("zarr.json"))
+    assert metas == sorted(p.relative_to(new_root) for p in new_root.rglob("zarr.json"))
+    for rel in metas:
+        new = json.loads((new_root / rel).read_text())
+        old = json.loads((old_root / rel).read_text())
         assert new == old, rel
+
+
+def test_every_chunk_carries_a_checksum():
+    ds = open_dataset(DATA / "golden_v2.zarr")
+    for split in ds.splits:
+        for name in ds[split]._g.array_keys():
+            meta = json.loads((DATA / "golden_v2.zarr" / split / name / "zarr.json")
+                              .read_text())
+            codecs = meta["codecs"]
+            inner = codecs[0]["configuration"]["codecs"] if codecs[0]["name"] == \
+                "sharding_indexed" else codecs
+            assert inner[-1]["name"] == "crc32c", (split, name)
 
 
 def _spec(n=5):

@@ -49,7 +49,7 @@ def test_samples_dataset_layout_and_provenance(samples_dataset):
     assert sp.array("aif").shape == (6, 256, 320, 3) and sp.array("aif").dtype == np.uint8
     assert sp.array("sigma").dtype == np.float32
     a = ds.attrs
-    assert a["schema_version"] == 1 and a["complete"] is True
+    assert a["schema_version"] == 2 and a["complete"] is True
     assert a["config"]["camera"] == "2hded" and a["seed"] == 0
     assert a["engine_mode"] == "gather"
     ident = a["source"]["identity"]
