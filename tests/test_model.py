@@ -5,12 +5,20 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from defocuskit.errors import ConfigError  # noqa: E402
+from trainer.checkpoint import (  # noqa: E402
+    FORMAT_VERSION,
+    CheckpointError,
+    load_checkpoint,
+    save_checkpoint,
+)
 from trainer.losses import TwoHeadedLoss  # noqa: E402
 from trainer.model import ModelConfig, TwoHeadedNet, count_parameters  # noqa: E402
 
 # torchvision's published size of densenet121 (all parameters, ImageNet classifier included)
 TORCHVISION_DENSENET121_PARAMS = 7_978_856
 CLASSIFIER_PARAMS = 1024 * 1000 + 1000
+# one dense layer per block: the code paths of DenseNet-121 at a few thousand parameters
+TINY = {"growth_rate": 4, "block_config": (1, 1, 1, 1), "num_init_features": 8}
 
 
 def _bn(c):
@@ -31,29 +39,43 @@ def densenet_features_params(k=32, blocks=(6, 12, 24, 16), c0=64, bn_size=4):
     return total + _bn(c)
 
 
-def decoder_params(out_ch, chans=(1024, 512, 256, 128, 64)):
-    """Hand count of one head: 4 (convT 4x4 + BN, concat skip, conv 3x3 + BN) + final layer."""
+# Table I's "Input/C" column: the inputs of the five decoding blocks (skip already
+# concatenated), and what each block must output for the next concatenation to give them
+DECODER_IN = (1024, 1024, 512, 256, 128)
+DECODER_OUT = (512, 256, 128, 64, 64)
+
+
+def decoder_params(out_ch, ins=DECODER_IN, outs=DECODER_OUT):
+    """Hand count of one head: 5 x (convT 4x4 + BN, conv 3x3 + BN), then a 3x3 conv with bias."""
     total = 0
-    for cin, cout in zip(chans[:-1], chans[1:], strict=True):
-        total += cin * cout * 16 + _bn(cout) + 2 * cout * cout * 9 + _bn(cout)
-    last = chans[-1]
-    return total + last * last * 16 + _bn(last) + last * out_ch * 9 + out_ch
+    for cin, cout in zip(ins, outs, strict=True):
+        total += cin * cout * 4 * 4 + _bn(cout) + cout * cout * 3 * 3 + _bn(cout)
+    return total + outs[-1] * out_ch * 3 * 3 + out_ch
 
 
 def test_densenet_hand_count_matches_published_figure():
     assert densenet_features_params() == TORCHVISION_DENSENET121_PARAMS - CLASSIFIER_PARAMS
 
 
+def test_decoder_widths_follow_table_one():
+    # skip widths 64, 128, 256, 512, 1024 (Conv1..Conv5) give Table I's block inputs
+    skips = (64, 128, 256, 512, 1024)
+    ins = [DECODER_OUT[i - 1] + skips[4 - i] if i else skips[4] for i in range(5)]
+    assert tuple(ins) == DECODER_IN
+
+
 def test_parameter_count_matches_hand_count():
     net = TwoHeadedNet()
-    n = count_parameters(net)
-    stem_swap = 64 * 64 * 16 + _bn(64)  # 4x4 strided conv + BN replacing the max-pool
+    stem_swap = 64 * 64 * 4 * 4 + _bn(64)  # 4x4 strided conv + BN replacing the max-pool
     expected_encoder = densenet_features_params() + stem_swap
-    expected = expected_encoder + decoder_params(1) + decoder_params(3)
-    assert count_parameters(net.encoder) == expected_encoder
-    assert n == expected, f"2HDED:NET has {n:,} parameters, hand count {expected:,}"
-    # the paper reports 41 M; ours is within 1 M (see the module docstring)
-    assert abs(n - 41e6) < 1.0e6, f"2HDED:NET has {n / 1e6:.2f} M parameters (paper: 41 M)"
+    expected = {"encoder": expected_encoder, "depth": decoder_params(1),
+                "aif": decoder_params(3)}
+    got = {"encoder": count_parameters(net.encoder),
+           **{h: count_parameters(net.heads[h]) for h in ("depth", "aif")}}
+    assert got == expected
+    # the figures stated in the model docstring and docs/trainer.md
+    assert expected == {"encoder": 7_019_520, "depth": 17_199_681, "aif": 17_200_835}
+    assert count_parameters(net) == sum(expected.values()) == 41_420_036  # "41.4 M"
     depth_only = count_parameters(TwoHeadedNet(ModelConfig(heads=("depth",))))
     assert depth_only == expected_encoder + decoder_params(1)
 
@@ -71,8 +93,20 @@ def test_forward_shapes_non_square(heads):
         assert torch.isfinite(out[h]).all()
 
 
-def test_forward_shapes_256_and_skip_sizes():
+def _record_decoder_blocks(net):
+    """Forward hooks that record (input, output) shapes (C, H, W) of every decoding block."""
+    seen = {h: [] for h in net.heads}
+    for name, head in net.heads.items():
+        for block in head.blocks:
+            block.register_forward_hook(
+                lambda _m, args, out, name=name: seen[name].append(
+                    (tuple(args[0].shape[1:]), tuple(out.shape[1:]))))
+    return seen
+
+
+def test_forward_shapes_256_per_level():
     net = TwoHeadedNet().eval()
+    seen = _record_decoder_blocks(net)
     x = torch.rand(1, 3, 256, 256)
     with torch.no_grad():
         skips = net.encoder(x)
@@ -85,8 +119,25 @@ def test_forward_shapes_256_and_skip_sizes():
         (512, 16, 16),
         (1024, 8, 8),
     ]
+    # Table I's decoder rows: block inputs 1024@8, 1024@16, 512@32, 256@64, 128@128
+    expected = [((1024, 8, 8), (512, 16, 16)), ((1024, 16, 16), (256, 32, 32)),
+                ((512, 32, 32), (128, 64, 64)), ((256, 64, 64), (64, 128, 128)),
+                ((128, 128, 128), (64, 256, 256))]
+    assert seen == {"depth": expected, "aif": expected}
     assert tuple(out["depth"].shape) == (1, 1, 256, 256)
     assert tuple(out["aif"].shape) == (1, 3, 256, 256)
+
+
+def test_reduced_width_decoder_follows_the_same_rule():
+    # skips 8, 6, 5, 4, 8 (DenseNet with one layer per block, growth 4, 8 stem channels)
+    net = TwoHeadedNet(ModelConfig(heads=("depth",), **TINY)).eval()
+    assert net.encoder.skip_channels == [8, 6, 5, 4, 8]
+    seen = _record_decoder_blocks(net)
+    with torch.no_grad():
+        net(torch.rand(2, 3, 64, 64))
+    assert seen["depth"] == [((8, 2, 2), (4, 4, 4)), ((4 + 4, 4, 4), (5, 8, 8)),
+                             ((5 + 5, 8, 8), (6, 16, 16)), ((6 + 6, 16, 16), (8, 32, 32)),
+                             ((8 + 8, 32, 32), (8, 64, 64))]
 
 
 @pytest.mark.parametrize("shape", [(1, 3, 64, 80), (1, 3, 48, 64), (1, 1, 64, 64), (3, 64, 64)])
@@ -103,12 +154,29 @@ def test_wrong_size_message_names_the_size():
 
 
 def test_input_joint_layer_is_a_residual():
-    net = TwoHeadedNet(ModelConfig(heads=("aif",))).eval()
+    torch.manual_seed(0)
+    net = TwoHeadedNet(ModelConfig(heads=("aif",), **TINY)).eval()
+    x = torch.rand(2, 3, 32, 64)
     with torch.no_grad():
-        net.heads["aif"].predict.weight.zero_()
-        net.heads["aif"].predict.bias.zero_()
-        x = torch.rand(1, 3, 32, 64)
-        assert torch.equal(net(x)["aif"], x)
+        assert torch.equal(net(x)["aif"], x)  # zero-initialised prediction: the identity
+        torch.nn.init.normal_(net.heads["aif"].predict.weight)
+        torch.nn.init.normal_(net.heads["aif"].predict.bias)
+        decoded = net.heads["aif"](net.encoder(x))
+        assert decoded.abs().max() > 0  # the check below is not trivially x == x
+        torch.testing.assert_close(net(x)["aif"], decoded + x, rtol=0, atol=0)
+
+
+def test_checkpoint_of_an_older_format_is_refused(tmp_path):
+    net = TwoHeadedNet(ModelConfig(heads=("depth",), **TINY))
+    state = {"model": net.state_dict(), "model_config": net.config.to_dict(), "epoch": 1,
+             "step": 1}
+    path = save_checkpoint(tmp_path / "new.pt", state)
+    assert load_checkpoint(path)["format_version"] == FORMAT_VERSION == 2
+    torch.save({**state, "format_version": 1}, tmp_path / "old.pt")
+    with pytest.raises(CheckpointError) as info:
+        load_checkpoint(tmp_path / "old.pt")
+    msg = str(info.value)
+    assert "format version 1" in msg and "version 2" in msg and "\n" not in msg
 
 
 def test_config_round_trip_and_validation():

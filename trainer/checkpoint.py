@@ -21,7 +21,9 @@ from defocuskit.errors import DefocusKitError
 __all__ = ["CheckpointError", "save_checkpoint", "load_checkpoint", "rng_state",
            "set_rng_state", "build_model", "FORMAT_VERSION"]
 
-FORMAT_VERSION = 1
+# 2: decoder wired as in the official code (skip concatenated before each decoding block);
+#    version-1 weights (skip concatenated inside the block) do not fit it
+FORMAT_VERSION = 2
 _REQUIRED = ("format_version", "model", "model_config", "epoch", "step")
 
 
@@ -97,8 +99,9 @@ def load_checkpoint(path, *, map_location="cpu") -> dict:
         raise CheckpointError(f"checkpoint {path}: not a trainer checkpoint (expected a dict "
                               f"with keys {list(_REQUIRED)})")
     if ckpt["format_version"] != FORMAT_VERSION:
-        raise CheckpointError(f"checkpoint {path}: format version {ckpt['format_version']}, "
-                              f"this trainer reads {FORMAT_VERSION}")
+        raise CheckpointError(f"checkpoint {path}: format version {ckpt['format_version']} is "
+                              f"not supported (this trainer reads version {FORMAT_VERSION} "
+                              "only; retrain with this version)")
     return ckpt
 
 

@@ -1,6 +1,8 @@
 """2HDED:NET: a DenseNet-121 encoder shared by a depth head and an all-in-focus (AiF) head.
 
-Architecture (Nazir et al. 2023, Table I), written here because torchvision is not available.
+Architecture (Nazir et al. 2023, Table I), written here because torchvision is not a
+dependency; :mod:`trainer.pretrained` copies ImageNet DenseNet-121 weights from a local
+torchvision-format file into the encoder, as the official code does.
 
 Encoder (DenseNet-121, growth 32, blocks 6/12/24/16, bottleneck width 4 x growth). The stem's
 3x3 max-pool is replaced by a 4x4 stride-2 convolution (64 -> 64 channels, then BN + ReLU).
@@ -20,17 +22,32 @@ Conv5  dense block 4 + final BN + ReLU                       8^2       1024
 Taking the transitions' 1x1 outputs before pooling gives Table I's sizes and channel counts
 exactly, with no extra projection layers.
 
-Decoders (one per head, identical except for the output channels). Table I's Dconv5 row
-(8^2, 1024 -> 1024) is the Conv5 tensor entering the decoder. Then five decoding layers,
-each a 4x4 stride-2 transposed convolution (x2) followed by a 3x3 convolution, BN + ReLU
-after each: 8->16 (1024->512), 16->32 (512->256), 32->64 (256->128), 64->128 (128->64)
-with the matching skip concatenated before the 3x3 convolution, and 128->256 (64->64)
-whose 3x3 convolution is the prediction layer (no BN / ReLU, with bias). The AiF head adds
-the input image to its output (the "input joint layer", a global residual).
+Decoders (one per head, identical except for the output channels), wired as in the
+official code and its parent D3-Net (Carvalho et al., ECCV-W 2018): the skip tensor is
+concatenated *before* each decoding block, and each block is a 4x4 stride-2 transposed
+convolution then a 3x3 convolution, BN + ReLU after each (no bias: BN follows). Table I's
+"Input/C" column gives the five block inputs:
 
-Parameter count: encoder 7,019,520 (DenseNet-121 features 6,953,856 plus the 4x4 stem conv
-and its BN), depth head 17,478,081, AiF head 17,479,235; 41,976,836 in all (~42.0 M against
-the paper's "41 M"; the paper gives no breakdown, so the last million cannot be traced).
+=====  ==========================  ==========  ======  ========
+block  input                       input size  out     out size
+=====  ==========================  ==========  ======  ========
+1      Conv5                       1024 @ 8^2   512    16^2
+2      block 1 + Conv4 (512+512)   1024 @ 16^2  256    32^2
+3      block 2 + Conv3 (256+256)    512 @ 32^2  128    64^2
+4      block 3 + Conv2 (128+128)    256 @ 64^2   64    128^2
+5      block 4 + Conv1 (64+64)      128 @ 128^2  64    256^2
+=====  ==========================  ==========  ======  ========
+
+then a separate 3x3 prediction convolution (64 -> 1 for depth, 64 -> 3 for the AiF; with
+bias, no BN / ReLU). The AiF head adds the input image to its output (the "input joint
+layer", a global residual). A reduced-width :class:`ModelConfig` (tests) follows the same
+rule: each block outputs the width of the skip it is concatenated with next
+(:func:`decoder_channels`).
+
+Parameter count (weights, biases and BN affine parameters; BN running statistics are
+buffers): encoder 7,019,520 (DenseNet-121 features 6,953,856 plus the 4x4 stem conv and
+its BN, 65,664), depth head 17,199,681, AiF head 17,200,835; 41,420,036 in all, the
+"41.4 M" of this layout (the paper rounds to 41 M).
 """
 
 from __future__ import annotations
@@ -42,7 +59,14 @@ from torch import Tensor, nn
 
 from defocuskit.errors import ConfigError
 
-__all__ = ["ModelConfig", "TwoHeadedNet", "count_parameters", "KNOWN_HEADS", "SIZE_MULTIPLE"]
+__all__ = [
+    "ModelConfig",
+    "TwoHeadedNet",
+    "count_parameters",
+    "decoder_channels",
+    "KNOWN_HEADS",
+    "SIZE_MULTIPLE",
+]
 
 KNOWN_HEADS = ("depth", "aif")
 SIZE_MULTIPLE = 32  # total downsampling of the encoder
@@ -182,42 +206,52 @@ class _Encoder(nn.Module):
         return skips
 
 
-class _UpLayer(nn.Module):
-    """4x4 stride-2 transposed conv (BN+ReLU), optional skip concat, 3x3 conv (BN+ReLU)."""
+class _DecodingBlock(nn.Module):
+    """4x4 stride-2 transposed conv -> BN -> ReLU -> 3x3 conv -> BN -> ReLU (x2 upsampling)."""
 
-    def __init__(self, in_ch: int, out_ch: int, skip_ch: int) -> None:
+    def __init__(self, in_ch: int, out_ch: int) -> None:
         super().__init__()
         self.up = _conv_bn_relu(
             nn.ConvTranspose2d(in_ch, out_ch, 4, stride=2, padding=1, bias=False), out_ch
         )
-        self.fuse = _conv_bn_relu(
-            nn.Conv2d(out_ch + skip_ch, out_ch, 3, padding=1, bias=False), out_ch
-        )
+        self.conv = _conv_bn_relu(nn.Conv2d(out_ch, out_ch, 3, padding=1, bias=False), out_ch)
 
-    def forward(self, x: Tensor, skip: Tensor) -> Tensor:
-        return self.fuse(torch.cat([self.up(x), skip], 1))
+    def forward(self, x: Tensor) -> Tensor:
+        return self.conv(self.up(x))
+
+
+def decoder_channels(skip_channels: list[int]) -> list[tuple[int, int]]:
+    """(input, output) channels of the five decoding blocks for encoder skips Conv1..Conv5.
+
+    Block 1 reads Conv5 alone; block ``i > 1`` reads block ``i - 1``'s output concatenated
+    with the skip of the same size, so each block outputs as many channels as that skip has,
+    and the last block (at full resolution, no skip left) keeps Conv1's width.
+    For DenseNet-121 (skips 64, 128, 256, 512, 1024) the inputs are 1024, 1024, 512, 256,
+    128 (Table I's "Input/C" column) and the outputs 512, 256, 128, 64, 64.
+    """
+    s = list(skip_channels)
+    outs = s[-2::-1] + [s[0]]  # [Conv4, Conv3, Conv2, Conv1, Conv1] widths
+    ins = [s[-1]] + [o + k for o, k in zip(outs[:-1], s[-2::-1], strict=True)]
+    return list(zip(ins, outs, strict=True))
 
 
 class _Decoder(nn.Module):
-    """Five x2 decoding layers from the Conv5 tensor to full resolution, then the prediction."""
+    """Five decoding blocks from Conv5 to full resolution, skips concatenated before each
+    block after the first, then a 3x3 prediction conv (with bias, no BN / ReLU)."""
 
     def __init__(self, skip_channels: list[int], out_channels: int) -> None:
         super().__init__()
-        chans = skip_channels[::-1]  # [1024, 512, 256, 128, 64]
-        self.ups = nn.ModuleList(
-            _UpLayer(chans[i], chans[i + 1], chans[i + 1]) for i in range(len(chans) - 1)
+        self.blocks = nn.ModuleList(
+            _DecodingBlock(cin, cout) for cin, cout in decoder_channels(skip_channels)
         )
-        last = chans[-1]
-        self.up_final = _conv_bn_relu(
-            nn.ConvTranspose2d(last, last, 4, stride=2, padding=1, bias=False), last
-        )
-        self.predict = nn.Conv2d(last, out_channels, 3, padding=1)
+        width = self.blocks[-1].conv[0].out_channels
+        self.predict = nn.Conv2d(width, out_channels, 3, padding=1)
 
     def forward(self, skips: list[Tensor]) -> Tensor:
-        y = skips[-1]
-        for up, skip in zip(self.ups, skips[-2::-1], strict=True):
-            y = up(y, skip)
-        return self.predict(self.up_final(y))
+        y = self.blocks[0](skips[-1])
+        for block, skip in zip(self.blocks[1:], skips[-2::-1], strict=True):
+            y = block(torch.cat([y, skip], 1))
+        return self.predict(y)
 
 
 class TwoHeadedNet(nn.Module):
