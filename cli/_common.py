@@ -8,9 +8,24 @@ import click
 
 from defocuskit.errors import DefocusKitError
 
-__all__ = ["CONTEXT", "user_errors"]
+__all__ = ["CONTEXT", "user_errors", "one_line"]
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+def one_line(exc: BaseException) -> str:
+    """The error's own message, without the worker traceback a DataLoader wraps around it.
+
+    An exception raised in a torch DataLoader worker is re-raised in the main process with
+    "Caught X in DataLoader worker process N" and the worker's whole traceback as its
+    message; the last line of that text is the original ``Type: message``.
+    """
+    text = str(exc)
+    if "Original Traceback" not in text:
+        return text
+    last = [ln for ln in text.strip().splitlines() if ln.strip()][-1]
+    prefix = f"{type(exc).__module__}.{type(exc).__name__}: "
+    return last[len(prefix):] if last.startswith(prefix) else last
 
 
 def user_errors(fn):
@@ -21,6 +36,6 @@ def user_errors(fn):
         try:
             return fn(*args, **kwargs)
         except DefocusKitError as exc:
-            raise click.ClickException(str(exc)) from None
+            raise click.ClickException(one_line(exc)) from None
 
     return wrapper

@@ -213,3 +213,40 @@ def test_resize_gives_whole_frames_flipped_only_when_asked(coded):
     np.testing.assert_allclose(depth[2:-1, 2:-1], exp[2:-1, 2:-1], rtol=1e-6)
     with pytest.raises(SchemaError, match="larger than the resized frames"):
         DefocusDataset(coded, "train", resize=(32, 48), crop=40)
+
+
+GOLDEN_V2 = __import__("pathlib").Path(__file__).parent / "data" / "golden_v2.zarr"
+
+
+def test_skipped_samples_are_never_served():
+    ds = DefocusDataset(GOLDEN_V2, "skipped", heads=("depth", "aif"))
+    assert ds.indices == [0, 2] and len(ds) == 2
+    assert [int(ds[k]["index"]) for k in range(len(ds))] == [0, 2]
+    assert all(np.isfinite(ds[k]["depth"].numpy()).any() for k in range(len(ds)))
+
+
+def test_damaged_shard_in_a_worker_is_one_clear_line(tmp_path):
+    import shutil
+
+    import click
+
+    from cli._common import user_errors
+
+    copy = tmp_path / "g.zarr"
+    shutil.copytree(GOLDEN_V2, copy)
+    shard = next(f for f in sorted((copy / "train" / "depth" / "c" / "1").rglob("*"))
+                 if f.is_file())
+    shard.unlink()  # samples 2.. of train/depth: Zarr alone would return NaN
+    ds = DefocusDataset(copy, "train", heads=("depth", "aif"))
+
+    @user_errors
+    def load_all():
+        for _ in DataLoader(ds, batch_size=1, num_workers=1):
+            pass
+
+    with pytest.raises(click.ClickException) as info:
+        load_all()
+    msg = info.value.message
+    assert msg.endswith("split 'train', array 'depth', sample 2: its shard file is missing; "
+                        "the dataset is damaged (check it with `defocuskit inspect --verify`)")
+    assert "\n" not in msg and "Traceback" not in msg

@@ -137,6 +137,11 @@ class DefocusDataset(Dataset):
         if bad:
             raise SchemaError(f"dataset {path}, split {split!r}: sample indices {bad[:5]} out "
                               f"of range (0..{len(sp) - 1})")
+        skipped = sp.skipped_indices()  # skipped by synth --on-error skip: no data there
+        self.indices = [i for i in self.indices if i not in skipped]
+        if not self.indices:
+            raise SchemaError(f"dataset {path}, split {split!r}: no usable sample"
+                              + (" (every one was skipped by synth)" if skipped else ""))
         if max_samples is not None:
             self.indices = self.indices[:max_samples]
         self._n = len(self.indices)
@@ -161,10 +166,12 @@ class DefocusDataset(Dataset):
         return state
 
     def _read(self, name: str, i: int) -> np.ndarray:
-        arr = self._reader().array(name)
+        # checked read: a damaged chunk or a missing shard is one DataError line naming
+        # the dataset, split, array and sample, never a codec traceback or fill values
+        values = self._reader().read_array(name, i)
         if name == "defocused" and self.stack_index is not None:
-            return np.asarray(arr[i, self.stack_index])
-        return np.asarray(arr[i])
+            return values[self.stack_index]
+        return values
 
     def __getitem__(self, k: int) -> dict:
         if not 0 <= k < self._n:
