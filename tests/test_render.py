@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from naive import gaussian_reference, naive_gather, naive_scatter
 
-from defocuskit.blur import MODES, SIGMA_MAX_PX, SensorNoise, render
+from defocuskit.blur import MODES, PSFS, SIGMA_MAX_PX, SensorNoise, render
 from defocuskit.errors import ConfigError
 
 RNG = np.random.default_rng(7)
@@ -16,12 +16,13 @@ def _r(img, sigma, mode, **kw):
     return render(img, sigma, mode=mode, depth=depth if mode == "layered" else None, **kw)
 
 
+@pytest.mark.parametrize("psf", PSFS)
 @pytest.mark.parametrize("mode", MODES)
-def test_zero_sigma_is_identity(mode):
+def test_zero_sigma_is_identity(mode, psf):
     zero = np.zeros(IMG.shape[:2], np.float32)
-    np.testing.assert_array_equal(_r(IMG, zero, mode), IMG)
+    np.testing.assert_array_equal(_r(IMG, zero, mode, psf=psf), IMG)
     u8 = (IMG * 255).astype(np.uint8)
-    np.testing.assert_array_equal(_r(u8, zero, mode), u8)
+    np.testing.assert_array_equal(_r(u8, zero, mode, psf=psf), u8)
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -31,12 +32,13 @@ def test_constant_sigma_matches_separable_gaussian(mode, s):
     np.testing.assert_allclose(_r(IMG, sigma, mode), gaussian_reference(IMG, s), atol=2e-5)
 
 
+@pytest.mark.parametrize("psf", PSFS)
 @pytest.mark.parametrize("mode", MODES)
-def test_constant_image_stays_constant(mode):
+def test_constant_image_stays_constant(mode, psf):
     img = np.full((30, 40, 3), 0.37, np.float32)
     sigma = RNG.uniform(0, 6, (30, 40)).astype(np.float32)
     depth = RNG.uniform(0.5, 8, (30, 40))
-    out = render(img, sigma, mode=mode, depth=depth, focus_distance=2.0)
+    out = render(img, sigma, mode=mode, psf=psf, depth=depth, focus_distance=2.0)
     np.testing.assert_allclose(out, 0.37, atol=2e-6)
 
 
@@ -53,11 +55,12 @@ def test_scatter_matches_naive_on_random_sigma():
                                atol=2e-6)
 
 
-def test_threads_do_not_change_the_result():
+@pytest.mark.parametrize("psf", PSFS)
+@pytest.mark.parametrize("mode", ["gather", "scatter"])
+def test_threads_do_not_change_the_result(mode, psf):
     sigma = RNG.uniform(0, 3, IMG.shape[:2]).astype(np.float32)
-    for mode in ("gather", "scatter"):
-        np.testing.assert_allclose(render(IMG, sigma, mode=mode, threads=1),
-                                   render(IMG, sigma, mode=mode, threads=2), atol=1e-6)
+    np.testing.assert_allclose(render(IMG, sigma, mode=mode, psf=psf, threads=1),
+                               render(IMG, sigma, mode=mode, psf=psf, threads=2), atol=1e-6)
 
 
 def _two_planes(front_sigma, back_sigma, front_val, back_val, size=40, half=12):
@@ -70,12 +73,13 @@ def _two_planes(front_sigma, back_sigma, front_val, back_val, size=40, half=12):
     return img, sigma, depth, sl
 
 
+@pytest.mark.parametrize("psf", PSFS)
 @pytest.mark.parametrize("mode", MODES)
-def test_in_focus_plane_is_unchanged(mode):
+def test_in_focus_plane_is_unchanged(mode, psf):
     img, sigma, depth, sl = _two_planes(0.0, 3.0, 0.0, 0.0)
     img[sl, sl] = RNG.random(img[sl, sl].shape)  # textured sharp foreground
-    out = render(img, sigma, mode=mode, depth=depth, focus_distance=1.0)
-    # scatter: blurred neighbours legitimately reach 9 px into the sharp square
+    out = render(img, sigma, mode=mode, psf=psf, depth=depth, focus_distance=1.0)
+    # scatter: blurred neighbours legitimately reach 9 px (disc: 6 px) into the sharp square
     inner = slice(sl.start + 10, sl.stop - 10) if mode == "scatter" else sl
     np.testing.assert_allclose(out[inner, inner], img[inner, inner], atol=1e-6)
 
@@ -115,12 +119,13 @@ def test_layered_estimates_the_focus_when_not_given():
                                       focus_distance=6.0))
 
 
+@pytest.mark.parametrize("psf", PSFS)
 @pytest.mark.parametrize("mode", MODES)
-def test_uint8_and_float32_paths_agree(mode):
+def test_uint8_and_float32_paths_agree(mode, psf):
     u8 = (IMG * 255).astype(np.uint8)
     sigma = RNG.uniform(0, 3, IMG.shape[:2]).astype(np.float32)
-    a = _r(u8, sigma, mode).astype(np.float32)
-    b = _r(u8.astype(np.float32) / 255, sigma, mode) * 255
+    a = _r(u8, sigma, mode, psf=psf).astype(np.float32)
+    b = _r(u8.astype(np.float32) / 255, sigma, mode, psf=psf) * 255
     assert np.abs(a - b).max() <= 0.5 + 1e-3
 
 
@@ -164,6 +169,7 @@ def test_noise_is_seeded_and_has_the_model_variance():
     ({"sigma_px": np.zeros((4, 5), np.float32)}, "shape"),
     ({"sigma_px": np.full((4, 4), -1.0, np.float32)}, ">= 0"),
     ({"mode": "bokeh"}, "mode"),
+    ({"psf": "box"}, "psf"),
     ({"mode": "layered"}, "depth"),
     ({"noise": {"gain": 0.1}}, "seed"),
 ])

@@ -7,11 +7,14 @@ function, never a module.
 Modes (:data:`MODES`):
 
 ``gather``
-    exact per-pixel Gaussian with the output pixel's own sigma (Numba kernel).
+    exact per-pixel PSF with the output pixel's own sigma (Numba kernel).
 ``scatter``
     every source pixel spreads its own normalised PSF; result normalised (Numba kernel).
 ``layered``
     occlusion-aware depth-layer compositing; needs ``depth=`` (metres).
+
+PSF shapes (:data:`PSFS`, see :mod:`defocuskit.blur.psf`): ``gaussian`` (standard deviation
+sigma) and ``disc`` (uniform disc of radius 2 sigma, anti-aliased; the same second moment).
 
 Policies: NaN sigma (e.g. from an invalid depth) means no blur for that pixel; sigma is
 clamped to :data:`SIGMA_MAX_PX`; a negative sigma raises. Borders are reflect-101.
@@ -29,18 +32,23 @@ from defocuskit.blur._common import (
     linear_to_srgb,
     srgb_to_linear,
 )
+from defocuskit.blur.disc import blur_gather_disc, blur_scatter_disc
 from defocuskit.blur.gather import blur_gather
 from defocuskit.blur.layered import blur_layered
 from defocuskit.blur.noise import SensorNoise, add_sensor_noise
+from defocuskit.blur.psf import PSFS
 from defocuskit.blur.scatter import blur_scatter
 
-__all__ = ["MODES", "SIGMA_MAX_PX", "RenderInputError", "SensorNoise", "render"]
+__all__ = ["MODES", "PSFS", "SIGMA_MAX_PX", "RenderInputError", "SensorNoise", "render"]
 
 MODES = ("gather", "scatter", "layered")
+# the per-pixel modes, by (mode, psf); layered takes the psf as an argument
+_PER_PIXEL = {("gather", "gaussian"): blur_gather, ("scatter", "gaussian"): blur_scatter,
+              ("gather", "disc"): blur_gather_disc, ("scatter", "disc"): blur_scatter_disc}
 
 
-def render(aif, sigma_px, *, mode: str = "gather", depth=None, linear_light: bool = False,
-           noise=None, seed=None, threads: int | None = None,
+def render(aif, sigma_px, *, mode: str = "gather", psf: str = "gaussian", depth=None,
+           linear_light: bool = False, noise=None, seed=None, threads: int | None = None,
            focus_distance: float | None = None) -> np.ndarray:
     """Render a defocused image.
 
@@ -50,9 +58,12 @@ def render(aif, sigma_px, *, mode: str = "gather", depth=None, linear_light: boo
         All-in-focus image; uint8 in 0..255, float32 in any range ([0, 1] when
         ``linear_light`` or ``noise`` is used).
     sigma_px : (H, W) float ndarray, pixels
-        Gaussian blur sigma per pixel, >= 0; NaN means no blur; clamped to SIGMA_MAX_PX.
+        Blur sigma per pixel, >= 0; NaN means no blur; clamped to SIGMA_MAX_PX. The
+        Gaussian's standard deviation, or half the disc's radius (``psf="disc"``).
     mode : {"gather", "scatter", "layered"}
         Blur model, see the module docstring.
+    psf : {"gaussian", "disc"}
+        PSF shape, see :mod:`defocuskit.blur.psf`; every mode takes both.
     depth : (H, W) float ndarray, metres, optional
         Required by ``layered`` (front/back order); ignored by the other modes.
     linear_light : bool
@@ -73,8 +84,8 @@ def render(aif, sigma_px, *, mode: str = "gather", depth=None, linear_light: boo
     Raises
     ------
     RenderInputError
-        (a ConfigError and ValueError) on a bad shape, dtype, mode, negative sigma, a
-        missing depth for ``layered`` or noise without a seed.
+        (a ConfigError and ValueError) on a bad shape, dtype, mode, psf, negative sigma,
+        a missing depth for ``layered`` or noise without a seed.
 
     Examples
     --------
@@ -86,6 +97,8 @@ def render(aif, sigma_px, *, mode: str = "gather", depth=None, linear_light: boo
     sig = check_sigma(sigma_px, img.shape[:2])
     if mode not in MODES:
         raise RenderInputError(f"render: mode must be one of {MODES}, got {mode!r}")
+    if psf not in PSFS:
+        raise RenderInputError(f"render: psf must be one of {PSFS}, got {psf!r}")
     if noise is not None:
         noise = SensorNoise.from_config(noise)
         if seed is None:
@@ -100,12 +113,10 @@ def render(aif, sigma_px, *, mode: str = "gather", depth=None, linear_light: boo
     x = img.astype(np.float32) / np.float32(255.0) if img.dtype == np.uint8 else img.copy()
     if linear_light:
         x = srgb_to_linear(x)
-    if mode == "gather":
-        y = blur_gather(x, sig, threads=threads)
-    elif mode == "scatter":
-        y = blur_scatter(x, sig, threads=threads)
+    if mode == "layered":
+        y = blur_layered(x, sig, depth, focus_distance=focus_distance, psf=psf)
     else:
-        y = blur_layered(x, sig, depth, focus_distance=focus_distance)
+        y = _PER_PIXEL[mode, psf](x, sig, threads=threads)
     if noise is not None:
         y = add_sensor_noise(y, noise, np.random.default_rng(seed))
     if linear_light:

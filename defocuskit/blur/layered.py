@@ -4,8 +4,9 @@ The scene is cut into layers of *signed* sigma (negative in front of the focus p
 positive behind), which is monotonic in depth, so layer order is depth order. Each pixel is
 split between its two neighbouring levels with hat weights (levels at most ``max_step``
 pixels apart, 0 always a level). Each layer's premultiplied colour and coverage are blurred
-with the level's sigma (``cv2.GaussianBlur``, support ``ceil(3 sigma)``, reflect-101, on the
-layer's bounding box) and composited "over" what lies behind it. Consequences:
+with the level's sigma (``cv2.GaussianBlur``, support ``ceil(3 sigma)``; or, for the disc
+PSF, ``cv2.filter2D`` with the level's disc; reflect-101, on the layer's bounding box) and
+composited "over" what lies behind it. Consequences:
 
 * a blurred foreground spreads over the background (its blurred coverage covers it);
 * a sharp foreground keeps its pixels (coverage 1) and the blurred background behind it is
@@ -29,6 +30,7 @@ from defocuskit.blur._layered_kernels import (
     level_boxes,
     unpremultiply,
 )
+from defocuskit.blur.psf import disc_kernel, support_radius
 
 __all__ = ["blur_layered", "estimate_focus_depth", "sigma_levels"]
 
@@ -53,21 +55,24 @@ def sigma_levels(lo: float, hi: float, *, max_step: float = MAX_LEVEL_STEP_PX) -
     return np.concatenate([neg[:-1], pos]).astype(np.float64)
 
 
-def _blur(rgba: np.ndarray, sigma: float) -> np.ndarray:
-    r = int(math.ceil(3.0 * sigma))
+def _blur(rgba: np.ndarray, sigma: float, psf: str) -> np.ndarray:
+    r = support_radius(sigma, psf)
     if r == 0:
         return rgba.copy()
     import cv2  # here, not at module level: keeps OpenCV off the import (and cold start) path
 
-    # reflect-101 at a box edge only mirrors zeros (the box has a 3 sigma margin) or the
-    # true image border, so blurring the box equals blurring the whole frame there
+    # reflect-101 at a box edge only mirrors zeros (the box has a margin of the PSF's
+    # support) or the true image border, so blurring the box equals blurring the whole
+    # frame there
+    if psf == "disc":
+        return cv2.filter2D(rgba, -1, disc_kernel(sigma), borderType=cv2.BORDER_REFLECT_101)
     return cv2.GaussianBlur(rgba, (2 * r + 1, 2 * r + 1), sigma, sigmaY=sigma,
                             borderType=cv2.BORDER_REFLECT_101)
 
 
 def blur_layered(img: np.ndarray, sigma: np.ndarray, depth: np.ndarray, *,
                  focus_distance: float | None = None,
-                 max_step: float = MAX_LEVEL_STEP_PX) -> np.ndarray:
+                 max_step: float = MAX_LEVEL_STEP_PX, psf: str = "gaussian") -> np.ndarray:
     """Occlusion-aware layered defocus.
 
     Parameters
@@ -83,6 +88,8 @@ def blur_layered(img: np.ndarray, sigma: np.ndarray, depth: np.ndarray, *,
         Focus distance, metres; estimated from sigma and depth when omitted.
     max_step : float
         Largest spacing of sigma levels, pixels.
+    psf : {"gaussian", "disc"}
+        PSF shape of every layer's blur (:mod:`defocuskit.blur.psf`).
 
     Returns
     -------
@@ -108,16 +115,16 @@ def blur_layered(img: np.ndarray, sigma: np.ndarray, depth: np.ndarray, *,
         if ext[1, k] < 0:
             continue
         s = abs(float(levels[k]))
-        r = int(math.ceil(3.0 * s))
+        r = support_radius(s, psf)
         y0, y1 = max(ext[0, k] - r, 0), min(ext[1, k] + r + 1, H)
         x0, x1 = max(ext[2, k] - r, 0), min(ext[3, k] + r + 1, W)
         rgba = np.empty((y1 - y0, x1 - x0, 4), np.float32)
         extract_layer(img, j, frac, k, y0, x0, rgba)
-        layer = _blur(rgba, s)
+        layer = _blur(rgba, s, psf)
         if r > 0 and levels[k] < 0 and acc[y0:y1, x0:x1, 3].min() < 1.0:
             # a blurred layer in front of the focus plane uncovers what it hid: fill that
             # with a normalised blur of what lies behind (premultiplied, so no darkening)
-            fill_hidden(acc, _blur(np.ascontiguousarray(acc[y0:y1, x0:x1]), s), y0, x0)
+            fill_hidden(acc, _blur(np.ascontiguousarray(acc[y0:y1, x0:x1]), s, psf), y0, x0)
         composite_over(acc, layer, y0, x0)
     out = np.empty((H, W, 3), np.float32)
     unpremultiply(acc, img, out)

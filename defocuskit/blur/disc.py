@@ -1,0 +1,95 @@
+"""Gather and scatter with the disc PSF (uniform disc of radius 2 sigma, anti-aliased).
+
+The same two models as :mod:`defocuskit.blur.gather` and :mod:`defocuskit.blur.scatter`,
+with the PSF of :mod:`defocuskit.blur.psf` instead of the Gaussian: gather averages each
+output pixel's neighbourhood under the pixel's own disc; scatter spreads every source
+pixel's own normalised disc and divides by the weight received. Reflect-101 borders.
+Wraps the JIT kernels in :mod:`defocuskit.blur._disc_kernels`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from defocuskit.blur._disc_kernels import (
+    DISC_FINISH_SIGNATURE,
+    DISC_GATHER_SIGNATURE,
+    DISC_NORM_SIGNATURE,
+    DISC_SCATTER_SIGNATURE,
+    disc_finish_kernel,
+    disc_gather_kernel,
+    disc_norm_kernel,
+    disc_scatter_kernel,
+)
+from defocuskit.blur._jit import compile_kernel, numba_threads
+from defocuskit.blur.gather import pad_planar_fast
+from defocuskit.blur.psf import disc_radius
+
+__all__ = ["blur_gather_disc", "blur_scatter_disc"]
+
+
+def blur_gather_disc(img: np.ndarray, sigma: np.ndarray, *,
+                     threads: int | None = None) -> np.ndarray:
+    """Spatially varying disc blur, gather model; wraps the JIT kernel.
+
+    Parameters
+    ----------
+    img : (H, W, 3) float32 ndarray
+        Image, any range.
+    sigma : (H, W) float32 ndarray, pixels
+        Clean sigma map (finite, >= 0, clamped; see ``_common.check_sigma``); the disc
+        radius is ``2 sigma``.
+    threads : int, optional
+        Numba threads; None keeps Numba's default.
+
+    Returns
+    -------
+    (H, W, 3) float32 ndarray
+    """
+    compile_kernel(disc_gather_kernel, DISC_GATHER_SIGNATURE, slp=False)
+    pad = disc_radius(float(sigma.max()))
+    src = pad_planar_fast(img.astype(np.float32, copy=False), pad)
+    csum = np.zeros(src.shape[:2] + (src.shape[2] + 1,), np.float64)
+    np.cumsum(src, axis=2, dtype=np.float64, out=csum[:, :, 1:])
+    out = np.empty(img.shape, np.float32)
+    with numba_threads(threads) as n:
+        disc_gather_kernel(src, csum, np.ascontiguousarray(sigma, dtype=np.float32),
+                           np.int64(pad), np.int64(n), out)
+    return out
+
+
+def blur_scatter_disc(img: np.ndarray, sigma: np.ndarray, *,
+                      threads: int | None = None) -> np.ndarray:
+    """Normalised disc scatter; wraps the JIT kernels.
+
+    Parameters
+    ----------
+    img : (H, W, 3) float32 ndarray
+        Image, any range.
+    sigma : (H, W) float32 ndarray, pixels
+        Clean sigma map (finite, >= 0, clamped); the disc radius is ``2 sigma``.
+    threads : int, optional
+        Numba threads; None keeps Numba's default.
+
+    Returns
+    -------
+    (H, W, 3) float32 ndarray
+    """
+    H, W = sigma.shape
+    for kernel, signature in ((disc_norm_kernel, DISC_NORM_SIGNATURE),
+                              (disc_scatter_kernel, DISC_SCATTER_SIGNATURE),
+                              (disc_finish_kernel, DISC_FINISH_SIGNATURE)):
+        compile_kernel(kernel, signature, slp=False)
+    pad = disc_radius(float(sigma.max()))
+    src = pad_planar_fast(img.astype(np.float32, copy=False), pad)
+    sig = np.ascontiguousarray(np.pad(sigma, pad, mode="reflect") if pad else sigma,
+                               dtype=np.float32)
+    inv = np.empty(sig.shape, np.float64)
+    acc = np.zeros((H, W, 4), np.float64)
+    diff = np.zeros((H, W + 1, 4), np.float64)
+    out = np.empty((H, W, 3), np.float32)
+    with numba_threads(threads) as n:
+        disc_norm_kernel(sig, np.int64(n), inv)
+        disc_scatter_kernel(src, sig, inv, np.int64(pad), np.int64(n), acc, diff)
+        disc_finish_kernel(acc, diff, out)
+    return out
