@@ -61,6 +61,9 @@ def _parse_size(ctx, param, value):
               "stack:S1,S2,… [default: histogram]")
 @click.option("--mode", type=click.Choice(["gather", "scatter", "layered"]),
               help="Render mode. [default: gather]")
+@click.option("--psf", type=click.Choice(["gaussian", "disc"]),
+              help="PSF shape: gaussian (sigma) or disc (uniform, radius 2 sigma, "
+                   "anti-aliased). [default: gaussian]")
 @click.option("--coc-to-sigma", type=float, help="Override the CoC -> sigma factor (e.g. 0.25).")
 @click.option("--linear-light/--no-linear-light", default=None,
               help="Blur in linear light (sRGB decode, blur, encode).")
@@ -91,7 +94,7 @@ def _parse_size(ctx, param, value):
 @click.option("--progress/--no-progress", default=None,
               help="Progress bar (default: only on a terminal).")
 @user_errors
-def synth(source, input_, output, camera, focus, mode, coc_to_sigma, linear_light, noise,
+def synth(source, input_, output, camera, focus, mode, psf, coc_to_sigma, linear_light, noise,
           resize, splits, limit, splits_path, options, jobs, backend, scheduler, seed,
           shard_size, compressor, on_error, config_file, resume, overwrite, progress):
     """Render a defocus dataset from all-in-focus images and depth.
@@ -110,7 +113,7 @@ def synth(source, input_, output, camera, focus, mode, coc_to_sigma, linear_ligh
         raise click.UsageError("--resume and --overwrite exclude each other")
     cfg = load_config_file(config_file) if config_file else {}
     given = {"source": source, "input": input_, "output": output, "camera": camera,
-             "focus": focus, "mode": mode, "coc_to_sigma": coc_to_sigma,
+             "focus": focus, "mode": mode, "psf": psf, "coc_to_sigma": coc_to_sigma,
              "linear_light": linear_light, "noise": noise or None, "resize": resize,
              "splits": list(splits) or None, "limit": limit, "jobs": jobs,
              "backend": backend, "scheduler": scheduler, "seed": seed,

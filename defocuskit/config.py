@@ -33,6 +33,7 @@ class SynthConfig:
     coc_to_sigma: float | None = None             # override the preset's CoC -> sigma factor
     focus: str = "histogram"                      # fixed:S | uniform | histogram | stack:K
     mode: str = "gather"                          # render mode: gather | scatter | layered
+    psf: str = "gaussian"                         # PSF shape: gaussian | disc (radius 2 sigma)
     linear_light: bool = False                    # blur in linear light (sRGB decode/encode)
     noise: dict[str, float] | None = None         # sensor noise parameters, None = off
     resize: list[int] | None = None               # [H, W] output frame size, None = as read
@@ -67,6 +68,11 @@ class SynthConfig:
             raise ConfigError(f"resize must be [H, W] with sizes >= 8, got {self.resize}")
         if self.coc_to_sigma is not None and not self.coc_to_sigma > 0:
             raise ConfigError(f"coc_to_sigma must be > 0, got {self.coc_to_sigma}")
+        if self.psf != "gaussian":  # the engine's list, imported only then (it loads numba)
+            from defocuskit.blur.psf import PSFS
+
+            if self.psf not in PSFS:
+                raise ConfigError(f"psf must be one of {list(PSFS)}, got {self.psf!r}")
 
     def to_dict(self) -> dict[str, Any]:
         return json.loads(json.dumps(dataclasses.asdict(self)))

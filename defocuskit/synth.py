@@ -117,7 +117,8 @@ def _render_sample(sample: Sample, cfg: SynthConfig, split: str, index: int,
         cam = preset.adapt(camera.with_focus(float(s)), sample.depth)
         sigma = np.asarray(cam.sigma_px(render_depth), dtype=np.float32)
         noise_seed = int(rng.integers(2**31 - 1))
-        defocused.append(render(sample.aif, sigma, mode=cfg.mode, depth=render_depth,
+        defocused.append(render(sample.aif, sigma, mode=cfg.mode, psf=cfg.psf,
+                                depth=render_depth,
                                 linear_light=cfg.linear_light, noise=cfg.noise,
                                 seed=noise_seed, threads=threads,
                                 focus_distance=cam.focus_distance))
@@ -234,6 +235,7 @@ def _provenance(source: Source, cfg: SynthConfig) -> dict[str, Any]:
         "content_key": cfg.content_key(),
         "seed": cfg.seed,
         "engine_mode": cfg.mode,
+        "psf": cfg.psf,
         "camera": {"preset": cfg.camera, "description": preset.description,
                    "coc_model": preset.make(image_width=640,
                                             rng=np.random.default_rng(0)).coc_model,
