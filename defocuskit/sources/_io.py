@@ -23,6 +23,8 @@ __all__ = [
     "files_by_stem",
     "read_rgb",
     "read_depth_png",
+    "read_depth_png_mm",
+    "check_complete_image",
     "read_depth_npy",
     "invalid_to_nan",
     "mat_version",
@@ -75,8 +77,41 @@ def _require_file(path: Path) -> None:
         raise SourceError(f"file {str(path)!r} does not exist")
 
 
+def check_complete_image(path: Path, data: bytes) -> None:
+    """Refuse a truncated JPEG or PNG (OpenCV decodes what is there and only warns).
+
+    A JPEG must end with its end-of-image marker (FF D9, trailing zero padding allowed);
+    a PNG must hold its IEND chunk near the end.
+    """
+    head = data[:8]
+    if head[:3] == b"\xff\xd8\xff":
+        if not data.rstrip(b"\x00").endswith(b"\xff\xd9"):
+            raise SourceError(f"image {str(path)!r} is truncated (the JPEG has no end-of-image "
+                              "marker; a partial download or copy?); replace the file")
+    elif head == b"\x89PNG\r\n\x1a\n" and b"IEND" not in data[-64:]:
+        raise SourceError(f"image {str(path)!r} is truncated (the PNG has no IEND chunk; "
+                          "a partial download or copy?); replace the file")
+
+
+def _decode(path: Path, flags: int, what: str) -> np.ndarray:
+    """Read, check for truncation, decode; every failure is one SourceError naming ``path``."""
+    import cv2
+
+    _require_file(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise SourceError(f"{what} {str(path)!r} cannot be read ({exc.strerror})") from None
+    check_complete_image(path, data)
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
+    if image is None:
+        raise SourceError(f"{what} {str(path)!r} could not be decoded (corrupt or not an "
+                          "image)")
+    return image
+
+
 def read_rgb(path: str | os.PathLike) -> np.ndarray:
-    """Read an image file as RGB.
+    """Read an image file as RGB (the one image reader of the readers).
 
     Returns
     -------
@@ -88,16 +123,34 @@ def read_rgb(path: str | os.PathLike) -> np.ndarray:
     Raises
     ------
     SourceError
-        If the file is missing or cannot be decoded.
+        If the file is missing, truncated (JPEG or PNG) or cannot be decoded.
     """
     import cv2
 
-    path = Path(path)
-    _require_file(path)
-    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
-    if bgr is None:
-        raise SourceError(f"image {str(path)!r} could not be decoded (corrupt or not an image)")
+    bgr = _decode(Path(path), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION, "image")
     return np.ascontiguousarray(bgr[:, :, ::-1])
+
+
+def read_depth_png_mm(path: str | os.PathLike, *, what: str = "depth map") -> np.ndarray:
+    """Read a 16-bit depth PNG in millimetres as metres (the one decoder of that format).
+
+    Returns
+    -------
+    depth : (H, W) float32 ndarray, metres; a stored 0 (invalid) becomes NaN.
+
+    Raises
+    ------
+    SourceError
+        If the file is missing, truncated, or not a 16-bit single-channel PNG (an 8-bit
+        PNG is refused: millimetres do not fit in 8 bits; save metres as .npy instead).
+    """
+    raw = read_depth_png(path)
+    if raw.dtype != np.uint16:
+        raise SourceError(f"{what} {str(path)!r} is an {raw.dtype} PNG; depth PNGs must be "
+                          "16-bit in millimetres (or save metres as .npy)")
+    depth = raw.astype(np.float32) / np.float32(1000.0)
+    depth[raw == 0] = np.nan
+    return depth
 
 
 def read_depth_png(path: str | os.PathLike) -> np.ndarray:
@@ -111,11 +164,7 @@ def read_depth_png(path: str | os.PathLike) -> np.ndarray:
     """
     import cv2
 
-    path = Path(path)
-    _require_file(path)
-    raw = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    if raw is None:
-        raise SourceError(f"depth map {str(path)!r} could not be decoded (corrupt or not a PNG)")
+    raw = _decode(Path(path), cv2.IMREAD_UNCHANGED, "depth map")
     if raw.ndim == 3:
         if raw.shape[2] < 3 or not (np.array_equal(raw[..., 0], raw[..., 1])
                                     and np.array_equal(raw[..., 0], raw[..., 2])):

@@ -31,7 +31,7 @@ from defocuskit.sources._io import (
     invalid_to_nan,
     natural_key,
     read_depth_npy,
-    read_depth_png,
+    read_depth_png_mm,
     read_rgb,
 )
 from defocuskit.sources.base import Sample, Source
@@ -102,11 +102,7 @@ class FolderSource(Source):
             depth = invalid_to_nan(read_depth_npy(path))
             check_depth_units(depth, f"folder: {str(path)!r} (.npy must be metres)")
             return depth
-        raw = read_depth_png(path)
-        if raw.dtype != np.uint16:
-            raise SourceError(f"folder: {str(path)!r} is an {raw.dtype} PNG; depth PNGs must be "
-                              "16-bit in millimetres (or save metres as .npy)")
-        return invalid_to_nan(raw.astype(np.float32) / np.float32(1000.0))
+        return read_depth_png_mm(path, what="folder: depth")
 
     def read(self, split: str, index: int) -> Sample:
         """Read pair ``index`` of ``split``: AiF (H, W, 3) uint8, depth (H, W) float32 metres."""

@@ -11,9 +11,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from defocuskit.errors import SourceError
+from defocuskit.sources._io import read_depth_png_mm, read_rgb
 from defocuskit.sources.base import Sample, Source
 
 __all__ = ["SamplesSource", "default_samples_path", "read_depth_png_mm"]
@@ -24,40 +23,6 @@ MANIFEST = "manifest.json"
 def default_samples_path() -> Path:
     """The ``samples/`` folder of this repository checkout (beside the ``defocuskit`` package)."""
     return Path(__file__).resolve().parents[2] / "samples"
-
-
-def _imread(path: Path, flags: int) -> np.ndarray:
-    import cv2
-
-    if not path.is_file():
-        raise SourceError(f"samples: file {str(path)!r} listed in the manifest does not exist")
-    image = cv2.imread(str(path), flags)
-    if image is None:
-        raise SourceError(f"samples: {str(path)!r} is not a readable PNG image")
-    return image
-
-
-def read_depth_png_mm(path: str | os.PathLike) -> np.ndarray:
-    """Read a 16-bit depth PNG in millimetres as metres.
-
-    Returns
-    -------
-    depth : (H, W) float32 ndarray, metres; stored 0 (invalid) becomes NaN.
-
-    Raises
-    ------
-    SourceError
-        If the file is missing or is not a single-channel 16-bit PNG.
-    """
-    import cv2
-
-    raw = _imread(Path(path), cv2.IMREAD_UNCHANGED)
-    if raw.dtype != np.uint16 or raw.ndim != 2:
-        raise SourceError(f"samples: depth {str(path)!r} must be a 16-bit single-channel PNG "
-                          f"(millimetres), got {raw.dtype} with shape {raw.shape}")
-    depth = raw.astype(np.float32) / np.float32(1000.0)
-    depth[raw == 0] = np.nan
-    return depth
 
 
 class SamplesSource(Source):
@@ -119,16 +84,13 @@ class SamplesSource(Source):
         return list(self.manifest["splits"][split])
 
     def read(self, split: str, index: int) -> Sample:
-        import cv2
-
         ids = self.sample_ids(split)
         if not 0 <= index < len(ids):
             raise SourceError(f"samples: index {index} out of range for split {split!r} "
                               f"({len(ids)} samples)")
         name = ids[index]
         scene = self.manifest["scenes"][name]
-        bgr = _imread(self.path / scene["rgb"], cv2.IMREAD_COLOR)
-        aif = np.ascontiguousarray(bgr[:, :, ::-1])
+        aif = read_rgb(self.path / scene["rgb"])
         depth = read_depth_png_mm(self.path / scene["depth"])
         if depth.shape != aif.shape[:2]:
             raise SourceError(f"samples: scene {name!r}: depth size {depth.shape} does not "
