@@ -13,6 +13,7 @@ import click
 
 from cli._common import CONTEXT, user_errors
 from defocuskit import __version__
+from defocuskit.typed import parse_cli_value
 
 
 @click.group(context_settings=CONTEXT)
@@ -34,10 +35,7 @@ def _parse_kv(ctx, param, values):
         if "=" not in item:
             raise click.BadParameter(f"expected KEY=VALUE, got {item!r}", ctx, param)
         k, v = item.split("=", 1)
-        try:
-            out[k] = json.loads(v)
-        except json.JSONDecodeError:
-            out[k] = v
+        out[k] = parse_cli_value(v)
     return out
 
 

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from defocuskit.errors import ConfigError
+from defocuskit.typed import check_fields
+from defocuskit.typed import load_config_file as _load_config_file
 
 __all__ = ["SynthConfig", "load_config_file", "RUNTIME_KEYS"]
 
@@ -86,10 +87,6 @@ class SynthConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> SynthConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ConfigError(f"unknown config key(s) {unknown}; known keys: {sorted(known)}")
         from defocuskit.sources import NO_INPUT_SOURCES
 
         if d.get("source") in NO_INPUT_SOURCES and d.get("input") in (None, ""):
@@ -97,20 +94,12 @@ class SynthConfig:
         missing = [k for k in ("source", "input", "output") if d.get(k) in (None, "")]
         if missing:
             raise ConfigError(f"missing required setting(s): {missing}")
-        return cls(**d)
+        return cls(**check_fields(cls, d, "synth config"))
 
 
 def load_config_file(path: str | Path) -> dict[str, Any]:
-    """Read a JSON (``.json``) or TOML (``.toml``) config file into a plain dict."""
-    p = Path(path)
-    try:
-        text = p.read_text()
-    except OSError as exc:
-        raise ConfigError(f"cannot read config file {str(p)!r}: {exc.strerror}") from None
-    try:
-        if p.suffix == ".toml":
-            return tomllib.loads(text)
-        return json.loads(text)
-    except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"config file {str(p)!r} is not valid {p.suffix[1:] or 'JSON'}: "
-                          f"{exc}") from None
+    """Read a JSON (``.json``) or TOML (``.toml``) config file into a plain dict.
+
+    The one loader of the project (:func:`defocuskit.typed.load_config_file`).
+    """
+    return _load_config_file(path)

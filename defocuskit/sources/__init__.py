@@ -36,8 +36,15 @@ def _load(name: str) -> type[Source]:
 
 
 def get_source(name: str, path, **options) -> Source:
-    """Build the reader ``name`` over ``path`` with reader-specific ``options``."""
-    return _load(name)(path, **options)
+    """Build the reader ``name`` over ``path`` with reader-specific ``options``.
+
+    The options are checked against the reader's signature: an unknown option is named
+    with the known ones, a value of the wrong type (``crop="no"``) is refused.
+    """
+    from defocuskit.typed import check_options
+
+    cls = _load(name)
+    return cls(path, **check_options(cls, options, f"source {name!r} option"))
 
 
 def list_sources() -> dict[str, str]:
