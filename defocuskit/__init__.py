@@ -1,7 +1,7 @@
 """defocuskit: physically documented synthetic defocus datasets.
 
 Reads all-in-focus image + metric depth pairs, applies a thin-lens camera model
-(circle of confusion -> per-pixel Gaussian blur) with a Numba engine and writes
+(circle of confusion -> per-pixel Gaussian or disc blur) with a Numba engine and writes
 sharded Zarr datasets with full provenance. No torch import anywhere in this package.
 """
 
