@@ -251,13 +251,22 @@ def _provenance(source: Source, cfg: SynthConfig) -> dict[str, Any]:
     }
 
 
-def _open_for_resume(cfg: SynthConfig) -> dict[str, None]:
-    """Check that the dataset at ``cfg.output`` can be finished with this configuration."""
+def _open_for_resume(cfg: SynthConfig, source: Source) -> dict[str, None]:
+    """Check that the dataset at ``cfg.output`` can be finished with this configuration
+    and this input (its content hash and size, recorded at creation, must not change)."""
     root = open_group_rw(cfg.output, cfg.storage_options)
     old = root.attrs.get("content_key")
     if old != cfg.content_key():
         raise ConfigError(f"{cfg.output}: existing dataset was written with another "
                           f"configuration; use --overwrite to replace it (stored: {old})")
+    stored = (root.attrs.get("source") or {}).get("identity") or {}
+    now = source.identity()
+    changed = [k for k in ("size", "sha256") if k in stored and stored[k] != now.get(k)]
+    if changed:
+        raise ConfigError(f"{cfg.output}: the input {cfg.input!r} changed since the dataset "
+                          f"was started ({', '.join(changed)} differ: {stored.get('hashed')}); "
+                          "resuming would mix two inputs. Restore the input or start again "
+                          "with --overwrite")
     splits = list(root.attrs.get("splits", []))
     for split in splits:
         if split not in root or "_shard_done" not in root[split]:
@@ -306,7 +315,7 @@ def run_synth(cfg: SynthConfig, *, resume: bool = False, overwrite: bool = False
                               "finish it or --overwrite to replace it")
         source = build_source(cfg)
         if state == "dataset" and resume:
-            specs = _open_for_resume(cfg)
+            specs = _open_for_resume(cfg, source)
             return _fill(source, cfg, specs, t0, progress)
         if is_remote(cfg.output):
             if state == "dataset":  # recognised as ours: remote stores cannot swap

@@ -233,3 +233,18 @@ def test_remote_store_refuses_foreign_data_and_replaces_its_own():
     assert open_dataset("memory://safety-own.zarr").attrs["seed"] == 2
     fs.rm("/safety-foreign", recursive=True)
     fs.rm("/safety-own.zarr", recursive=True)
+
+
+def test_resume_refuses_a_changed_input(tmp_path):
+    import shutil
+
+    src = tmp_path / "input"
+    shutil.copytree(REPO / "samples", src)
+    out = tmp_path / "c.zarr"
+    run_synth(_cfg(out, input=str(src), shard_size=1), progress=False)
+    before = _snapshot(out)
+    (src / "scenes" / "room_07_rgb.png").write_bytes(
+        (src / "scenes" / "room_06_rgb.png").read_bytes())
+    with pytest.raises(ConfigError, match="input .* changed since the dataset was started"):
+        run_synth(_cfg(out, input=str(src), shard_size=1), resume=True, progress=False)
+    assert _snapshot(out) == before

@@ -92,9 +92,10 @@ def file_identity(path: str | os.PathLike, *, hash_bytes: int = 1 << 24) -> dict
         for f in sorted(q for q in p.rglob("*") if q.is_file()):
             st = f.stat()
             total += st.st_size
-            h.update(f"{f.relative_to(p).as_posix()}:{st.st_size}\n".encode())
+            h.update(f"{f.relative_to(p).as_posix()}:{st.st_size}:{int(st.st_mtime)}\n"
+                     .encode())
         return {"path": str(p.resolve()), "size": total, "sha256": h.hexdigest(),
-                "hashed": "folder listing (relative paths + sizes)"}
+                "hashed": "folder listing (relative paths + sizes + mtimes)"}
     raise SourceError(f"input {str(p)!r} does not exist")
 
 
