@@ -30,6 +30,7 @@ file of every sample it reads exists, so fill values are never taken for data.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import warnings
 from collections.abc import Mapping
@@ -58,7 +59,16 @@ COMPRESSORS = {
     "zstd": lambda: BloscCodec(cname="zstd", clevel=5, shuffle="bitshuffle"),
 }
 
-warnings.filterwarnings("ignore", message="Consolidated metadata", category=UserWarning)
+
+
+@contextlib.contextmanager
+def _quiet_consolidated():
+    """Zarr warns that consolidated metadata is not in the v3 spec yet; we rely on it
+    knowingly. Silenced around our own calls only, never process-wide."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Consolidated metadata",
+                                category=UserWarning)
+        yield
 
 
 def _url(path: str | os.PathLike) -> tuple[str, dict]:
@@ -79,7 +89,8 @@ def _open(path, mode: str, storage_options: dict | None = None, consolidated=Non
         kwargs["storage_options"] = {**opts, **(storage_options or {})}
     if consolidated is not None:
         kwargs["use_consolidated"] = consolidated
-    return zarr.open_group(url, **kwargs)
+    with _quiet_consolidated():
+        return zarr.open_group(url, **kwargs)
 
 
 @dataclass(frozen=True)
@@ -186,7 +197,8 @@ def mark_complete(path, *, extra_attrs: dict | None = None,
         if missing.size:
             raise SchemaError(f"split {split!r}: shards {missing.tolist()} are not written")
     root.attrs.update({**(extra_attrs or {}), "complete": True})
-    zarr.consolidate_metadata(root.store)
+    with _quiet_consolidated():
+        zarr.consolidate_metadata(root.store)
 
 
 def write_arrays(path, splits: Mapping[str, Mapping[str, np.ndarray]], *,
