@@ -18,6 +18,27 @@ from defocuskit import __version__
 
 __all__ = ["main", "trainer"]
 
+
+def _frame_size(allow_none: bool):
+    """Click callback: ``N`` -> [N, N], ``HxW`` -> [H, W] (and ``none`` where allowed)."""
+
+    def parse(ctx, param, value):
+        if value is None:
+            return None
+        text = value.strip().lower()
+        if allow_none and text == "none":
+            return "none"
+        parts = text.split("x")
+        if len(parts) in (1, 2) and all(p.strip().isdigit() for p in parts):
+            size = [int(p) for p in parts]
+            return size * 2 if len(size) == 1 else size
+        choices = "N, HxW or none" if allow_none else "N or HxW"
+        raise click.BadParameter(f"expected {choices} in pixels (e.g. 256 or 256x320), "
+                                 f"got {value!r}")
+
+    return parse
+
+
 @click.group(context_settings=CONTEXT)
 @click.version_option(__version__, prog_name="trainer")
 def trainer():
@@ -45,11 +66,17 @@ def trainer():
 @click.option("--batch-size", type=int, help="Samples per step and per process.")
 @click.option("--lr", type=float, help="Initial learning rate.")
 @click.option("--crop", type=int, help="Training crop size in pixels (multiple of 32).")
+@click.option("--resize", callback=_frame_size(False), metavar="SIZE",
+              help="Official protocol: resize whole frames to N x N or HxW (multiples of 32) "
+                   "for training and evaluation, instead of crops.")
 @click.option("--heads", help="Heads to train: depth,aif (default), depth or aif.")
 @click.option("--device", help="auto (default), cpu, cuda or cuda:N.")
 @click.option("--workers", "num_workers", type=int, help="DataLoader worker processes.")
 @click.option("--seed", type=int, help="Random seed.")
-@click.option("--val-split", help="Validation split (default test; 'none' to skip).")
+@click.option("--val-split", help="Validation: holdout (default: --val-fraction of the "
+                                  "training split), a split name, or none.")
+@click.option("--val-fraction", type=float,
+              help="Share of the training split held out for validation (default 0.05).")
 @click.option("--amp/--no-amp", default=None, help="bf16 autocast on CUDA (default on).")
 @click.option("--compile/--no-compile", "compile_", default=None, help="torch.compile.")
 @click.option("--max-steps", type=int, help="Stop after this many optimiser steps.")
@@ -90,25 +117,35 @@ def fit_cmd(data, run_dir, preset, config_file, resume, **options):
 @click.option("--split", default="test", show_default=True, help="Split to score.")
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
 @click.option("--make3d", is_flag=True, help="Also report Make3D C1 (<=70 m) / C2 (<=80 m).")
-@click.option("--max-depth", type=float, help="Ignore ground truth beyond this (metres).")
+@click.option("--max-depth", type=float,
+              help="Evaluated depth range in metres: gt beyond is not scored (default: the "
+                   "run's, else NYU 10 / Make3D 80, else none; inf: none).")
+@click.option("--clip/--no-clip", default=None,
+              help="Clip predictions to the evaluated range first (default: as trained, on).")
+@click.option("--resize", callback=_frame_size(True), metavar="SIZE",
+              help="Resize whole frames to N x N or HxW and score there, or none (default: "
+                   "as trained).")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N.")
 @click.option("--workers", "num_workers", default=0, show_default=True, type=int,
               help="DataLoader worker processes.")
 @click.option("--limit", type=int, help="Score only the first N samples.")
 @_user_errors
-def eval_cmd(data, checkpoint, split, as_json, make3d, max_depth, device, num_workers, limit):
-    """Score a checkpoint on one split (full frames): RMSE, Abs.Rel, log10, deltas, PSNR, SSIM.
+def eval_cmd(data, checkpoint, split, as_json, make3d, max_depth, clip, resize, device,
+             num_workers, limit):
+    """Score a checkpoint on one split (whole frames): depth errors and deltas, PSNR, SSIM.
 
     \b
     Examples:
       trainer eval --data nyu.zarr --checkpoint runs/nyu/best.pt
       trainer eval --data make3d.zarr --checkpoint runs/m3d/best.pt --make3d --json
+      trainer eval --data nyu.zarr --checkpoint runs/nyu/best.pt --resize none --no-clip
     """
-    from trainer.evaluate import evaluate_checkpoint, format_table
+    from trainer.evaluate import AS_TRAINED, evaluate_checkpoint, format_table
 
+    resize = AS_TRAINED if resize is None else (None if resize == "none" else resize)
     res = evaluate_checkpoint(data, checkpoint, split=split, device=device,
                               num_workers=num_workers, make3d=make3d, max_depth=max_depth,
-                              max_samples=limit)
+                              clip=clip, resize=resize, max_samples=limit)
     if as_json:
         clean = {k: (v if not isinstance(v, float) or math.isfinite(v) else None)
                  for k, v in res.items()}

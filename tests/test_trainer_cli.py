@@ -84,16 +84,20 @@ def test_resume_through_the_cli_reuses_the_saved_config(data, run, tmp_path):
     before = load_checkpoint(copy / "last.pt")
     from defocuskit.store import open_dataset
 
-    per_epoch = -(-len(open_dataset(data)["train"]) // 2)  # demo batch size 2
-    # --max-steps 3: last.pt counts the epochs completed by step 3; a partial one is redone
-    assert (before["epoch"], before["step"]) == (3 // per_epoch, 3)
+    # training uses the split minus its validation holdout; demo batch 2, and a trailing
+    # single sample is dropped, so an epoch has n // 2 steps
+    held_out = json.loads((run / "config.json").read_text())["val_indices"]
+    per_epoch = (len(open_dataset(data)["train"]) - len(held_out)) // 2
+    steps = min(3, 2 * per_epoch)  # --max-steps 3 of 2 epochs
+    # last.pt counts the epochs completed by then; a partial one is redone
+    assert (before["epoch"], before["step"]) == (steps // per_epoch, steps)
     res = CliRunner().invoke(trainer, ["fit", "--data", str(data), "--run-dir", str(copy),
                                        "--resume", "--max-steps", "100"])
     assert res.exit_code == 0, res.output
     after = load_checkpoint(copy / "last.pt")
     assert after["model_config"] == before["model_config"]  # tiny model from config.json
     assert after["epoch"] == 2
-    assert after["step"] == 3 + (2 - before["epoch"]) * per_epoch
+    assert after["step"] == steps + (2 - before["epoch"]) * per_epoch
     assert [r["epoch"] for r in after["history"]] == [1, 2]
 
 
@@ -127,13 +131,33 @@ def test_eval_json_matches_a_hand_computed_rmse(data, run):
                                        str(run / "best.pt"), "--json", "--device", "cpu"])
     assert res.exit_code == 0, res.output
     metrics = json.loads(res.output)
-    for key in ("rmse", "abs_rel", "log10", "delta1", "delta2", "delta3", "psnr", "ssim"):
+    for key in ("rmse", "abs_rel", "sq_rel", "rmse_log", "log10", "delta105", "delta115",
+                "delta1", "delta2", "delta3", "psnr", "ssim"):
         assert key in metrics
+    # the protocol used is part of the result: the samples have no benchmark depth range
+    assert (metrics["max_depth"], metrics["clip"], metrics["resize"]) == (None, True, None)
     assert metrics["n_images"] == 2
     assert metrics["rmse"] == pytest.approx(reference_rmse(data, run), rel=1e-4)
     table = CliRunner().invoke(trainer, ["eval", "--data", str(data), "--checkpoint",
                                          str(run / "best.pt"), "--make3d"])
     assert table.exit_code == 0 and "c1_rmse" in table.output and "abs_rel" in table.output
+
+
+def test_eval_protocol_options(data, run):
+    runner = CliRunner()
+    base = ["eval", "--data", str(data), "--checkpoint", str(run / "best.pt"), "--json",
+            "--device", "cpu", "--limit", "1"]
+    res = runner.invoke(trainer, [*base, "--resize", "64x96", "--max-depth", "2.5",
+                                  "--no-clip"])
+    assert res.exit_code == 0, res.output
+    metrics = json.loads(res.output)
+    assert (metrics["resize"], metrics["max_depth"], metrics["clip"]) == ([64, 96], 2.5, False)
+    res = runner.invoke(trainer, [*base, "--resize", "64", "--max-depth", "inf"])
+    metrics = json.loads(res.output)
+    assert (metrics["resize"], metrics["max_depth"], metrics["clip"]) == ([64, 64], None, True)
+    assert json.loads(runner.invoke(trainer, [*base, "--resize", "none"]).output)["resize"] is None
+    bad = runner.invoke(trainer, [*base, "--resize", "64by96"])
+    assert bad.exit_code == 2 and "expected N, HxW or none" in bad.output
 
 
 def test_predict_writes_depth_mm_colour_and_aif(run, tmp_path):

@@ -72,6 +72,9 @@ def test_paper_defaults_and_resolution_order(tmp_path):
     assert (paper.epochs, paper.batch_size, paper.lr, paper.lr_milestones, paper.lr_gamma,
             paper.crop, paper.heads) == (500, 4, 2e-4, (300,), 0.1, 256, ("depth", "aif"))
     assert (paper.mu, paper.charbonnier_eps, paper.psi, paper.lam) == (1e-3, 1e-3, 4.0, 0.01)
+    # model selection on a holdout of the training split, never on the test split
+    assert (paper.val_split, paper.val_fraction, paper.val_indices) == ("holdout", 0.05, None)
+    assert (paper.resize, paper.max_depth, paper.clip_depth) == (None, None, True)
     toml = tmp_path / "c.toml"
     toml.write_text('preset = "demo"\nepochs = 9\nheads = ["depth"]\n[model]\ngrowth_rate = 8\n')
     cfg = resolve_config(config_file=toml, overrides={"epochs": 3, "lr": None})
@@ -91,6 +94,10 @@ def test_paper_defaults_and_resolution_order(tmp_path):
     ({"lr": True}, "'lr' expected a number"),
     ({"heads": "depth,normals"}, "heads"),
     ({"crop": 100}, "multiple of 32"),
+    ({"resize": [256, 100]}, "resize: expected"),
+    ({"resize": [256, 256, 256]}, "resize: expected"),
+    ({"val_fraction": 0.0}, "val_fraction"),
+    ({"val_fraction": 1.0}, "val_fraction"),
 ])
 def test_config_rejects_bad_options(bad, message):
     with pytest.raises(ConfigError, match=message):
@@ -214,3 +221,84 @@ def test_ddp_two_cpu_processes(tmp_path, tiny_data):
     assert (ckpt["epoch"], ckpt["step"]) == (2, 4)
     assert proc.stdout.count("epoch ") == 2  # only rank 0 reports
     assert np.isfinite(ckpt["history"][-1]["val_rmse"])
+
+
+# ------------------------------------------------------------------ validation holdout
+@pytest.fixture(scope="module")
+def train_only(tmp_path_factory):
+    """A dataset with a train split of 8 samples and no test split at all."""
+    rng = np.random.default_rng(5)
+    aif = rng.integers(0, 256, (8, 64, 64, 3), dtype=np.uint8)
+    depth = rng.uniform(1.0, 4.0, (8, 64, 64)).astype(np.float32)
+    path = tmp_path_factory.mktemp("train_only") / "train_only.zarr"
+    write_arrays(path, {"train": {"aif": aif, "defocused": aif, "depth": depth}})
+    return path
+
+
+def test_default_validation_is_a_recorded_holdout_of_train(tmp_path, train_only,
+                                                           monkeypatch):
+    import trainer.fit as fit_module
+
+    opened = []
+    real = fit_module.DefocusDataset
+
+    def spy(path, split, **kw):
+        ds = real(path, split, **kw)
+        opened.append((split, list(ds.indices)))
+        return ds
+
+    monkeypatch.setattr(fit_module, "DefocusDataset", spy)
+    cfg = tiny_cfg(epochs=1, val_split="holdout", val_fraction=0.25, heads=("depth",))
+    summary = fit(train_only, tmp_path / "a", cfg, log=quiet)  # no test split: still fine
+    saved = json.loads((tmp_path / "a" / "config.json").read_text())
+    assert saved["val_split"] == "holdout" and saved["val_fraction"] == 0.25
+    val = saved["val_indices"]
+    assert len(val) == 2  # 25 % of 8
+    (train_split, train_idx), (val_split, val_idx) = opened
+    assert train_split == val_split == "train"  # nothing else is opened
+    assert val_idx == val and sorted(train_idx + val_idx) == list(range(8))
+    assert not set(train_idx) & set(val_idx)
+    assert summary["monitor"] == "val_rmse" and np.isfinite(summary["best"])
+    ckpt = load_checkpoint(tmp_path / "a" / "best.pt")
+    assert ckpt["train_config"]["val_indices"] == val
+    # the same seed draws the same holdout; another seed another one
+    fit(train_only, tmp_path / "b", cfg, log=quiet)
+    assert json.loads((tmp_path / "b" / "config.json").read_text())["val_indices"] == val
+    fit(train_only, tmp_path / "c", dataclasses.replace(cfg, seed=1), log=quiet)
+    assert json.loads((tmp_path / "c" / "config.json").read_text())["val_indices"] != val
+    # a recorded holdout is reused as given (e.g. from config.json)
+    fit(train_only, tmp_path / "d", dataclasses.replace(cfg, val_indices=(0, 7)), log=quiet)
+    assert opened[-1] == ("train", [0, 7])
+    with pytest.raises(ConfigError, match="val_indices"):
+        fit(train_only, tmp_path / "e", dataclasses.replace(cfg, val_indices=(9,)), log=quiet)
+
+
+def test_named_and_disabled_validation(tmp_path, tiny_data, train_only):
+    cfg = tiny_cfg(epochs=1, heads=("depth",))
+    run = fit(tiny_data, tmp_path / "t", dataclasses.replace(cfg, val_split="test"),
+              log=quiet)
+    assert run["monitor"] == "val_rmse"
+    assert json.loads((tmp_path / "t" / "config.json").read_text())["val_indices"] is None
+    run = fit(train_only, tmp_path / "n", dataclasses.replace(cfg, val_split="none"),
+              log=quiet)
+    assert run["monitor"] == "train_total"
+    with pytest.raises(ConfigError, match="val_split 'test'"):
+        fit(train_only, tmp_path / "x", dataclasses.replace(cfg, val_split="test"), log=quiet)
+
+
+# ------------------------------------------------------------------ resize protocol
+def test_resize_protocol_trains_and_evaluates_at_the_same_size(tmp_path, tiny_data):
+    from trainer.evaluate import evaluate_checkpoint
+
+    cfg = tiny_cfg(epochs=1, resize=(32,), val_split="test", heads=("depth",))
+    assert cfg.resize == (32, 32)
+    fit(tiny_data, tmp_path / "r", cfg, log=quiet)
+    assert json.loads((tmp_path / "r" / "config.json").read_text())["resize"] == [32, 32]
+    ckpt = tmp_path / "r" / "last.pt"
+    as_trained = evaluate_checkpoint(tiny_data, ckpt, device="cpu")
+    assert as_trained["resize"] == [32, 32] and as_trained["n_images"] == 2
+    native = evaluate_checkpoint(tiny_data, ckpt, device="cpu", resize=None)
+    assert native["resize"] is None and native["rmse"] != as_trained["rmse"]
+    assert as_trained["clip"] is True and as_trained["max_depth"] is None
+    limited = evaluate_checkpoint(tiny_data, ckpt, device="cpu", max_depth=3.0, clip=False)
+    assert (limited["max_depth"], limited["clip"]) == (3.0, False)

@@ -37,10 +37,17 @@ class TrainConfig:
     lr_gamma: float = 0.1  # the paper divides by 10
     max_steps: int | None = None  # stop after this many optimiser steps in total (smoke runs)
     # --- data (augmentation: random crop + horizontal flip only, nothing that alters blur) ---
-    crop: int = 256  # square training crop, pixels; a multiple of 32
+    crop: int = 256  # square training crop, pixels; a multiple of 32 (unused with resize)
+    resize: tuple[int, ...] | None = None  # [H, W] (or [N]: N x N): the official protocol,
+    # whole frames resized for training and evaluation instead of crops; multiples of 32
     hflip: bool = True  # horizontal flip with p = 0.5
     train_split: str = "train"
-    val_split: str | None = "test"  # None / "none": no validation (best.pt tracks train loss)
+    # "holdout": validate on val_fraction of train_split, held out of training (the test
+    # split is never touched by fit); a split name: that whole split; None / "none": no
+    # validation (best.pt tracks the training loss)
+    val_split: str | None = "holdout"
+    val_fraction: float = 0.05  # share of train_split held out (>= 1 sample), "holdout" only
+    val_indices: tuple[int, ...] | None = None  # the held-out samples; None: drawn from seed
     val_every: int = 1  # validate every N epochs (and always after the last one)
     val_max_samples: int | None = None  # cap the validation set (None: the whole split)
     stack_index: int | None = None  # which image of a focal stack to use (None: refuse stacks)
@@ -53,7 +60,9 @@ class TrainConfig:
     charbonnier_eps: float = 1e-3  # Charbonnier epsilon
     psi: float = 4.0  # weight of (1 - SSIM) in the deblurring loss
     lam: float = 0.01  # weight of the deblurring loss against the depth loss
-    max_depth: float | None = None  # validation metrics ignore gt depth above this (metres)
+    max_depth: float | None = None  # validation depth range, metres (gt beyond: not scored);
+    # None: the dataset's benchmark range (NYU 10 m, Make3D 80 m), else unlimited
+    clip_depth: bool = True  # clip predictions to (1 mm, max_depth] before the metrics
     # --- device and speed ---
     device: str = "auto"  # "auto" (cuda if available), "cpu", "cuda", "cuda:1", ...
     amp: bool = True  # bf16 autocast; only on CUDA (ignored on the CPU)
@@ -78,6 +87,15 @@ class TrainConfig:
             self.val_split = None  # "--val-split none" on the command line
         if self.crop % 32 or self.crop <= 0:
             raise ConfigError(f"crop: expected a positive multiple of 32, got {self.crop}")
+        if self.resize is not None:
+            size = tuple(self.resize) * (2 if len(self.resize) == 1 else 1)
+            if len(size) != 2 or any(v <= 0 or v % 32 for v in size):
+                raise ConfigError(f"resize: expected [H, W] (or [N]) in positive multiples "
+                                  f"of 32, got {list(self.resize)}")
+            self.resize = size
+        if not 0 < self.val_fraction < 1:
+            raise ConfigError(f"val_fraction: expected a share in (0, 1), got "
+                              f"{self.val_fraction}; use val_split 'none' for no validation")
         for name in ("epochs", "batch_size", "val_every"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name}: expected >= 1, got {getattr(self, name)}")

@@ -1,10 +1,12 @@
-"""Evaluation on full frames: depth metrics over valid pixels, PSNR / SSIM of the AiF.
+"""Evaluation on whole frames: depth metrics over valid pixels, PSNR / SSIM of the AiF.
 
-Each frame is padded on the device to a multiple of 32 (reflection), predicted, and the
-prediction cropped back, so every pixel of the stored frame is scored. Metrics are per
-image, then averaged over images (see :class:`trainer.metrics.MetricAccumulator`). With
-``make3d=True`` the depth metrics are also reported over the Make3D ranges C1 (gt <= 70 m)
-and C2 (gt <= 80 m) with ``c1_`` / ``c2_`` prefixes.
+Each frame (as stored, or resized as a whole for a run trained with ``resize``) is padded
+on the device to a multiple of 32 (reflection), predicted, and the prediction cropped
+back, so every pixel of the frame is scored. Metrics are per image, then averaged over
+images (see :class:`trainer.metrics.MetricAccumulator`); predictions are clipped to the
+evaluated depth range first unless ``clip=False``. With ``make3d=True`` the depth metrics
+are also reported over the Make3D ranges C1 (gt <= 70 m) and C2 (gt <= 80 m) with ``c1_`` /
+``c2_`` prefixes.
 """
 
 from __future__ import annotations
@@ -15,10 +17,14 @@ import math
 import torch
 from torch.utils.data import DataLoader
 
+from defocuskit.store import open_dataset
 from trainer.data import DefocusDataset, crop_to, pad_to_multiple, to_device_batch
-from trainer.metrics import MAKE3D_RANGES, MetricAccumulator
+from trainer.metrics import MAKE3D_RANGES, MetricAccumulator, benchmark_max_depth
 
-__all__ = ["evaluate", "evaluate_checkpoint", "format_table", "resolve_device", "autocast_for"]
+__all__ = ["evaluate", "evaluate_checkpoint", "format_table", "resolve_device", "autocast_for",
+           "AS_TRAINED"]
+
+AS_TRAINED = "as-trained"  # evaluate_checkpoint(resize=...): the checkpoint's own protocol
 
 
 def resolve_device(device: str = "auto") -> torch.device:
@@ -46,7 +52,7 @@ def autocast_for(device: torch.device, amp: bool):
 
 @torch.no_grad()
 def evaluate(model, loader, *, device, amp: bool = False, channels_last: bool = False,
-             max_depth: float | None = None, make3d: bool = False,
+             max_depth: float | None = None, clip: bool = True, make3d: bool = False,
              keep_first: bool = False) -> dict:
     """Score ``model`` on every full frame of ``loader``.
 
@@ -57,7 +63,10 @@ def evaluate(model, loader, *, device, amp: bool = False, channels_last: bool = 
     loader : iterable of batches from :class:`~trainer.data.DefocusDataset` (``crop=None``)
     device : torch.device
     max_depth : float, optional
-        Ignore gt depth above this (metres) in the main metrics.
+        Upper end of the evaluated depth range of the main metrics, metres: gt beyond it
+        is not scored.
+    clip : bool
+        Clip predicted depth to the evaluated range (of each metric set) first.
     make3d : bool
         Also compute the C1 / C2 range metrics.
     keep_first : bool
@@ -67,13 +76,16 @@ def evaluate(model, loader, *, device, amp: bool = False, channels_last: bool = 
     Returns
     -------
     dict
-        ``rmse``, ``abs_rel``, ``log10``, ``delta1..3`` (depth head), ``psnr``, ``ssim`` (AiF
-        head), ``n_images``; with ``make3d`` also ``c1_*`` and ``c2_*`` depth metrics.
+        The :data:`~trainer.metrics.DEPTH_KEYS` (``rmse``, ``abs_rel``, ``sq_rel``,
+        ``rmse_log``, ``log10``, ``delta105``, ``delta115``, ``delta1..3``; depth head),
+        ``psnr``, ``ssim`` (AiF head), ``n_images``; with ``make3d`` also ``c1_*`` and
+        ``c2_*`` depth metrics.
     """
     model.eval()
-    accs = {"": MetricAccumulator(max_depth=max_depth)}
+    accs = {"": MetricAccumulator(max_depth=max_depth, clip=clip)}
     if make3d:
-        accs.update({f"{k}_": MetricAccumulator(max_depth=v) for k, v in MAKE3D_RANGES.items()})
+        accs.update({f"{k}_": MetricAccumulator(max_depth=v, clip=clip)
+                     for k, v in MAKE3D_RANGES.items()})
     first = None
     for batch in loader:
         b = to_device_batch(batch, device, channels_last=channels_last)
@@ -106,9 +118,34 @@ def evaluate(model, loader, *, device, amp: bool = False, channels_last: bool = 
 
 def evaluate_checkpoint(data, checkpoint, *, split: str = "test", device: str = "auto",
                         batch_size: int = 1, num_workers: int = 0, make3d: bool = False,
-                        max_depth: float | None = None, max_samples: int | None = None,
+                        max_depth: float | None = None, clip: bool | None = None,
+                        resize=AS_TRAINED, max_samples: int | None = None,
                         stack_index: int | None = None) -> dict:
     """Load ``checkpoint``, rebuild its model and score it on ``split`` of ``data``.
+
+    The evaluation protocol follows the run unless overridden: ``max_depth``, ``clip`` and
+    ``resize`` default to the checkpoint's training config.
+
+    Parameters
+    ----------
+    max_depth : float, optional
+        Evaluated depth range, metres (``inf``: unlimited). Default: the run's
+        ``max_depth``, else the dataset's benchmark range
+        (:func:`~trainer.metrics.benchmark_max_depth`), else unlimited.
+    clip : bool, optional
+        Clip predictions to the range. Default: the run's ``clip_depth`` (true).
+    resize : (int, int), None or ``AS_TRAINED``
+        Resize whole frames to ``(H, W)`` and score at that size; ``None``: the stored
+        frames; ``AS_TRAINED`` (default): the run's ``resize``.
+    make3d, batch_size, num_workers, max_samples, stack_index
+        See ``trainer eval``.
+
+    Returns
+    -------
+    dict
+        :func:`evaluate`'s metrics plus ``split``, ``checkpoint``, ``epoch`` and the
+        protocol used: ``max_depth`` (None: unlimited), ``clip``, ``resize`` ([H, W] or
+        None).
 
     Raises
     ------
@@ -123,13 +160,26 @@ def evaluate_checkpoint(data, checkpoint, *, split: str = "test", device: str = 
     train_cfg = ckpt.get("train_config", {})
     if stack_index is None:
         stack_index = train_cfg.get("stack_index")
-    ds = DefocusDataset(data, split, heads=model.config.heads, crop=None,
-                        stack_index=stack_index, max_samples=max_samples)
+    if isinstance(resize, str) and resize == AS_TRAINED:
+        resize = train_cfg.get("resize")
+    resize = None if resize is None else (int(resize[0]), int(resize[1]))
+    if clip is None:
+        clip = bool(train_cfg.get("clip_depth", True))
+    if max_depth is None:
+        max_depth = train_cfg.get("max_depth")
+    if max_depth is None:
+        max_depth = benchmark_max_depth(open_dataset(data).attrs)
+    if max_depth is not None and math.isinf(max_depth):
+        max_depth = None
+    ds = DefocusDataset(data, split, heads=model.config.heads, crop=None, resize=resize,
+                        hflip=False, stack_index=stack_index, max_samples=max_samples)
     loader = DataLoader(ds, batch_size=batch_size, shuffle=False, num_workers=num_workers,
                         pin_memory=dev.type == "cuda")
     amp = bool(train_cfg.get("amp", False))
-    res = evaluate(model, loader, device=dev, amp=amp, make3d=make3d, max_depth=max_depth)
-    res.update(split=split, checkpoint=str(checkpoint), epoch=int(ckpt["epoch"]))
+    res = evaluate(model, loader, device=dev, amp=amp, make3d=make3d, max_depth=max_depth,
+                   clip=clip)
+    res.update(split=split, checkpoint=str(checkpoint), epoch=int(ckpt["epoch"]),
+               max_depth=max_depth, clip=clip, resize=None if resize is None else list(resize))
     return res
 
 

@@ -10,6 +10,7 @@ remaining epochs exactly (bitwise on the CPU). Run-directory files: see docs/tra
 from __future__ import annotations
 
 import csv
+import dataclasses
 import math
 import os
 import random
@@ -34,9 +35,10 @@ from trainer.checkpoint import (
     set_rng_state,
 )
 from trainer.config import TrainConfig, save_config
-from trainer.data import DefocusDataset, to_device_batch
+from trainer.data import DefocusDataset, holdout_indices, to_device_batch
 from trainer.evaluate import autocast_for, evaluate, resolve_device
 from trainer.losses import LossConfig, TwoHeadedLoss
+from trainer.metrics import benchmark_max_depth
 from trainer.model import ModelConfig, TwoHeadedNet
 
 __all__ = ["fit", "seed_everything", "seed_worker", "epoch_seed"]
@@ -93,6 +95,48 @@ def _is_better(value: float, best: float | None, maximise: bool) -> bool:
     if not math.isfinite(value):
         return False
     return best is None or (value > best if maximise else value < best)
+
+
+def _build_datasets(data, cfg: TrainConfig):
+    """The run's training and validation datasets (or None), and its validation depth range.
+
+    With ``val_split = "holdout"`` the validation samples are ``cfg.val_indices`` of the
+    training split (drawn by :func:`~trainer.data.holdout_indices` when not given) and
+    training uses the rest, so no other split is opened. Returns ``(cfg, train_ds, val_ds,
+    max_depth)`` where ``cfg`` records the held-out indices for config.json.
+    """
+    reader = open_dataset(data)
+    holdout = cfg.val_split == "holdout"
+    named_val = None if holdout else cfg.val_split
+    for opt, split in (("train_split", cfg.train_split), ("val_split", named_val)):
+        if split is not None and split not in reader.splits:
+            raise ConfigError(f"{opt} {split!r}: dataset {data} has splits {reader.splits}")
+    train_idx = val_idx = None
+    if holdout:
+        usable = reader[cfg.train_split].usable_indices()  # samples skipped by synth: never
+        if cfg.val_indices is None:
+            train_pos, val_pos = holdout_indices(len(usable), cfg.val_fraction, seed=cfg.seed)
+            train_idx, val_idx = [usable[k] for k in train_pos], [usable[k] for k in val_pos]
+        else:
+            val_idx = sorted(set(cfg.val_indices))
+            if not val_idx or not set(val_idx) <= set(usable) or len(val_idx) >= len(usable):
+                raise ConfigError(f"val_indices: expected 1 to {len(usable) - 1} distinct "
+                                  f"usable sample indices of split {cfg.train_split!r}, got "
+                                  f"{val_idx[:8]}")
+            train_idx = sorted(set(usable) - set(val_idx))
+    cfg = dataclasses.replace(cfg, val_indices=tuple(val_idx) if holdout else None)
+    train_ds = DefocusDataset(data, cfg.train_split, heads=cfg.heads,
+                              crop=None if cfg.resize else cfg.crop, resize=cfg.resize,
+                              hflip=cfg.hflip, seed=cfg.seed, stack_index=cfg.stack_index,
+                              indices=train_idx)
+    val_ds = None
+    if cfg.val_split is not None:
+        val_ds = DefocusDataset(data, cfg.train_split if holdout else cfg.val_split,
+                                heads=cfg.heads, crop=None, resize=cfg.resize, hflip=False,
+                                stack_index=cfg.stack_index, max_samples=cfg.val_max_samples,
+                                indices=val_idx)
+    max_depth = cfg.max_depth if cfg.max_depth is not None else benchmark_max_depth(reader.attrs)
+    return cfg, train_ds, val_ds, max_depth
 
 
 def _train_epoch(model, loader, criterion, optimizer, *, device, amp, channels_last, step,
@@ -179,12 +223,7 @@ def fit(data, run_dir, config: TrainConfig | None = None, *, resume: bool = Fals
     criterion = TwoHeadedLoss(LossConfig(mu=cfg.mu, charbonnier_eps=cfg.charbonnier_eps,
                                          psi=cfg.psi, lam=cfg.lam))
 
-    splits = open_dataset(data).splits
-    for opt, split in (("train_split", cfg.train_split), ("val_split", cfg.val_split)):
-        if split is not None and split not in splits:
-            raise ConfigError(f"{opt} {split!r}: dataset {data} has splits {splits}")
-    train_ds = DefocusDataset(data, cfg.train_split, heads=cfg.heads, crop=cfg.crop,
-                              hflip=cfg.hflip, seed=cfg.seed, stack_index=cfg.stack_index)
+    cfg, train_ds, val_ds, val_max_depth = _build_datasets(data, cfg)
     gen = torch.Generator()
     sampler = (DistributedSampler(train_ds, num_replicas=world, rank=rank, shuffle=True,
                                   seed=cfg.seed) if world > 1 else None)
@@ -196,9 +235,7 @@ def fit(data, run_dir, config: TrainConfig | None = None, *, resume: bool = Fals
     train_loader = DataLoader(train_ds, batch_size=cfg.batch_size, shuffle=sampler is None,
                               sampler=sampler, generator=gen, drop_last=drop_last, **loader_kw)
     val_loader = None
-    if cfg.val_split is not None and main:
-        val_ds = DefocusDataset(data, cfg.val_split, heads=cfg.heads, crop=None,
-                                stack_index=cfg.stack_index, max_samples=cfg.val_max_samples)
+    if val_ds is not None and main:
         val_loader = DataLoader(val_ds, batch_size=1, shuffle=False, **loader_kw)
 
     if main:  # after the checks above, so a refused run leaves nothing behind
@@ -267,7 +304,8 @@ def fit(data, run_dir, config: TrainConfig | None = None, *, resume: bool = Fals
         if val_loader is not None and (completed % cfg.val_every == 0 or last_epoch or stopped):
             res = evaluate(model, val_loader, device=device, amp=amp,
                            channels_last=memory == torch.channels_last,
-                           max_depth=cfg.max_depth, keep_first=cfg.plots)
+                           max_depth=val_max_depth, clip=cfg.clip_depth,
+                           keep_first=cfg.plots)
             first = res.pop("_first", first)
             row.update({f"val_{k}": v for k, v in res.items()})
             model.train()
