@@ -37,5 +37,9 @@ def user_errors(fn):
             return fn(*args, **kwargs)
         except DefocusKitError as exc:
             raise click.ClickException(one_line(exc)) from None
+        except OSError as exc:  # a read-only or full filesystem, a path under /proc, ...
+            from defocuskit.output import describe_os_error
+
+            raise click.ClickException(describe_os_error(exc, "the output")) from None
 
     return wrapper

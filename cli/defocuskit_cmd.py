@@ -104,25 +104,21 @@ def synth(source, input_, output, camera, focus, mode, psf, coc_to_sigma, linear
       defocuskit synth --source nyu --input nyu_depth_v2_labeled.mat \\
           --output nyu.zarr --jobs 2 --resume
     """
-    from defocuskit.config import SynthConfig, load_config_file
+    from defocuskit.config import resolve_synth_config
     from defocuskit.synth import run_synth
 
     if resume and overwrite:
         raise click.UsageError("--resume and --overwrite exclude each other")
-    cfg = load_config_file(config_file) if config_file else {}
     given = {"source": source, "input": input_, "output": output, "camera": camera,
              "focus": focus, "mode": mode, "psf": psf, "coc_to_sigma": coc_to_sigma,
              "linear_light": linear_light, "noise": noise or None, "resize": resize,
              "splits": list(splits) or None, "limit": limit, "jobs": jobs,
              "backend": backend, "scheduler": scheduler, "seed": seed,
              "shard_size": shard_size, "compressor": compressor, "on_error": on_error}
-    cfg.update({k: v for k, v in given.items() if v is not None})
-    source_options = dict(cfg.get("source_options", {}))
-    source_options.update(options)
     if splits_path:
-        source_options["splits_path"] = splits_path
-    cfg["source_options"] = source_options
-    config = SynthConfig.from_dict(cfg)
+        options = {**options, "splits_path": splits_path}
+    config = resolve_synth_config(config_file=config_file, overrides=given,
+                                  source_options=options)
     summary = run_synth(config, resume=resume, overwrite=overwrite, progress=progress)
     click.echo(f"wrote {summary.n_samples} samples in {summary.n_shards} shards to "
                f"{summary.output} in {summary.seconds:.1f} s "

@@ -18,7 +18,7 @@ from defocuskit.errors import ConfigError
 from defocuskit.typed import check_fields
 from defocuskit.typed import load_config_file as _load_config_file
 
-__all__ = ["SynthConfig", "load_config_file", "RUNTIME_KEYS"]
+__all__ = ["SynthConfig", "load_config_file", "resolve_synth_config", "RUNTIME_KEYS"]
 
 # Keys that change how a run executes but not what it writes: they may differ on resume.
 RUNTIME_KEYS = ("jobs", "backend", "scheduler", "resume", "overwrite", "on_error", "progress")
@@ -103,3 +103,20 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
     The one loader of the project (:func:`defocuskit.typed.load_config_file`).
     """
     return _load_config_file(path)
+
+
+def resolve_synth_config(*, config_file: str | Path | None = None,
+                         overrides: dict[str, Any] | None = None,
+                         source_options: dict[str, Any] | None = None) -> SynthConfig:
+    """The configuration of a run, as ``defocuskit synth`` resolves it.
+
+    Later wins: the config file's keys, then ``overrides`` (a ``None`` value means "not
+    given" and keeps the file's value), then ``source_options`` merged key by key into the
+    file's ``source_options``. Every value is type-checked.
+    """
+    cfg = load_config_file(config_file) if config_file else {}
+    cfg.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    merged = dict(cfg.get("source_options") or {})
+    merged.update(source_options or {})
+    cfg["source_options"] = merged
+    return SynthConfig.from_dict(cfg)

@@ -100,3 +100,24 @@ def test_unknown_reader_option_from_the_cli_is_one_line(tmp_path):
     assert r.exit_code == 1 and "source 'samples' option: unknown option(s) ['crop']" \
         in r.output
     assert not (tmp_path / "o.zarr").exists()
+
+
+def test_config_merge_lives_in_the_library(tmp_path):
+    from defocuskit.config import resolve_synth_config
+
+    f = tmp_path / "c.toml"
+    f.write_text('source = "samples"\ninput = "x"\noutput = "o.zarr"\nseed = 4\n'
+                 '[source_options]\na = 1\n')
+    cfg = resolve_synth_config(config_file=f, overrides={"seed": None, "camera": "syndof"},
+                               source_options={"b": 2})
+    assert (cfg.seed, cfg.camera, cfg.source_options) == (4, "syndof", {"a": 1, "b": 2})
+
+
+def test_preview_into_an_unwritable_place_is_one_line(tmp_path):
+    import shutil
+
+    ds = tmp_path / "g.zarr"
+    shutil.copytree(Path(__file__).parent / "data" / "golden_v2.zarr", ds)
+    r = CliRunner().invoke(main, ["preview", str(ds), "--output", "/proc/self/p.png"])
+    assert r.exit_code == 1 and "Traceback" not in r.output
+    assert r.output.startswith("Error: cannot write /proc/self") and r.output.count("\n") == 1
