@@ -1,6 +1,7 @@
 """trainer: a lean PyTorch trainer for 2HDED:NET on defocuskit datasets.
 
 Modules: ``model`` (the network), ``losses`` and ``metrics`` (the paper's), ``data`` (a
-Dataset over a defocuskit Zarr split), ``config``, ``checkpoint``, ``fit``, ``evaluate``,
-``predict``, ``plots``. The command line is ``trainer fit | eval | predict``.
+Dataset over a defocuskit Zarr split), ``resize`` (whole-frame resizing), ``config``,
+``checkpoint``, ``fit``, ``evaluate``, ``predict``, ``plots``. The command line is
+``trainer fit | eval | predict``.
 """
