@@ -77,8 +77,15 @@ def trainer():
                                   "training split), a split name, or none.")
 @click.option("--val-fraction", type=float,
               help="Share of the training split held out for validation (default 0.05).")
-@click.option("--amp/--no-amp", default=None, help="bf16 autocast on CUDA (default on).")
+@click.option("--amp/--no-amp", default=None,
+              help="bf16 autocast (default: on CUDA only; --amp also on the CPU).")
+@click.option("--channels-last/--no-channels-last", default=None,
+              help="NHWC memory format (default: on CUDA only).")
 @click.option("--compile/--no-compile", "compile_", default=None, help="torch.compile.")
+@click.option("--encoder-weights", type=click.Path(exists=True, dir_okay=False,
+                                                   resolve_path=True),
+              help="torchvision DenseNet-121 state dict file: ImageNet init of the encoder "
+                   "(fresh runs only; see docs/trainer.md).")
 @click.option("--max-steps", type=int, help="Stop after this many optimiser steps.")
 @click.option("--tensorboard/--no-tensorboard", default=None,
               help="Also log to TensorBoard (if installed).")
@@ -92,6 +99,7 @@ def fit_cmd(data, run_dir, preset, config_file, resume, **options):
     Examples:
       trainer fit --data nyu.zarr --run-dir runs/nyu
       trainer fit --data samples.zarr --run-dir runs/demo --preset demo --device cpu
+      trainer fit --data nyu.zarr --run-dir runs/nyu --encoder-weights densenet121.pth
       trainer fit --data nyu.zarr --run-dir runs/nyu --resume
       torchrun --nproc_per_node 4 -m trainer fit --data nyu.zarr --run-dir runs/ddp
     """

@@ -56,6 +56,7 @@ class TrainConfig:
     # --- model and loss (paper values) ---
     heads: tuple[str, ...] = ("depth", "aif")  # either alone for the ablation
     model: dict = field(default_factory=dict)  # ModelConfig overrides (growth_rate, ...)
+    encoder_weights: str | None = None  # torchvision densenet121 state dict file (ImageNet init)
     mu: float = 0.001  # weight of the depth-gradient term
     charbonnier_eps: float = 1e-3  # Charbonnier epsilon
     psi: float = 4.0  # weight of (1 - SSIM) in the deblurring loss
@@ -65,8 +66,8 @@ class TrainConfig:
     clip_depth: bool = True  # clip predictions to (1 mm, max_depth] before the metrics
     # --- device and speed ---
     device: str = "auto"  # "auto" (cuda if available), "cpu", "cuda", "cuda:1", ...
-    amp: bool = True  # bf16 autocast; only on CUDA (ignored on the CPU)
-    channels_last: bool = True  # NHWC memory format; only on CUDA
+    amp: bool | None = None  # bf16 autocast; None: on CUDA only; true/false: on any device
+    channels_last: bool | None = None  # NHWC memory format; None: on CUDA only
     compile: bool = False  # torch.compile the model
     # --- logging ---
     progress: bool = True  # tqdm bar (shown only on a TTY and on rank 0)

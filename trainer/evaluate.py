@@ -44,9 +44,9 @@ def resolve_device(device: str = "auto") -> torch.device:
 
 
 def autocast_for(device: torch.device, amp: bool):
-    """bf16 autocast on CUDA when ``amp``; a no-op context elsewhere."""
-    if amp and device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
+    """bf16 autocast on ``device`` (CUDA or CPU) when ``amp``; a no-op context otherwise."""
+    if amp:
+        return torch.autocast(device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
 
 
@@ -175,7 +175,8 @@ def evaluate_checkpoint(data, checkpoint, *, split: str = "test", device: str = 
                         hflip=False, stack_index=stack_index, max_samples=max_samples)
     loader = DataLoader(ds, batch_size=batch_size, shuffle=False, num_workers=num_workers,
                         pin_memory=dev.type == "cuda")
-    amp = bool(train_cfg.get("amp", False))
+    amp = train_cfg.get("amp")  # as trained: None means bf16 on CUDA only
+    amp = dev.type == "cuda" if amp is None else bool(amp)
     res = evaluate(model, loader, device=dev, amp=amp, make3d=make3d, max_depth=max_depth,
                    clip=clip)
     res.update(split=split, checkpoint=str(checkpoint), epoch=int(ckpt["epoch"]),

@@ -40,6 +40,7 @@ from trainer.evaluate import autocast_for, evaluate, resolve_device
 from trainer.losses import LossConfig, TwoHeadedLoss
 from trainer.metrics import benchmark_max_depth
 from trainer.model import ModelConfig, TwoHeadedNet
+from trainer.pretrained import load_encoder_weights
 
 __all__ = ["fit", "seed_everything", "seed_worker", "epoch_seed"]
 
@@ -217,8 +218,13 @@ def fit(data, run_dir, config: TrainConfig | None = None, *, resume: bool = Fals
     seed_everything(cfg.seed)
     model_cfg = ModelConfig(heads=cfg.heads, **cfg.model)
     model = TwoHeadedNet(model_cfg)
+    encoder_init = None  # ImageNet weights: a fresh run loads them, a resumed one has its own
+    if cfg.encoder_weights is not None and not resume:
+        encoder_init = load_encoder_weights(model, cfg.encoder_weights)
     cuda = device.type == "cuda"
-    memory = torch.channels_last if (cuda and cfg.channels_last) else torch.contiguous_format
+    # None: the fast CUDA settings on CUDA only; True / False: honoured on any device
+    channels_last = cuda if cfg.channels_last is None else cfg.channels_last
+    memory = torch.channels_last if channels_last else torch.contiguous_format
     model = model.to(device, memory_format=memory)
     criterion = TwoHeadedLoss(LossConfig(mu=cfg.mu, charbonnier_eps=cfg.charbonnier_eps,
                                          psi=cfg.psi, lam=cfg.lam))
@@ -258,6 +264,7 @@ def fit(data, run_dir, config: TrainConfig | None = None, *, resume: bool = Fals
         # a run stopped inside an epoch logged a partial row that the resumed run redoes
         history = [r for r in ckpt.get("history", []) if r["epoch"] <= start_epoch]
         set_rng_state(ckpt["rng"])
+        encoder_init = ckpt.get("encoder_init")
 
     train_model = model
     if world > 1:
@@ -272,7 +279,10 @@ def fit(data, run_dir, config: TrainConfig | None = None, *, resume: bool = Fals
     maximise = monitor == "val_psnr"
     tb = _tensorboard(run_dir) if (cfg.tensorboard and main) else None
     show_bar = cfg.progress and main and sys.stderr.isatty()
-    amp = cfg.amp and cuda
+    amp = cuda if cfg.amp is None else cfg.amp
+    if main and encoder_init is not None and not resume:
+        log(f"encoder: {encoder_init['tensors']} ImageNet tensors from {encoder_init['path']} "
+            f"(sha256 {encoder_init['sha256'][:12]})")
     stopped, first = False, None
     budget_left = cfg.max_steps is None or step < cfg.max_steps
     for epoch in range(start_epoch, cfg.epochs if budget_left else start_epoch):
@@ -318,7 +328,8 @@ def fit(data, run_dir, config: TrainConfig | None = None, *, resume: bool = Fals
             state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                      "scheduler": scheduler.state_dict(), "epoch": completed, "step": step,
                      "best": best, "monitor": monitor, "model_config": model_cfg.to_dict(),
-                     "train_config": cfg.to_dict(), "history": history, "rng": rng_state()}
+                     "train_config": cfg.to_dict(), "history": history, "rng": rng_state(),
+                     "encoder_init": encoder_init}
             save_checkpoint(last_path, state)
             if improved:
                 save_checkpoint(run_dir / "best.pt", state)
