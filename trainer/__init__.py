@@ -1,7 +1,7 @@
 """trainer: a lean PyTorch trainer for 2HDED:NET on defocuskit datasets.
 
-Modules: ``model`` (the network), ``losses`` and ``metrics`` (the paper's), ``data`` (a
-Dataset over a defocuskit Zarr split), ``resize`` (whole-frame resizing), ``config``,
-``checkpoint``, ``fit``, ``evaluate``, ``predict``, ``plots``. The command line is
-``trainer fit | eval | predict``.
+Modules: ``model`` (the network), ``pretrained`` (ImageNet encoder weights from a local
+file), ``losses`` and ``metrics`` (the paper's), ``data`` (a Dataset over a defocuskit Zarr
+split), ``resize`` (whole-frame resizing), ``config``, ``checkpoint``, ``fit``,
+``evaluate``, ``predict``, ``plots``. The command line is ``trainer fit | eval | predict``.
 """
