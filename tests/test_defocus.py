@@ -79,13 +79,13 @@ def test_sigma_gradient_agrees_with_finite_differences_of_the_gather(motorcycle)
 
 def test_gradcheck_float64():
     rng = np.random.default_rng(2)
-    aif = torch.tensor(rng.uniform(0, 1, (1, 2, 9, 10)), dtype=torch.float64,
+    aif = torch.tensor(rng.uniform(0, 1, (1, 1, 6, 7)), dtype=torch.float64,
                        requires_grad=True)
-    sig = torch.tensor(rng.uniform(0.3, 2.2, (1, 1, 9, 10)), dtype=torch.float64,
+    sig = torch.tensor(rng.uniform(0.3, 1.5, (1, 1, 6, 7)), dtype=torch.float64,
                        requires_grad=True)
     # a fixed ladder: the default one follows the map's maximum, which gradcheck perturbs
-    assert torch.autograd.gradcheck(lambda a, s: reblur(a, s, sigma_max=2.5), (aif, sig),
-                                    eps=1e-6, atol=1e-5)
+    assert torch.autograd.gradcheck(lambda a, s: reblur(a, s, sigma_max=1.6), (aif, sig),
+                                    eps=1e-6, atol=1e-5, fast_mode=True)
 
 
 def test_bf16_is_computed_in_float32_and_returned_in_bf16(motorcycle):

@@ -14,7 +14,8 @@ both the image and σ, and whose memory does not grow with σ:
    a Gaussian-blurred image is a smooth function of t (it solves the heat equation
    ∂I/∂t = ½∇²I), so interpolation in t is far more accurate than in σ.
 
-The forward pass keeps one level at a time; the backward pass recomputes each level
+All levels come from one padded FFT of the image (a level costs one inverse FFT, whatever
+its σ); the forward pass keeps one level at a time; the backward pass recomputes them
 (a custom autograd function), so memory is a few images whatever ``σ_max``: at 512² and
 σ up to 32 px about 30 levels cost time, not memory. The gradient with respect to σ is
 that of the interpolation (the secant slope of each level interval): its agreement with
@@ -60,20 +61,52 @@ def _kernel_1d(sigma: float, device, dtype=torch.float32) -> Tensor:
     return (k / k.sum()).to(dtype)
 
 
+class _Levels:
+    """Constant-σ blurs of one stack of planes, all from a single padded FFT.
+
+    The planes are reflect-101 padded by the largest level's radius ``ceil(3σ_max)``;
+    each level multiplies the padded spectrum by its truncated, normalised separable
+    kernel's transfer function and transforms back. Inside the frame this equals the
+    direct convolution (the kernel never reaches the wrapped-around border), at a cost
+    that does not grow with σ.
+    """
+
+    def __init__(self, planes: Tensor, sigma_top: float):
+        self.h, self.w = planes.shape[-2:]
+        self.r = int(math.ceil(3.0 * sigma_top))
+        if self.r >= self.h or self.r >= self.w:
+            raise ConfigError(f"reblur: sigma {sigma_top:.2f} px needs a {self.r} px border, "
+                              f"more than the image ({self.h}x{self.w}) can reflect")
+        padded = F.pad(planes, (self.r,) * 4, mode="reflect") if self.r else planes
+        self.size = padded.shape[-2:]
+        self.spectrum = torch.fft.rfft2(padded)
+        self.planes = planes
+
+    def _transfer(self, sigma: float) -> Tensor:
+        k = _kernel_1d(sigma, self.spectrum.device, torch.float64)
+        r = (k.numel() - 1) // 2
+
+        def circular(n: int) -> Tensor:
+            row = torch.zeros(n, dtype=torch.float64, device=k.device)
+            idx = torch.arange(-r, r + 1, device=k.device) % n
+            return row.index_add(0, idx, k)
+
+        ky = torch.fft.fft(circular(self.size[0]))
+        kx = torch.fft.rfft(circular(self.size[1]))
+        return (ky[:, None] * kx[None, :]).to(self.spectrum.dtype)
+
+    def level(self, sigma: float) -> Tensor:
+        if sigma <= 0:
+            return self.planes
+        full = torch.fft.irfft2(self.spectrum * self._transfer(sigma), s=self.size)
+        return full[..., self.r:self.r + self.h, self.r:self.r + self.w]
+
+
 def blur_constant(planes: Tensor, sigma: float) -> Tensor:
-    """Blur (N, 1, H, W) planes with one σ: separable, ``ceil(3σ)``, reflect-101 borders."""
+    """Blur (N, C, H, W) planes with one σ: separable, ``ceil(3σ)``, reflect-101 borders."""
     if sigma <= 0:
         return planes
-    k = _kernel_1d(sigma, planes.device, planes.dtype)
-    r = (k.numel() - 1) // 2
-    h, w = planes.shape[-2:]
-    if r >= h or r >= w:
-        raise ConfigError(f"reblur: sigma {sigma:.2f} px needs a {r} px border, more than the "
-                          f"image ({h}x{w}) can reflect")
-    x = F.pad(planes, (r, r, 0, 0), mode="reflect")
-    x = F.conv2d(x, k.view(1, 1, 1, -1))
-    x = F.pad(x, (0, 0, r, r), mode="reflect")
-    return F.conv2d(x, k.view(1, 1, -1, 1))
+    return _Levels(planes, sigma).level(sigma)
 
 
 class _Ladder:
@@ -116,15 +149,14 @@ class _Reblur(torch.autograd.Function):
     def forward(ctx, planes: Tensor, sigma: Tensor, levels: tuple[float, ...]):
         # planes: (B, C, H, W) float32; sigma: (B, 1, H, W) float32
         ladder = _Ladder(sigma.square(), levels)
-        b, c, h, w = planes.shape
-        flat = planes.reshape(b * c, 1, h, w)
+        stack = _Levels(planes, levels[-1])
         out = torch.zeros_like(planes)
         slope = torch.zeros_like(planes)  # d out / d t
         for i, s in enumerate(levels):
             if not ladder.used(i):
                 continue
             wl, dwl = ladder.weights(i)
-            level = blur_constant(flat, s).view(b, c, h, w)
+            level = stack.level(s)
             out += wl * level
             slope += dwl * level
         ctx.save_for_backward(planes, sigma, slope)
@@ -140,17 +172,12 @@ class _Reblur(torch.autograd.Function):
             grad_sigma = (grad_out * slope).sum(1, keepdim=True) * 2.0 * sigma
         if ctx.needs_input_grad[0]:
             ladder = _Ladder(sigma.square(), ctx.levels)
-            b, c, h, w = planes.shape
-            grad_planes = torch.zeros_like(planes)
-            for i, s in enumerate(ctx.levels):
-                if not ladder.used(i):
-                    continue
-                wl, _ = ladder.weights(i)
-                with torch.enable_grad():  # the adjoint of this level's blur, recomputed
-                    x = planes.detach().reshape(b * c, 1, h, w).requires_grad_(True)
-                    y = blur_constant(x, s).view(b, c, h, w)
-                    (g,) = torch.autograd.grad(y, x, grad_out * wl)
-                grad_planes += g.view(b, c, h, w)
+            used = [i for i in range(len(ctx.levels)) if ladder.used(i)]
+            with torch.enable_grad():  # the adjoint of the level blurs, through autograd
+                x = planes.detach().requires_grad_(True)
+                stack = _Levels(x, ctx.levels[-1])
+                y = sum(ladder.weights(i)[0] * stack.level(ctx.levels[i]) for i in used)
+                (grad_planes,) = torch.autograd.grad(y, x, grad_out)
         return grad_planes, grad_sigma, None
 
 
