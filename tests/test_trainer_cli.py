@@ -195,7 +195,7 @@ def test_user_errors_are_one_clear_line(data, run, tmp_path):
                                   "--config", str(cfg)])
     assert res.exit_code == 1 and "unknown option(s) ['epochz']" in res.output
     res = runner.invoke(trainer, ["fit", "--data", str(data), "--run-dir", str(run)])
-    assert res.exit_code == 1 and "already holds a run" in res.output
+    assert res.exit_code == 1 and "holds an earlier run" in res.output
     res = runner.invoke(trainer, ["eval", "--data", str(data), "--checkpoint",
                                   str(run / "best.pt"), "--split", "val"])
     assert res.exit_code == 1 and "no split 'val'" in res.output

@@ -98,6 +98,11 @@ def test_paper_defaults_and_resolution_order(tmp_path):
     ({"resize": [256, 256, 256]}, "resize: expected"),
     ({"val_fraction": 0.0}, "val_fraction"),
     ({"val_fraction": 1.0}, "val_fraction"),
+    ({"max_steps": 0}, "max_steps: expected >= 1"),
+    ({"val_max_samples": 0}, "val_max_samples: expected >= 1"),
+    ({"max_depth": -1.0}, "max_depth: expected > 0"),
+    ({"batch_size": 1, "crop": 32}, "BatchNorm one value per channel"),
+    ({"amp": "no"}, "'amp' expected true or false"),
 ])
 def test_config_rejects_bad_options(bad, message):
     with pytest.raises(ConfigError, match=message):
@@ -109,7 +114,7 @@ def test_config_file_errors(tmp_path):
         resolve_config(config_file=tmp_path / "nope.toml")
     broken = tmp_path / "broken.json"
     broken.write_text("{epochs: 3")
-    with pytest.raises(ConfigError, match="cannot parse"):
+    with pytest.raises(ConfigError, match="not valid JSON"):
         resolve_config(config_file=broken)
     with pytest.raises(ConfigError, match="preset 'fast'"):
         resolve_config(preset="fast")
@@ -197,9 +202,9 @@ def test_fit_writes_run_files_and_refuses_to_overwrite(tmp_path, tiny_data):
     assert json.loads((run / "config.json").read_text()) == cfg.to_dict()
     assert summary["monitor"] == "val_rmse" and np.isfinite(summary["best"])
     assert "val_psnr" not in summary["last"]  # depth head alone
-    with pytest.raises(ConfigError, match="already holds a run"):
+    with pytest.raises(ConfigError, match="holds an earlier run"):
         fit(tiny_data, run, cfg, log=quiet)
-    with pytest.raises(CheckpointError, match="no checkpoint"):
+    with pytest.raises(ConfigError, match="no checkpoint"):
         fit(tiny_data, tmp_path / "empty", cfg, resume=True, log=quiet)
     with pytest.raises(ConfigError, match="val_split 'val'"):
         fit(tiny_data, tmp_path / "v", dataclasses.replace(cfg, val_split="val"), log=quiet)

@@ -9,6 +9,7 @@ a string or a container of those, which is what the safe ``weights_only`` unpick
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 from pathlib import Path
@@ -72,10 +73,18 @@ def _to_lists(x):
 def save_checkpoint(path, state: dict) -> Path:
     """Write ``state`` (see module doc) atomically: a crash never leaves half a file."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    torch.save({"format_version": FORMAT_VERSION, **state}, tmp)
-    os.replace(tmp, path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.save({"format_version": FORMAT_VERSION, **state}, tmp)
+        os.replace(tmp, path)
+    except (OSError, RuntimeError) as exc:  # torch.save wraps a full disk in RuntimeError
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        reason = getattr(exc, "strerror", None) or str(exc).strip().splitlines()[-1][:200]
+        kept = "the previous one is intact" if path.exists() else "nothing was written"
+        raise CheckpointError(f"checkpoint {path}: could not be saved ({reason}); the partial "
+                              f"file was removed and {kept}") from None
     return path
 
 
@@ -94,6 +103,10 @@ def load_checkpoint(path, *, map_location="cpu") -> dict:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # torch.load on junk raises many different types
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if "weights only" in str(exc).lower() or "weights_only" in str(exc):
+            # torch's own advice (load with weights_only=False) would run arbitrary code
+            first = ("it holds Python objects that the safe loader refuses: not a "
+                     "checkpoint written by this trainer; do not load it unsafely")
         raise CheckpointError(f"checkpoint {path}: unreadable or corrupt ({first})") from None
     if not isinstance(ckpt, dict) or any(k not in ckpt for k in _REQUIRED):
         raise CheckpointError(f"checkpoint {path}: not a trainer checkpoint (expected a dict "
