@@ -391,12 +391,23 @@ def _warm_up(mode: str) -> None:
     Workers then load the cached machine code instead of each compiling it at the same
     time; the first compile on a new machine takes about a minute.
     """
+    import threading
+
     from defocuskit.blur import render
 
     t0 = time.perf_counter()
-    img = np.zeros((8, 8, 3), np.uint8)
-    render(img, np.ones((8, 8), np.float32), mode=mode, depth=np.ones((8, 8), np.float32),
-           focus_distance=1.0)
+    # a cached load takes well under a second: still busy after 2 s means compiling
+    notice = threading.Timer(2.0, lambda: print(
+        f"compiling the {mode} blur kernels (first run on this machine, about a minute; "
+        "later runs load them from Numba's cache) ...", file=sys.stderr, flush=True))
+    notice.daemon = True
+    notice.start()
+    try:
+        img = np.zeros((8, 8, 3), np.uint8)
+        render(img, np.ones((8, 8), np.float32), mode=mode,
+               depth=np.ones((8, 8), np.float32), focus_distance=1.0)
+    finally:
+        notice.cancel()
     dt = time.perf_counter() - t0
     if dt > 5:
         print(f"compiled the {mode} blur kernels in {dt:.0f} s (first run on this machine; "
