@@ -1,10 +1,21 @@
 """Benchmark of the render modes: Mpix/s per core at 640x480, sigma max 2, 8 and 16 px.
 
-Also times, in the same run, a plain gather written the obvious way (Numba, one ``exp``
-per tap) as the baseline, and the cold start of a fresh process (import + first frame).
+Times every mode with both PSF shapes (1 and 2 threads) and, in the same run:
+
+* a plain gather written the obvious way (Numba, one ``exp`` per tap) as the baseline;
+* the current gather and scatter kernels side by side with the frozen copies of the
+  kernels they replaced (``benchmarks/baseline/``, the hand-unrolled lane code): both run
+  serially in the calling thread on the same prepared inputs, calls interleaved round by
+  round so the machine's load hits both alike, timed by the thread's CPU time and by the
+  wall clock; the outputs are compared bit for bit (also on random sigma maps up to 32 px);
+* the cold compile of every engine kernel (a fresh process with an empty Numba cache);
+* the cold start of a fresh process (import + first frame, kernels from the cache).
+
 The scene is the engine notes' reference scene (at sigma max 8: mean sigma 2.5 px, ~396
-taps per pixel); the issue's targets are checked at sigma max 8. Times are medians of
-``--repeats`` runs; the load average is recorded because the machine is shared.
+taps per pixel); scatter is also timed on it plus tiny noise (no two equal neighbours: no
+equal-sigma runs, every source through the per-source path). Times are medians of
+``--repeats`` runs; the load average is recorded because the machine is shared. The first
+run compiles the frozen baseline kernels (about a minute and a half; cached afterwards).
 Writes ``benchmarks/results/bench_render.json``. Usage::
 
     .venv/bin/python benchmarks/bench_render.py [--repeats 5] [--quick]
@@ -19,14 +30,21 @@ import os
 import platform
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import numba
 import numpy as np
 from numba import njit
+from numba.core import config as nb_config
 
-from defocuskit.blur import MODES, render
+from defocuskit.blur import MODES, PSFS, render
+from defocuskit.blur._common import kernel_radius
+from defocuskit.blur._gather_kernels import GATHER_SIGNATURE, LANES, gather_rows
+from defocuskit.blur._jit import compile_kernel
+from defocuskit.blur._scatter_kernels import SCATTER_SIGNATURE, scatter_rows
+from defocuskit.blur.gather import _TINY, pad_planar_fast
 from defocuskit.optics import get_preset
 
 OUT = Path(__file__).resolve().parent / "results" / "bench_render.json"
@@ -50,6 +68,12 @@ def scene(sigma_max: float):
     cam = get_preset("2hded").make(image_width=W, rng=rng).with_focus(2.0)
     sigma = cam.sigma_px(depth)
     return img, (sigma * sigma_max / sigma.max()).astype(np.float32), depth
+
+
+def without_runs(sigma: np.ndarray) -> np.ndarray:
+    """``sigma`` plus noise below 1e-3 px: no two neighbours equal (scatter's worst case)."""
+    noise = np.random.default_rng(1).uniform(0, 1e-3, sigma.shape).astype(np.float32)
+    return sigma + noise
 
 
 def scene_stats(sigma: np.ndarray) -> dict:
@@ -82,6 +106,134 @@ def plain_gather(img, sigma, out):
             out[y, x, 2] = a2 / tot
 
 
+# --- the frozen kernels the current ones replaced, timed side by side with them ---
+
+_OLD_GATHER_THREAD = ("void(float32[:, :, ::1], float32[:, ::1], float32[:, ::1], int64, int64, "
+                      "int64, float32[:, :, ::1])")
+
+
+def compile_baseline():
+    """The frozen kernels, compiled (or loaded) under the flags they were written for.
+
+    Both run serially in the calling thread, so that its CPU time measures them: the
+    gather's per-thread function as it is, the scatter's ``prange`` body compiled without
+    Numba's parallel passes (a ``prange`` of one thread is then a plain loop).
+    """
+    from baseline import gather_kernels, scatter_kernels
+
+    old = (nb_config.SLP_VECTORIZE, nb_config.LOOP_VECTORIZE)
+    nb_config.SLP_VECTORIZE, nb_config.LOOP_VECTORIZE = 1, 0
+    try:
+        gather = gather_kernels._gather_thread
+        gather.compile(_OLD_GATHER_THREAD)
+        scatter = njit(parallel=False, **scatter_kernels.JIT_OPTIONS)(
+            scatter_kernels.scatter_kernel.py_func)
+        scatter.compile(scatter_kernels.SCATTER_SIGNATURE)
+        scatter_kernels.normalise_kernel.compile(scatter_kernels.NORMALISE_SIGNATURE)
+    finally:
+        nb_config.SLP_VECTORIZE, nb_config.LOOP_VECTORIZE = old
+    return {"lanes": gather_kernels.LANES, "gather": gather, "scatter": scatter,
+            "normalise": scatter_kernels.normalise_kernel}
+
+
+def _alpha(sig):
+    with np.errstate(divide="ignore", under="ignore"):
+        alpha = np.exp(np.float32(-0.5) / np.square(sig))
+    alpha[alpha < _TINY] = 0.0
+    return alpha
+
+
+def kernel_pair(kernels, mode: str, img: np.ndarray, sigma: np.ndarray):
+    """``(old, new, result)``: the frozen and the current kernel of ``mode`` as calls on one
+    set of inputs prepared as the wrappers prepare them, one thread, and a function giving
+    both outputs (gather: the image; scatter: the RGBW sums) to compare bit for bit.
+
+    Timing the kernels alone keeps the wrappers' padding, ``exp`` and fresh allocations (the
+    same for both, and page-fault noise on a busy machine) out of the comparison.
+    """
+    h, w = sigma.shape
+    pad = kernel_radius(float(sigma.max()))
+    if mode == "gather":  # the current wrapper's layout, the same for both kernels
+        assert kernels["lanes"] == LANES
+        wg, hs = -(-w // LANES) * LANES, h + h % 2
+        src = pad_planar_fast(img, pad, extra_right=wg - w, extra_bottom=hs - h, threads=1)
+        sig = np.zeros((hs, wg), np.float32)
+        sig[:h, :w] = sigma
+        alpha, outs = _alpha(sig), [np.empty((h, w, 3), np.float32) for _ in range(2)]
+
+        def old():
+            kernels["gather"](src, sig, alpha, np.int64(pad), np.int64(1), np.int64(0), outs[0])
+
+        def new():
+            gather_rows(0, 1, src, sig, alpha, np.int64(pad), outs[1])
+    else:
+        src = pad_planar_fast(img, pad, threads=1)
+        sig = np.ascontiguousarray(np.pad(sigma, pad, mode="reflect"))
+        alpha, outs = _alpha(sig), [np.zeros((h, 4 * w), np.float32) for _ in range(2)]
+
+        def old():
+            outs[0][:] = 0.0
+            kernels["scatter"](src, sig, alpha, np.int64(pad), np.int64(1), outs[0])
+
+        def new():
+            outs[1][:] = 0.0
+            scatter_rows(0, 1, src, sig, alpha, np.int64(pad), outs[1])
+    return old, new, lambda: (old(), new(), outs)[-1]
+
+
+def side_by_side(fns: dict, repeats: int) -> dict:
+    """Median and min time (s) of each function, calls interleaved round by round.
+
+    ``cpu``: this thread's CPU time (every function here runs in the calling thread), which
+    a busy shared machine disturbs far less than ``wall``, the wall-clock time.
+    """
+    for fn in fns.values():
+        fn()
+    ts = {k: {"wall": [], "cpu": []} for k in fns}
+    for _ in range(repeats):
+        for k, fn in fns.items():
+            t0, c0 = time.perf_counter(), time.thread_time()
+            fn()
+            ts[k]["cpu"].append(time.thread_time() - c0)
+            ts[k]["wall"].append(time.perf_counter() - t0)
+    return {k: {f"{clock}_{stat}_s": float(f(v[clock])) for clock in ("cpu", "wall")
+                for stat, f in (("median", np.median), ("min", np.min))}
+            for k, v in ts.items()}
+
+
+def old_vs_new(repeats: int, smaxes) -> tuple[list[dict], list[dict]]:
+    """The current gather/scatter kernels against the frozen ones: speed and bitwise equality."""
+    kernels = compile_baseline()
+    compile_kernel(gather_rows, GATHER_SIGNATURE, simd="slp+loop")
+    compile_kernel(scatter_rows, SCATTER_SIGNATURE, simd="slp")
+    rows, checks = [], []
+    rng = np.random.default_rng(5)
+    for smax in (2.0, 8.0, 16.0, 32.0):  # random maps, odd sizes, up to the clamp
+        img = rng.random((61, 83, 3), dtype=np.float32)
+        sig = rng.uniform(0, smax, (61, 83)).astype(np.float32)
+        sig[10:20, 5:40] = sig[10, 5]  # runs of equal sigma
+        for mode in ("gather", "scatter"):
+            a, b = kernel_pair(kernels, mode, img, sig)[2]()
+            checks.append({"map": f"random 61x83, sigma < {smax:g}", "mode": mode,
+                           "bitwise_equal": bool(np.array_equal(a, b))})
+    for smax in smaxes:
+        img, sigma, _ = scene(smax)
+        cases = [("gather", "bands", sigma), ("scatter", "bands", sigma),
+                 ("scatter", "no runs", without_runs(sigma))]
+        for mode, label, sig in cases:
+            old, new, both = kernel_pair(kernels, mode, img, sig)
+            a, b = both()
+            checks.append({"map": f"scene {label}, sigma max {smax:g}", "mode": mode,
+                           "bitwise_equal": bool(np.array_equal(a, b))})
+            t = side_by_side({"old": old, "new": new}, repeats)
+            rows.append({"mode": mode, "scene": label, "sigma_max": smax, "old": t["old"],
+                         "new": t["new"], "new_over_old_cpu_median":
+                         t["new"]["cpu_median_s"] / t["old"]["cpu_median_s"],
+                         "new_over_old_wall_median":
+                         t["new"]["wall_median_s"] / t["old"]["wall_median_s"]})
+    return rows, checks
+
+
 def timeit(fn, repeats: int, warm=None) -> float:
     """Median wall time of ``repeats`` calls, after one warm-up call (``warm`` or ``fn``)."""
     (warm or fn)()
@@ -95,26 +247,64 @@ def timeit(fn, repeats: int, warm=None) -> float:
 
 def cold_start() -> float:
     code = ("import time; t = time.perf_counter(); import numpy as np; "
-            "from defocuskit.blur import render; "
+            "from defocuskit import render; "
             "render(np.zeros((480, 640, 3), np.uint8), np.full((480, 640), 4, np.float32)); "
             "print(time.perf_counter() - t)")
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return float(res.stdout.strip())
 
 
-def targets(rows: list[dict], cold: list[float]) -> dict:
+def cold_compile() -> dict:
+    """Compile every engine kernel in a fresh process with an empty Numba cache.
+
+    Returns wall and CPU seconds (the CPU time is what the compile costs on an idle
+    machine; the wall time includes waiting for a shared machine's cores).
+    """
+    code = ("import time; t = time.perf_counter(); c = time.process_time(); "
+            "import numpy as np; from defocuskit.blur import MODES, PSFS, render; "
+            "img = np.zeros((16, 20, 3), np.float32); s = np.ones((16, 20), np.float32); "
+            "[render(img, s, mode=m, psf=p, depth=np.ones((16, 20))) "
+            "for m in MODES for p in PSFS]; "
+            "print(time.perf_counter() - t, time.process_time() - c)")
+    with tempfile.TemporaryDirectory() as cache:
+        env = dict(os.environ, NUMBA_CACHE_DIR=cache)
+        res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                             check=True, env=env)
+    wall, cpu = map(float, res.stdout.split())
+    return {"wall_s": wall, "cpu_s": cpu}
+
+
+def cpu_model() -> str:
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return platform.processor() or "unknown"
+    name = next((ln.split(":", 1)[1].strip() for ln in info.splitlines()
+                 if ln.startswith("model name")), "unknown")
+    flags = next((ln.split(":", 1)[1].split() for ln in info.splitlines()
+                  if ln.startswith("flags")), [])
+    simd = [f for f in ("avx2", "fma", "avx512f") if f in flags]
+    return f"{name} ({', '.join(simd)})"
+
+
+def targets(rows: list[dict], cold: list[float], compile_s: dict, sbs: list[dict]) -> dict:
     """The issue's speed targets, judged at sigma max 8 (the reference scene) in this run."""
-    def row(mode, threads):
+    def row(mode, threads, psf="gaussian"):
         return next(r for r in rows if r["mode"] == mode and r["sigma_max"] == 8.0
-                    and r["threads"] == threads)
+                    and r["threads"] == threads and r["psf"] == psf)
 
     g1, s1, l1 = row("gather", 1), row("scatter", 1), row("layered", 1)
+    worst = {m: max(r["new_over_old_cpu_median"] for r in sbs if r["mode"] == m)
+             for m in ("gather", "scatter")}
     checks = {
         "gather_mpix_per_s_per_core": (g1["mpix_per_s_per_core"], ">=", 10.0),
         "gather_x_plain": (g1["speedup_vs_plain"], ">=", 20.0),
         "scatter_mpix_per_s_per_core": (s1["mpix_per_s_per_core"], ">=", 5.0),
         "layered_time_over_gather": (l1["seconds"] / g1["seconds"], "<=", 3.0),
         "cold_start_s_median": (float(np.median(cold)), "<", 1.0),
+        "cold_compile_all_kernels_cpu_s": (compile_s["cpu_s"], "<=", 15.0),
+        "gather_new_over_old_worst": (worst["gather"], "<=", 1.10),
+        "scatter_new_over_old_worst": (worst["scatter"], "<=", 1.10),
     }
     return {k: {"value": v, "target": f"{op} {t:g}",
                 "met": bool(v >= t if op == ">=" else v <= t if op == "<=" else v < t)}
@@ -127,8 +317,10 @@ def main(argv=None):
     ap.add_argument("--quick", action="store_true", help="sigma max 8 only")
     args = ap.parse_args(argv)
     load_before = os.getloadavg()
+    compile_s = cold_compile()
     rows, scenes = [], {}
     smaxes = (8.0,) if args.quick else (2.0, 8.0, 16.0)
+    sbs, checks = old_vs_new(max(args.repeats, 9), smaxes)
     small = np.zeros((8, 8, 3), np.float32), np.ones((8, 8), np.float32), np.empty((8, 8, 3),
                                                                                    np.float32)
     for smax in smaxes:
@@ -138,13 +330,17 @@ def main(argv=None):
         # the slow baseline: compiled on a tiny image, then timed (median of a few runs)
         base = timeit(lambda img=img, sigma=sigma, out=out: plain_gather(img, sigma, out),
                       max(1, args.repeats // 3), warm=lambda: plain_gather(*small))
-        rows.append({"mode": "plain-gather", "sigma_max": smax, "threads": 1, "seconds": base})
+        rows.append({"mode": "plain-gather", "psf": "gaussian", "sigma_max": smax, "threads": 1,
+                     "seconds": base})
         for mode in MODES:
-            for threads in (1, 2):
-                t = timeit(lambda img=img, sigma=sigma, depth=depth, mode=mode, threads=threads:
-                           render(img, sigma, mode=mode, depth=depth, threads=threads,
-                                  focus_distance=2.0), args.repeats)
-                rows.append({"mode": mode, "sigma_max": smax, "threads": threads, "seconds": t})
+            for psf in PSFS:
+                for threads in (1, 2):
+                    t = timeit(lambda img=img, sigma=sigma, depth=depth, mode=mode, psf=psf,
+                               threads=threads:
+                               render(img, sigma, mode=mode, psf=psf, depth=depth,
+                                      threads=threads, focus_distance=2.0), args.repeats)
+                    rows.append({"mode": mode, "psf": psf, "sigma_max": smax,
+                                 "threads": threads, "seconds": t})
     for r in rows:
         mpix = H * W / r["seconds"] / 1e6
         r["mpix_per_s_per_core"] = mpix / r["threads"]
@@ -153,28 +349,44 @@ def main(argv=None):
         r["speedup_vs_plain"] = base["seconds"] / r["seconds"]
     cold = [cold_start() for _ in range(3)]
     load_after = os.getloadavg()
+    print(f"CPU: {cpu_model()}, {os.cpu_count()} logical CPUs; LANES = {LANES}")
     for smax, st in scenes.items():
         print(f"scene sigma max {smax}: mean sigma {st['mean_sigma_px']:.2f} px, "
               f"{st['taps_per_pixel']:.0f} taps/pixel")
-    print(f"{'mode':<14}{'sigma max':>10}{'threads':>8}{'ms':>9}{'Mpix/s/core':>13}{'x plain':>9}")
+    print(f"{'mode':<14}{'psf':<10}{'sigma max':>10}{'threads':>8}{'ms':>9}{'Mpix/s/core':>13}"
+          f"{'x plain':>9}")
     for r in rows:
-        print(f"{r['mode']:<14}{r['sigma_max']:>10.0f}{r['threads']:>8}"
+        print(f"{r['mode']:<14}{r['psf']:<10}{r['sigma_max']:>10.0f}{r['threads']:>8}"
               f"{1000 * r['seconds']:>9.1f}{r['mpix_per_s_per_core']:>13.2f}"
               f"{r['speedup_vs_plain']:>9.1f}")
+    print("side by side, 1 thread, interleaved, medians in ms (thread CPU time / wall): "
+          "old = the frozen unrolled kernel")
+    for r in sbs:
+        o, n = r["old"], r["new"]
+        print(f"  {r['mode']:<8}{r['scene']:<9}sigma max {r['sigma_max']:>4.0f}: "
+              f"old {1000 * o['cpu_median_s']:7.1f} / {1000 * o['wall_median_s']:7.1f}   "
+              f"new {1000 * n['cpu_median_s']:7.1f} / {1000 * n['wall_median_s']:7.1f}   "
+              f"new/old {r['new_over_old_cpu_median']:.3f} / "
+              f"{r['new_over_old_wall_median']:.3f}")
+    print("bitwise equal to the frozen kernels: "
+          + ", ".join(f"{c['mode']} on {c['map']}: {c['bitwise_equal']}" for c in checks))
+    print(f"cold compile of every kernel (empty Numba cache): {compile_s['wall_s']:.1f} s wall, "
+          f"{compile_s['cpu_s']:.1f} s CPU")
     print(f"cold start (fresh process: import + first 640x480 frame): "
           f"{', '.join(f'{c:.2f} s' for c in cold)}")
     print(f"load average (1, 5, 15 min) before {load_before}, after {load_after}")
-    goals = targets(rows, cold) if 8.0 in smaxes else {}
+    goals = targets(rows, cold, compile_s, sbs) if 8.0 in smaxes else {}
     for k, v in goals.items():
         print(f"target {k}: {v['value']:.2f} {v['target']} -> {'met' if v['met'] else 'NOT met'}")
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps({
-        "image": [H, W], "scenes": scenes, "rows": rows, "cold_start_s": cold,
-        "targets_sigma_max_8": goals,
+        "image": [H, W], "scenes": scenes, "rows": rows, "old_vs_new_1_thread": sbs,
+        "bitwise_equal_to_old": checks, "cold_compile": compile_s, "cold_start_s": cold,
+        "targets_sigma_max_8": goals, "lanes": LANES,
         "load_average": {"before": load_before, "after": load_after},
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
-                    "python": platform.python_version(), "numba": numba.__version__,
-                    "numpy": np.__version__},
+        "machine": {"cpu": cpu_model(), "cpus": os.cpu_count(),
+                    "platform": platform.platform(), "python": platform.python_version(),
+                    "numba": numba.__version__, "numpy": np.__version__},
         "command": "python benchmarks/bench_render.py" + (" --quick" if args.quick else ""),
     }, indent=2))
     print(f"wrote {OUT}")

@@ -1,15 +1,17 @@
 """Plain, obviously-correct references for the fast kernels (slow: small images only).
 
-Written the textbook way, one ``exp`` per tap, with explicit reflect-101 indexing, so they
-share no code and no trick with the Numba kernels they check.
+Written the textbook way, one ``exp`` per tap (the whole 2-D window at once), with
+explicit reflect-101 indexing, so they share no code and no trick with the Numba kernels
+they check.
 """
 
+import functools
 import math
 
 import numpy as np
 
-__all__ = ["reflect101", "naive_gather", "naive_scatter", "gaussian_reference", "disc_weights",
-           "naive_disc_gather", "naive_disc_scatter", "disc_reference"]
+__all__ = ["reflect101", "gaussian_window", "naive_gather", "naive_scatter", "gaussian_reference",
+           "disc_weights", "naive_disc_gather", "naive_disc_scatter", "disc_reference"]
 
 
 def reflect101(i: int, n: int) -> int:
@@ -21,22 +23,32 @@ def reflect101(i: int, n: int) -> int:
     return period - i if i >= n else i
 
 
+@functools.lru_cache(maxsize=4096)
+def gaussian_window(s: float):
+    """``(w, r)``: the weights exp(-(dx^2 + dy^2) / (2 s^2)) for |dx|, |dy| <= r = ceil(3 s).
+
+    Unnormalised; s = 0 gives the single weight 1. Cached: references call it per pixel.
+    """
+    r = math.ceil(3 * s)
+    if s == 0:
+        return np.ones((1, 1)), 0
+    d = np.arange(-r, r + 1, dtype=np.float64)
+    w = np.exp(-(d[:, None] ** 2 + d[None, :] ** 2) / (2 * s * s))
+    w.flags.writeable = False
+    return w, r
+
+
 def naive_gather(img, sigma):
     """out(p) = sum_q w img(q) / sum_q w, w = exp(-|q-p|^2 / (2 s_p^2)), |q-p|_inf <= 3 s_p."""
     H, W, _ = img.shape
     out = np.zeros((H, W, 3), np.float64)
     for y in range(H):
         for x in range(W):
-            s = float(sigma[y, x])
-            r = math.ceil(3 * s)
-            acc = np.zeros(3)
-            tot = 0.0
-            for dy in range(-r, r + 1):
-                for dx in range(-r, r + 1):
-                    w = math.exp(-(dx * dx + dy * dy) / (2 * s * s)) if s > 0 else 1.0
-                    acc += w * img[reflect101(y + dy, H), reflect101(x + dx, W)]
-                    tot += w
-            out[y, x] = acc / tot
+            w, r = gaussian_window(float(sigma[y, x]))
+            rows = [reflect101(y + d, H) for d in range(-r, r + 1)]
+            cols = [reflect101(x + d, W) for d in range(-r, r + 1)]
+            window = img[np.ix_(rows, cols)].astype(np.float64)  # (2r + 1, 2r + 1, 3)
+            out[y, x] = (w[..., None] * window).sum(axis=(0, 1)) / w.sum()
     return out
 
 
@@ -49,18 +61,15 @@ def naive_scatter(img, sigma):
     for ys in range(-pad, H + pad):
         for xs in range(-pad, W + pad):
             sy, sx = reflect101(ys, H), reflect101(xs, W)
-            s = float(sigma[sy, sx])
-            r = math.ceil(3 * s)
-            offs = range(-r, r + 1)
-            ker = np.array([[math.exp(-(dx * dx + dy * dy) / (2 * s * s)) if s > 0 else 1.0
-                             for dx in offs] for dy in offs])
-            ker /= ker.sum()
-            for i, dy in enumerate(offs):
-                for k, dx in enumerate(offs):
-                    ty, tx = ys + dy, xs + dx
-                    if 0 <= ty < H and 0 <= tx < W:
-                        acc[ty, tx] += ker[i, k] * img[sy, sx]
-                        wsum[ty, tx] += ker[i, k]
+            w, r = gaussian_window(float(sigma[sy, sx]))
+            # the part of the source's window that lands on the image
+            y0, y1 = max(ys - r, 0), min(ys + r, H - 1)
+            x0, x1 = max(xs - r, 0), min(xs + r, W - 1)
+            if y0 > y1 or x0 > x1:
+                continue
+            part = w[y0 - ys + r:y1 - ys + r + 1, x0 - xs + r:x1 - xs + r + 1] / w.sum()
+            acc[y0:y1 + 1, x0:x1 + 1] += part[..., None] * img[sy, sx]
+            wsum[y0:y1 + 1, x0:x1 + 1] += part
     return acc / wsum[..., None]
 
 

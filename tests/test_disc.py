@@ -65,12 +65,12 @@ def test_disc_scatter_kernel_row_interleave_is_exact_for_any_count():
     from defocuskit.blur._disc_kernels import (
         DISC_NORM_SIGNATURE,
         DISC_SCATTER_SIGNATURE,
-        disc_norm_kernel,
-        disc_scatter_kernel,
+        disc_norm_rows,
+        disc_scatter_rows,
     )
 
-    _jit.compile_kernel(disc_norm_kernel, DISC_NORM_SIGNATURE, slp=False)
-    _jit.compile_kernel(disc_scatter_kernel, DISC_SCATTER_SIGNATURE, slp=False)
+    _jit.compile_kernel(disc_norm_rows, DISC_NORM_SIGNATURE)
+    _jit.compile_kernel(disc_scatter_rows, DISC_SCATTER_SIGNATURE)
     sigma = _random_sigma(IMG.shape[:2], 2.5)
     h, w = sigma.shape
     pad = disc_radius(sigma.max())
@@ -78,11 +78,11 @@ def test_disc_scatter_kernel_row_interleave_is_exact_for_any_count():
                                       mode="reflect"))
     sig = np.pad(sigma, pad, mode="reflect")
     inv = np.empty(sig.shape, np.float64)
-    disc_norm_kernel(sig, np.int64(1), inv)
+    _jit.run_threads(disc_norm_rows, 1, sig, inv)
     sums = []
     for n in (1, 2, 3):
         acc, diff = np.zeros((h, w, 4)), np.zeros((h, w + 1, 4))
-        disc_scatter_kernel(src, sig, inv, np.int64(pad), np.int64(n), acc, diff)
+        _jit.run_threads(disc_scatter_rows, n, src, sig, inv, np.int64(pad), acc, diff)
         sums.append(acc + np.cumsum(diff, axis=1)[:, :w])
     np.testing.assert_allclose(sums[1], sums[0], rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(sums[2], sums[0], rtol=1e-12, atol=1e-12)

@@ -240,9 +240,9 @@ def test_scatter_kernel_runs_are_exact_for_any_interleave():
 def _scatter_accumulators(img, sigma):
     """Raw RGBW accumulators of the scatter kernel with 1, 2 and 3 row interleaves."""
     from defocuskit.blur import _jit
-    from defocuskit.blur._scatter_kernels import SCATTER_SIGNATURE, scatter_kernel
+    from defocuskit.blur._scatter_kernels import SCATTER_SIGNATURE, scatter_rows
 
-    _jit.compile_kernel(scatter_kernel, SCATTER_SIGNATURE, slp=True)
+    _jit.compile_kernel(scatter_rows, SCATTER_SIGNATURE, simd="slp")
     h, w = sigma.shape
     pad = int(np.ceil(3 * sigma.max()))
     src = np.pad(img.transpose(2, 0, 1), ((0, 0), (pad, pad), (pad, pad)), mode="reflect")
@@ -252,6 +252,77 @@ def _scatter_accumulators(img, sigma):
     accs = []
     for n in (1, 2, 3):
         acc = np.zeros((h, 4 * w), np.float32)
-        scatter_kernel(np.ascontiguousarray(src), sig, alpha, np.int64(pad), np.int64(n), acc)
+        _jit.run_threads(scatter_rows, n, np.ascontiguousarray(src), sig, alpha, np.int64(pad),
+                         acc)
         accs.append(acc)
     return accs
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_gather_matches_naive_up_to_the_largest_sigma(threads):
+    img = RNG.random((6, 40, 3), dtype=np.float32)  # 40 px: two full lane groups and a tail
+    sigma = RNG.uniform(0, SIGMA_MAX_PX, (6, 40)).astype(np.float32)
+    sigma[0, :6] = [0.0, 0.05, 0.3, 8.0, SIGMA_MAX_PX, 1e6]  # 1e6 is clamped to SIGMA_MAX_PX
+    ref = naive_gather(img, np.minimum(sigma, SIGMA_MAX_PX))
+    np.testing.assert_allclose(render(img, sigma, threads=threads), ref, atol=1e-5)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_scatter_matches_naive_up_to_the_largest_sigma(threads):
+    img = RNG.random((5, 9, 3), dtype=np.float32)
+    sigma = RNG.uniform(0, SIGMA_MAX_PX, (5, 9)).astype(np.float32)
+    sigma[2, 2:7] = 17.5  # a run of equal sigma: the separable path
+    sigma[0, :3] = [0.0, 0.05, SIGMA_MAX_PX]
+    np.testing.assert_allclose(render(img, sigma, mode="scatter", threads=threads),
+                               naive_scatter(img, sigma), atol=1e-5)
+
+
+def test_kernel_compiles_leave_numba_vectoriser_flags_alone():
+    from numba.core import config
+
+    from defocuskit.blur import _jit
+
+    class FakeKernel:  # records the flags its compile runs under
+        def __init__(self, fail=False):
+            self.signatures, self.seen, self.fail = [], None, fail
+
+        def compile(self, signature):
+            self.seen = (config.SLP_VECTORIZE, config.LOOP_VECTORIZE)
+            if self.fail:
+                raise RuntimeError("compile failed")
+            self.signatures.append(signature)
+
+        def disable_compile(self):
+            pass
+
+    def flags():
+        return config.SLP_VECTORIZE, config.LOOP_VECTORIZE
+
+    before = flags()
+    for simd, simd_flags in _jit.SIMD_FLAGS.items():
+        k = FakeKernel()
+        _jit.compile_kernel(k, "void()", simd=simd)
+        assert k.seen == simd_flags or _jit.JIT_DISABLED
+        assert flags() == before
+    with pytest.raises(RuntimeError, match="compile failed"), _jit._vectoriser("slp"):
+        FakeKernel(fail=True).compile("void()")
+    assert flags() == before
+    for mode in MODES:  # the real kernels (compiled now or earlier in this process)
+        for psf in PSFS:
+            _r(IMG, np.ones(IMG.shape[:2], np.float32), mode, psf=psf)
+    assert flags() == before
+
+
+def test_run_threads_runs_every_share_and_reraises_errors():
+    from defocuskit.blur._jit import run_threads
+
+    def share(t, n, seen, fail_at):
+        seen[t] = n
+        if t == fail_at:
+            raise ValueError(f"share {t} failed")
+
+    seen = np.zeros(3, np.int64)
+    run_threads(share, 3, seen, -1)
+    np.testing.assert_array_equal(seen, 3)
+    with pytest.raises(ValueError, match="share 2 failed"):
+        run_threads(share, 3, np.zeros(3, np.int64), 2)

@@ -73,7 +73,8 @@ def render(aif, sigma_px, *, mode: str = "gather", psf: str = "gaussian", depth=
     seed : int or numpy.random.Generator, optional
         Required with ``noise``; makes the noise reproducible.
     threads : int, optional
-        Numba threads for the kernels; None keeps Numba's default.
+        Threads to split the kernels' rows into; None: Numba's thread count
+        (``numba.get_num_threads()``, 1 in a joblib worker that limits it).
     focus_distance : float, optional
         Focus distance in metres for ``layered``; estimated from sigma and depth if omitted.
 

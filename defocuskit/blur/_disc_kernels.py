@@ -15,21 +15,23 @@ its output rows, so no two threads write the same memory.
 import math
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from defocuskit.blur._jit import JIT_OPTIONS
 from defocuskit.blur.psf import DISC_MIN_RADIUS_PX, DISC_RADIUS_PER_SIGMA
 
 __all__ = ["DISC_FINISH_SIGNATURE", "DISC_GATHER_SIGNATURE", "DISC_NORM_SIGNATURE",
-           "DISC_SCATTER_SIGNATURE", "disc_finish_kernel", "disc_gather_kernel",
-           "disc_norm_kernel", "disc_scatter_kernel"]
+           "DISC_SCATTER_SIGNATURE", "disc_finish_rows", "disc_gather_rows", "disc_norm_rows",
+           "disc_scatter_rows"]
 
-DISC_GATHER_SIGNATURE = ("void(float32[:, :, ::1], float64[:, :, ::1], float32[:, ::1], int64, "
-                         "int64, float32[:, :, ::1])")
-DISC_NORM_SIGNATURE = "void(float32[:, ::1], int64, float64[:, ::1])"
-DISC_SCATTER_SIGNATURE = ("void(float32[:, :, ::1], float32[:, ::1], float64[:, ::1], int64, "
-                          "int64, float64[:, :, ::1], float64[:, :, ::1])")
-DISC_FINISH_SIGNATURE = "void(float64[:, :, ::1], float64[:, :, ::1], float32[:, :, ::1])"
+# every kernel computes one share (t of nthreads) of the rows: see _jit.run_threads
+DISC_GATHER_SIGNATURE = ("void(int64, int64, float32[:, :, ::1], float64[:, :, ::1], "
+                         "float32[:, ::1], int64, float32[:, :, ::1])")
+DISC_NORM_SIGNATURE = "void(int64, int64, float32[:, ::1], float64[:, ::1])"
+DISC_SCATTER_SIGNATURE = ("void(int64, int64, float32[:, :, ::1], float32[:, ::1], "
+                          "float64[:, ::1], int64, float64[:, :, ::1], float64[:, :, ::1])")
+DISC_FINISH_SIGNATURE = ("void(int64, int64, float64[:, :, ::1], float64[:, :, ::1], "
+                         "float32[:, :, ::1])")
 
 
 @njit(inline="always", **JIT_OPTIONS)
@@ -68,8 +70,24 @@ def _rim_weight(r, k, dy):  # pragma: no cover - covered without JIT
 
 
 @njit(**JIT_OPTIONS)
-def _gather_rows(src, csum, sigma, pad, nthreads, t, out):  # pragma: no cover
-    """Rows ``t, t + nthreads, ...`` of :func:`disc_gather_kernel`."""
+def disc_gather_rows(t, nthreads, src, csum, sigma, pad, out):  # pragma: no cover
+    """Disc gather of rows ``t, t + nthreads, ...``: each pixel averages under its own disc.
+
+    Parameters
+    ----------
+    t, nthreads : int
+        This share and the number of shares (rows are dealt alternately).
+    src : (3, H + 2 pad, W + 2 pad) float32
+        Planar image padded by ``pad`` (reflect-101), ``pad >= ceil(2 sigma - 0.5)``.
+    csum : (3, H + 2 pad, W + 2 pad + 1) float64
+        Row prefix sums of ``src``: ``csum[c, y, i] = sum(src[c, y, :i])``.
+    sigma : (H, W) float32, pixels
+        Clean sigma map; the disc radius is ``2 sigma``.
+    pad : int
+        Padding, pixels.
+    out : (H, W, 3) float32
+        Output; this share's rows are overwritten.
+    """
     H, W = sigma.shape
     for y in range(t, H, nthreads):
         yc = y + pad
@@ -114,55 +132,34 @@ def _gather_rows(src, csum, sigma, pad, nthreads, t, out):  # pragma: no cover
             out[y, x, 2] = s2 / tot
 
 
-@njit(parallel=True, **JIT_OPTIONS)
-def disc_gather_kernel(src, csum, sigma, pad, nthreads, out):  # pragma: no cover
-    """Disc gather: every output pixel averages its neighbours under its own disc.
-
-    Parameters
-    ----------
-    src : (3, H + 2 pad, W + 2 pad) float32
-        Planar image padded by ``pad`` (reflect-101), ``pad >= ceil(2 sigma - 0.5)``.
-    csum : (3, H + 2 pad, W + 2 pad + 1) float64
-        Row prefix sums of ``src``: ``csum[c, y, i] = sum(src[c, y, :i])``.
-    sigma : (H, W) float32, pixels
-        Clean sigma map; the disc radius is ``2 sigma``.
-    pad, nthreads : int
-        Padding (pixels) and number of row interleaves (one per thread).
-    out : (H, W, 3) float32
-        Output, overwritten.
-    """
-    for t in prange(nthreads):
-        _gather_rows(src, csum, sigma, pad, nthreads, t, out)
-
-
-@njit(parallel=True, **JIT_OPTIONS)
-def disc_norm_kernel(sigma, nthreads, inv):  # pragma: no cover - covered without JIT
+@njit(**JIT_OPTIONS)
+def disc_norm_rows(t, nthreads, sigma, inv):  # pragma: no cover - covered without JIT
     """``inv[y, x]`` = 1 / (sum of the disc weights of ``sigma[y, x]``); 1 below the threshold.
 
-    A row of equal sigma (a flat depth region) reuses the previous pixel's sum.
+    Rows ``t, t + nthreads, ...``. A row of equal sigma (a flat depth region) reuses the
+    previous pixel's sum.
     """
     H, W = sigma.shape
-    for t in prange(nthreads):
-        for y in range(t, H, nthreads):
-            last = -1.0
-            val = 1.0
-            for x in range(W):
-                r = DISC_RADIUS_PER_SIGMA * np.float64(sigma[y, x])
-                if r != last:
-                    last = r
-                    val = 1.0
-                    if r >= DISC_MIN_RADIUS_PX:
-                        R = int(math.ceil(r - 0.5))
-                        tot = 0.0
-                        for dy in range(-R, R + 1):
-                            a, b = _row_span(r, dy)
-                            if a >= 0:
-                                tot += 2 * a + 1
-                            for k in range(a + 1, b + 1):
-                                w = _rim_weight(r, k, dy)
-                                tot += w if k == 0 else 2.0 * w
-                        val = 1.0 / tot
-                inv[y, x] = val
+    for y in range(t, H, nthreads):
+        last = -1.0
+        val = 1.0
+        for x in range(W):
+            r = DISC_RADIUS_PER_SIGMA * np.float64(sigma[y, x])
+            if r != last:
+                last = r
+                val = 1.0
+                if r >= DISC_MIN_RADIUS_PX:
+                    R = int(math.ceil(r - 0.5))
+                    tot = 0.0
+                    for dy in range(-R, R + 1):
+                        a, b = _row_span(r, dy)
+                        if a >= 0:
+                            tot += 2 * a + 1
+                        for k in range(a + 1, b + 1):
+                            w = _rim_weight(r, k, dy)
+                            tot += w if k == 0 else 2.0 * w
+                    val = 1.0 / tot
+            inv[y, x] = val
 
 
 @njit(inline="always", **JIT_OPTIONS)
@@ -176,8 +173,29 @@ def _add_tap(acc, ty, tx, W, w, v0, v1, v2, q):  # pragma: no cover - covered wi
 
 
 @njit(**JIT_OPTIONS)
-def _scatter_rows(src, sigma, inv, pad, nthreads, t, acc, diff):  # pragma: no cover
-    """Output rows ``ty % nthreads == t`` of :func:`disc_scatter_kernel`."""
+def disc_scatter_rows(t, nthreads, src, sigma, inv, pad, acc, diff):  # pragma: no cover
+    """Disc scatter into the output rows ``ty % nthreads == t``: every (padded) source
+    pixel spreads its own normalised disc.
+
+    Parameters
+    ----------
+    t, nthreads : int
+        This share and the number of shares; share t owns the output rows
+        ``ty % nthreads == t`` (so no two shares write the same memory).
+    src : (3, H + 2 pad, W + 2 pad) float32
+        Planar image padded by ``pad`` (reflect-101): border sources scatter too.
+    sigma : (H + 2 pad, W + 2 pad) float32
+        Sigma of every (padded) source, pixels, ``ceil(2 sigma - 0.5) <= pad``.
+    inv : (H + 2 pad, W + 2 pad) float64
+        1 / (sum of each source's disc weights), from :func:`disc_norm_rows`.
+    pad : int
+        Padding, pixels.
+    acc : (H, W, 4) float64, zeroed
+        Receives the rim taps: RGB times weight (c < 3) and the weight (c = 3).
+    diff : (H, W + 1, 4) float64, zeroed
+        Row difference arrays of the weight-1 spans; :func:`disc_finish_rows`
+        integrates them.
+    """
     Hp, Wp = sigma.shape
     H = Hp - 2 * pad
     W = Wp - 2 * pad
@@ -226,35 +244,11 @@ def _scatter_rows(src, sigma, inv, pad, nthreads, t, acc, diff):  # pragma: no c
                         _add_tap(acc, ty, xc + k, W, w, v0, v1, v2, q)
 
 
-@njit(parallel=True, **JIT_OPTIONS)
-def disc_scatter_kernel(src, sigma, inv, pad, nthreads, acc, diff):  # pragma: no cover
-    """Disc scatter: every (padded) source pixel spreads its own normalised disc.
-
-    Parameters
-    ----------
-    src : (3, H + 2 pad, W + 2 pad) float32
-        Planar image padded by ``pad`` (reflect-101): border sources scatter too.
-    sigma : (H + 2 pad, W + 2 pad) float32
-        Sigma of every (padded) source, pixels, ``ceil(2 sigma - 0.5) <= pad``.
-    inv : (H + 2 pad, W + 2 pad) float64
-        1 / (sum of each source's disc weights), from :func:`disc_norm_kernel`.
-    pad, nthreads : int
-        Padding (pixels) and number of output-row interleaves.
-    acc : (H, W, 4) float64, zeroed
-        Receives the rim taps: RGB times weight (c < 3) and the weight (c = 3).
-    diff : (H, W + 1, 4) float64, zeroed
-        Row difference arrays of the weight-1 spans; :func:`disc_finish_kernel`
-        integrates them.
-    """
-    for t in prange(nthreads):
-        _scatter_rows(src, sigma, inv, pad, nthreads, t, acc, diff)
-
-
-@njit(parallel=True, **JIT_OPTIONS)
-def disc_finish_kernel(acc, diff, out):  # pragma: no cover - covered without JIT
-    """``out = (acc + cumsum(diff)).rgb / (acc + cumsum(diff)).w`` row by row."""
+@njit(**JIT_OPTIONS)
+def disc_finish_rows(t, nthreads, acc, diff, out):  # pragma: no cover - covered without JIT
+    """``out = (acc + cumsum(diff)).rgb / (acc + cumsum(diff)).w``, rows ``t, t + nthreads``."""
     H, W = out.shape[0], out.shape[1]
-    for y in prange(H):
+    for y in range(t, H, nthreads):
         c0 = 0.0
         c1 = 0.0
         c2 = 0.0

@@ -16,12 +16,12 @@ from defocuskit.blur._disc_kernels import (
     DISC_GATHER_SIGNATURE,
     DISC_NORM_SIGNATURE,
     DISC_SCATTER_SIGNATURE,
-    disc_finish_kernel,
-    disc_gather_kernel,
-    disc_norm_kernel,
-    disc_scatter_kernel,
+    disc_finish_rows,
+    disc_gather_rows,
+    disc_norm_rows,
+    disc_scatter_rows,
 )
-from defocuskit.blur._jit import compile_kernel, numba_threads
+from defocuskit.blur._jit import compile_kernel, run_threads, thread_count
 from defocuskit.blur.gather import pad_planar_fast
 from defocuskit.blur.psf import disc_radius
 
@@ -40,21 +40,21 @@ def blur_gather_disc(img: np.ndarray, sigma: np.ndarray, *,
         Clean sigma map (finite, >= 0, clamped; see ``_common.check_sigma``); the disc
         radius is ``2 sigma``.
     threads : int, optional
-        Numba threads; None keeps Numba's default.
+        Threads to split the rows into; None: Numba's thread count.
 
     Returns
     -------
     (H, W, 3) float32 ndarray
     """
-    compile_kernel(disc_gather_kernel, DISC_GATHER_SIGNATURE, slp=False)
+    compile_kernel(disc_gather_rows, DISC_GATHER_SIGNATURE)
     pad = disc_radius(float(sigma.max()))
-    src = pad_planar_fast(img.astype(np.float32, copy=False), pad)
+    n = thread_count(threads)
+    src = pad_planar_fast(img.astype(np.float32, copy=False), pad, threads=n)
     csum = np.zeros(src.shape[:2] + (src.shape[2] + 1,), np.float64)
     np.cumsum(src, axis=2, dtype=np.float64, out=csum[:, :, 1:])
     out = np.empty(img.shape, np.float32)
-    with numba_threads(threads) as n:
-        disc_gather_kernel(src, csum, np.ascontiguousarray(sigma, dtype=np.float32),
-                           np.int64(pad), np.int64(n), out)
+    run_threads(disc_gather_rows, n, src, csum, np.ascontiguousarray(sigma, dtype=np.float32),
+                np.int64(pad), out)
     return out
 
 
@@ -69,27 +69,27 @@ def blur_scatter_disc(img: np.ndarray, sigma: np.ndarray, *,
     sigma : (H, W) float32 ndarray, pixels
         Clean sigma map (finite, >= 0, clamped); the disc radius is ``2 sigma``.
     threads : int, optional
-        Numba threads; None keeps Numba's default.
+        Threads to split the rows into; None: Numba's thread count.
 
     Returns
     -------
     (H, W, 3) float32 ndarray
     """
     H, W = sigma.shape
-    for kernel, signature in ((disc_norm_kernel, DISC_NORM_SIGNATURE),
-                              (disc_scatter_kernel, DISC_SCATTER_SIGNATURE),
-                              (disc_finish_kernel, DISC_FINISH_SIGNATURE)):
-        compile_kernel(kernel, signature, slp=False)
+    for kernel, signature in ((disc_norm_rows, DISC_NORM_SIGNATURE),
+                              (disc_scatter_rows, DISC_SCATTER_SIGNATURE),
+                              (disc_finish_rows, DISC_FINISH_SIGNATURE)):
+        compile_kernel(kernel, signature)
     pad = disc_radius(float(sigma.max()))
-    src = pad_planar_fast(img.astype(np.float32, copy=False), pad)
+    n = thread_count(threads)
+    src = pad_planar_fast(img.astype(np.float32, copy=False), pad, threads=n)
     sig = np.ascontiguousarray(np.pad(sigma, pad, mode="reflect") if pad else sigma,
                                dtype=np.float32)
     inv = np.empty(sig.shape, np.float64)
     acc = np.zeros((H, W, 4), np.float64)
     diff = np.zeros((H, W + 1, 4), np.float64)
     out = np.empty((H, W, 3), np.float32)
-    with numba_threads(threads) as n:
-        disc_norm_kernel(sig, np.int64(n), inv)
-        disc_scatter_kernel(src, sig, inv, np.int64(pad), np.int64(n), acc, diff)
-        disc_finish_kernel(acc, diff, out)
+    run_threads(disc_norm_rows, n, sig, inv)
+    run_threads(disc_scatter_rows, n, src, sig, inv, np.int64(pad), acc, diff)
+    run_threads(disc_finish_rows, n, acc, diff, out)
     return out

@@ -14,10 +14,10 @@ from defocuskit.blur._gather_kernels import (
     GATHER_SIGNATURE,
     LANES,
     PAD_SIGNATURE,
-    gather_kernel,
-    pad_planar_kernel,
+    gather_rows,
+    pad_planar_rows,
 )
-from defocuskit.blur._jit import JIT_DISABLED, compile_kernel, numba_threads
+from defocuskit.blur._jit import JIT_DISABLED, compile_kernel, run_threads, thread_count
 
 __all__ = ["blur_gather", "pad_planar_fast"]
 
@@ -25,7 +25,7 @@ _TINY = np.float32(1e-18)  # same flush threshold as the kernel's recurrence
 
 
 def pad_planar_fast(img: np.ndarray, pad: int, extra_right: int = 0,
-                    extra_bottom: int = 0) -> np.ndarray:
+                    extra_bottom: int = 0, *, threads: int | None = None) -> np.ndarray:
     """:func:`~defocuskit.blur._common.pad_planar` in one JIT pass (same result).
 
     ``extra_bottom`` more rows continue the reflection at the bottom.
@@ -36,9 +36,10 @@ def pad_planar_fast(img: np.ndarray, pad: int, extra_right: int = 0,
         planar = np.ascontiguousarray(img.transpose(2, 0, 1), dtype=np.float32)
         return np.pad(planar, ((0, 0), (pad, pad + extra_bottom), (pad, pad + extra_right)),
                       mode="reflect")
-    compile_kernel(pad_planar_kernel, PAD_SIGNATURE, slp=False)
+    compile_kernel(pad_planar_rows, PAD_SIGNATURE)
     out = np.empty((3, H + 2 * pad + extra_bottom, W + 2 * pad + extra_right), np.float32)
-    pad_planar_kernel(np.ascontiguousarray(img, dtype=np.float32), np.int64(pad), out)
+    run_threads(pad_planar_rows, thread_count(threads),
+                np.ascontiguousarray(img, dtype=np.float32), np.int64(pad), out)
     return out
 
 
@@ -52,19 +53,20 @@ def blur_gather(img: np.ndarray, sigma: np.ndarray, *, threads: int | None = Non
     sigma : (H, W) float32 ndarray, pixels
         Clean sigma map (finite, >= 0, clamped; see ``_common.check_sigma``).
     threads : int, optional
-        Numba threads; None keeps Numba's default.
+        Threads to split the rows into; None: Numba's thread count.
 
     Returns
     -------
     (H, W, 3) float32 ndarray
     """
     H, W = sigma.shape
-    compile_kernel(gather_kernel, GATHER_SIGNATURE, slp=True)
+    compile_kernel(gather_rows, GATHER_SIGNATURE, simd="slp+loop")
     pad = kernel_radius(float(sigma.max()))
     wg = -(-W // LANES) * LANES  # whole lane groups
     hs = H + H % 2  # whole row pairs
+    n = thread_count(threads)
     src = pad_planar_fast(img.astype(np.float32, copy=False), pad, extra_right=wg - W,
-                          extra_bottom=hs - H)
+                          extra_bottom=hs - H, threads=n)
     if wg == W and hs == H:
         sig = np.ascontiguousarray(sigma, dtype=np.float32)
     else:
@@ -75,6 +77,5 @@ def blur_gather(img: np.ndarray, sigma: np.ndarray, *, threads: int | None = Non
         alpha = np.exp(np.float32(-0.5) / np.square(sig))
     alpha[alpha < _TINY] = 0.0
     out = np.empty((H, W, 3), np.float32)
-    with numba_threads(threads) as n:
-        gather_kernel(src, sig, alpha, np.int64(pad), np.int64(n), out)
+    run_threads(gather_rows, n, src, sig, alpha, np.int64(pad), out)
     return out

@@ -12,12 +12,12 @@ from __future__ import annotations
 import numpy as np
 
 from defocuskit.blur._common import kernel_radius
-from defocuskit.blur._jit import compile_kernel, numba_threads
+from defocuskit.blur._jit import compile_kernel, run_threads, thread_count
 from defocuskit.blur._scatter_kernels import (
     NORMALISE_SIGNATURE,
     SCATTER_SIGNATURE,
     normalise_kernel,
-    scatter_kernel,
+    scatter_rows,
 )
 from defocuskit.blur.gather import _TINY, pad_planar_fast
 
@@ -34,17 +34,18 @@ def blur_scatter(img: np.ndarray, sigma: np.ndarray, *, threads: int | None = No
     sigma : (H, W) float32 ndarray, pixels
         Clean sigma map (finite, >= 0, clamped).
     threads : int, optional
-        Numba threads; None keeps Numba's default.
+        Threads to split the rows into; None: Numba's thread count.
 
     Returns
     -------
     (H, W, 3) float32 ndarray
     """
     H, W = sigma.shape
-    compile_kernel(scatter_kernel, SCATTER_SIGNATURE, slp=True)
-    compile_kernel(normalise_kernel, NORMALISE_SIGNATURE, slp=False)
+    compile_kernel(scatter_rows, SCATTER_SIGNATURE, simd="slp")
+    compile_kernel(normalise_kernel, NORMALISE_SIGNATURE)
     pad = kernel_radius(float(sigma.max()))
-    src = pad_planar_fast(img.astype(np.float32, copy=False), pad)
+    n = thread_count(threads)
+    src = pad_planar_fast(img.astype(np.float32, copy=False), pad, threads=n)
     sig = np.ascontiguousarray(np.pad(sigma, pad, mode="reflect")) if pad else sigma
     # first step of each source's weight recurrence, exp(-1 / (2 sigma^2)), by NumPy's SIMD exp
     with np.errstate(divide="ignore", under="ignore"):
@@ -52,7 +53,6 @@ def blur_scatter(img: np.ndarray, sigma: np.ndarray, *, threads: int | None = No
     alpha[alpha < _TINY] = 0.0
     acc = np.zeros((H, 4 * W), np.float32)
     out = np.empty((H, W, 3), np.float32)
-    with numba_threads(threads) as n:
-        scatter_kernel(src, sig, alpha, np.int64(pad), np.int64(n), acc)
+    run_threads(scatter_rows, n, src, sig, alpha, np.int64(pad), acc)
     normalise_kernel(acc, out)
     return out
