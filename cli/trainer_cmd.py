@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import math
-from pathlib import Path
 
 import click
 
@@ -69,7 +68,14 @@ def trainer():
 @click.option("--resize", callback=_frame_size(False), metavar="SIZE",
               help="Official protocol: resize whole frames to N x N or HxW (multiples of 32) "
                    "for training and evaluation, instead of crops.")
-@click.option("--heads", help="Heads to train: depth,aif (default), depth or aif.")
+@click.option("--heads", help="Heads to train, comma-separated: depth,aif (default), or any "
+                                "of depth, aif, defocus (the sigma map in pixels).")
+@click.option("--method", type=click.Choice(["supervised", "self-supervised"]), default=None,
+              help="supervised (default: every head against its label) or self-supervised "
+                   "(defocus head from re-blurring the true AiF; heads defocus[,aif]).")
+@click.option("--consistency", type=float,
+              help="Weight of MDDNet's |sigma - sigma_camera(depth)| term (heads depth and "
+                   "defocus; default 0: off).")
 @click.option("--device", help="auto (default), cpu, cuda or cuda:N.")
 @click.option("--workers", "num_workers", type=int, help="DataLoader worker processes.")
 @click.option("--seed", type=int, help="Random seed.")
@@ -91,8 +97,10 @@ def trainer():
               help="Also log to TensorBoard (if installed).")
 @click.option("--resume", is_flag=True,
               help="Continue RUN_DIR/last.pt (with RUN_DIR/config.json unless --config).")
+@click.option("--overwrite", is_flag=True,
+              help="Replace an earlier run in RUN_DIR (only this trainer's files).")
 @_user_errors
-def fit_cmd(data, run_dir, preset, config_file, resume, **options):
+def fit_cmd(data, run_dir, preset, config_file, resume, overwrite, **options):
     """Train a model and write checkpoints, a CSV log and plots to RUN_DIR.
 
     \b
@@ -100,18 +108,18 @@ def fit_cmd(data, run_dir, preset, config_file, resume, **options):
       trainer fit --data nyu.zarr --run-dir runs/nyu
       trainer fit --data samples.zarr --run-dir runs/demo --preset demo --device cpu
       trainer fit --data nyu.zarr --run-dir runs/nyu --encoder-weights densenet121.pth
+      trainer fit --data nyu.zarr --run-dir runs/mdd --heads depth,defocus --consistency 0.1
+      trainer fit --data nyu.zarr --run-dir runs/ss --method self-supervised --heads aif,defocus
       trainer fit --data nyu.zarr --run-dir runs/nyu --resume
       torchrun --nproc_per_node 4 -m trainer fit --data nyu.zarr --run-dir runs/ddp
     """
-    from trainer.config import resolve_config
+    from trainer.config import resolve_run_config
     from trainer.fit import fit
 
     options["compile"] = options.pop("compile_")
-    saved = Path(run_dir) / "config.json"
-    if resume and config_file is None and preset is None and saved.is_file():
-        config_file = saved  # continue with the run's own resolved config
-    cfg = resolve_config(preset=preset, config_file=config_file, overrides=options)
-    summary = fit(data, run_dir, cfg, resume=resume, log=click.echo)
+    cfg = resolve_run_config(run_dir, resume=resume, preset=preset, config_file=config_file,
+                             overrides=options)
+    summary = fit(data, run_dir, cfg, resume=resume, overwrite=overwrite, log=click.echo)
     if summary["best"] is not None:
         click.echo(f"done: {summary['epochs']} epochs, {summary['steps']} steps, best "
                    f"{summary['monitor']} = {summary['best']:.4g}; checkpoints in {run_dir}")
@@ -140,7 +148,8 @@ def fit_cmd(data, run_dir, preset, config_file, resume, **options):
 @_user_errors
 def eval_cmd(data, checkpoint, split, as_json, make3d, max_depth, clip, resize, device,
              num_workers, limit):
-    """Score a checkpoint on one split (whole frames): depth errors and deltas, PSNR, SSIM.
+    """Score a checkpoint on one split (whole frames): depth errors and deltas, PSNR, SSIM,
+    defocus-map MSE and MAE (pixels) for the heads it has.
 
     \b
     Examples:
@@ -171,12 +180,14 @@ def eval_cmd(data, checkpoint, split, as_json, make3d, max_depth, clip, resize, 
 @click.argument("images", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
 @_user_errors
 def predict_cmd(checkpoint, output, device, images):
-    """Predict depth (16-bit PNG in mm + a colour map) and the all-in-focus image.
+    """Predict depth (16-bit PNG in mm + a colour map), the all-in-focus image and the
+    defocus map (sigma in pixels: .npy + a colour map), for the heads the checkpoint has.
 
     \b
     Example:
       trainer predict --checkpoint runs/nyu/best.pt --output out/ a.png b.jpg
-      -> out/a_depth.png (uint16, mm), out/a_depth_color.png, out/a_aif.png, ...
+      -> out/a_depth.png (uint16, mm), out/a_depth_color.png, out/a_aif.png,
+         out/a_sigma.npy (float32, px), out/a_sigma_color.png, ...
     """
     from trainer.predict import predict_images
 

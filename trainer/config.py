@@ -11,16 +11,18 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import tomllib
-import types
-import typing
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from defocuskit.errors import ConfigError
+from defocuskit.typed import check_fields, load_config_file
 
-__all__ = ["TrainConfig", "PRESETS", "resolve_config", "load_config_file", "save_config"]
+__all__ = ["TrainConfig", "PRESETS", "resolve_config", "resolve_run_config",
+           "load_config_file", "save_config"]
+
+METHODS = ("supervised", "self-supervised")
 
 
 @dataclass
@@ -54,13 +56,19 @@ class TrainConfig:
     num_workers: int = 2  # DataLoader worker processes (0: load in the main process)
     seed: int = 0  # seeds model init, shuffling and augmentation
     # --- model and loss (paper values) ---
-    heads: tuple[str, ...] = ("depth", "aif")  # either alone for the ablation
+    heads: tuple[str, ...] = ("depth", "aif")  # any of depth, aif, defocus (sigma map)
     model: dict = field(default_factory=dict)  # ModelConfig overrides (growth_rate, ...)
     encoder_weights: str | None = None  # torchvision densenet121 state dict file (ImageNet init)
     mu: float = 0.001  # weight of the depth-gradient term
     charbonnier_eps: float = 1e-3  # Charbonnier epsilon
     psi: float = 4.0  # weight of (1 - SSIM) in the deblurring loss
     lam: float = 0.01  # weight of the deblurring loss against the depth loss
+    # --- defocus-map head and the methods (docs/trainer.md, "Methods") ---
+    method: str = "supervised"  # or "self-supervised" (thesis ch. 5: no depth/sigma labels)
+    defocus_loss: str = "l1"  # "l1" or "l2" against the stored sigma map (supervised)
+    defocus_weight: float = 1.0  # weight of the defocus-map loss (supervised)
+    consistency: float = 0.0  # MDDNet's |sigma_hat - sigma_camera(d_hat)| weight (depth+defocus)
+    sigma_max: float = 32.0  # self-supervised: top of the re-blur ladder, pixels (<= 32)
     max_depth: float | None = None  # validation depth range, metres (gt beyond: not scored);
     # None: the dataset's benchmark range (NYU 10 m, Make3D 80 m), else unlimited
     clip_depth: bool = True  # clip predictions to (1 mm, max_depth] before the metrics
@@ -102,12 +110,55 @@ class TrainConfig:
                 raise ConfigError(f"{name}: expected >= 1, got {getattr(self, name)}")
         if self.num_workers < 0:
             raise ConfigError(f"num_workers: expected >= 0, got {self.num_workers}")
+        for name in ("max_steps", "val_max_samples"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ConfigError(f"{name}: expected >= 1 (or unset), got {value}")
+        if self.max_depth is not None and not self.max_depth > 0:
+            raise ConfigError(f"max_depth: expected > 0 metres (or unset / inf), got "
+                              f"{self.max_depth}")
+        # BatchNorm needs more than one value per channel at the 1/32-scale bottleneck
+        h, w = self.resize if self.resize is not None else (self.crop, self.crop)
+        if self.batch_size * (h // 32) * (w // 32) < 2:
+            raise ConfigError(f"batch_size {self.batch_size} with {h}x{w} frames leaves "
+                              "BatchNorm one value per channel at the 1/32 bottleneck; use "
+                              "batch_size >= 2 or frames of 64 px or more")
         if self.lr <= 0:
             raise ConfigError(f"lr: expected > 0, got {self.lr}")
-        bad = [h for h in self.heads if h not in ("depth", "aif")]
-        if not self.heads or bad:
-            raise ConfigError(f"heads: expected a non-empty subset of ['depth', 'aif'], "
-                              f"got {list(self.heads)}")
+        _check_heads_and_method(self)
+
+
+def _check_heads_and_method(cfg: TrainConfig) -> None:
+    """The heads, the method and the defocus-loss options fit together."""
+    from trainer.model import KNOWN_HEADS
+
+    bad = [h for h in cfg.heads if h not in KNOWN_HEADS]
+    if not cfg.heads or bad or len(set(cfg.heads)) != len(cfg.heads):
+        raise ConfigError(f"heads: expected a non-empty subset of {list(KNOWN_HEADS)}, got "
+                          f"{list(cfg.heads)}")
+    if cfg.method not in METHODS:
+        raise ConfigError(f"method: expected one of {list(METHODS)}, got {cfg.method!r}")
+    if cfg.defocus_loss not in ("l1", "l2"):
+        raise ConfigError(f"defocus_loss: expected 'l1' or 'l2', got {cfg.defocus_loss!r}")
+    for name in ("defocus_weight", "consistency"):
+        if not getattr(cfg, name) >= 0:
+            raise ConfigError(f"{name}: expected >= 0, got {getattr(cfg, name)}")
+    if not 0 < cfg.sigma_max <= 32:
+        raise ConfigError(f"sigma_max: expected a value in (0, 32] pixels, got {cfg.sigma_max}")
+    if cfg.consistency > 0 and not {"depth", "defocus"} <= set(cfg.heads):
+        raise ConfigError(f"consistency {cfg.consistency}: ties the depth and defocus heads; "
+                          f"heads {list(cfg.heads)} lack one (use --heads depth,defocus)")
+    if cfg.method == "self-supervised":
+        if "defocus" not in cfg.heads or "depth" in cfg.heads:
+            raise ConfigError(f"method self-supervised: trains the defocus head (and "
+                              f"optionally the AiF head) without depth labels; expected "
+                              f"heads defocus or aif,defocus, got {list(cfg.heads)}")
+        h, w = cfg.resize if cfg.resize is not None else (cfg.crop, cfg.crop)
+        if math.ceil(3 * cfg.sigma_max) >= min(h, w):
+            raise ConfigError(f"sigma_max {cfg.sigma_max} px: the re-blur reflects a "
+                              f"{math.ceil(3 * cfg.sigma_max)} px border, which needs "
+                              f"training frames larger than that ({h}x{w}); lower sigma_max "
+                              "or enlarge crop")
 
 
 PRESETS: dict[str, dict[str, Any]] = {
@@ -118,85 +169,8 @@ PRESETS: dict[str, dict[str, Any]] = {
              "num_workers": 0, "val_every": 3},
 }
 
-_TYPES = typing.get_type_hints(TrainConfig)
-
-
-def _check_value(name: str, value: Any, tp: Any, source: str) -> Any:
-    """Return ``value`` converted to the annotated type ``tp`` or raise ConfigError."""
-    origin = typing.get_origin(tp)
-    if origin in (typing.Union, types.UnionType):
-        args = typing.get_args(tp)
-        if value is None and type(None) in args:
-            return None
-        tp = next(a for a in args if a is not type(None))
-        origin = typing.get_origin(tp)
-
-    def fail(expected: str) -> typing.NoReturn:
-        raise ConfigError(f"{source}: option {name!r} expected {expected}, "
-                          f"got {value!r} ({type(value).__name__})")
-
-    if origin is tuple:
-        (inner,) = {a for a in typing.get_args(tp) if a is not Ellipsis}
-        if isinstance(value, str):  # "depth,aif" from the command line
-            value = [v.strip() for v in value.split(",") if v.strip()]
-        if not isinstance(value, list | tuple):
-            fail(f"a list of {inner.__name__}")
-        return tuple(_check_value(name, v, inner, source) for v in value)
-    if tp is bool:
-        if not isinstance(value, bool):
-            fail("true or false")
-        return value
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            fail("an integer")
-        return value
-    if tp is float:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            fail("a number")
-        return float(value)
-    if tp is str:
-        if not isinstance(value, str):
-            fail("a string")
-        return value
-    if tp is dict or origin is dict:
-        if not isinstance(value, dict):
-            fail("a table of key/value pairs")
-        return dict(value)
-    raise TypeError(f"unhandled config type {tp!r}")  # a programming error, not user input
-
-
 def _checked(d: dict, source: str) -> dict:
-    unknown = sorted(set(d) - set(_TYPES))
-    if unknown:
-        raise ConfigError(f"{source}: unknown option(s) {unknown}; known options: "
-                          f"{sorted(_TYPES)}")
-    return {k: _check_value(k, v, _TYPES[k], source) for k, v in d.items()}
-
-
-def load_config_file(path: str | Path) -> dict:
-    """Read a flat JSON (``.json``) or TOML (``.toml``) table of options.
-
-    Raises
-    ------
-    ConfigError
-        If the file is missing, not parseable, or not a table.
-    """
-    p = Path(path)
-    if not p.is_file():
-        raise ConfigError(f"config file {p}: not found")
-    try:
-        if p.suffix.lower() == ".toml":
-            data = tomllib.loads(p.read_text())
-        elif p.suffix.lower() == ".json":
-            data = json.loads(p.read_text())
-        else:
-            raise ConfigError(f"config file {p}: expected a .json or .toml file")
-    except (json.JSONDecodeError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"config file {p}: cannot parse ({exc})") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"config file {p}: expected a table of options, got "
-                          f"{type(data).__name__}")
-    return data
+    return check_fields(TrainConfig, d, source)
 
 
 def resolve_config(*, preset: str | None = None, config_file: str | Path | None = None,
@@ -213,6 +187,8 @@ def resolve_config(*, preset: str | None = None, config_file: str | Path | None 
         Command-line values; entries that are ``None`` mean "not given".
     """
     file_opts = dict(load_config_file(config_file)) if config_file else {}
+    if not isinstance(file_opts.get("preset", ""), str):
+        raise ConfigError(f"config file {config_file}: 'preset' expected a string")
     file_preset = file_opts.pop("preset", None)
     name = preset or file_preset or "paper"
     if name not in PRESETS:
@@ -222,6 +198,20 @@ def resolve_config(*, preset: str | None = None, config_file: str | Path | None 
     cli = {k: v for k, v in (overrides or {}).items() if v is not None}
     merged.update(_checked(cli, "command line"))
     return TrainConfig(**merged)
+
+
+def resolve_run_config(run_dir, *, resume: bool = False, preset: str | None = None,
+                       config_file: str | Path | None = None,
+                       overrides: dict | None = None) -> TrainConfig:
+    """The configuration of a ``trainer fit`` run, as the command line resolves it.
+
+    A resumed run without ``--config`` or ``--preset`` continues with its own resolved
+    ``RUN_DIR/config.json``; command-line overrides still apply on top.
+    """
+    saved = Path(run_dir) / "config.json"
+    if resume and config_file is None and preset is None and saved.is_file():
+        config_file = saved
+    return resolve_config(preset=preset, config_file=config_file, overrides=overrides)
 
 
 def save_config(config: TrainConfig, run_dir: str | Path) -> Path:

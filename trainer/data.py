@@ -13,6 +13,13 @@ as a whole to a fixed size (``resize``, see :mod:`trainer.resize`), flipped in t
 The crop position and flip of sample ``i`` in epoch ``e`` depend only on ``(seed, e, i)``,
 so augmentation is reproducible whatever the worker count and resuming a run replays it
 exactly. :func:`holdout_indices` draws the validation samples held out of a training split.
+
+The defocus-map head reads the stored ``sigma`` (pixels) and MDDNet's consistency term the
+per-sample camera values. Both are in pixels of the stored frame: a crop or flip leaves
+them valid, and a whole-frame resize by a factor s scales every blur by s, so ``sigma`` is
+multiplied by s and ``pixel_pitch`` divided by s. A resize that changes the aspect ratio
+makes the blur elliptical, which no single sigma describes: it is refused (more than
+:data:`MAX_ANISOTROPY` apart) when sigma or the camera is read.
 """
 
 from __future__ import annotations
@@ -25,20 +32,35 @@ import torch.nn.functional as F
 from torch.utils.data import Dataset
 
 from defocuskit.errors import ConfigError, SchemaError
-from defocuskit.store import open_dataset
+from defocuskit.store import PER_SAMPLE_SCALARS, open_dataset
 from trainer.resize import resize_depth, resize_image
 
 __all__ = ["DefocusDataset", "required_arrays", "to_device_batch", "pad_to_multiple",
-           "crop_to", "holdout_indices"]
+           "crop_to", "holdout_indices", "MAX_ANISOTROPY"]
 
 _HOLDOUT_STREAM = 0x5A1D  # separates the holdout draw from the other uses of the seed
 
-_HEAD_ARRAYS = {"depth": "depth", "aif": "aif"}
+_HEAD_ARRAYS = {"depth": "depth", "aif": "aif", "defocus": "sigma"}
+# sigma is only defined for an isotropic resize: the two scale factors may differ this much
+MAX_ANISOTROPY = 0.02
 
 
-def required_arrays(heads) -> tuple[str, ...]:
-    """Arrays a split must hold to train the given heads (the input is always needed)."""
-    return ("defocused", *(_HEAD_ARRAYS[h] for h in heads))
+def required_arrays(heads, *, method: str = "supervised", camera: bool = False
+                    ) -> tuple[str, ...]:
+    """Arrays a split must hold to train the given heads (the input is always needed).
+
+    ``method="self-supervised"`` needs the AiF (the re-blur target) and no label: neither
+    depth nor sigma is listed, whatever the heads. ``camera=True`` adds the per-sample
+    camera values (``focus_distance``, ``focal_length``, ``f_number``, ``pixel_pitch``,
+    ``coc_to_sigma``) of the consistency term.
+    """
+    if method == "self-supervised":
+        names = ["aif"]
+    else:
+        names = [_HEAD_ARRAYS[h] for h in heads]
+    if camera:
+        names += PER_SAMPLE_SCALARS
+    return ("defocused", *names)
 
 
 def holdout_indices(n: int, fraction: float, *, seed: int) -> tuple[list[int], list[int]]:
@@ -93,29 +115,43 @@ class DefocusDataset(Dataset):
     indices : sequence of int or None, keyword-only
         Use only these samples of the split, in this order (e.g. a training split without
         its validation holdout); ``None``: all.
+    arrays : sequence of str or None, keyword-only
+        Exactly the arrays to read besides ``defocused`` (see :func:`required_arrays`),
+        each required; ``None``: those the heads need plus ``aif`` and ``depth`` when the
+        split has them (for evaluation panels).
 
     Each item is a dict: ``"defocused"`` (3, h, w) uint8; ``"aif"`` (3, h, w) uint8 (when
-    the split has it); ``"depth"`` (1, h, w) float32 metres, NaN = invalid (when present);
-    ``"index"`` int, the sample's index in the split.
+    read); ``"depth"`` (1, h, w) float32 metres, NaN = invalid (when read); ``"sigma"``
+    (1, h, w) float32 pixels of the returned frame, NaN = invalid (when read); the camera
+    values as float32 scalars (``pixel_pitch`` in metres per returned pixel; when read);
+    ``"index"`` int, the sample's index in the split. The dataset's CoC model (root
+    attributes ``camera.coc_model``, ``None`` if absent) is the attribute ``coc_model``.
 
     Raises
     ------
     SchemaError
         The split lacks an array the heads need, is a focal stack without
-        ``stack_index``, is smaller than the crop, or ``indices`` are out of range.
+        ``stack_index``, is smaller than the crop, ``indices`` are out of range, or a
+        resize changes the aspect ratio while sigma or the camera is read.
     """
 
     def __init__(self, path, split: str, *, heads=("depth", "aif"), crop: int | None = None,
                  resize: tuple[int, int] | None = None, hflip: bool = True, seed: int = 0,
                  stack_index: int | None = None, max_samples: int | None = None,
-                 indices=None):
+                 indices=None, arrays=None):
         self.path, self.split, self.heads = path, split, tuple(heads)
         self.crop, self.hflip, self.seed = crop, hflip, seed
         self.resize = None if resize is None else (int(resize[0]), int(resize[1]))
         self.stack_index = stack_index
         self.epoch = 0
-        sp = open_dataset(path)[split]
-        missing = [a for a in required_arrays(self.heads) if not sp.has(a)]
+        reader = open_dataset(path)
+        camera_attrs = reader.attrs.get("camera")
+        self.coc_model = (camera_attrs.get("coc_model") if isinstance(camera_attrs, dict)
+                          else None)
+        sp = reader[split]
+        needed = (required_arrays(self.heads) if arrays is None
+                  else ("defocused", *dict.fromkeys(arrays)))
+        missing = [a for a in needed if not sp.has(a)]
         if missing:
             raise SchemaError(f"dataset {path}, split {split!r}: heads {list(self.heads)} need "
                               f"array(s) {missing}, which it lacks")
@@ -131,7 +167,23 @@ class DefocusDataset(Dataset):
         if crop is not None and (crop > h or crop > w):
             what = "the resized frames" if self.resize else f"the images of split {split!r}"
             raise SchemaError(f"crop {crop}: larger than {what} ({h}x{w})")
-        self.names = ("defocused", *(a for a in ("aif", "depth") if sp.has(a)))
+        if arrays is None:
+            self.names = tuple(dict.fromkeys(
+                (*needed, *(a for a in ("aif", "depth") if sp.has(a)))))
+        else:
+            self.names = needed
+        self.scale = 1.0  # blur scale of the resize (sigma, pixel pitch)
+        if self.resize is not None:
+            sy, sx = self.resize[0] / self.image_shape[0], self.resize[1] / self.image_shape[1]
+            self.scale = (sx * sy) ** 0.5
+            blur_read = "sigma" in self.names or "pixel_pitch" in self.names
+            if blur_read and abs(sx / sy - 1) > MAX_ANISOTROPY:
+                raise SchemaError(
+                    f"resize {self.resize[0]}x{self.resize[1]} of {split!r} frames "
+                    f"{self.image_shape[0]}x{self.image_shape[1]} scales the blur by "
+                    f"{sy:.3f} vertically and {sx:.3f} horizontally: the defocus map "
+                    f"(sigma) is undefined for an elliptical blur; resize keeping the "
+                    f"aspect ratio (within {MAX_ANISOTROPY:.0%}) or train on crops")
         self.indices = list(range(len(sp))) if indices is None else [int(i) for i in indices]
         bad = [i for i in self.indices if not 0 <= i < len(sp)]
         if bad:
@@ -169,8 +221,8 @@ class DefocusDataset(Dataset):
         # checked read: a damaged chunk or a missing shard is one DataError line naming
         # the dataset, split, array and sample, never a codec traceback or fill values
         values = self._reader().read_array(name, i)
-        if name == "defocused" and self.stack_index is not None:
-            return values[self.stack_index]
+        if self.stack_index is not None and name not in ("aif", "depth"):
+            return values[self.stack_index]  # defocused, sigma, camera: one per stack image
         return values
 
     def __getitem__(self, k: int) -> dict:
@@ -178,9 +230,14 @@ class DefocusDataset(Dataset):
             raise IndexError(f"sample {k} out of range ({self._n})")
         i = self.indices[k]
         data = {n: self._read(n, i) for n in self.names}
+        scalars = {n: np.float32(data.pop(n)) for n in PER_SAMPLE_SCALARS if n in data}
         if self.resize is not None:
-            data = {n: (resize_depth(v, self.resize) if n == "depth"
+            data = {n: (resize_depth(v, self.resize) if n in ("depth", "sigma")
                         else resize_image(v, self.resize)) for n, v in data.items()}
+            if "sigma" in data:
+                data["sigma"] = data["sigma"] * np.float32(self.scale)
+            if "pixel_pitch" in scalars:
+                scalars["pixel_pitch"] = np.float32(scalars["pixel_pitch"] / self.scale)
         if self.crop is not None or self.resize is not None:
             rng = np.random.default_rng([self.seed, self.epoch, int(i)])
             if self.crop is not None:
@@ -192,11 +249,12 @@ class DefocusDataset(Dataset):
             if self.hflip and bool(rng.integers(0, 2)):
                 data = {n: v[:, ::-1] for n, v in data.items()}
         out = {"index": int(i)}
+        out.update({n: torch.tensor(v, dtype=torch.float32) for n, v in scalars.items()})
         for n, v in data.items():
             v = np.ascontiguousarray(v)
             if v.ndim == 3:  # (h, w, 3) uint8 -> (3, h, w)
                 out[n] = torch.from_numpy(v).permute(2, 0, 1).contiguous()
-            else:  # (h, w) float32 metres -> (1, h, w)
+            else:  # (h, w) float32 depth (metres) or sigma (pixels) -> (1, h, w)
                 out[n] = torch.from_numpy(v.astype(np.float32, copy=False))[None]
         return out
 
@@ -204,8 +262,9 @@ class DefocusDataset(Dataset):
 def to_device_batch(batch: dict, device, *, channels_last: bool = False) -> dict:
     """Move a collated batch to ``device``, uint8 images -> float32 in [0, 1] there.
 
-    Returns a dict with ``"defocused"`` and ``"aif"`` (B, 3, h, w) float32 in [0, 1] and
-    ``"depth"`` (B, 1, h, w) float32 metres, whichever the batch holds.
+    Returns a dict with ``"defocused"`` and ``"aif"`` (B, 3, h, w) float32 in [0, 1],
+    ``"depth"`` (B, 1, h, w) float32 metres, ``"sigma"`` (B, 1, h, w) float32 pixels and the
+    (B,) float32 camera values, whichever the batch holds.
     """
     non_blocking = torch.device(device).type == "cuda"
     fmt = torch.channels_last if channels_last else torch.contiguous_format

@@ -1,4 +1,5 @@
-"""Evaluation on whole frames: depth metrics over valid pixels, PSNR / SSIM of the AiF.
+"""Evaluation on whole frames: depth metrics over valid pixels, PSNR / SSIM of the AiF,
+MSE / MAE of the defocus (sigma) map.
 
 Each frame (as stored, or resized as a whole for a run trained with ``resize``) is padded
 on the device to a multiple of 32 (reflection), predicted, and the prediction cropped
@@ -78,7 +79,8 @@ def evaluate(model, loader, *, device, amp: bool = False, channels_last: bool = 
     dict
         The :data:`~trainer.metrics.DEPTH_KEYS` (``rmse``, ``abs_rel``, ``sq_rel``,
         ``rmse_log``, ``log10``, ``delta105``, ``delta115``, ``delta1..3``; depth head),
-        ``psnr``, ``ssim`` (AiF head), ``n_images``; with ``make3d`` also ``c1_*`` and
+        ``psnr``, ``ssim`` (AiF head), ``defocus_mse``, ``defocus_mae`` (defocus head, pixels
+        squared and pixels), ``n_images``; with ``make3d`` also ``c1_*`` and
         ``c2_*`` depth metrics.
     """
     model.eval()
@@ -101,7 +103,8 @@ def evaluate(model, loader, *, device, amp: bool = False, channels_last: bool = 
         if keep_first and first is None:
             first = {"input": b["defocused"].float().cpu(),
                      **{f"pred_{k}": v.cpu() for k, v in pred.items()},
-                     **{f"true_{k}": b[k].float().cpu() for k in ("depth", "aif") if k in b}}
+                     **{f"true_{k}": b[k].float().cpu() for k in ("depth", "aif") if k in b},
+                     **({"true_defocus": b["sigma"].float().cpu()} if "sigma" in b else {})}
     out = {}
     for prefix, acc in accs.items():
         if prefix and not acc.n_images:

@@ -35,12 +35,13 @@ from trainer.checkpoint import (
     set_rng_state,
 )
 from trainer.config import TrainConfig, save_config
-from trainer.data import DefocusDataset, holdout_indices, to_device_batch
+from trainer.data import DefocusDataset, holdout_indices, required_arrays, to_device_batch
 from trainer.evaluate import autocast_for, evaluate, resolve_device
 from trainer.losses import LossConfig, TwoHeadedLoss
 from trainer.metrics import benchmark_max_depth
 from trainer.model import ModelConfig, TwoHeadedNet
 from trainer.pretrained import load_encoder_weights
+from trainer.rundir import check_run_dir, clear_earlier_run
 
 __all__ = ["fit", "seed_everything", "seed_worker", "epoch_seed"]
 
@@ -92,6 +93,9 @@ def _tensorboard(run_dir: Path):
     return SummaryWriter(str(run_dir / "tb"))
 
 
+_RESUME_ONLY = ("optimizer", "scheduler", "rng")  # in last.pt only
+
+
 def _is_better(value: float, best: float | None, maximise: bool) -> bool:
     if not math.isfinite(value):
         return False
@@ -126,7 +130,9 @@ def _build_datasets(data, cfg: TrainConfig):
                                   f"{val_idx[:8]}")
             train_idx = sorted(set(usable) - set(val_idx))
     cfg = dataclasses.replace(cfg, val_indices=tuple(val_idx) if holdout else None)
-    train_ds = DefocusDataset(data, cfg.train_split, heads=cfg.heads,
+    # training reads only what the loss uses: no depth or sigma for self-supervision
+    train_arrays = required_arrays(cfg.heads, method=cfg.method, camera=cfg.consistency > 0)
+    train_ds = DefocusDataset(data, cfg.train_split, heads=cfg.heads, arrays=train_arrays[1:],
                               crop=None if cfg.resize else cfg.crop, resize=cfg.resize,
                               hflip=cfg.hflip, seed=cfg.seed, stack_index=cfg.stack_index,
                               indices=train_idx)
@@ -138,6 +144,24 @@ def _build_datasets(data, cfg: TrainConfig):
                                 indices=val_idx)
     max_depth = cfg.max_depth if cfg.max_depth is not None else benchmark_max_depth(reader.attrs)
     return cfg, train_ds, val_ds, max_depth
+
+
+def _build_criterion(cfg: TrainConfig, coc_model: str | None, data):
+    """The loss of ``cfg.method``: the supervised multi-head loss or the self-supervised one
+    (:mod:`trainer.selfsup`); the consistency term takes the dataset's CoC model."""
+    if cfg.method == "self-supervised":
+        from trainer.selfsup import SelfSupervisedConfig, SelfSupervisedLoss
+
+        return SelfSupervisedLoss(SelfSupervisedConfig(charbonnier_eps=cfg.charbonnier_eps,
+                                                       sigma_max=cfg.sigma_max))
+    if cfg.consistency > 0 and coc_model not in ("exact", "paper"):
+        raise ConfigError(f"consistency: dataset {data} records no camera coc_model ('exact' "
+                          f"or 'paper') in its root attributes, got {coc_model!r}")
+    return TwoHeadedLoss(LossConfig(mu=cfg.mu, charbonnier_eps=cfg.charbonnier_eps,
+                                    psi=cfg.psi, lam=cfg.lam, defocus_loss=cfg.defocus_loss,
+                                    defocus_weight=cfg.defocus_weight,
+                                    consistency=cfg.consistency,
+                                    coc_model=coc_model or "exact"))
 
 
 def _train_epoch(model, loader, criterion, optimizer, *, device, amp, channels_last, step,
@@ -171,7 +195,7 @@ def _train_epoch(model, loader, criterion, optimizer, *, device, amp, channels_l
 
 
 def fit(data, run_dir, config: TrainConfig | None = None, *, resume: bool = False,
-        log=print) -> dict:
+        overwrite: bool = False, log=print) -> dict:
     """Train 2HDED:NET on ``data`` and write the run to ``run_dir``.
 
     Parameters
@@ -179,11 +203,15 @@ def fit(data, run_dir, config: TrainConfig | None = None, *, resume: bool = Fals
     data : str or path-like
         A dataset written by ``defocuskit synth``.
     run_dir : str or path-like
-        Output directory; must not hold a run unless ``resume``.
+        Output directory; must not hold an earlier run's files unless ``resume`` or
+        ``overwrite`` (which replaces those files only, see :mod:`trainer.rundir`).
     config : TrainConfig, optional
         Default: the paper's schedule.
     resume : bool
-        Continue from ``run_dir/last.pt``.
+        Continue from ``run_dir/last.pt``; a refused resume changes nothing.
+    overwrite : bool
+        Replace an earlier run in ``run_dir`` (its files are removed only once every
+        check has passed).
     log : callable
         Receives one summary line per epoch (rank 0 only).
 
@@ -210,11 +238,7 @@ def fit(data, run_dir, config: TrainConfig | None = None, *, resume: bool = Fals
         torch.cuda.set_device(device)
     main = rank == 0
     last_path = run_dir / "last.pt"
-    if not resume and last_path.exists():
-        raise ConfigError(f"run dir {run_dir}: already holds a run (last.pt); pass --resume "
-                          "to continue it or choose another --run-dir")
-    if resume and not last_path.exists():
-        raise CheckpointError(f"--resume: no checkpoint {last_path} to resume from")
+    earlier = check_run_dir(run_dir, resume=resume, overwrite=overwrite) if main else []
     seed_everything(cfg.seed)
     model_cfg = ModelConfig(heads=cfg.heads, **cfg.model)
     model = TwoHeadedNet(model_cfg)
@@ -226,10 +250,9 @@ def fit(data, run_dir, config: TrainConfig | None = None, *, resume: bool = Fals
     channels_last = cuda if cfg.channels_last is None else cfg.channels_last
     memory = torch.channels_last if channels_last else torch.contiguous_format
     model = model.to(device, memory_format=memory)
-    criterion = TwoHeadedLoss(LossConfig(mu=cfg.mu, charbonnier_eps=cfg.charbonnier_eps,
-                                         psi=cfg.psi, lam=cfg.lam))
 
     cfg, train_ds, val_ds, val_max_depth = _build_datasets(data, cfg)
+    criterion = _build_criterion(cfg, train_ds.coc_model, data)
     gen = torch.Generator()
     sampler = (DistributedSampler(train_ds, num_replicas=world, rank=rank, shuffle=True,
                                   seed=cfg.seed) if world > 1 else None)
@@ -243,9 +266,6 @@ def fit(data, run_dir, config: TrainConfig | None = None, *, resume: bool = Fals
     val_loader = None
     if val_ds is not None and main:
         val_loader = DataLoader(val_ds, batch_size=1, shuffle=False, **loader_kw)
-
-    if main:  # after the checks above, so a refused run leaves nothing behind
-        save_config(cfg, run_dir)
 
     optimizer = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum,
                                 weight_decay=cfg.weight_decay)
@@ -265,6 +285,9 @@ def fit(data, run_dir, config: TrainConfig | None = None, *, resume: bool = Fals
         history = [r for r in ckpt.get("history", []) if r["epoch"] <= start_epoch]
         set_rng_state(ckpt["rng"])
         encoder_init = ckpt.get("encoder_init")
+    if main:  # after every check above, so a refused run leaves nothing behind
+        clear_earlier_run(run_dir, earlier)
+        save_config(cfg, run_dir)
 
     train_model = model
     if world > 1:
@@ -274,8 +297,10 @@ def fit(data, run_dir, config: TrainConfig | None = None, *, resume: bool = Fals
         train_model = torch.compile(train_model)
     if cfg.val_split is None:
         monitor = "train_total"
+    elif "depth" in cfg.heads:
+        monitor = "val_rmse"
     else:
-        monitor = "val_rmse" if "depth" in cfg.heads else "val_psnr"
+        monitor = "val_defocus_mae" if "defocus" in cfg.heads else "val_psnr"
     maximise = monitor == "val_psnr"
     tb = _tensorboard(run_dir) if (cfg.tensorboard and main) else None
     show_bar = cfg.progress and main and sys.stderr.isatty()
@@ -330,15 +355,20 @@ def fit(data, run_dir, config: TrainConfig | None = None, *, resume: bool = Fals
                      "best": best, "monitor": monitor, "model_config": model_cfg.to_dict(),
                      "train_config": cfg.to_dict(), "history": history, "rng": rng_state(),
                      "encoder_init": encoder_init}
-            save_checkpoint(last_path, state)
+            # best.pt first: a kill between the two writes then leaves last.pt one epoch
+            # behind, which --resume redoes, instead of a stale best.pt that nothing fixes.
+            # best.pt is for eval/predict: no optimiser, scheduler or RNG state.
             if improved:
-                save_checkpoint(run_dir / "best.pt", state)
+                save_checkpoint(run_dir / "best.pt", {k: v for k, v in state.items()
+                                                      if k not in _RESUME_ONLY})
+            save_checkpoint(last_path, state)
             _write_csv(history, run_dir / "log.csv")
             if tb is not None:
                 for k, v in row.items():
                     if k != "epoch" and isinstance(v, float):
                         tb.add_scalar(k, v, epoch + 1)
-            shown = [f"{k}={row[k]:.4g}" for k in ("train_total", "val_rmse", "val_psnr")
+            shown = [f"{k}={row[k]:.4g}" for k in ("train_total", "val_rmse", "val_psnr",
+                                                     "val_defocus_mae")
                      if k in row]
             log(f"epoch {epoch + 1}/{cfg.epochs}  step {step}  lr {lr:.3g}  " + "  ".join(shown)
                 + f"  {row['train_images_per_s']:.2f} img/s")

@@ -8,6 +8,13 @@
   eps^2)``, eps = 1e-3, psi = 4, SSIM with an 11-tap Gaussian window (sigma 1.5);
 * lam = 0.01.
 
+With the defocus-map head (sigma in pixels, the thesis's and MDDNet's second map) the total
+gains ``defocus_weight * L_defocus``, ``L_defocus`` the L1 (or L2) error against the stored
+sigma over its valid (finite) pixels, and, with both depth and defocus heads, MDDNet's
+physical consistency ``consistency * mean |sigma_hat - sigma_camera(d_hat)|``
+(:func:`consistency_loss`, the thin lens of :mod:`trainer.thinlens` with each sample's
+camera). The label-free loss of the self-supervised variant is in :mod:`trainer.selfsup`.
+
 Losses are computed in float32 (or float64 when given float64), so they are safe under bf16
 autocast. Kernels are built on the input's device and dtype.
 """
@@ -20,7 +27,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["ssim", "charbonnier", "depth_loss", "LossConfig", "TwoHeadedLoss", "valid_depth_mask"]
+from trainer.defocus import SIGMA_MAX_PX
+from trainer.thinlens import sigma_px_from_depth
+
+__all__ = ["ssim", "charbonnier", "depth_loss", "defocus_map_loss", "consistency_loss",
+           "LossConfig", "TwoHeadedLoss", "valid_depth_mask", "DEFOCUS_LOSSES"]
+
+DEFOCUS_LOSSES = ("l1", "l2")
 
 
 def _as_float(x: Tensor) -> Tensor:
@@ -203,22 +216,81 @@ def depth_loss(
     return loss, {"l1": l1.detach(), "grad": grad.detach()}
 
 
+def defocus_map_loss(pred: Tensor, target: Tensor, *, kind: str = "l1") -> Tensor:
+    """Error of a predicted defocus map over the valid pixels of the stored one.
+
+    Parameters
+    ----------
+    pred : (B, 1, H, W) float Tensor
+        Predicted Gaussian sigma, pixels.
+    target : (B, 1, H, W) float Tensor
+        The dataset's ``sigma``, pixels; NaN (or inf) marks invalid pixels (no depth).
+    kind : {"l1", "l2"}, keyword-only
+        ``mean |pred - target|`` (pixels) or ``mean (pred - target)^2`` (pixels squared).
+
+    Returns
+    -------
+    Tensor
+        Scalar (0 with a gradient path if no pixel is valid).
+    """
+    if kind not in DEFOCUS_LOSSES:
+        raise ValueError(f"defocus_map_loss: kind must be one of {DEFOCUS_LOSSES}, got {kind!r}")
+    pred, target = _as_float(pred), _as_float(target)
+    if pred.shape != target.shape:
+        raise ValueError(f"defocus_map_loss: shapes differ: {tuple(pred.shape)} vs "
+                         f"{tuple(target.shape)}")
+    valid = torch.isfinite(target)
+    r = torch.where(valid, pred - torch.nan_to_num(target), torch.zeros_like(pred))
+    err = r.abs() if kind == "l1" else r * r
+    return _masked_mean(err, valid)
+
+
+def consistency_loss(sigma_hat: Tensor, depth_hat: Tensor, camera: dict, *,
+                     coc_model: str) -> Tensor:
+    """MDDNet's physical consistency ``mean |sigma_hat - sigma_camera(depth_hat)|``, pixels.
+
+    Uses no label: both maps are predictions, tied by the thin lens of each sample's camera
+    (:func:`trainer.thinlens.sigma_px_from_depth`); the gradient reaches both heads. The
+    mean runs over every pixel. The implied sigma is capped at ``SIGMA_MAX_PX`` (32 px, the
+    renderer's own cap): near zero depth the thin lens gives sigma ~ 1/d with a 1/d^2
+    slope, which an untrained depth head reaches and which would blow the step up.
+
+    Parameters
+    ----------
+    sigma_hat : (B, 1, H, W) Tensor, pixels
+    depth_hat : (B, 1, H, W) Tensor, metres
+    camera : dict
+        Per-sample (B,) ``focus_distance``, ``focal_length``, ``f_number``, ``pixel_pitch``,
+        ``coc_to_sigma`` (the split's stored scalars).
+    coc_model : {"exact", "paper"}
+    """
+    implied = sigma_px_from_depth(_as_float(depth_hat), camera, coc_model=coc_model)
+    implied = implied.clamp(max=SIGMA_MAX_PX)
+    return (_as_float(sigma_hat) - implied).abs().mean()
+
+
 @dataclass
 class LossConfig:
-    """Weights of the 2HDED:NET loss (defaults = the paper's)."""
+    """Weights of the supervised loss (defaults = the 2HDED:NET paper's)."""
 
     mu: float = 0.001  # weight of the depth gradient term
     charbonnier_eps: float = 1e-3  # Charbonnier smoothing, image units ([0, 1])
     psi: float = 4.0  # weight of (1 - SSIM) in the deblurring loss
-    lam: float = 0.01  # weight of the deblurring loss against the depth loss
+    lam: float = 0.01  # weight of the deblurring loss when another head is trained with it
+    defocus_loss: str = "l1"  # "l1" or "l2" against the stored sigma map
+    defocus_weight: float = 1.0  # weight of the defocus-map loss
+    consistency: float = 0.0  # weight of |sigma_hat - sigma_camera(d_hat)| (depth + defocus)
+    coc_model: str = "exact"  # the dataset's CoC formula, for the consistency term
 
 
 class TwoHeadedLoss(nn.Module):
-    """``L_depth + lam * L_deblur`` over the heads present in the prediction.
+    """The supervised loss over the heads present in the prediction.
 
-    With the depth head alone the total is ``L_depth``; with the AiF head alone it is
-    ``L_deblur`` unweighted (lam only balances two heads: on one head it would merely rescale
-    the learning rate by 100).
+    ``L_depth + lam * L_deblur + defocus_weight * L_defocus + consistency * L_consistency``
+    with the terms of the heads that are there. ``lam`` only balances the AiF head against
+    another head: with the AiF head alone the total is ``L_deblur`` unweighted (on one head
+    it would merely rescale the learning rate by 100). ``L_consistency`` needs both depth
+    and defocus heads and the per-sample camera values in the target.
     """
 
     def __init__(self, config: LossConfig | None = None) -> None:
@@ -233,9 +305,12 @@ class TwoHeadedLoss(nn.Module):
         Parameters
         ----------
         pred : dict
-            Model output: ``"depth"`` (B, 1, H, W) metres and/or ``"aif"`` (B, 3, H, W) [0, 1].
+            Model output: ``"depth"`` (B, 1, H, W) metres, ``"aif"`` (B, 3, H, W) [0, 1],
+            ``"defocus"`` (B, 1, H, W) pixels; any non-empty subset.
         target : dict
-            ``"depth"`` (B, 1, H, W) metres, NaN = invalid; ``"aif"`` (B, 3, H, W) in [0, 1].
+            ``"depth"`` (B, 1, H, W) metres, NaN = invalid; ``"aif"`` (B, 3, H, W) in [0, 1];
+            ``"sigma"`` (B, 1, H, W) pixels, NaN = invalid; for the consistency term the
+            (B,) camera values of :data:`trainer.thinlens.CAMERA_KEYS`.
 
         Returns
         -------
@@ -244,21 +319,24 @@ class TwoHeadedLoss(nn.Module):
         terms : dict[str, Tensor]
             Detached scalars: ``depth_l1``, ``depth_grad``, ``depth`` (depth head);
             ``aif_charbonnier``, ``aif_ssim`` (the SSIM index itself, not 1 - SSIM),
-            ``deblur`` (AiF head); ``total``.
+            ``deblur`` (AiF head); ``defocus`` (defocus head); ``consistency`` (when
+            weighted); ``total``.
         """
         cfg = self.config
-        heads = [h for h in ("depth", "aif") if h in pred]
+        heads = [h for h in ("depth", "aif", "defocus") if h in pred]
         if not heads:
             raise ValueError(f"TwoHeadedLoss: prediction has no known head, keys {sorted(pred)}")
-        missing = [h for h in heads if h not in target]
+        needed = {"depth": "depth", "aif": "aif", "defocus": "sigma"}
+        missing = [needed[h] for h in heads if needed[h] not in target]
         if missing:
             raise ValueError(f"TwoHeadedLoss: target lacks {missing}, keys {sorted(target)}")
         terms: dict[str, Tensor] = {}
-        total = None
+        parts: list[Tensor] = []
         if "depth" in pred:
-            l_depth, parts = depth_loss(pred["depth"], target["depth"], mu=cfg.mu)
-            terms.update(depth_l1=parts["l1"], depth_grad=parts["grad"], depth=l_depth.detach())
-            total = l_depth
+            l_depth, dterms = depth_loss(pred["depth"], target["depth"], mu=cfg.mu)
+            terms.update(depth_l1=dterms["l1"], depth_grad=dterms["grad"],
+                         depth=l_depth.detach())
+            parts.append(l_depth)
         if "aif" in pred:
             a_hat, a = _as_float(pred["aif"]), _as_float(target["aif"])
             l_charb = charbonnier(a_hat, a, eps=cfg.charbonnier_eps)
@@ -267,6 +345,18 @@ class TwoHeadedLoss(nn.Module):
             terms.update(
                 aif_charbonnier=l_charb.detach(), aif_ssim=s.detach(), deblur=l_deblur.detach()
             )
-            total = l_deblur if total is None else total + cfg.lam * l_deblur
+            parts.append(l_deblur if heads == ["aif"] else cfg.lam * l_deblur)
+        if "defocus" in pred:
+            l_def = defocus_map_loss(pred["defocus"], target["sigma"], kind=cfg.defocus_loss)
+            terms["defocus"] = l_def.detach()
+            parts.append(cfg.defocus_weight * l_def)
+        if cfg.consistency > 0 and "depth" in pred and "defocus" in pred:
+            l_cons = consistency_loss(pred["defocus"], pred["depth"], target,
+                                      coc_model=cfg.coc_model)
+            terms["consistency"] = l_cons.detach()
+            parts.append(cfg.consistency * l_cons)
+        total = parts[0]
+        for p in parts[1:]:
+            total = total + p
         terms["total"] = total.detach()
         return total, terms

@@ -17,7 +17,9 @@ scored, and with ``clip=True`` (the default, the usual NYU-v2 / Make3D protocol)
 predictions are clipped to it before any metric. NYU-v2 is scored up to 10 m; Make3D
 reports two ranges, :data:`MAKE3D_RANGES` (C1: gt <= 70 m, C2: <= 80 m).
 :data:`BENCHMARK_MAX_DEPTH` maps a dataset source to its range. Images: PSNR (dB) and
-SSIM over [0, 1].
+SSIM over [0, 1]. Defocus maps (the thesis's Table 5.1): ``defocus_mse`` (pixels squared)
+and ``defocus_mae`` (pixels) of the predicted sigma over the finite pixels of the stored
+one.
 
 All sums run in float64 on the CPU (numpy), whatever the input's device and dtype.
 """
@@ -31,8 +33,9 @@ import torch
 
 from trainer.losses import ssim
 
-__all__ = ["depth_metrics", "image_metrics", "MetricAccumulator", "MAKE3D_RANGES",
-           "BENCHMARK_MAX_DEPTH", "DELTA_THRESHOLDS", "DEPTH_KEYS", "benchmark_max_depth"]
+__all__ = ["depth_metrics", "image_metrics", "defocus_metrics", "MetricAccumulator",
+           "MAKE3D_RANGES", "BENCHMARK_MAX_DEPTH", "DELTA_THRESHOLDS", "DEPTH_KEYS",
+           "DEFOCUS_KEYS", "benchmark_max_depth"]
 
 MAKE3D_RANGES = {"c1": 70.0, "c2": 80.0}
 # the evaluated depth range (metres) of each benchmark, by defocuskit source name: NYU-v2's
@@ -42,6 +45,7 @@ BENCHMARK_MAX_DEPTH = {"nyu": 10.0, "make3d": MAKE3D_RANGES["c2"]}
 DELTA_THRESHOLDS = {"delta105": 1.05, "delta115": 1.15, "delta1": 1.25, "delta2": 1.25**2,
                     "delta3": 1.25**3}
 DEPTH_KEYS = ("rmse", "abs_rel", "sq_rel", "rmse_log", "log10", *DELTA_THRESHOLDS)
+DEFOCUS_KEYS = ("defocus_mse", "defocus_mae")
 
 
 def benchmark_max_depth(dataset_attrs: dict) -> float | None:
@@ -120,6 +124,32 @@ def depth_metrics(pred, gt, *, min_depth: float = 1e-3, max_depth: float | None 
     return out
 
 
+def defocus_metrics(pred, gt) -> dict:
+    """Errors of a predicted defocus (sigma) map over the valid stored pixels.
+
+    Parameters
+    ----------
+    pred, gt : ndarray or Tensor, any equal shape
+        Predicted and stored Gaussian sigma, pixels; ``gt`` pixels are valid when finite.
+
+    Returns
+    -------
+    dict[str, float]
+        ``defocus_mse`` (pixels squared), ``defocus_mae`` (pixels), NaN when no pixel is
+        valid, and ``n_pixels``.
+    """
+    p, g = _to_numpy(pred), _to_numpy(gt)
+    if p.shape != g.shape:
+        raise ValueError(f"defocus_metrics: shapes differ: pred {p.shape} vs gt {g.shape}")
+    valid = np.isfinite(g)
+    n = int(valid.sum())
+    if n == 0:
+        return {k: math.nan for k in DEFOCUS_KEYS} | {"n_pixels": 0}
+    err = p[valid] - g[valid]
+    return {"defocus_mse": float(np.mean(err**2)), "defocus_mae": float(np.mean(np.abs(err))),
+            "n_pixels": n}
+
+
 def _as_batch(a) -> torch.Tensor:
     t = a.detach() if isinstance(a, torch.Tensor) else torch.from_numpy(np.asarray(a))
     t = t.to("cpu", torch.float64)
@@ -166,7 +196,7 @@ class MetricAccumulator:
 
     Every metric is computed per image, then averaged over images with equal weight (the
     usual NYU-v2 protocol), so a small image counts as much as a large one. Images with no
-    valid depth pixel are left out of the depth averages only.
+    valid depth (sigma) pixel are left out of the depth (defocus) averages only.
 
     Parameters
     ----------
@@ -190,16 +220,17 @@ class MetricAccumulator:
 
     def _add(self, values: dict) -> None:
         for k, v in values.items():
-            if k == "n_pixels" or (k in DEPTH_KEYS and not math.isfinite(v)):
+            if k == "n_pixels" or (k in DEPTH_KEYS + DEFOCUS_KEYS and not math.isfinite(v)):
                 continue
             self._sums[k] = self._sums.get(k, 0.0) + v
             self._counts[k] = self._counts.get(k, 0) + 1
 
     def update(self, pred: dict, target: dict) -> None:
-        """Add one batch: ``pred``/``target`` dicts of (B, C, H, W) ``depth`` (m), ``aif``."""
+        """Add one batch: ``pred`` dicts of (B, C, H, W) ``depth`` (m), ``aif``, ``defocus``
+        (px), ``target`` of ``depth``, ``aif``, ``sigma`` (px)."""
         batch = None
-        for head in ("depth", "aif"):
-            if head in pred and head in target:
+        for head, key in (("depth", "depth"), ("aif", "aif"), ("defocus", "sigma")):
+            if head in pred and key in target:
                 batch = pred[head].shape[0]
         if batch is None:
             raise ValueError(
@@ -219,6 +250,8 @@ class MetricAccumulator:
                 )
             if "aif" in pred and "aif" in target:
                 self._add(image_metrics(pred["aif"][i], target["aif"][i]))
+            if "defocus" in pred and "sigma" in target:
+                self._add(defocus_metrics(pred["defocus"][i], target["sigma"][i]))
             self.n_images += 1
 
     def compute(self) -> dict[str, float]:

@@ -40,7 +40,10 @@ block  input                       input size  out     out size
 
 then a separate 3x3 prediction convolution (64 -> 1 for depth, 64 -> 3 for the AiF; with
 bias, no BN / ReLU). The AiF head adds the input image to its output (the "input joint
-layer", a global residual). A reduced-width :class:`ModelConfig` (tests) follows the same
+layer", a global residual). A third, optional head, ``defocus`` (the defocus-map head of
+the thesis's self-supervised variant and of MDDNet), has the depth head's shape and a
+softplus on its output: the per-pixel Gaussian sigma in pixels, >= 0 (17,199,681
+parameters like the depth head). A reduced-width :class:`ModelConfig` (tests) follows the same
 rule: each block outputs the width of the skip it is concatenated with next
 (:func:`decoder_channels`).
 
@@ -55,6 +58,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from defocuskit.errors import ConfigError
@@ -68,16 +72,16 @@ __all__ = [
     "SIZE_MULTIPLE",
 ]
 
-KNOWN_HEADS = ("depth", "aif")
+KNOWN_HEADS = ("depth", "aif", "defocus")
 SIZE_MULTIPLE = 32  # total downsampling of the encoder
-_HEAD_CHANNELS = {"depth": 1, "aif": 3}
+_HEAD_CHANNELS = {"depth": 1, "aif": 3, "defocus": 1}
 
 
 @dataclass
 class ModelConfig:
     """Architecture hyper-parameters of :class:`TwoHeadedNet` (defaults = the paper's)."""
 
-    heads: tuple[str, ...] = ("depth", "aif")  # either alone for the head ablation
+    heads: tuple[str, ...] = ("depth", "aif")  # any non-empty subset of KNOWN_HEADS
     growth_rate: int = 32  # channels each dense layer adds (DenseNet-121: 32)
     block_config: tuple[int, ...] = (6, 12, 24, 16)  # dense layers per block (must be 4 blocks)
     num_init_features: int = 64  # channels of the stem convolutions
@@ -301,7 +305,9 @@ class TwoHeadedNet(nn.Module):
         dict[str, Tensor]
             ``"depth"``: (B, 1, H, W), metres (unconstrained regression output);
             ``"aif"``: (B, 3, H, W), all-in-focus RGB in about [0, 1] (decoder output plus
-            the input image). Only the configured heads are present.
+            the input image); ``"defocus"``: (B, 1, H, W), the Gaussian blur sigma of each
+            pixel, pixels, > 0 (softplus of the prediction conv). Only the configured heads
+            are present.
 
         Raises
         ------
@@ -320,7 +326,15 @@ class TwoHeadedNet(nn.Module):
         out = {}
         for name, head in self.heads.items():
             y = head(skips)
-            out[name] = y + x if name == "aif" else y  # input joint layer: global residual
+            if name == "aif":
+                y = y + x  # input joint layer: global residual
+            elif name == "defocus":
+                # softplus, not ReLU: sigma must be >= 0 for the re-blur, and a ReLU would
+                # give pixels predicted negative (about half of them at initialisation) no
+                # gradient at all; softplus is smooth with a gradient everywhere and only
+                # approaches 0 px (softplus(-5) = 0.007 px, far below any visible blur)
+                y = F.softplus(y)
+            out[name] = y
         return out
 
 

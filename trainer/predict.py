@@ -5,7 +5,10 @@ For each input ``<stem>.<ext>`` the output directory receives
 * ``<stem>_depth.png``: 16-bit PNG, depth in **millimetres** (0 = no value; values are
   clipped to 1..65535 mm, i.e. up to 65.5 m);
 * ``<stem>_depth_color.png``: the depth colour-mapped (turbo, near = blue) for viewing;
-* ``<stem>_aif.png``: the predicted all-in-focus image, 8-bit RGB.
+* ``<stem>_aif.png``: the predicted all-in-focus image, 8-bit RGB;
+* ``<stem>_sigma.npy``: the predicted defocus map, (H, W) float32, Gaussian sigma in pixels
+  of the input image (defocus head);
+* ``<stem>_sigma_color.png``: that map colour-mapped (turbo from 0 px = blue to its maximum).
 
 Only the outputs of the heads the checkpoint has are written. Images of any size are
 padded (reflection) to a multiple of 32 and the prediction is cropped back.
@@ -105,4 +108,10 @@ def predict_images(checkpoint, images, output, *, device: str = "auto") -> list[
         if "aif" in pred:
             a = pred["aif"][0].clamp(0, 1).permute(1, 2, 0).numpy()
             write(f"{stem}_aif.png", (a * 255 + 0.5).astype(np.uint8)[..., ::-1])
+        if "defocus" in pred:
+            sigma = pred["defocus"][0, 0].numpy().astype(np.float32)
+            target = out_dir / f"{stem}_sigma.npy"
+            np.save(target, sigma)
+            written.append(target)
+            write(f"{stem}_sigma_color.png", depth_colormap(sigma, vmin=0.0)[..., ::-1])
     return written
