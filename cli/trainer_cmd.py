@@ -177,9 +177,11 @@ def eval_cmd(data, checkpoint, split, as_json, make3d, max_depth, clip, resize, 
 @click.option("--output", required=True, type=click.Path(file_okay=False),
               help="Output directory (created).")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N.")
+@click.option("--max-pixels", type=click.IntRange(min=1), default=2048 * 2048,
+              show_default=True, help="Refuse images larger than this (height x width).")
 @click.argument("images", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
 @_user_errors
-def predict_cmd(checkpoint, output, device, images):
+def predict_cmd(checkpoint, output, device, max_pixels, images):
     """Predict depth (16-bit PNG in mm + a colour map), the all-in-focus image and the
     defocus map (sigma in pixels: .npy + a colour map), for the heads the checkpoint has.
 
@@ -188,10 +190,12 @@ def predict_cmd(checkpoint, output, device, images):
       trainer predict --checkpoint runs/nyu/best.pt --output out/ a.png b.jpg
       -> out/a_depth.png (uint16, mm), out/a_depth_color.png, out/a_aif.png,
          out/a_sigma.npy (float32, px), out/a_sigma_color.png, ...
+    Inputs are 8-bit, 16-bit or float in [0, 1] (TIFF); two inputs named alike in different
+    folders get distinct outputs (<folder>_<stem>).
     """
     from trainer.predict import predict_images
 
-    written = predict_images(checkpoint, images, output, device=device)
+    written = predict_images(checkpoint, images, output, device=device, max_pixels=max_pixels)
     click.echo(f"wrote {len(written)} files to {output}")
 
 

@@ -12,7 +12,6 @@ import torch
 from click.testing import CliRunner
 
 from cli.trainer_cmd import trainer
-from defocuskit.store import write_arrays
 from trainer.checkpoint import build_model, load_checkpoint
 
 TINY = {"growth_rate": 4, "block_config": [1, 1, 1, 1], "num_init_features": 8}
@@ -27,22 +26,9 @@ def one_thread():
 
 
 @pytest.fixture(scope="module")
-def data(request, tmp_path_factory) -> Path:
-    """The samples dataset (conftest) when it can be built, else a tiny synthetic stand-in."""
-    try:
-        return request.getfixturevalue("samples_dataset")
-    except Exception:  # the synthesis pipeline is not available in this checkout
-        rng = np.random.default_rng(1)
-
-        def split(n):
-            aif = rng.integers(0, 256, (n, 72, 100, 3), dtype=np.uint8)
-            depth = rng.uniform(0.5, 8.0, (n, 72, 100)).astype(np.float32)
-            depth[:, :3] = np.nan
-            return {"aif": aif, "defocused": aif, "depth": depth}
-
-        path = tmp_path_factory.mktemp("trainer_cli") / "tiny.zarr"
-        write_arrays(path, {"train": split(4), "test": split(2)})
-        return path
+def data(samples_dataset) -> Path:
+    """The bundled samples synthesised by defocuskit (conftest): the real chain, no stand-in."""
+    return samples_dataset
 
 
 @pytest.fixture(scope="module")
@@ -158,6 +144,50 @@ def test_eval_protocol_options(data, run):
     assert json.loads(runner.invoke(trainer, [*base, "--resize", "none"]).output)["resize"] is None
     bad = runner.invoke(trainer, [*base, "--resize", "64by96"])
     assert bad.exit_code == 2 and "expected N, HxW or none" in bad.output
+
+
+def _predict(run, out, *images, extra=()):
+    return CliRunner().invoke(trainer, ["predict", "--checkpoint", str(run / "last.pt"),
+                                        "--output", str(out), "--device", "cpu", *extra,
+                                        *map(str, images)])
+
+
+def test_predict_reads_float_tiff_by_its_dtype(run, tmp_path):
+    rgb = np.random.default_rng(3).integers(0, 256, (40, 60, 3), dtype=np.uint8)
+    cv2.imwrite(str(tmp_path / "a.png"), rgb[..., ::-1])
+    cv2.imwrite(str(tmp_path / "b.tiff"), (rgb[..., ::-1] / np.float32(255)).astype(np.float32))
+    res = _predict(run, tmp_path / "out", tmp_path / "a.png", tmp_path / "b.tiff")
+    assert res.exit_code == 0, res.output
+    a = cv2.imread(str(tmp_path / "out" / "a_depth.png"), cv2.IMREAD_UNCHANGED)
+    b = cv2.imread(str(tmp_path / "out" / "b_depth.png"), cv2.IMREAD_UNCHANGED)
+    assert np.abs(a.astype(int) - b.astype(int)).max() <= 1  # the same picture, either way
+    cv2.imwrite(str(tmp_path / "c.tiff"), np.full((40, 60, 3), 200.0, np.float32))
+    res = _predict(run, tmp_path / "out2", tmp_path / "c.tiff")
+    assert res.exit_code == 1 and "float image must hold values in [0, 1], got 200..200" \
+        in res.output
+
+
+def test_predict_same_names_in_two_folders_keep_both_outputs(run, tmp_path):
+    rng = np.random.default_rng(4)
+    for folder in ("left", "right"):
+        (tmp_path / folder).mkdir()
+        cv2.imwrite(str(tmp_path / folder / "img.png"),
+                    rng.integers(0, 256, (40, 60, 3), dtype=np.uint8))
+    res = _predict(run, tmp_path / "out", tmp_path / "left" / "img.png",
+                   tmp_path / "right" / "img.png", tmp_path / "left" / "img.png")
+    assert res.exit_code == 0, res.output
+    depths = sorted(p.name for p in (tmp_path / "out").glob("*_depth.png"))
+    assert depths == sorted(["img_depth.png", "right_img_depth.png", "left_img_depth.png"])
+    a = cv2.imread(str(tmp_path / "out" / "img_depth.png"), cv2.IMREAD_UNCHANGED)
+    b = cv2.imread(str(tmp_path / "out" / "right_img_depth.png"), cv2.IMREAD_UNCHANGED)
+    assert not np.array_equal(a, b)
+
+
+def test_predict_refuses_an_image_over_the_pixel_limit(run, tmp_path):
+    cv2.imwrite(str(tmp_path / "big.png"), np.zeros((64, 96, 3), np.uint8))
+    res = _predict(run, tmp_path / "out", tmp_path / "big.png", extra=("--max-pixels", "5000"))
+    assert res.exit_code == 1
+    assert "96x64 = 6144 pixels is more than the limit of 5000 (--max-pixels)" in res.output
 
 
 def test_predict_writes_depth_mm_colour_and_aif(run, tmp_path):

@@ -10,8 +10,13 @@ For each input ``<stem>.<ext>`` the output directory receives
   of the input image (defocus head);
 * ``<stem>_sigma_color.png``: that map colour-mapped (turbo from 0 px = blue to its maximum).
 
-Only the outputs of the heads the checkpoint has are written. Images of any size are
-padded (reflection) to a multiple of 32 and the prediction is cropped back.
+Only the outputs of the heads the checkpoint has are written. Images of any size up to
+``max_pixels`` (default 2048 x 2048; the network's activations grow with the frame) are
+padded (reflection) to a multiple of 32 and the prediction is cropped back; a larger
+image is refused with the limit stated. Images are read by their stored type: 8-bit,
+16-bit, or float in [0, 1] (e.g. a 32-bit TIFF). Two inputs with the same file name in
+different folders never share outputs: the later ones are named ``<folder>_<stem>``
+(and ``-2``, ``-3``, ... if that is taken too).
 """
 
 from __future__ import annotations
@@ -22,36 +27,33 @@ import cv2
 import numpy as np
 import torch
 
-from defocuskit.errors import SourceError
+from defocuskit.errors import ConfigError, SourceError
+from defocuskit.sources._io import read_rgb_float
 from trainer.checkpoint import build_model, load_checkpoint
 from trainer.data import crop_to, pad_to_multiple
 from trainer.evaluate import resolve_device
 from trainer.plots import depth_colormap
 
-__all__ = ["predict_images", "read_rgb", "depth_to_png16"]
+__all__ = ["predict_images", "output_stems", "depth_to_png16", "MAX_PIXELS"]
+
+MAX_PIXELS = 2048 * 2048  # default size limit of one input image
 
 
-def read_rgb(path) -> np.ndarray:
-    """Read an image file as (H, W, 3) uint8 RGB (grey is repeated, alpha dropped).
-
-    Raises
-    ------
-    SourceError
-        If the file is missing or not a readable image.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise SourceError(f"image {path}: file not found")
-    img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    if img is None:
-        raise SourceError(f"image {path}: not a readable image file")
-    if img.dtype == np.uint16:  # 16-bit inputs: keep the top byte
-        img = (img >> 8).astype(np.uint8)
-    if img.ndim == 2:
-        img = np.repeat(img[..., None], 3, axis=2)
-    elif img.shape[2] == 4:
-        img = img[..., :3]
-    return np.ascontiguousarray(img[..., ::-1])  # BGR -> RGB
+def output_stems(images) -> list[str]:
+    """One distinct output stem per input (see the module doc)."""
+    taken: set[str] = set()
+    stems = []
+    for path in images:
+        p = Path(path)
+        stem = p.stem
+        if stem in taken and p.parent.name:
+            stem = f"{p.parent.name}_{p.stem}"
+        base, k = stem, 2
+        while stem in taken:
+            stem, k = f"{base}-{k}", k + 1
+        taken.add(stem)
+        stems.append(stem)
+    return stems
 
 
 def depth_to_png16(depth_m: np.ndarray) -> np.ndarray:
@@ -63,7 +65,8 @@ def depth_to_png16(depth_m: np.ndarray) -> np.ndarray:
 
 
 @torch.no_grad()
-def predict_images(checkpoint, images, output, *, device: str = "auto") -> list[Path]:
+def predict_images(checkpoint, images, output, *, device: str = "auto",
+                   max_pixels: int = MAX_PIXELS) -> list[Path]:
     """Run a checkpoint on image files and write the outputs (see module doc).
 
     Parameters
@@ -76,6 +79,8 @@ def predict_images(checkpoint, images, output, *, device: str = "auto") -> list[
         Output directory, created if needed.
     device : str
         ``"auto"``, ``"cpu"`` or ``"cuda[:N]"``.
+    max_pixels : int
+        Largest image (height x width) accepted.
 
     Returns
     -------
@@ -95,12 +100,16 @@ def predict_images(checkpoint, images, output, *, device: str = "auto") -> list[
             raise SourceError(f"output {target}: could not be written")
         written.append(target)
 
-    for path in images:
-        rgb = read_rgb(path)
-        x = torch.from_numpy(rgb).to(dev).permute(2, 0, 1)[None].float().div_(255.0)
+    for path, stem in zip(images, output_stems(images), strict=True):
+        rgb = read_rgb_float(path)
+        h, w = rgb.shape[:2]
+        if h * w > max_pixels:
+            raise ConfigError(f"image {path}: {w}x{h} = {h * w} pixels is more than the limit "
+                              f"of {max_pixels} (--max-pixels); resize it, or raise the limit "
+                              "if the device has the memory")
+        x = torch.from_numpy(rgb).to(dev).permute(2, 0, 1)[None]
         x, size = pad_to_multiple(x)
         pred = {k: v.float().cpu() for k, v in crop_to(model(x), size).items()}
-        stem = Path(path).stem
         if "depth" in pred:
             d = pred["depth"][0, 0].numpy()
             write(f"{stem}_depth.png", depth_to_png16(d))

@@ -22,6 +22,7 @@ __all__ = [
     "find_child_dir",
     "files_by_stem",
     "read_rgb",
+    "read_rgb_float",
     "read_depth_png",
     "read_depth_png_mm",
     "check_complete_image",
@@ -129,6 +130,42 @@ def read_rgb(path: str | os.PathLike) -> np.ndarray:
 
     bgr = _decode(Path(path), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION, "image")
     return np.ascontiguousarray(bgr[:, :, ::-1])
+
+
+def read_rgb_float(path: str | os.PathLike) -> np.ndarray:
+    """Read an image file as RGB float32 in [0, 1], by its stored dtype.
+
+    8-bit images are divided by 255, 16-bit by 65535; float images (e.g. a 32-bit TIFF)
+    are taken as they are and must lie in [0, 1]. Grey is repeated, alpha dropped.
+
+    Raises
+    ------
+    SourceError
+        If the file is missing, truncated, undecodable, of another dtype, or a float image
+        outside [0, 1].
+    """
+    import cv2
+
+    path = Path(path)
+    img = _decode(path, cv2.IMREAD_UNCHANGED | cv2.IMREAD_IGNORE_ORIENTATION, "image")
+    if img.ndim == 2:
+        img = img[..., None]
+    img = img[..., :3] if img.shape[2] >= 3 else np.repeat(img[..., :1], 3, axis=2)
+    img = np.ascontiguousarray(img[..., ::-1])  # BGR -> RGB
+    if img.dtype == np.uint8:
+        return img.astype(np.float32) / np.float32(255)
+    if img.dtype == np.uint16:
+        return img.astype(np.float32) / np.float32(65535)
+    if img.dtype.kind == "f":
+        lo, hi = float(np.nanmin(img)), float(np.nanmax(img))
+        if not np.isfinite(img).all() or lo < -1e-3 or hi > 1 + 1e-3:
+            raise SourceError(f"image {str(path)!r}: a float image must hold values in [0, 1], "
+                              f"got {lo:.3g}..{hi:.3g}" + (" and non-finite values"
+                                                          if not np.isfinite(img).all()
+                                                          else ""))
+        return np.clip(img, 0, 1).astype(np.float32)
+    raise SourceError(f"image {str(path)!r}: unsupported pixel type {img.dtype}; expected "
+                      "8- or 16-bit integers or float in [0, 1]")
 
 
 def read_depth_png_mm(path: str | os.PathLike, *, what: str = "depth map") -> np.ndarray:
