@@ -1,4 +1,5 @@
-"""Run plots: the loss curves and a validation panel (matplotlib, Agg backend)."""
+"""Run plots: the loss curves and a validation panel (matplotlib figures written to files;
+no pyplot, so no process-wide backend is chosen or changed)."""
 
 from __future__ import annotations
 
@@ -9,13 +10,10 @@ import numpy as np
 __all__ = ["plot_loss_curves", "plot_val_panel", "depth_colormap"]
 
 
-def _pyplot():
-    import matplotlib
+def _figure(**kwargs):
+    from matplotlib.figure import Figure  # a plain Figure renders to files without pyplot
 
-    matplotlib.use("Agg")  # files only; never needs a display
-    import matplotlib.pyplot as plt
-
-    return plt
+    return Figure(**kwargs)
 
 
 def _val_series(history: list[dict], key: str):
@@ -35,9 +33,9 @@ def plot_loss_curves(history: list[dict], path) -> Path:
     path : path-like
         Output PNG.
     """
-    plt = _pyplot()
     train_keys = [k for k in history[0] if k.startswith("train_") and not k.endswith("_per_s")]
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+    fig = _figure(figsize=(15, 4))
+    axes = fig.subplots(1, 3)
     epochs = [row["epoch"] for row in history]
     for k in train_keys:
         y = np.array([row.get(k, np.nan) for row in history], dtype=float)
@@ -67,7 +65,6 @@ def plot_loss_curves(history: list[dict], path) -> Path:
         ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
-    plt.close(fig)
     return Path(path)
 
 
@@ -96,11 +93,11 @@ def plot_val_panel(first: dict, path, *, max_rows: int = 3) -> Path:
         ``input`` (B, 3, H, W) float [0, 1]; optional ``pred_depth`` / ``true_depth``
         (B, 1, H, W) metres and ``pred_aif`` / ``true_aif`` (B, 3, H, W) [0, 1] tensors.
     """
-    plt = _pyplot()
     cols = [c for c in ("input", "pred_depth", "true_depth", "pred_aif", "true_aif")
             if c in first]
     n = min(max_rows, first["input"].shape[0])
-    fig, axes = plt.subplots(n, len(cols), figsize=(2.6 * len(cols), 2.2 * n), squeeze=False)
+    fig = _figure(figsize=(2.6 * len(cols), 2.2 * n))
+    axes = fig.subplots(n, len(cols), squeeze=False)
     for r in range(n):
         true_d = first.get("true_depth")
         rng = None
@@ -125,5 +122,4 @@ def plot_val_panel(first: dict, path, *, max_rows: int = 3) -> Path:
                 axes[r, c].set_title(name.replace("_", " "), fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
-    plt.close(fig)
     return Path(path)
