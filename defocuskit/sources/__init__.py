@@ -24,8 +24,10 @@ SOURCES: dict[str, str] = {
     "folder": "defocuskit.sources.folder:FolderSource",
     "procedural": "defocuskit.sources.procedural:ProceduralSource",
 }
-# Sources that read no input: `--input` may be left out (it is then "-").
-NO_INPUT_SOURCES = ("procedural",)
+# Sources that need no input: they generate their scenes (procedural) or carry their own
+# data (middlebury: scikit-image's pair; samples: the bundled scenes, shipped with the
+# package). `--input` may be left out (it is then "-").
+NO_INPUT_SOURCES = ("procedural", "middlebury", "samples")
 
 
 def _load(name: str) -> type[Source]:

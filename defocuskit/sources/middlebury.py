@@ -62,8 +62,9 @@ class MiddleburySource(Source):
 
     Parameters
     ----------
-    path : None or "skimage"
-        Where the data come from; only scikit-image's bundled copy is supported.
+    path : None, "", "-", "middlebury" or "skimage"
+        Where the data come from; only scikit-image's bundled copy is supported, so the
+        input may be left out.
 
     Notes
     -----
@@ -73,10 +74,11 @@ class MiddleburySource(Source):
     """
 
     name = "middlebury"
-    description = "Middlebury 2014 Motorcycle (bundled with scikit-image; real AiF + depth)"
+    description = ("Middlebury 2014 Motorcycle (bundled with scikit-image; real AiF + depth; "
+                   "no --input)")
 
     def __init__(self, path: str | os.PathLike | None = None):
-        if path is not None and str(path) not in ("skimage", ""):
+        if path is not None and str(path) not in ("skimage", "", "-", "middlebury"):
             raise SourceError(f"middlebury: input must be 'skimage' (the copy bundled with "
                               f"scikit-image) or left out, got {str(path)!r}")
         self.path = "skimage"  # not a filesystem path: the base-class existence check is moot

@@ -2,6 +2,11 @@
 
 The folder holds ``manifest.json`` and, per scene, an 8-bit RGB PNG and a 16-bit depth
 PNG in millimetres (0 = invalid). ``samples/make_samples.py`` regenerates them.
+
+The scenes ship with the package: building a wheel (``setup.py``) copies ``manifest.json``
+and ``scenes/*.png`` to ``defocuskit/_samples/``, so ``--source samples`` needs no
+``--input`` wherever defocuskit is installed; in a checkout (or an editable install) the
+repository's ``samples/`` folder, the only copy in the source tree, is read instead.
 """
 
 from __future__ import annotations
@@ -15,13 +20,22 @@ from defocuskit.errors import SourceError
 from defocuskit.sources._io import read_depth_png_mm, read_rgb
 from defocuskit.sources.base import Sample, Source
 
-__all__ = ["SamplesSource", "default_samples_path", "read_depth_png_mm"]
+__all__ = ["SamplesSource", "default_samples_path", "read_depth_png_mm", "NO_INPUT"]
 
 MANIFEST = "manifest.json"
+PACKAGED = "_samples"  # defocuskit/_samples/: where a built wheel holds the scenes
+# What ``--input`` may be to mean "the bundled scenes": left out, or one of these.
+NO_INPUT = ("", "-", "samples")
 
 
 def default_samples_path() -> Path:
-    """The ``samples/`` folder of this repository checkout (beside the ``defocuskit`` package)."""
+    """The bundled scenes: the installed copy (``defocuskit/_samples``) if there is one,
+    else the ``samples/`` folder of this repository checkout."""
+    from importlib.resources import files
+
+    installed = files("defocuskit").joinpath(PACKAGED)
+    if isinstance(installed, Path) and (installed / MANIFEST).is_file():
+        return installed
     return Path(__file__).resolve().parents[2] / "samples"
 
 
@@ -32,7 +46,8 @@ class SamplesSource(Source):
     ----------
     path : str or os.PathLike, optional
         The samples folder holding ``manifest.json`` (a path to the manifest itself is also
-        accepted). Default: the repository's ``samples/`` folder.
+        accepted). Default (also for ``""``, ``"-"`` and ``"samples"`` when no such folder
+        exists here): the bundled scenes, :func:`default_samples_path`.
 
     Notes
     -----
@@ -42,10 +57,15 @@ class SamplesSource(Source):
     """
 
     name = "samples"
-    description = "bundled procedural RGB-D rooms (8 scenes, 256x320, metric depth)"
+    description = ("bundled procedural RGB-D rooms (8 scenes, 256x320, metric depth; "
+                   "no --input)")
 
     def __init__(self, path: str | os.PathLike | None = None):
-        path = default_samples_path() if path is None else Path(path)
+        text = "" if path is None else str(path)
+        # "samples" may name a folder of that name here (a checkout's root): read that one
+        if text in NO_INPUT and not (text and Path(text).is_dir()):
+            path = default_samples_path()
+        path = Path(path)
         if path.name == MANIFEST and path.is_file():
             path = path.parent
         super().__init__(path)
