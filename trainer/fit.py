@@ -228,6 +228,77 @@ def fit(data, run_dir, config: TrainConfig | None = None, *, resume: bool = Fals
     """
     cfg = config or TrainConfig()
     run_dir = Path(run_dir)
+    rank, world, device = _setup_processes(cfg)
+    main = rank == 0
+    earlier = check_run_dir(run_dir, resume=resume, overwrite=overwrite) if main else []
+    run = _build_run(data, run_dir, cfg, device=device, rank=rank, world=world,
+                     fresh=not resume)
+    if resume:
+        _restore(run, run_dir / "last.pt")
+    if main:  # after every check above, so a refused run leaves nothing behind
+        clear_earlier_run(run_dir, earlier)
+        save_config(run.cfg, run_dir)
+        if run.encoder_init is not None and not resume:
+            e = run.encoder_init
+            log(f"encoder: {e['tensors']} ImageNet tensors from {e['path']} "
+                f"(sha256 {e['sha256'][:12]})")
+    train_model = _wrap_for_training(run)
+    tb = _tensorboard(run_dir) if (run.cfg.tensorboard and main) else None
+    budget_left = run.cfg.max_steps is None or run.step < run.cfg.max_steps
+    for epoch in range(run.start_epoch, run.cfg.epochs if budget_left else run.start_epoch):
+        row, completed, stopped = _train_one_epoch(run, train_model, epoch)
+        _validate(run, row, completed, stopped)
+        run.history.append(row)
+        if main:
+            _save_epoch(run, completed)
+            _report_epoch(run, row, epoch, tb, log)
+        if world > 1:
+            dist.barrier()  # rank 0 may have validated and written; keep the ranks in step
+        if stopped:
+            break
+    _finish(run, tb)
+    done = run.history[-1]["epoch"] if run.history else run.start_epoch
+    return {"epochs": done, "steps": run.step, "best": run.best, "monitor": run.monitor,
+            "last": run.history[-1] if run.history else {}, "run_dir": str(run_dir)}
+
+
+@dataclasses.dataclass
+class _Run:
+    """What a training run carries from one epoch to the next."""
+
+    cfg: TrainConfig
+    run_dir: Path
+    device: torch.device
+    rank: int
+    world: int
+    model: torch.nn.Module
+    model_cfg: ModelConfig
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    criterion: torch.nn.Module
+    train_ds: DefocusDataset
+    train_loader: DataLoader
+    sampler: DistributedSampler | None
+    generator: torch.Generator
+    val_loader: DataLoader | None
+    val_max_depth: float | None
+    amp: bool
+    channels_last: bool
+    monitor: str
+    encoder_init: dict | None = None
+    start_epoch: int = 0
+    step: int = 0
+    best: float | None = None
+    history: list = dataclasses.field(default_factory=list)
+    first: dict | None = None  # the first validation sample, for the plot
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def _setup_processes(cfg: TrainConfig) -> tuple[int, int, torch.device]:
+    """Join the torchrun process group if there is one; return (rank, world, device)."""
     rank, world, local_rank = _dist_env()
     if world > 1 and not dist.is_initialized():
         cuda = torch.cuda.is_available() and cfg.device != "cpu"
@@ -236,14 +307,17 @@ def fit(data, run_dir, config: TrainConfig | None = None, *, resume: bool = Fals
     if world > 1 and device.type == "cuda":
         device = torch.device("cuda", local_rank)
         torch.cuda.set_device(device)
-    main = rank == 0
-    last_path = run_dir / "last.pt"
-    earlier = check_run_dir(run_dir, resume=resume, overwrite=overwrite) if main else []
+    return rank, world, device
+
+
+def _build_run(data, run_dir: Path, cfg: TrainConfig, *, device, rank: int, world: int,
+               fresh: bool) -> _Run:
+    """Model, data, loaders, optimiser, schedule and loss of a run (nothing written yet)."""
     seed_everything(cfg.seed)
     model_cfg = ModelConfig(heads=cfg.heads, **cfg.model)
     model = TwoHeadedNet(model_cfg)
     encoder_init = None  # ImageNet weights: a fresh run loads them, a resumed one has its own
-    if cfg.encoder_weights is not None and not resume:
+    if cfg.encoder_weights is not None and fresh:
         encoder_init = load_encoder_weights(model, cfg.encoder_weights)
     cuda = device.type == "cuda"
     # None: the fast CUDA settings on CUDA only; True / False: honoured on any device
@@ -264,128 +338,144 @@ def fit(data, run_dir, config: TrainConfig | None = None, *, resume: bool = Fals
     train_loader = DataLoader(train_ds, batch_size=cfg.batch_size, shuffle=sampler is None,
                               sampler=sampler, generator=gen, drop_last=drop_last, **loader_kw)
     val_loader = None
-    if val_ds is not None and main:
+    if val_ds is not None and rank == 0:
         val_loader = DataLoader(val_ds, batch_size=1, shuffle=False, **loader_kw)
-
     optimizer = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum,
                                 weight_decay=cfg.weight_decay)
     scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, list(cfg.lr_milestones),
                                                      gamma=cfg.lr_gamma)
-    start_epoch, step, best, history = 0, 0, None, []
-    if resume:
-        ckpt = load_checkpoint(last_path)  # on the CPU; load_state_dict moves it
-        if ckpt["model_config"] != model_cfg.to_dict():
-            raise CheckpointError(f"--resume: {last_path} holds model {ckpt['model_config']}, "
-                                  f"the config asks for {model_cfg.to_dict()}")
-        model.load_state_dict(ckpt["model"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        scheduler.load_state_dict(ckpt["scheduler"])
-        start_epoch, step, best = int(ckpt["epoch"]), int(ckpt["step"]), ckpt["best"]
-        # a run stopped inside an epoch logged a partial row that the resumed run redoes
-        history = [r for r in ckpt.get("history", []) if r["epoch"] <= start_epoch]
-        set_rng_state(ckpt["rng"])
-        encoder_init = ckpt.get("encoder_init")
-    if main:  # after every check above, so a refused run leaves nothing behind
-        clear_earlier_run(run_dir, earlier)
-        save_config(cfg, run_dir)
+    return _Run(cfg=cfg, run_dir=run_dir, device=device, rank=rank, world=world, model=model,
+                model_cfg=model_cfg, optimizer=optimizer, scheduler=scheduler,
+                criterion=criterion, train_ds=train_ds, train_loader=train_loader,
+                sampler=sampler, generator=gen, val_loader=val_loader,
+                val_max_depth=val_max_depth, amp=cuda if cfg.amp is None else cfg.amp,
+                channels_last=channels_last, monitor=_monitor(cfg),
+                encoder_init=encoder_init)
 
-    train_model = model
-    if world > 1:
-        train_model = torch.nn.parallel.DistributedDataParallel(
-            model, device_ids=[device.index] if cuda else None)
-    if cfg.compile:
-        train_model = torch.compile(train_model)
+
+def _monitor(cfg: TrainConfig) -> str:
+    """The history column ``best.pt`` follows."""
     if cfg.val_split is None:
-        monitor = "train_total"
-    elif "depth" in cfg.heads:
-        monitor = "val_rmse"
-    else:
-        monitor = "val_defocus_mae" if "defocus" in cfg.heads else "val_psnr"
-    maximise = monitor == "val_psnr"
-    tb = _tensorboard(run_dir) if (cfg.tensorboard and main) else None
-    show_bar = cfg.progress and main and sys.stderr.isatty()
-    amp = cuda if cfg.amp is None else cfg.amp
-    if main and encoder_init is not None and not resume:
-        log(f"encoder: {encoder_init['tensors']} ImageNet tensors from {encoder_init['path']} "
-            f"(sha256 {encoder_init['sha256'][:12]})")
-    stopped, first = False, None
-    budget_left = cfg.max_steps is None or step < cfg.max_steps
-    for epoch in range(start_epoch, cfg.epochs if budget_left else start_epoch):
-        train_ds.set_epoch(epoch)
-        gen.manual_seed(epoch_seed(cfg.seed, epoch))
-        if sampler is not None:
-            sampler.set_epoch(epoch)
-        lr = optimizer.param_groups[0]["lr"]
-        t0 = time.perf_counter()
-        sums, n_batches, n_images, step, stopped = _train_epoch(
-            train_model, train_loader, criterion, optimizer, device=device, amp=amp,
-            channels_last=memory == torch.channels_last, step=step, max_steps=cfg.max_steps,
-            bar=tqdm(train_loader, desc=f"epoch {epoch + 1}/{cfg.epochs}",
-                     disable=not show_bar, leave=False, dynamic_ncols=True))
-        elapsed = time.perf_counter() - t0
-        keys = sorted(sums)
-        totals = torch.stack([sums[k] for k in keys] + [torch.tensor(float(n_batches),
-                                                                     device=device)])
-        if world > 1:
-            dist.all_reduce(totals)
-        row = {"epoch": epoch + 1, "step": step, "lr": lr}
-        row.update({f"train_{k}": float(totals[i] / totals[-1]) for i, k in enumerate(keys)})
-        row["train_images_per_s"] = n_images * world / max(elapsed, 1e-9)
-        epoch_done = n_batches == len(train_loader)  # max_steps may stop it part-way
-        completed = epoch + 1 if epoch_done else epoch
-        if epoch_done:
-            scheduler.step()
-        last_epoch = completed == cfg.epochs
-        if val_loader is not None and (completed % cfg.val_every == 0 or last_epoch or stopped):
-            res = evaluate(model, val_loader, device=device, amp=amp,
-                           channels_last=memory == torch.channels_last,
-                           max_depth=val_max_depth, clip=cfg.clip_depth,
-                           keep_first=cfg.plots)
-            first = res.pop("_first", first)
-            row.update({f"val_{k}": v for k, v in res.items()})
-            model.train()
-        history.append(row)
-        if main:
-            value = row.get(monitor)
-            improved = value is not None and _is_better(float(value), best, maximise)
-            if improved:
-                best = float(value)
-            state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                     "scheduler": scheduler.state_dict(), "epoch": completed, "step": step,
-                     "best": best, "monitor": monitor, "model_config": model_cfg.to_dict(),
-                     "train_config": cfg.to_dict(), "history": history, "rng": rng_state(),
-                     "encoder_init": encoder_init}
-            # best.pt first: a kill between the two writes then leaves last.pt one epoch
-            # behind, which --resume redoes, instead of a stale best.pt that nothing fixes.
-            # best.pt is for eval/predict: no optimiser, scheduler or RNG state.
-            if improved:
-                save_checkpoint(run_dir / "best.pt", {k: v for k, v in state.items()
-                                                      if k not in _RESUME_ONLY})
-            save_checkpoint(last_path, state)
-            _write_csv(history, run_dir / "log.csv")
-            if tb is not None:
-                for k, v in row.items():
-                    if k != "epoch" and isinstance(v, float):
-                        tb.add_scalar(k, v, epoch + 1)
-            shown = [f"{k}={row[k]:.4g}" for k in ("train_total", "val_rmse", "val_psnr",
-                                                     "val_defocus_mae")
-                     if k in row]
-            log(f"epoch {epoch + 1}/{cfg.epochs}  step {step}  lr {lr:.3g}  " + "  ".join(shown)
-                + f"  {row['train_images_per_s']:.2f} img/s")
-        if world > 1:
-            dist.barrier()  # rank 0 may have validated and written; keep the ranks in step
-        if stopped:
-            break
-    if main and cfg.plots and history:
+        return "train_total"
+    if "depth" in cfg.heads:
+        return "val_rmse"
+    return "val_defocus_mae" if "defocus" in cfg.heads else "val_psnr"
+
+
+def _restore(run: _Run, last_path: Path) -> None:
+    """Continue from ``last.pt``: weights, optimiser, schedule, counters, history, RNG."""
+    ckpt = load_checkpoint(last_path)  # on the CPU; load_state_dict moves it
+    if ckpt["model_config"] != run.model_cfg.to_dict():
+        raise CheckpointError(f"--resume: {last_path} holds model {ckpt['model_config']}, "
+                              f"the config asks for {run.model_cfg.to_dict()}")
+    run.model.load_state_dict(ckpt["model"])
+    run.optimizer.load_state_dict(ckpt["optimizer"])
+    run.scheduler.load_state_dict(ckpt["scheduler"])
+    run.start_epoch, run.step, run.best = int(ckpt["epoch"]), int(ckpt["step"]), ckpt["best"]
+    # a run stopped inside an epoch logged a partial row that the resumed run redoes
+    run.history = [r for r in ckpt.get("history", []) if r["epoch"] <= run.start_epoch]
+    set_rng_state(ckpt["rng"])
+    run.encoder_init = ckpt.get("encoder_init")
+
+
+def _wrap_for_training(run: _Run):
+    """The module the training step calls: DDP across ranks, ``torch.compile`` if asked."""
+    train_model = run.model
+    if run.world > 1:
+        train_model = torch.nn.parallel.DistributedDataParallel(
+            run.model, device_ids=[run.device.index] if run.device.type == "cuda" else None)
+    if run.cfg.compile:
+        train_model = torch.compile(train_model)
+    return train_model
+
+
+def _train_one_epoch(run: _Run, train_model, epoch: int) -> tuple[dict, int, bool]:
+    """Train epoch ``epoch``; return its history row, the number of completed epochs
+    (``epoch`` itself if ``max_steps`` stopped it part-way) and whether it stopped."""
+    cfg = run.cfg
+    run.train_ds.set_epoch(epoch)
+    run.generator.manual_seed(epoch_seed(cfg.seed, epoch))
+    if run.sampler is not None:
+        run.sampler.set_epoch(epoch)
+    lr = run.optimizer.param_groups[0]["lr"]
+    show_bar = cfg.progress and run.main and sys.stderr.isatty()
+    t0 = time.perf_counter()
+    sums, n_batches, n_images, run.step, stopped = _train_epoch(
+        train_model, run.train_loader, run.criterion, run.optimizer, device=run.device,
+        amp=run.amp, channels_last=run.channels_last, step=run.step, max_steps=cfg.max_steps,
+        bar=tqdm(run.train_loader, desc=f"epoch {epoch + 1}/{cfg.epochs}",
+                 disable=not show_bar, leave=False, dynamic_ncols=True))
+    elapsed = time.perf_counter() - t0
+    keys = sorted(sums)
+    totals = torch.stack([sums[k] for k in keys] + [torch.tensor(float(n_batches),
+                                                                 device=run.device)])
+    if run.world > 1:
+        dist.all_reduce(totals)
+    row = {"epoch": epoch + 1, "step": run.step, "lr": lr}
+    row.update({f"train_{k}": float(totals[i] / totals[-1]) for i, k in enumerate(keys)})
+    row["train_images_per_s"] = n_images * run.world / max(elapsed, 1e-9)
+    epoch_done = n_batches == len(run.train_loader)  # max_steps may stop it part-way
+    if epoch_done:
+        run.scheduler.step()
+    return row, epoch + 1 if epoch_done else epoch, stopped
+
+
+def _validate(run: _Run, row: dict, completed: int, stopped: bool) -> None:
+    """Validate when due (every ``val_every`` epochs, the last one, a stop); add to ``row``."""
+    due = completed % run.cfg.val_every == 0 or completed == run.cfg.epochs or stopped
+    if run.val_loader is None or not due:
+        return
+    res = evaluate(run.model, run.val_loader, device=run.device, amp=run.amp,
+                   channels_last=run.channels_last, max_depth=run.val_max_depth,
+                   clip=run.cfg.clip_depth, keep_first=run.cfg.plots)
+    run.first = res.pop("_first", run.first)
+    row.update({f"val_{k}": v for k, v in res.items()})
+    run.model.train()
+
+
+def _save_epoch(run: _Run, completed: int) -> None:
+    """best.pt (if the monitored value improved), then last.pt, then log.csv (rank 0)."""
+    value = run.history[-1].get(run.monitor)
+    improved = value is not None and _is_better(float(value), run.best,
+                                                run.monitor == "val_psnr")
+    if improved:
+        run.best = float(value)
+    state = {"model": run.model.state_dict(), "optimizer": run.optimizer.state_dict(),
+             "scheduler": run.scheduler.state_dict(), "epoch": completed,
+             "step": run.step, "best": run.best, "monitor": run.monitor,
+             "model_config": run.model_cfg.to_dict(), "train_config": run.cfg.to_dict(),
+             "history": run.history, "rng": rng_state(),
+             "encoder_init": run.encoder_init}
+    # best.pt first: a kill between the two writes then leaves last.pt one epoch behind,
+    # which --resume redoes, instead of a stale best.pt that nothing fixes.
+    # best.pt is for eval/predict: no optimiser, scheduler or RNG state.
+    if improved:
+        save_checkpoint(run.run_dir / "best.pt", {k: v for k, v in state.items()
+                                                  if k not in _RESUME_ONLY})
+    save_checkpoint(run.run_dir / "last.pt", state)
+    _write_csv(run.history, run.run_dir / "log.csv")
+
+
+def _report_epoch(run: _Run, row: dict, epoch: int, tb, log) -> None:
+    if tb is not None:
+        for k, v in row.items():
+            if k != "epoch" and isinstance(v, float):
+                tb.add_scalar(k, v, epoch + 1)
+    shown = [f"{k}={row[k]:.4g}" for k in ("train_total", "val_rmse", "val_psnr",
+                                             "val_defocus_mae") if k in row]
+    log(f"epoch {epoch + 1}/{run.cfg.epochs}  step {run.step}  lr {row['lr']:.3g}  "
+        + "  ".join(shown) + f"  {row['train_images_per_s']:.2f} img/s")
+
+
+def _finish(run: _Run, tb) -> None:
+    """Plots (rank 0), TensorBoard closed, the process group left."""
+    if run.main and run.cfg.plots and run.history:
         from trainer.plots import plot_loss_curves, plot_val_panel
 
-        plot_loss_curves(history, run_dir / "loss_curves.png")
-        if first is not None:
-            plot_val_panel(first, run_dir / "val_panel.png")
+        plot_loss_curves(run.history, run.run_dir / "loss_curves.png")
+        if run.first is not None:
+            plot_val_panel(run.first, run.run_dir / "val_panel.png")
     if tb is not None:
         tb.close()
-    if world > 1 and dist.is_initialized():
+    if run.world > 1 and dist.is_initialized():
         dist.destroy_process_group()
-    done = history[-1]["epoch"] if history else start_epoch
-    return {"epochs": done, "steps": step, "best": best, "monitor": monitor,
-            "last": history[-1] if history else {}, "run_dir": str(run_dir)}
