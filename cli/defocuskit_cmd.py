@@ -23,7 +23,7 @@ def main():
 
     \b
     Quick start on the bundled samples:
-      defocuskit synth --source samples --input samples --output runs/samples.zarr
+      defocuskit synth --source samples --output runs/samples.zarr
       defocuskit preview runs/samples.zarr --output runs/preview.png
       defocuskit inspect runs/samples.zarr
     """
@@ -52,17 +52,26 @@ def _parse_size(ctx, param, value):
 
 @main.command(context_settings=CONTEXT)
 @click.option("--source", help="Reader name (see `defocuskit sources`).")
-@click.option("--input", "input_", help="The reader's input: a file or a folder.")
+@click.option("--input", "input_", help="The reader's input: a file or a folder (none for "
+              "samples, middlebury and procedural, which carry or make their own data).")
 @click.option("--output", help="Output dataset: a folder path (…/name.zarr) or fsspec URL.")
-@click.option("--camera", help="Camera preset (see `defocuskit cameras`). [default: 2hded]")
-@click.option("--focus", help="Focus policy: fixed:METRES | uniform | histogram | stack:K | "
-              "stack:S1,S2,… [default: histogram]")
+@click.option("--camera", help="Camera preset (see `defocuskit cameras`); it brings its "
+              "source's sigma rule, focus policy and render mode, which the options below "
+              "override. [default: 2hded]")
+@click.option("--focus", help="Focus policy: fixed:METRES | uniform | histogram | syndof | "
+              "stack:K | stack:S1,S2,… [default: the camera preset's (histogram if its source "
+              "states none)]")
 @click.option("--mode", type=click.Choice(["gather", "scatter", "layered"]),
-              help="Render mode. [default: gather]")
+              help="Render mode. [default: the camera preset's (gather if its source states "
+              "none)]")
+@click.option("--coc-model", type=click.Choice(["exact", "paper"]),
+              help="CoC formula: exact thin lens D f/(S-f) |x-S|/x, or the 2HDED:NET paper's "
+              "(f/S) D |x-S|/x. [default: the camera preset's]")
 @click.option("--psf", type=click.Choice(["gaussian", "disc"]),
               help="PSF shape: gaussian (sigma) or disc (uniform, radius 2 sigma, "
                    "anti-aliased). [default: gaussian]")
-@click.option("--coc-to-sigma", type=float, help="Override the CoC -> sigma factor (e.g. 0.25).")
+@click.option("--coc-to-sigma", type=float, help="Replace the camera preset's CoC -> sigma "
+              "rule by sigma = K * CoC (e.g. 0.25). [default: the preset's rule]")
 @click.option("--linear-light/--no-linear-light", default=None,
               help="Blur in linear light (sRGB decode, blur, encode).")
 @click.option("--noise", "noise", multiple=True, metavar="KEY=VALUE",
@@ -92,15 +101,18 @@ def _parse_size(ctx, param, value):
 @click.option("--progress/--no-progress", default=None,
               help="Progress bar (default: only on a terminal).")
 @user_errors
-def synth(source, input_, output, camera, focus, mode, psf, coc_to_sigma, linear_light, noise,
-          resize, splits, limit, splits_path, options, jobs, backend, scheduler, seed,
-          shard_size, compressor, on_error, config_file, resume, overwrite, progress):
+def synth(source, input_, output, camera, focus, mode, coc_model, psf, coc_to_sigma,
+          linear_light, noise, resize, splits, limit, splits_path, options, jobs, backend,
+          scheduler, seed, shard_size, compressor, on_error, config_file, resume, overwrite,
+          progress):
     """Render a defocus dataset from all-in-focus images and depth.
 
     \b
     Example:
-      defocuskit synth --source samples --input samples --output runs/samples.zarr \\
-          --camera 2hded --focus histogram --mode gather --jobs 2
+      defocuskit synth --source samples --output runs/samples.zarr \\
+          --camera syndof --jobs 2
+      defocuskit synth --source middlebury --output moto.zarr \\
+          --camera d3net-nyu --focus fixed:3.0 --mode gather
       defocuskit synth --source nyu --input nyu_depth_v2_labeled.mat \\
           --output nyu.zarr --jobs 2 --resume
     """
@@ -110,8 +122,9 @@ def synth(source, input_, output, camera, focus, mode, psf, coc_to_sigma, linear
     if resume and overwrite:
         raise click.UsageError("--resume and --overwrite exclude each other")
     given = {"source": source, "input": input_, "output": output, "camera": camera,
-             "focus": focus, "mode": mode, "psf": psf, "coc_to_sigma": coc_to_sigma,
-             "linear_light": linear_light, "noise": noise or None, "resize": resize,
+             "focus": focus, "mode": mode, "coc_model": coc_model, "psf": psf,
+             "coc_to_sigma": coc_to_sigma, "linear_light": linear_light,
+             "noise": noise or None, "resize": resize,
              "splits": list(splits) or None, "limit": limit, "jobs": jobs,
              "backend": backend, "scheduler": scheduler, "seed": seed,
              "shard_size": shard_size, "compressor": compressor, "on_error": on_error}

@@ -4,6 +4,11 @@ A run is fully described by :class:`SynthConfig`; it is stored with the dataset 
 attribute ``config``) and compared on ``--resume`` so that a resumed run cannot silently
 mix two configurations. Config files are JSON or TOML with the same keys; command-line
 options override them.
+
+A camera preset may supply its source's focus policy, render mode, CoC model and sigma
+rule; a ``None`` in ``focus``, ``mode``, ``coc_model`` or ``coc_to_sigma`` means "the
+preset's". :func:`resolve_preset_settings` is the one place that fills them in and says
+where each value came from; the content key (compared on resume) holds the resolved values.
 """
 
 from __future__ import annotations
@@ -18,7 +23,8 @@ from defocuskit.errors import ConfigError
 from defocuskit.typed import check_fields
 from defocuskit.typed import load_config_file as _load_config_file
 
-__all__ = ["SynthConfig", "load_config_file", "resolve_synth_config", "RUNTIME_KEYS"]
+__all__ = ["SynthConfig", "load_config_file", "resolve_preset_settings",
+           "resolve_synth_config", "RUNTIME_KEYS"]
 
 # Keys that change how a run executes but not what it writes: they may differ on resume.
 RUNTIME_KEYS = ("jobs", "backend", "scheduler", "resume", "overwrite", "on_error", "progress")
@@ -31,9 +37,11 @@ class SynthConfig:
     output: str                                   # dataset path or fsspec URL
     source_options: dict[str, Any] = field(default_factory=dict)  # reader options
     camera: str = "2hded"                         # camera preset, see `defocuskit cameras`
-    coc_to_sigma: float | None = None             # override the preset's CoC -> sigma factor
-    focus: str = "histogram"                      # fixed:S | uniform | histogram | stack:K
-    mode: str = "gather"                          # render mode: gather | scatter | layered
+    coc_model: str | None = None                  # exact | paper; None = the preset's
+    coc_to_sigma: float | None = None             # sigma = K * CoC; None = the preset's rule
+    focus: str | None = None                      # fixed:S | uniform | histogram | syndof |
+    #                                               stack:K; None = the preset's
+    mode: str | None = None                       # gather | scatter | layered; None = preset's
     psf: str = "gaussian"                         # PSF shape: gaussian | disc (radius 2 sigma)
     linear_light: bool = False                    # blur in linear light (sRGB decode/encode)
     noise: dict[str, float] | None = None         # sensor noise parameters, None = off
@@ -69,6 +77,8 @@ class SynthConfig:
             raise ConfigError(f"resize must be [H, W] with sizes >= 8, got {self.resize}")
         if self.coc_to_sigma is not None and not self.coc_to_sigma > 0:
             raise ConfigError(f"coc_to_sigma must be > 0, got {self.coc_to_sigma}")
+        if self.coc_model is not None and self.coc_model not in ("exact", "paper"):
+            raise ConfigError(f"coc_model must be 'exact' or 'paper', got {self.coc_model!r}")
         if self.psf != "gaussian":  # the engine's list, imported only then (it loads numba)
             from defocuskit.blur.psf import PSFS
 
@@ -78,11 +88,20 @@ class SynthConfig:
     def to_dict(self) -> dict[str, Any]:
         return json.loads(json.dumps(dataclasses.asdict(self)))
 
+    def resolved(self) -> SynthConfig:
+        """A copy with ``focus``, ``mode`` and ``coc_model`` filled in from the camera preset
+        where they are ``None`` (see :func:`resolve_preset_settings`)."""
+        settings = resolve_preset_settings(self)
+        return dataclasses.replace(self, **{k: settings[k]["value"]
+                                            for k in ("focus", "mode", "coc_model")})
+
     def content_key(self) -> dict[str, Any]:
-        """The part of the config that determines the dataset's content."""
-        d = self.to_dict()
+        """The part of the config that determines the dataset's content, with the preset's
+        defaults resolved (and its sigma rule), so a changed preset default is noticed."""
+        d = self.resolved().to_dict()
         for k in (*RUNTIME_KEYS, "output", "storage_options"):
             d.pop(k, None)
+        d["sigma_rule"] = resolve_preset_settings(self)["sigma_rule"]["value"]
         return d
 
     @classmethod
@@ -95,6 +114,44 @@ class SynthConfig:
         if missing:
             raise ConfigError(f"missing required setting(s): {missing}")
         return cls(**check_fields(cls, d, "synth config"))
+
+
+def resolve_preset_settings(cfg: SynthConfig) -> dict[str, dict[str, Any]]:
+    """The settings a camera preset can supply, as a run uses them, and where each came from.
+
+    Returns
+    -------
+    dict
+        ``{"focus" | "mode" | "coc_model" | "sigma_rule": {"value": ..., "from": ...}}``;
+        ``"from"`` is ``"user"`` (given in the config or on the command line), ``"preset"``
+        (the camera preset's default, from its source) or ``"fallback"`` (the preset's
+        source states none: ``optics.FALLBACK_FOCUS`` / ``FALLBACK_MODE``). The sigma
+        rule's value is :meth:`defocuskit.optics.Camera.sigma_rule`'s dict; a user's
+        ``coc_to_sigma`` makes it ``sigma = K * CoC``.
+
+    Raises
+    ------
+    ConfigError
+        If the camera preset is unknown.
+    """
+    from defocuskit.optics import FALLBACK_FOCUS, FALLBACK_MODE, get_preset
+
+    preset = get_preset(cfg.camera)
+
+    def pick(given, preset_value, fallback):
+        if given is not None:
+            return {"value": given, "from": "user"}
+        if preset_value is not None:
+            return {"value": preset_value, "from": "preset"}
+        return {"value": fallback, "from": "fallback"}
+
+    return {
+        "focus": pick(cfg.focus, preset.focus, FALLBACK_FOCUS),
+        "mode": pick(cfg.mode, preset.mode, FALLBACK_MODE),
+        "coc_model": pick(cfg.coc_model, preset.coc_model, None),
+        "sigma_rule": {"value": preset.sigma_rule(cfg.coc_to_sigma),
+                       "from": "user" if cfg.coc_to_sigma is not None else "preset"},
+    }
 
 
 def load_config_file(path: str | Path) -> dict[str, Any]:

@@ -7,8 +7,13 @@ A policy is parsed from a CLI string by :func:`make_focus_policy`:
 ``"uniform"``
     uniform between the smallest and largest valid depth of the sample.
 ``"histogram"``
-    SYNDOF-style: weighted by the sample's depth histogram (64 bins over the valid range),
-    i.e. a depth is drawn as often as it occurs in the image, uniform within its bin.
+    weighted by the sample's pixel depth histogram (64 bins over the valid range), i.e. a
+    depth is drawn as often as it occurs in the image, uniform within its bin. (This is
+    *not* SYNDOF's rule: a wall that fills 90 % of the frame takes 90 % of the draws.)
+``"syndof"``, ``"syndof:STEP"``
+    SYNDOF's rule (``blur_by_depth.m``): one of the sample's *unique* depth values (depth
+    rounded to STEP metres, default 0.001), drawn by rank with weights rising towards the
+    nearest; how many pixels have a depth plays no part (:class:`SyndofFocus`).
 ``"stack:K"``
     a focal stack of K distances spread over the valid depth range, evenly in inverse depth
     (dioptres), because the CoC is linear in 1/x.
@@ -30,11 +35,17 @@ import numpy as np
 from defocuskit.errors import ConfigError
 
 __all__ = [
-    "FixedFocus", "HistogramFocus", "StackFocus", "UniformFocus",
-    "focus_policy_from_config", "make_focus_policy", "sample_rng",
+    "FixedFocus", "HistogramFocus", "StackFocus", "SyndofFocus", "UniformFocus",
+    "focus_policy_from_config", "make_focus_policy", "sample_rng", "syndof_rank_weights",
 ]
 
 HISTOGRAM_BINS = 64
+# SYNDOF weighs its L unique depths by the first half of a 2L-bin histogram of 10 000 draws
+# of N(L, (L/2)^2); the histogram spans the draws' range, about +-3.85 standard deviations
+# (the expected largest of 10 000 standard normal draws), so its first half runs from
+# -3.85 sd (the farthest depth) to the mean (the nearest).
+SYNDOF_RANK_TAIL_SD = 3.85
+SYNDOF_DEPTH_STEP_M = 0.001  # unique depths of a float map: to the millimetre (16-bit PNG)
 
 
 def sample_rng(seed: int, split: str, index: int) -> np.random.Generator:
@@ -108,6 +119,49 @@ class HistogramFocus:
         return {"policy": "histogram", "bins": int(self.bins)}
 
 
+def syndof_rank_weights(n: int) -> np.ndarray:
+    """SYNDOF's focus weights of ``n`` unique depths, nearest first; float64 (n,), sum 1.
+
+    The expectation of SYNDOF's histogram weights (see :data:`SYNDOF_RANK_TAIL_SD`): the
+    depth of rank ``r`` (0 = nearest) weighs ``exp(-z**2 / 2)`` with
+    ``z = 3.85 * (r + 1/2) / n``; the farthest weighs about 6e-4 of the nearest.
+    """
+    z = SYNDOF_RANK_TAIL_SD * (np.arange(n) + 0.5) / n
+    w = np.exp(-0.5 * z * z)
+    return w / w.sum()
+
+
+@dataclass(frozen=True)
+class SyndofFocus:
+    """Focus at one of the sample's unique depths, drawn by rank towards the nearest.
+
+    SYNDOF (Lee et al., CVPR 2019, ``blur_by_depth.m``) sorts the unique values of the
+    depth map and draws one with :func:`syndof_rank_weights`: the weight depends on the
+    rank only, so a far wall that fills most of the frame but spans few depth values is
+    rarely chosen. A float depth map is first rounded to ``depth_step_m`` metres (SYNDOF
+    read integer depth images); ``depth_step_m = 0`` takes the raw float values.
+    """
+
+    depth_step_m: float = SYNDOF_DEPTH_STEP_M
+    k = 1
+
+    def unique_depths(self, depth_m) -> np.ndarray:
+        """The sorted unique valid depths (after rounding), float64 metres, nearest first."""
+        d = _valid_depth(depth_m)
+        if self.depth_step_m > 0:
+            return np.unique(np.round(d / self.depth_step_m)) * self.depth_step_m
+        return np.unique(d)
+
+    def draw(self, depth_m, rng: np.random.Generator) -> np.ndarray:
+        """Return one distance, float64 (1,), metres: a (rounded) depth of the sample."""
+        u = self.unique_depths(depth_m)
+        return np.array([u[rng.choice(u.size, p=syndof_rank_weights(u.size))]],
+                        dtype=np.float64)
+
+    def to_config(self) -> dict:
+        return {"policy": "syndof", "depth_step_m": float(self.depth_step_m)}
+
+
 @dataclass(frozen=True)
 class StackFocus:
     """A focal stack: ``distances_m`` if given, else ``count`` distances even in 1/depth."""
@@ -160,6 +214,11 @@ def make_focus_policy(spec: str):
         return UniformFocus()
     if name == "histogram" and not arg:
         return HistogramFocus()
+    if name == "syndof":
+        if not arg:
+            return SyndofFocus()
+        step = _number(arg, spec) if arg not in ("0", "0.0") else 0.0
+        return SyndofFocus(depth_step_m=step)
     if name == "stack" and arg:
         if "," in arg:
             return StackFocus(distances_m=tuple(_number(t, spec) for t in arg.split(",")))
@@ -167,7 +226,7 @@ def make_focus_policy(spec: str):
             return StackFocus(count=int(arg))
     raise ConfigError(
         f"unknown focus policy {spec!r}; expected 'fixed:METRES', 'uniform', 'histogram', "
-        "'stack:K' or 'stack:M1,M2,...'"
+        "'syndof', 'syndof:STEP_METRES', 'stack:K' or 'stack:M1,M2,...'"
     )
 
 
@@ -180,6 +239,8 @@ def focus_policy_from_config(config: dict):
         return UniformFocus()
     if kind == "histogram":
         return HistogramFocus(int(config.get("bins", HISTOGRAM_BINS)))
+    if kind == "syndof":
+        return SyndofFocus(float(config.get("depth_step_m", SYNDOF_DEPTH_STEP_M)))
     if kind == "stack":
         dist = tuple(float(x) for x in config.get("distances_m", ()))
         return StackFocus(count=0 if dist else int(config["count"]), distances_m=dist)

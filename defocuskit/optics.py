@@ -4,7 +4,9 @@ Every length is in metres at the API. The exact thin-lens CoC diameter on the se
 an object at distance ``x`` when the lens (focal length ``f``, aperture diameter ``D``) is
 focused at ``S`` is ``D * f / (S - f) * |x - S| / x``; the 2HDED:NET paper (eq. 8) uses the
 approximation ``(f / S) * D * |x - S| / x``. The blur kernel is a Gaussian whose standard
-deviation is ``coc_to_sigma * CoC`` in pixels (default 1/4, as in the paper).
+deviation follows the camera's *sigma rule* (:meth:`Camera.sigma_px`): ``coc_to_sigma * CoC``
+in pixels (default 1/4, as in the paper), optionally with SYNDOF's quantisation of the CoC
+and its 1 px offset (``sigma = (CoC - 1) / 4``, a CoC <= 1 px left sharp).
 
 Invalid depth policy: a depth that is NaN, infinite or <= 0 gives NaN (CoC and sigma); the
 renderer then treats NaN sigma as 0, i.e. the pixel is copied through unblurred.
@@ -23,7 +25,8 @@ import numpy as np
 
 from defocuskit.errors import ConfigError
 
-__all__ = ["Camera", "CameraPreset", "COC_MODELS", "get_preset", "list_presets"]
+__all__ = ["Camera", "CameraPreset", "COC_MODELS", "FALLBACK_FOCUS", "FALLBACK_MODE",
+           "get_preset", "list_presets"]
 
 COC_MODELS = ("exact", "paper")
 
@@ -35,6 +38,16 @@ def _positive(name: str, value) -> float:
         raise ConfigError(f"Camera: {name} must be a number in SI units, got {value!r}") from None
     if not math.isfinite(v) or v <= 0:
         raise ConfigError(f"Camera: {name} must be a finite number > 0, got {value!r}")
+    return v
+
+
+def _non_negative(name: str, value) -> float:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"Camera: {name} must be a number of pixels, got {value!r}") from None
+    if not math.isfinite(v) or v < 0:
+        raise ConfigError(f"Camera: {name} must be a finite number >= 0, got {value!r}")
     return v
 
 
@@ -56,6 +69,12 @@ class Camera:
         Gaussian sigma = ``coc_to_sigma`` * CoC diameter, both in pixels. Default 0.25.
     coc_model : {"exact", "paper"}, optional
         ``"exact"``: ``D f / (S - f) |x - S| / x``; ``"paper"``: ``(f / S) D |x - S| / x``.
+    coc_offset_px : float, optional
+        Pixels subtracted from the CoC before scaling; a CoC at or below it gives sigma 0.
+        Default 0; SYNDOF uses 1 (``sigma = (CoC - 1) / 4``).
+    coc_step_px : float, optional
+        If > 0, the CoC is rounded to a multiple of this many pixels (half away from zero)
+        before the offset. Default 0 (no rounding); SYNDOF uses 0.1.
 
     Raises
     ------
@@ -75,10 +94,14 @@ class Camera:
     pixel_pitch: float
     coc_to_sigma: float = 0.25
     coc_model: str = "exact"
+    coc_offset_px: float = 0.0
+    coc_step_px: float = 0.0
 
     def __post_init__(self):
         for name in ("focal_length", "f_number", "focus_distance", "pixel_pitch", "coc_to_sigma"):
             object.__setattr__(self, name, _positive(name, getattr(self, name)))
+        for name in ("coc_offset_px", "coc_step_px"):
+            object.__setattr__(self, name, _non_negative(name, getattr(self, name)))
         if self.coc_model not in COC_MODELS:
             raise ConfigError(
                 f"Camera: coc_model must be one of {COC_MODELS}, got {self.coc_model!r}"
@@ -165,8 +188,30 @@ class Camera:
         return self.coc_m(depth) / self.pixel_pitch
 
     def sigma_px(self, depth):
-        """Gaussian blur sigma in pixels (``coc_to_sigma * coc_px``); float64, NaN if invalid."""
-        return self.coc_to_sigma * self.coc_px(depth)
+        """Gaussian blur sigma in pixels by the camera's sigma rule; float64, NaN if invalid.
+
+        ``sigma = coc_to_sigma * max(q(coc_px) - coc_offset_px, 0)``, where ``q`` rounds to a
+        multiple of ``coc_step_px`` (identity when it is 0). With the defaults this is
+        ``coc_to_sigma * coc_px``.
+        """
+        coc = self.coc_px(depth)
+        if self.coc_step_px > 0:
+            per_px = 1.0 / self.coc_step_px  # multiply then divide: 0.1 steps stay exact
+            coc = np.floor(coc * per_px + 0.5) / per_px
+        if self.coc_offset_px > 0:
+            coc = np.maximum(coc - self.coc_offset_px, 0.0)  # NaN stays NaN
+        return self.coc_to_sigma * coc
+
+    def sigma_rule(self) -> dict:
+        """The CoC -> sigma rule as plain JSON: its parameters and a readable formula."""
+        q = f"round(CoC, {self.coc_step_px:g} px)" if self.coc_step_px > 0 else "CoC"
+        if self.coc_offset_px > 0:
+            formula = (f"sigma = {self.coc_to_sigma:g} * max({q} - {self.coc_offset_px:g} px, "
+                       "0)")
+        else:
+            formula = f"sigma = {self.coc_to_sigma:g} * {q}"
+        return {"formula": formula, "coc_to_sigma": self.coc_to_sigma,
+                "coc_offset_px": self.coc_offset_px, "coc_step_px": self.coc_step_px}
 
     def max_coc_px(self, depth_min: float, depth_max: float) -> float:
         """Largest CoC (pixels) over depths in ``[depth_min, depth_max]`` metres.
@@ -198,11 +243,22 @@ SYNDOF_SENSOR_WIDTH_M = 0.036  # SYNDOF converts sensor millimetres to pixels as
 SYNDOF_FOCAL_LENGTHS_M = (0.050, 0.070, 0.085)
 SYNDOF_FOCAL_WEIGHTS = (0.1, 0.4, 0.4)  # as written in SYNDOF's code; normalised when drawn
 SYNDOF_MAX_COC_PX = 29.0
+SYNDOF_COC_OFFSET_PX = 1.0  # sigma = (CoC - 1) / 4; a CoC <= 1 px is left sharp
+SYNDOF_COC_STEP_PX = 0.1  # SYNDOF rounds the CoC to 0.1 px (int64(coc * 10) / 10)
+# SYNDOF solves N with no bound (f/0.055 happens when the scene's depth range is small).
+# f/1.0 is about the widest aperture made for 50-85 mm lenses (and where the paraxial
+# thin-lens model stops being a fair description); f/22 is their smallest usual stop, past
+# which diffraction, not defocus, sets the blur. A clamped sample has a largest CoC below
+# (f/1.0) or above (f/22) 29 px.
+SYNDOF_F_NUMBER_RANGE = (1.0, 22.0)
+MDDNET_A = 800.0  # MDDNet eq. 7: A = a / (rho * s) = aperture diameter / output pixel pitch
+FALLBACK_FOCUS = "histogram"  # for presets whose source names no focus rule
+FALLBACK_MODE = "gather"  # for presets whose source names no compositing
 
 
 @dataclass(frozen=True)
 class CameraPreset:
-    """A named, cited camera setting.
+    """A named, cited camera setting with the sigma rule and defaults of its source.
 
     Attributes
     ----------
@@ -210,11 +266,20 @@ class CameraPreset:
         Registry key, one-line summary and the publication / repository it comes from.
     randomized : bool
         True if :meth:`make` draws parameters from ``rng``.
+    factory : callable ``(image_width, rng) -> Camera``
+        The geometry (focal length, aperture, pixel pitch); :meth:`make` adds the sigma rule.
     default_focus_m : float
         Placeholder focus distance (metres) until a focus policy calls ``with_focus``.
     max_coc_px : float or None
         If set, :meth:`adapt` rescales the f-number so the largest CoC over the valid depth
         of a sample equals this many pixels (SYNDOF's rule).
+    f_number_range : (float, float) or None
+        Bounds of the f-number that :meth:`adapt` solves.
+    coc_model, coc_to_sigma, coc_offset_px, coc_step_px
+        The CoC model and sigma rule of the source (see :class:`Camera`).
+    focus, mode : str or None
+        The source's focus policy and render mode, used when a run gives none; ``None``:
+        the source states none (:data:`FALLBACK_FOCUS`, :data:`FALLBACK_MODE` apply).
     """
 
     name: str
@@ -224,17 +289,45 @@ class CameraPreset:
     factory: Callable[[int, np.random.Generator], Camera]
     default_focus_m: float = 2.0
     max_coc_px: float | None = None
+    f_number_range: tuple[float, float] | None = None
+    coc_model: str = "exact"
+    coc_to_sigma: float = 0.25
+    coc_offset_px: float = 0.0
+    coc_step_px: float = 0.0
+    focus: str | None = None
+    mode: str | None = None
 
-    def make(self, *, image_width: int, rng: np.random.Generator) -> Camera:
-        """Camera for images ``image_width`` pixels wide; fixed presets ignore ``rng``."""
-        return self.factory(int(image_width), rng)
+    def make(self, *, image_width: int, rng: np.random.Generator,
+             coc_model: str | None = None, coc_to_sigma: float | None = None) -> Camera:
+        """Camera for images ``image_width`` pixels wide; fixed presets ignore ``rng``.
 
-    def adapt(self, camera: Camera, depth_m) -> Camera:
-        """Apply the per-sample rule of the preset (after the focus is set).
+        ``coc_model`` replaces the preset's CoC model; ``coc_to_sigma`` replaces the
+        preset's whole sigma rule by ``sigma = coc_to_sigma * CoC`` (no rounding, no offset).
+        """
+        cam = self.factory(int(image_width), rng)
+        rule = (dict(coc_to_sigma=self.coc_to_sigma, coc_offset_px=self.coc_offset_px,
+                     coc_step_px=self.coc_step_px) if coc_to_sigma is None else
+                dict(coc_to_sigma=coc_to_sigma, coc_offset_px=0.0, coc_step_px=0.0))
+        return dataclasses.replace(cam, coc_model=coc_model or self.coc_model, **rule)
+
+    def sigma_rule(self, coc_to_sigma: float | None = None) -> dict:
+        """The sigma rule :meth:`make` gives (plain JSON, see :meth:`Camera.sigma_rule`)."""
+        rule = Camera(focal_length=0.05, f_number=2.0, focus_distance=2.0, pixel_pitch=1e-5,
+                      coc_to_sigma=self.coc_to_sigma, coc_offset_px=self.coc_offset_px,
+                      coc_step_px=self.coc_step_px)
+        if coc_to_sigma is not None:
+            rule = dataclasses.replace(rule, coc_to_sigma=coc_to_sigma, coc_offset_px=0.0,
+                                       coc_step_px=0.0)
+        return rule.sigma_rule()
+
+    def adapt(self, camera: Camera, depth_m, focus_m=None) -> Camera:
+        """Apply the per-sample rule of the preset: one f-number for the whole sample.
 
         For presets with ``max_coc_px`` the f-number is chosen so that the largest CoC over
-        the finite, positive values of ``depth_m`` (metres) equals ``max_coc_px``; other
-        presets return ``camera`` unchanged.
+        the finite, positive values of ``depth_m`` (metres) and over every focus distance in
+        ``focus_m`` (metres; default: the camera's own) equals ``max_coc_px``, then clamped
+        to ``f_number_range``. Solving once for all the distances of a focal stack keeps one
+        aperture per sample. Other presets return ``camera`` unchanged.
         """
         if self.max_coc_px is None:
             return camera
@@ -242,15 +335,24 @@ class CameraPreset:
         d = d[np.isfinite(d) & (d > 0)]
         if d.size == 0:
             return camera
-        current = camera.max_coc_px(float(d.min()), float(d.max()))
+        focus = [camera.focus_distance] if focus_m is None else np.atleast_1d(focus_m)
+        current = max(camera.with_focus(float(s)).max_coc_px(float(d.min()), float(d.max()))
+                      for s in focus)
         if current <= 0:
             return camera
-        return camera.with_f_number(camera.f_number * current / self.max_coc_px)
+        n = camera.f_number * current / self.max_coc_px  # the CoC scales as 1 / N
+        if self.f_number_range is not None:
+            n = min(max(n, self.f_number_range[0]), self.f_number_range[1])
+        return camera.with_f_number(n)
 
     def describe(self) -> str:
-        """One paragraph for ``defocuskit cameras``: name, description and source."""
+        """One paragraph for ``defocuskit cameras``: name, description, defaults, source."""
         kind = "randomised per sample" if self.randomized else "fixed"
-        return f"{self.name} ({kind}): {self.description} Source: {self.source}"
+        return (f"{self.name} ({kind}): {self.description} CoC model {self.coc_model}; "
+                f"{self.sigma_rule()['formula']}; default focus "
+                f"{self.focus or FALLBACK_FOCUS + ' (none stated by the source)'}; default "
+                f"mode {self.mode or FALLBACK_MODE + ' (none stated by the source)'}. "
+                f"Source: {self.source}")
 
 
 def _make_2hded(width: int, rng) -> Camera:
@@ -276,27 +378,49 @@ def _make_syndof(width: int, rng) -> Camera:
                                     sensor_width=SYNDOF_SENSOR_WIDTH_M, image_width=width)
 
 
+def _make_mddnet(width: int, rng) -> Camera:
+    f, n = 0.050, 1.4
+    return Camera(focal_length=f, f_number=n, focus_distance=2.0,
+                  pixel_pitch=(f / n) / MDDNET_A)
+
+
+_SYNDOF_CITE = ("Lee et al., 'Deep Defocus Map Estimation using Domain Adaptation', CVPR 2019 "
+                "(codeslake/SYNDOF, blur_by_depth.m)")
 _PRESETS = {
     p.name: p
     for p in (
         CameraPreset(
             "2hded", "2HDED:NET setting: f = 70 mm, aperture D = 44.8 mm, pixel pitch = 36 mm "
-            "sensor width / image width (SYNDOF convention), sigma = CoC / 4.",
+            "sensor width / image width (SYNDOF convention), sigma = CoC / 4; the paper "
+            "adopts SYNDOF's procedure: its focus rule and layered compositing.",
             "Nazir et al., 'Depth Estimation and Image Restoration by Deep Learning From "
             "Defocused Images' (2HDED:NET), IEEE Trans. Comput. Imaging 2023, "
-            "doi:10.1109/TCI.2023.3288335, Sec. IV-A eq. 8 (parameters from "
-            "SYNDOF, Lee et al., CVPR 2019)", False, _make_2hded),
+            "doi:10.1109/TCI.2023.3288335, Sec. IV-A eq. 8 (parameters and procedure from "
+            "SYNDOF, Lee et al., CVPR 2019)", False, _make_2hded,
+            focus="syndof", mode="layered"),
         CameraPreset(
-            "d3net-nyu", "D3-Net NYU-v2 setting: f = 15 mm, f/2.8, 5.6 um pixels; the paper "
-            "focuses at 2, 4 or 8 m.",
-            "Carvalho et al., 'On regression losses for deep depth estimation' / D3-Net, "
-            "ICIP 2018 (marcelampc/d3net_depth_estimation)", False, _make_d3net),
+            "d3net-nyu", "D3-Net NYU-v2 setting: f = 15 mm, f/2.8, 5.6 um pixels, sigma = 0.3 "
+            "CoC, focus fixed at 2 m (its code also uses 4 or 8 m), layered compositing.",
+            "Carvalho et al., 'Deep Depth from Defocus: how can defocus blur improve 3D "
+            "estimation using dense neural networks?', ECCV Workshops 2018 (the synthetic data "
+            "D3-Net names; code marcelampc/d3net_depth_estimation, refoc_image.m)", False,
+            _make_d3net, coc_to_sigma=0.3, focus="fixed:2.0", mode="layered"),
         CameraPreset(
             "syndof", "SYNDOF randomised camera: f drawn from {50, 70, 85} mm with weights "
             "(.1, .4, .4) normalised, pixel pitch = 36 mm / image width, f-number solved per "
-            "sample so the largest CoC is 29 px (call adapt() after the focus is set).",
-            "Lee et al., 'Deep Defocus Map Estimation using Domain Adaptation', CVPR 2019 "
-            "(codeslake/SYNDOF)", True, _make_syndof, max_coc_px=SYNDOF_MAX_COC_PX),
+            "sample so the largest CoC is 29 px (clamped to f/1.0-f/22, one aperture per "
+            "sample across a focal stack), CoC rounded to 0.1 px, sigma = (CoC - 1) / 4 with "
+            "a CoC <= 1 px left sharp, focus drawn by rank over the unique depths, layered "
+            "compositing.", _SYNDOF_CITE, True, _make_syndof, max_coc_px=SYNDOF_MAX_COC_PX,
+            f_number_range=SYNDOF_F_NUMBER_RANGE, coc_offset_px=SYNDOF_COC_OFFSET_PX,
+            coc_step_px=SYNDOF_COC_STEP_PX, focus="syndof", mode="layered"),
+        CameraPreset(
+            "mddnet", "MDDNet setting: F = 50 mm, f/1.4, A = aperture / pixel pitch = 800 "
+            "(pitch 44.6 um at any image size), sigma = CoC, scatter compositing (each source "
+            "pixel spreads its own Gaussian).",
+            "He, Hong, Fu and Liu, 'Multi-task Learning for Monocular Depth and Defocus "
+            "Estimations with Real Images' (MDDNet), arXiv preprint, eq. 2 and 7-9", False,
+            _make_mddnet, coc_to_sigma=1.0, mode="scatter"),
         CameraPreset(
             "idfd-nikon", "iDFD Nikon DSLR with a 14 mm lens at f/2.8 (the defocused shots); "
             "the sensor width is not published: 36 mm full frame is assumed.",

@@ -105,16 +105,17 @@ def _render_sample(sample: Sample, cfg: SynthConfig, split: str, index: int,
         return out
     rng = sample_rng(cfg.seed, split, index)
     preset = get_preset(cfg.camera)
-    camera = preset.make(image_width=sample.aif.shape[1], rng=rng)
-    if cfg.coc_to_sigma is not None:
-        camera = replace(camera, coc_to_sigma=cfg.coc_to_sigma)
+    camera = preset.make(image_width=sample.aif.shape[1], rng=rng, coc_model=cfg.coc_model,
+                         coc_to_sigma=cfg.coc_to_sigma)
     distances = make_focus_policy(cfg.focus).draw(sample.depth, rng)
+    # presets with a per-sample rule (SYNDOF: f-number for a 29 px maximum CoC) solve it
+    # once for all the distances: one aperture per sample, also across a focal stack
+    camera = preset.adapt(camera, sample.depth, focus_m=distances)
     render_depth = fill_invalid_depth(sample.depth)
     invalid = ~np.isfinite(sample.depth)
     defocused, sigmas, scalars = [], [], {k: [] for k in PER_SAMPLE_SCALARS}
     for s in distances:
-        # presets with a per-sample rule (SYNDOF: f-number for a 29 px maximum CoC)
-        cam = preset.adapt(camera.with_focus(float(s)), sample.depth)
+        cam = camera.with_focus(float(s))
         sigma = np.asarray(cam.sigma_px(render_depth), dtype=np.float32)
         noise_seed = int(rng.integers(2**31 - 1))
         defocused.append(render(sample.aif, sigma, mode=cfg.mode, psf=cfg.psf,
@@ -221,14 +222,19 @@ def _plan(source: Source, cfg: SynthConfig) -> dict[str, SplitSpec]:
     return specs
 
 
-def _provenance(source: Source, cfg: SynthConfig) -> dict[str, Any]:
+def _provenance(source: Source, cfg: SynthConfig,
+                settings: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Root attributes of a new dataset; ``settings`` is what
+    :func:`~defocuskit.config.resolve_preset_settings` said before ``cfg`` was resolved."""
     import numba
     import numcodecs
     import zarr
 
+    from defocuskit.config import resolve_preset_settings
     from defocuskit.optics import get_preset
 
     preset = get_preset(cfg.camera)
+    settings = settings or resolve_preset_settings(cfg)
     return {
         "producer": "defocuskit",
         "config": cfg.to_dict(),
@@ -237,10 +243,15 @@ def _provenance(source: Source, cfg: SynthConfig) -> dict[str, Any]:
         "engine_mode": cfg.mode,
         "psf": cfg.psf,
         "camera": {"preset": cfg.camera, "description": preset.description,
-                   "coc_model": preset.make(image_width=640,
-                                            rng=np.random.default_rng(0)).coc_model,
+                   "coc_model": settings["coc_model"]["value"],
+                   "sigma_rule": settings["sigma_rule"]["value"],
+                   "f_number_range": (list(preset.f_number_range)
+                                      if preset.f_number_range else None),
                    "source": preset.source, "randomized": bool(preset.randomized),
                    "coc_to_sigma_override": cfg.coc_to_sigma},
+        # each setting a preset can supply: the value used and whether it came from the
+        # user, the preset (its source's choice) or the fallback
+        "settings": settings,
         "focus_policy": cfg.focus,
         "source": {"name": cfg.source, "options": source.options(),
                    "identity": source.identity()},
@@ -276,9 +287,11 @@ def _open_for_resume(cfg: SynthConfig, source: Source) -> dict[str, None]:
     return {s: None for s in splits}
 
 
-def _create(source: Source, cfg: SynthConfig, target: str) -> dict[str, SplitSpec]:
+def _create(source: Source, cfg: SynthConfig, target: str,
+            settings: dict[str, Any] | None = None) -> dict[str, SplitSpec]:
     specs = _plan(source, cfg)
-    create_dataset(target, specs, attrs=_provenance(source, cfg), shard_size=cfg.shard_size,
+    create_dataset(target, specs, attrs=_provenance(source, cfg, settings),
+                   shard_size=cfg.shard_size,
                    compressor=cfg.compressor, storage_options=cfg.storage_options)
     return specs
 
@@ -307,6 +320,10 @@ def run_synth(cfg: SynthConfig, *, resume: bool = False, overwrite: bool = False
     t0 = time.perf_counter()
     if resume and overwrite:
         raise ConfigError("resume and overwrite exclude each other")
+    from defocuskit.config import resolve_preset_settings
+
+    settings = resolve_preset_settings(cfg)  # the camera preset's defaults, and their origin
+    cfg = cfg.resolved()
     _check_choices(cfg)
     with writer_lock(cfg.output):
         state = probe_output(cfg.output, cfg.storage_options)
@@ -320,11 +337,11 @@ def run_synth(cfg: SynthConfig, *, resume: bool = False, overwrite: bool = False
         if is_remote(cfg.output):
             if state == "dataset":  # recognised as ours: remote stores cannot swap
                 remove_dataset(cfg.output, cfg.storage_options)
-            specs = _create(source, cfg, cfg.output)
+            specs = _create(source, cfg, cfg.output, settings)
             return _fill(source, cfg, specs, t0, progress)
         stage = prepare_staging(cfg.output)
         try:
-            specs = _create(source, cfg, str(stage))
+            specs = _create(source, cfg, str(stage), settings)
             if state == "absent":  # move the skeleton in now: a resume finds it there
                 swap_into_place(stage, cfg.output, replace=False)
                 return _fill(source, cfg, specs, t0, progress)

@@ -20,7 +20,7 @@ def test_fixed_and_stack_policies():
 
 
 def test_random_draws_ignore_invalid_depth_and_stay_in_range():
-    for spec in ("uniform", "histogram"):
+    for spec in ("uniform", "histogram", "syndof"):
         pol = make_focus_policy(spec)
         rng = np.random.default_rng(0)
         draws = np.concatenate([pol.draw(DEPTH, rng) for _ in range(300)])
@@ -47,13 +47,15 @@ def test_sample_rng_is_per_sample_and_order_free():
     assert sample_rng(6, "train", 0).random() != a[0]
 
 
-@pytest.mark.parametrize("spec", ["fixed:2.0", "uniform", "histogram", "stack:4", "stack:1,3"])
+@pytest.mark.parametrize("spec", ["fixed:2.0", "uniform", "histogram", "syndof", "syndof:0.01",
+                                  "stack:4", "stack:1,3"])
 def test_config_round_trip(spec):
     pol = make_focus_policy(spec)
     assert focus_policy_from_config(pol.to_config()) == pol
 
 
-@pytest.mark.parametrize("spec", ["fixed", "fixed:-1", "stack:0", "stack:a,b", "gauss", 3])
+@pytest.mark.parametrize("spec", ["fixed", "fixed:-1", "stack:0", "stack:a,b", "gauss", 3,
+                                  "syndof:-0.001", "syndof:mm"])
 def test_bad_specs_raise(spec):
     with pytest.raises(ConfigError):
         make_focus_policy(spec)

@@ -33,7 +33,7 @@ def test_presets_reproduce_published_settings():
     assert d3.coc_px(4.0) == pytest.approx(hand, rel=1e-12)
     nik = get_preset("idfd-nikon").make(image_width=640, rng=rng)
     assert (nik.focal_length, nik.f_number) == (0.014, 2.8)
-    assert set(list_presets()) >= {"2hded", "d3net-nyu", "syndof", "idfd-nikon"}
+    assert set(list_presets()) >= {"2hded", "d3net-nyu", "syndof", "idfd-nikon", "mddnet"}
     for p in list_presets().values():
         assert p.source and p.name in p.describe() and p.source in p.describe()
 
