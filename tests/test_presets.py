@@ -275,3 +275,18 @@ def test_resume_refuses_a_changed_preset_default(tmp_path, monkeypatch):
             m.setitem(optics._PRESETS, "d3net-nyu", changed)
             with pytest.raises(ConfigError, match="another configuration"):
                 run_synth(_cfg(out, camera="d3net-nyu", limit=1), resume=True, progress=False)
+
+
+def test_config_file_sets_coc_model_and_leaves_the_rest_to_the_preset(tmp_path):
+    from defocuskit.config import resolve_synth_config
+
+    f = tmp_path / "run.toml"
+    f.write_text('source = "samples"\noutput = "o.zarr"\ncamera = "mddnet"\n'
+                 'coc_model = "paper"\n')
+    cfg = resolve_synth_config(config_file=f, overrides={"focus": None, "mode": None})
+    s = resolve_preset_settings(cfg)
+    assert s["coc_model"] == {"value": "paper", "from": "user"}
+    assert s["mode"] == {"value": "scatter", "from": "preset"}
+    assert s["focus"] == {"value": "histogram", "from": "fallback"}
+    with pytest.raises(ConfigError, match="coc_model"):
+        _cfg("o", coc_model="approx")
