@@ -87,7 +87,8 @@ def run_synth(mat: Path, out: Path, jobs: int) -> dict:
     shutil.rmtree(out, ignore_errors=True)
     exe = Path(sys.executable).with_name("defocuskit")
     cmd = [str(exe), "synth", "--source", "nyu", "--input", str(mat), "--output", str(out),
-           "--focus", "histogram", "--mode", "gather", "--compressor", "lz4", "--jobs", str(jobs), "--no-progress"]
+           "--focus", "histogram", "--mode", "gather", "--compressor", "lz4",
+           "--jobs", str(jobs), "--no-progress"]
     t0 = time.perf_counter()
     res = subprocess.run(cmd, capture_output=True, text=True)
     wall = time.perf_counter() - t0
