@@ -121,37 +121,72 @@ def test_nyu_custom_splits_path(data, tmp_path):
     np.testing.assert_array_equal(src.read("test", 0).depth, fx.nyu_depth(5)[CROP])
 
 
-def test_nyu_bad_inputs(data, tmp_path):
-    with pytest.raises(SourceError, match="missing.mat"):
-        get_source("nyu", tmp_path / "missing.mat")
+def _nyu_missing_file(data, tmp_path):
+    return tmp_path / "missing.mat", {}
+
+
+def _nyu_corrupt_file(data, tmp_path):
     corrupt = tmp_path / "corrupt.mat"
     corrupt.write_bytes(b"\x00garbage" * 100)
-    with pytest.raises(SourceError, match="corrupt.mat"):
-        get_source("nyu", corrupt)
-    with pytest.raises(SourceError, match="v5"):                # splits.mat passed as input
-        get_source("nyu", data["nyu"].parent / "splits.mat")
+    return corrupt, {}
+
+
+def _nyu_splits_file_as_input(data, tmp_path):
+    return data["nyu"].parent / "splits.mat", {}
+
+
+def _nyu_without_images(data, tmp_path):
     wrong = tmp_path / "wrong" / "nyu.mat"
     wrong.parent.mkdir()
     with h5py.File(wrong, "w") as f:
         f["imgs"] = np.zeros((2, 3, 8, 6), np.uint8)
-    with pytest.raises(SourceError, match=r"lacks.*images.*holds \['imgs'\]"):
-        get_source("nyu", wrong)
-    with pytest.raises(SourceError, match="no_splits.mat"):
-        get_source("nyu", data["nyu"], splits_path=tmp_path / "no_splits.mat")
-    zero_based = fx.write_splits(tmp_path / "zero.mat", [0, 1, 2], [3])
-    with pytest.raises(SourceError, match="1-based"):
-        get_source("nyu", data["nyu"], splits_path=zero_based)
+    return wrong, {}
+
+
+def _nyu_missing_splits(data, tmp_path):
+    return data["nyu"], {"splits_path": tmp_path / "no_splits.mat"}
+
+
+def _nyu_zero_based_splits(data, tmp_path):
+    return data["nyu"], {"splits_path": fx.write_splits(tmp_path / "zero.mat", [0, 1, 2], [3])}
+
+
+def _nyu_splits_without_variables(data, tmp_path):
     no_vars = tmp_path / "novars.mat"
     savemat(no_vars, {"train": np.ones((2, 1))})
-    with pytest.raises(SourceError, match=r"trainNdxs.*holds \['train'\]"):
-        get_source("nyu", data["nyu"], splits_path=no_vars)
-    with pytest.raises(ConfigError, match="depth_kind"):
-        get_source("nyu", data["nyu"], depth_kind="meters")
+    return data["nyu"], {"splits_path": no_vars}
+
+
+def _nyu_unknown_depth_kind(data, tmp_path):
+    return data["nyu"], {"depth_kind": "meters"}
+
+
+@pytest.mark.parametrize("make_input, error, match", [
+    (_nyu_missing_file, SourceError, "missing.mat"),
+    (_nyu_corrupt_file, SourceError, "corrupt.mat"),
+    (_nyu_splits_file_as_input, SourceError, "v5"),
+    (_nyu_without_images, SourceError, r"lacks.*images.*holds \['imgs'\]"),
+    (_nyu_missing_splits, SourceError, "no_splits.mat"),
+    (_nyu_zero_based_splits, SourceError, "1-based"),
+    (_nyu_splits_without_variables, SourceError, r"trainNdxs.*holds \['train'\]"),
+    (_nyu_unknown_depth_kind, ConfigError, "depth_kind"),
+], ids=["missing-file", "corrupt-file", "splits-file-as-input", "no-images-variable",
+        "missing-splits-file", "zero-based-splits", "splits-without-variables",
+        "unknown-depth-kind"])
+def test_nyu_bad_input_is_refused(data, tmp_path, make_input, error, match):
+    path, options = make_input(data, tmp_path)
+    with pytest.raises(error, match=match):
+        get_source("nyu", path, **options)
+
+
+@pytest.mark.parametrize("split, index, match", [
+    ("val", 0, "unknown split"),
+    ("test", len(fx.NYU_TEST), "out of range"),
+], ids=["unknown-split", "index-out-of-range"])
+def test_nyu_bad_read_is_refused(data, split, index, match):
     src = get_source("nyu", data["nyu"])
-    with pytest.raises(SourceError, match="unknown split"):
-        src.read("val", 0)
-    with pytest.raises(SourceError, match="out of range"):
-        src.read("test", len(fx.NYU_TEST))
+    with pytest.raises(SourceError, match=match):
+        src.read(split, index)
 
 
 def test_nyu_millimetre_depth_is_refused(tmp_path):
@@ -205,30 +240,55 @@ def test_make3d_max_depth_option(data):
     assert np.nanmax(s.depth) <= 20.0
 
 
-def test_make3d_bad_inputs(data, tmp_path):
+def _make3d_wrong_variable(path, k):
+    savemat(path, {"Position3D": np.zeros((55, 305, 4))})
+
+
+def _make3d_corrupt(path, k):
+    path.write_bytes(b"not a mat file at all" * 10)
+
+
+def _make3d_millimetres(path, k):
+    savemat(path, {"Position3DGrid": fx.make3d_grid(k) * 1000})
+
+
+@pytest.mark.parametrize("index, spoil, match", [
+    (0, _make3d_wrong_variable, r"Position3DGrid.*holds \['Position3D'\]"),
+    (1, _make3d_corrupt, fx.MAKE3D_TRAIN[1]),
+    (2, _make3d_millimetres, "millimetres"),
+], ids=["wrong-variable", "corrupt-file", "millimetre-depth"])
+def test_make3d_bad_depth_file_is_refused_on_read(data, tmp_path, index, spoil, match):
     root = _copy(data["make3d"], tmp_path)
-    name = fx.MAKE3D_TRAIN[0]
-    bad_var = root / "Train400Depth" / f"depth_sph_corr-{name}.mat"
-    savemat(bad_var, {"Position3D": np.zeros((55, 305, 4))})
+    spoil(root / "Train400Depth" / f"depth_sph_corr-{fx.MAKE3D_TRAIN[index]}.mat", index)
     src = get_source("make3d", root)
-    with pytest.raises(SourceError, match=r"Position3DGrid.*holds \['Position3D'\]"):
-        src.read("train", 0)
-    corrupt = root / "Train400Depth" / f"depth_sph_corr-{fx.MAKE3D_TRAIN[1]}.mat"
-    corrupt.write_bytes(b"not a mat file at all" * 10)
-    with pytest.raises(SourceError, match=fx.MAKE3D_TRAIN[1]):
-        src.read("train", 1)
-    mm = root / "Train400Depth" / f"depth_sph_corr-{fx.MAKE3D_TRAIN[2]}.mat"
-    savemat(mm, {"Position3DGrid": fx.make3d_grid(2) * 1000})
-    with pytest.raises(SourceError, match="millimetres"):
-        src.read("train", 2)
+    with pytest.raises(SourceError, match=match):
+        src.read("train", index)
+
+
+def _make3d_without_depth_folder(data, tmp_path):
+    root = _copy(data["make3d"], tmp_path)
     shutil.rmtree(root / "Gridlaserdata")
-    with pytest.raises(SourceError, match="Gridlaserdata"):
-        get_source("make3d", root)
+    return root, {}
+
+
+def _make3d_empty_folder(data, tmp_path):
     (tmp_path / "empty").mkdir()
-    with pytest.raises(SourceError, match="Train400Img"):
-        get_source("make3d", tmp_path / "empty")
-    with pytest.raises(ConfigError, match="size"):
-        get_source("make3d", data["make3d"], size=(100,))
+    return tmp_path / "empty", {}
+
+
+def _make3d_one_number_size(data, tmp_path):
+    return data["make3d"], {"size": (100,)}
+
+
+@pytest.mark.parametrize("make_input, error, match", [
+    (_make3d_without_depth_folder, SourceError, "Gridlaserdata"),
+    (_make3d_empty_folder, SourceError, "Train400Img"),
+    (_make3d_one_number_size, ConfigError, "size"),
+], ids=["no-Gridlaserdata", "empty-folder", "one-number-size"])
+def test_make3d_bad_input_is_refused(data, tmp_path, make_input, error, match):
+    path, options = make_input(data, tmp_path)
+    with pytest.raises(error, match=match):
+        get_source("make3d", path, **options)
 
 
 # ------------------------------------------------------------------------ iDFD
@@ -291,26 +351,46 @@ def test_idfd_accepts_a_variant_folder_and_any_case(data, tmp_path):
     assert direct.identity()["triplets"] == len(fx.IDFD_TRIPLETS)
 
 
-def test_idfd_bad_inputs(data, tmp_path):
-    root = _copy(data["idfd"], tmp_path)
-    base = root / "Data" / "Processed" / "inpainting"
+def _idfd_depth_of_another_size(base):
     cv2.imwrite(str(base / "Depth" / "Bedroom_4.png"), np.full((24, 32), 900, np.uint16))
-    src = get_source("idfd", root, test_fraction=0.0)
-    with pytest.raises(SourceError, match=r"Bedroom_4.*mismatched sizes"):
-        src.read("train", src.sample_ids("train").index("Bedroom_4"))
+
+
+def _idfd_broken_jpeg(base):
     (base / "All_In_Focus" / "Kitchen_1.jpg").write_bytes(b"\xff\xd8 broken jpeg")
-    with pytest.raises(SourceError, match="Kitchen_1.jpg"):
-        src.read("train", src.sample_ids("train").index("Kitchen_1"))
+
+
+def _idfd_eight_bit_processed_depth(base):
     cv2.imwrite(str(base / "Depth" / "Museum_2.png"), np.full((48, 64), 9, np.uint8))
-    with pytest.raises(SourceError, match=r"Museum_2.png.*uint8"):
-        src.read("train", src.sample_ids("train").index("Museum_2"))
-    with pytest.raises(SourceError, match="raw/inpainting"):
-        get_source("idfd", root, variant="raw/inpainting")
-    with pytest.raises(ConfigError, match="variant"):
-        get_source("idfd", root, variant="processed")
-    shutil.rmtree(base / "Out_Of_Focus")
-    with pytest.raises(SourceError, match="Out_Of_Focus"):
-        get_source("idfd", root)
+
+
+@pytest.mark.parametrize("stem, spoil, match", [
+    ("Bedroom_4", _idfd_depth_of_another_size, r"Bedroom_4.*mismatched sizes"),
+    ("Kitchen_1", _idfd_broken_jpeg, "Kitchen_1.jpg"),
+    ("Museum_2", _idfd_eight_bit_processed_depth, r"Museum_2.png.*uint8"),
+], ids=["mismatched-sizes", "broken-jpeg", "eight-bit-depth"])
+def test_idfd_bad_file_is_refused_on_read(data, tmp_path, stem, spoil, match):
+    root = _copy(data["idfd"], tmp_path)
+    spoil(root / "Data" / "Processed" / "inpainting")
+    src = get_source("idfd", root, test_fraction=0.0)
+    with pytest.raises(SourceError, match=match):
+        src.read("train", src.sample_ids("train").index(stem))
+
+
+def _idfd_without_out_of_focus(root):
+    shutil.rmtree(root / "Data" / "Processed" / "inpainting" / "Out_Of_Focus")
+    return {}
+
+
+@pytest.mark.parametrize("spoil, error, match", [
+    (lambda root: {"variant": "raw/inpainting"}, SourceError, "raw/inpainting"),
+    (lambda root: {"variant": "processed"}, ConfigError, "variant"),
+    (_idfd_without_out_of_focus, SourceError, "Out_Of_Focus"),
+], ids=["absent-variant", "incomplete-variant-name", "no-Out_Of_Focus"])
+def test_idfd_bad_input_is_refused(data, tmp_path, spoil, error, match):
+    root = _copy(data["idfd"], tmp_path)
+    options = spoil(root)
+    with pytest.raises(error, match=match):
+        get_source("idfd", root, **options)
 
 
 # ------------------------------------------------------------------------ folder
@@ -337,25 +417,55 @@ def test_folder_flat_layout(data):
     assert np.abs(s.aif.astype(int) - fx.folder_image(shift=4)).mean() < 3    # JPEG
 
 
-def test_folder_bad_inputs(data, tmp_path):
-    root = _copy(data["folder_flat"], tmp_path)
+def _folder_depth_of_another_size(root):
     np.save(root / "depth" / "x.npy", fx.folder_depth_m("x", size=(20, 40)))
-    with pytest.raises(SourceError, match=r"sample 'x'.*30x40.*20x40"):
-        get_source("folder", root).read("all", 0)
+
+
+def _folder_millimetre_npy(root):
     np.save(root / "depth" / "x.npy", fx.folder_depth_m("x") * 1000)
-    with pytest.raises(SourceError, match=r"x.npy.*millimetres"):
-        get_source("folder", root).read("all", 0)
+
+
+def _folder_eight_bit_png(root):
     (root / "depth" / "x.npy").unlink()
     cv2.imwrite(str(root / "depth" / "x.png"), np.full((30, 40), 100, np.uint8))
-    with pytest.raises(SourceError, match=r"x.png.*16-bit"):
+
+
+@pytest.mark.parametrize("spoil, match", [
+    (_folder_depth_of_another_size, r"sample 'x'.*30x40.*20x40"),
+    (_folder_millimetre_npy, r"x.npy.*millimetres"),
+    (_folder_eight_bit_png, r"x.png.*16-bit"),
+], ids=["depth-of-another-size", "millimetre-npy", "eight-bit-png"])
+def test_folder_bad_depth_is_refused_on_read(data, tmp_path, spoil, match):
+    root = _copy(data["folder_flat"], tmp_path)
+    spoil(root)
+    with pytest.raises(SourceError, match=match):
         get_source("folder", root).read("all", 0)
+
+
+def _folder_image_without_depth(data, tmp_path):
+    root = _copy(data["folder_flat"], tmp_path)
     cv2.imwrite(str(root / "rgb" / "y.png"), np.zeros((30, 40, 3), np.uint8))
-    with pytest.raises(SourceError, match=r"without a depth map \['y'\]"):
-        get_source("folder", root)
-    np.save(root / "depth" / "y.npy", np.ones((30, 40), np.float32))
+    return root
+
+
+def _folder_two_depths_of_one_stem(data, tmp_path):
+    root = _copy(data["folder_flat"], tmp_path)
+    cv2.imwrite(str(root / "depth" / "x.png"), np.full((30, 40), 100, np.uint8))
     np.save(root / "depth" / "x.npy", np.ones((30, 40), np.float32))
-    with pytest.raises(SourceError, match="share the stem 'x'"):
-        get_source("folder", root)
+    return root
+
+
+def _folder_empty(data, tmp_path):
     (tmp_path / "empty").mkdir()
-    with pytest.raises(SourceError, match="neither rgb/"):
-        get_source("folder", tmp_path / "empty")
+    return tmp_path / "empty"
+
+
+@pytest.mark.parametrize("make_input, match", [
+    (_folder_image_without_depth, r"without a depth map \['y'\]"),
+    (_folder_two_depths_of_one_stem, "share the stem 'x'"),
+    (_folder_empty, "neither rgb/"),
+], ids=["image-without-depth", "two-depths-of-one-stem", "empty-folder"])
+def test_folder_bad_layout_is_refused(data, tmp_path, make_input, match):
+    root = make_input(data, tmp_path)
+    with pytest.raises(SourceError, match=match):
+        get_source("folder", root)
