@@ -194,16 +194,25 @@ def test_samples_source_reads_valid_samples():
     assert SamplesSource().path == SAMPLES  # default: the repository's samples/ folder
 
 
-def test_samples_source_errors(tmp_path):
+def test_samples_source_without_a_manifest_is_refused(tmp_path):
     with pytest.raises(SourceError, match="manifest.json"):
         SamplesSource(tmp_path)
+
+
+def test_samples_source_missing_a_listed_file_is_refused(tmp_path):
     copy = tmp_path / "copy"
     shutil.copytree(SAMPLES, copy, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
     (copy / "scenes/room_03_depth.png").unlink()
     with pytest.raises(SourceError, match="room_03_depth.png"):
         SamplesSource(copy)
+
+
+def test_samples_source_unknown_split_is_refused():
     with pytest.raises(SourceError, match="unknown split"):
         SamplesSource().sample_ids("val")
+
+
+def test_samples_source_missing_folder_is_refused(tmp_path):
     with pytest.raises(SourceError, match="does not exist"):
         SamplesSource(tmp_path / "nowhere")
 
