@@ -104,23 +104,34 @@ def test_incomplete_dataset_never_looks_complete(tmp_path):
     np.testing.assert_array_equal(depth[:, 0, 0], [1, 1, 1, 1, 2])
 
 
-def test_schema_errors_are_specific(tmp_path):
+def test_missing_folder_is_not_a_zarr_dataset(tmp_path):
     with pytest.raises(SchemaError, match="not a Zarr dataset"):
         open_dataset(tmp_path / "missing.zarr")
+
+
+def test_plain_zarr_group_is_not_a_defocuskit_dataset(tmp_path):
     zarr.open_group(tmp_path / "plain.zarr", mode="w")
     with pytest.raises(SchemaError, match="not a defocuskit dataset"):
         open_dataset(tmp_path / "plain.zarr")
+
+
+def test_unknown_schema_version_is_refused(tmp_path):
     write_arrays(tmp_path / "v.zarr", golden_arrays())
     g = zarr.open_group(tmp_path / "v.zarr", mode="r+", use_consolidated=False)
     g.attrs["schema_version"] = 99
     zarr.consolidate_metadata(g.store)
     with pytest.raises(SchemaError, match="schema version 99"):
         open_dataset(tmp_path / "v.zarr")
+
+
+@pytest.mark.parametrize("lookup, match", [
+    (lambda ds: ds["test"], "no split 'test'"),
+    (lambda ds: ds["train"].array("nope"), "no array 'nope'"),
+], ids=["absent-split", "absent-array"])
+def test_absent_split_or_array_is_named(lookup, match):
     ds = open_dataset(DATA / "golden_v1.zarr")
-    with pytest.raises(SchemaError, match="no split 'test'"):
-        ds["test"]
-    with pytest.raises(SchemaError, match="no array 'nope'"):
-        ds["train"].array("nope")
+    with pytest.raises(SchemaError, match=match):
+        lookup(ds)
 
 
 def _write_one(out, i, a, b):
