@@ -61,9 +61,10 @@ def _parse_size(ctx, param, value):
 @click.option("--focus", help="Focus policy: fixed:METRES | uniform | histogram | syndof | "
               "stack:K | stack:S1,S2,… [default: the camera preset's (histogram if its source "
               "states none)]")
-@click.option("--mode", type=click.Choice(["gather", "scatter", "layered"]),
-              help="Render mode. [default: the camera preset's (gather if its source states "
-              "none)]")
+@click.option("--mode", type=click.Choice(["gather", "scatter", "layered", "none"]),
+              help="Render mode, or none: store the scene only (AiF and depth) for "
+              "`trainer fit --on-the-fly`. [default: the camera preset's (gather if its "
+              "source states none)]")
 @click.option("--coc-model", type=click.Choice(["exact", "paper"]),
               help="CoC formula: exact thin lens D f/(S-f) |x-S|/x, or the 2HDED:NET paper's "
               "(f/S) D |x-S|/x. [default: the camera preset's]")
@@ -115,6 +116,7 @@ def synth(source, input_, output, camera, focus, mode, coc_model, psf, coc_to_si
           --camera d3net-nyu --focus fixed:3.0 --mode gather
       defocuskit synth --source nyu --input nyu_depth_v2_labeled.mat \\
           --output nyu.zarr --jobs 2 --resume
+      defocuskit synth --source samples --output scenes.zarr --mode none
     """
     from defocuskit.config import resolve_synth_config
     from defocuskit.synth import run_synth

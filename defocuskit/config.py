@@ -41,7 +41,8 @@ class SynthConfig:
     coc_to_sigma: float | None = None             # sigma = K * CoC; None = the preset's rule
     focus: str | None = None                      # fixed:S | uniform | histogram | syndof |
     #                                               stack:K; None = the preset's
-    mode: str | None = None                       # gather | scatter | layered; None = preset's
+    mode: str | None = None                       # gather | scatter | layered | none
+    #                                               (scene only); None = the preset's
     psf: str = "gaussian"                         # PSF shape: gaussian | disc (radius 2 sigma)
     linear_light: bool = False                    # blur in linear light (sRGB decode/encode)
     noise: dict[str, float] | None = None         # sensor noise parameters, None = off

@@ -30,7 +30,8 @@ def preview_dataset(path, output, *, split: str | None = None, n: int = 4) -> Pa
 
     Rows: one per sample (AiF, defocused, depth in metres, sigma in pixels, each with a
     colour bar), then the sigma histogram of the shown samples and each shown sample's
-    circle of confusion (pixels) against depth, with its focus distance marked.
+    circle of confusion (pixels) against depth, with its focus distance marked. A
+    scene-only dataset (``synth --mode none``) shows AiF and depth only.
     """
     from matplotlib.figure import Figure  # no pyplot: no global backend, nothing to close
 
@@ -44,28 +45,32 @@ def preview_dataset(path, output, *, split: str | None = None, n: int = 4) -> Pa
         raise DataError(f"dataset {path}: split {split!r} has no usable sample (all skipped)")
     idx = usable[stat_indices(usable.size, n)]
     has_sigma = sp.has("sigma")
-    cols = 4 if has_sigma else 3
+    has_defocused = sp.has("defocused")  # absent in a scene-only dataset
+    cols = 2 + has_defocused + has_sigma
     fig = Figure(figsize=(4.2 * cols, 3.3 * (len(idx) + (1 if has_sigma else 0))),
                      layout="constrained")
     rows = len(idx) + (1 if has_sigma else 0)
     axes = fig.subplots(rows, cols, squeeze=False)
-    names = ("aif", "defocused", "depth", "sigma") if has_sigma else ("aif", "defocused", "depth")
+    names = ("aif", *(("defocused",) if has_defocused else ()), "depth",
+             *(("sigma",) if has_sigma else ()))
     depth_all, sigma_all = [], []
     for r, i in enumerate(idx):
         d = sp.read(int(i), names=names)
-        defoc = d["defocused"][0] if sp.focal_stack else d["defocused"]
         sid = sp.sample_ids[i] if i < len(sp.sample_ids) else str(i)
         axes[r, 0].imshow(d["aif"])
         axes[r, 0].set_title(f"{sid}: all-in-focus", fontsize=9)
-        axes[r, 1].imshow(defoc)
-        title = "defocused"
-        if has_sigma:
-            fd = np.asarray(sp.array("focus_distance")[int(i)]).ravel()[0]
-            title += f" (focus {fd:.2f} m" + (", stack[0])" if sp.focal_stack else ")")
-        axes[r, 1].set_title(title, fontsize=9)
-        im = axes[r, 2].imshow(d["depth"], cmap="magma_r")
-        fig.colorbar(im, ax=axes[r, 2], label="depth [m]", shrink=0.85)
-        axes[r, 2].set_title("depth (NaN = invalid, white)", fontsize=9)
+        if has_defocused:
+            axes[r, 1].imshow(d["defocused"][0] if sp.focal_stack else d["defocused"])
+            title = "defocused"
+            if has_sigma:
+                fd = np.asarray(sp.array("focus_distance")[int(i)]).ravel()[0]
+                title += f" (focus {fd:.2f} m" + (", stack[0])" if sp.focal_stack else ")")
+            axes[r, 1].set_title(title, fontsize=9)
+        c = 1 + has_defocused
+        im = axes[r, c].imshow(d["depth"], cmap="magma_r")
+        fig.colorbar(im, ax=axes[r, c], label="depth [m]", shrink=0.85)
+        axes[r, c].set_title("depth (NaN = invalid, white)"
+                             + ("" if has_defocused else "; scene only"), fontsize=9)
         depth_all.append(d["depth"][np.isfinite(d["depth"])])
         if has_sigma:
             sig = d["sigma"][0] if sp.focal_stack else d["sigma"]

@@ -6,10 +6,11 @@ without per-chunk checksums and is still read)::
     DATASET.zarr/                    root attrs: schema_version, complete, config, camera, ...
       train/                         split attrs: n, sample_ids, image_shape, focal_stack, ...
         aif          (N, H, W, 3)        uint8
-        defocused    (N, H, W, 3)        uint8    (N, K, H, W, 3) for a focal stack of K
+        defocused    (N, H, W, 3)        uint8    (N, K, H, W, 3) for a focal stack of K;
+                                                  absent in a scene-only dataset (--mode none)
         depth        (N, H, W)           float32  metres, NaN = invalid
         sigma        (N, H, W)           float32  pixels  (N, K, H, W) for a stack; absent for
-                                                  real captures (iDFD)
+                                                  real captures (iDFD) and scene-only data
         focus_distance, focal_length, f_number, pixel_pitch, coc_to_sigma
                      (N,) or (N, K)      float32  metres (f_number, coc_to_sigma: unitless)
         source_index (N,)                int32    index of the sample in the source split
@@ -103,6 +104,8 @@ class SplitSpec:
     sample_ids: tuple[str, ...]
     focal_stack: int = 0          # 0: one defocused image per sample; K: a stack of K
     has_sigma: bool = True        # False for real captures with no synthetic defocus map
+    has_defocused: bool = True    # False for a scene-only split (synth --mode none): no
+    #                               defocused, sigma or camera arrays
 
     def lead_shape(self) -> tuple[int, ...]:
         return (self.n, self.focal_stack) if self.focal_stack else (self.n,)
@@ -150,9 +153,10 @@ def create_dataset(path, splits: Mapping[str, SplitSpec], *, attrs: dict, shard_
                             compressors=[COMPRESSORS[compressor](), Crc32cCodec()])
 
         make("aif", (h, w, 3), "uint8", 0)
-        make("defocused", (*stack, h, w, 3), "uint8", 0)
+        if spec.has_defocused:
+            make("defocused", (*stack, h, w, 3), "uint8", 0)
         make("depth", (h, w), "float32", np.nan)
-        if spec.has_sigma:
+        if spec.has_sigma and spec.has_defocused:
             make("sigma", (*stack, h, w), "float32", np.nan)
             for scalar in PER_SAMPLE_SCALARS:
                 make(scalar, stack, "float32", np.nan, per_sample_chunk=False)
@@ -207,10 +211,12 @@ def write_arrays(path, splits: Mapping[str, Mapping[str, np.ndarray]], *,
     specs = {}
     for name, arrays in splits.items():
         n, h, w = arrays["aif"].shape[:3]
-        k = arrays["defocused"].shape[1] if arrays["defocused"].ndim == 5 else 0
+        defocused = arrays.get("defocused")
+        k = defocused.shape[1] if defocused is not None and defocused.ndim == 5 else 0
         specs[name] = SplitSpec(n=n, height=h, width=w, focal_stack=k,
                                 sample_ids=tuple(f"{name}-{i}" for i in range(n)),
-                                has_sigma="sigma" in arrays)
+                                has_sigma="sigma" in arrays,
+                                has_defocused=defocused is not None)
     create_dataset(path, specs, attrs=attrs or {}, shard_size=shard_size)
     for name, arrays in splits.items():
         n = specs[name].n

@@ -44,6 +44,7 @@ def summarize(path, *, max_samples: int = 64) -> dict[str, Any]:
         idx = stat_indices(len(sp), max_samples)
         s: dict[str, Any] = {
             "n": len(sp), "image_shape": list(sp.image_shape), "focal_stack": sp.focal_stack,
+            "scene_only": not sp.has("defocused"),
             "arrays": {k: {"shape": list(sp.array(k).shape), "dtype": str(sp.array(k).dtype)}
                        for k in sorted(sp._g.array_keys()) if not k.startswith("_")},
             "shards_done": int(done.sum()), "shards_total": int(done.size),
@@ -88,6 +89,9 @@ def format_summary(info: dict[str, Any]) -> str:
         lines.append(f"\n[{name}] {s['n']} samples of {h}x{w}{stack}; shards "
                      f"{s['shards_done']}/{s['shards_total']} done"
                      + (f"; {s['skipped']} skipped" if s["skipped"] else ""))
+        if s.get("scene_only"):
+            lines.append("  scene only (synth --mode none): no defocus stored; train with "
+                         "`trainer fit --on-the-fly`")
         for k, v in s["arrays"].items():
             lines.append(f"  {k:<15} {str(tuple(v['shape'])):<24} {v['dtype']}")
         if "depth_m" in s:

@@ -9,6 +9,11 @@ so the arrays are identical whatever the number of workers or the order of the t
 Invalid depth (NaN) policy: such pixels are rendered as if they had the depth of the
 nearest valid pixel (so blur stays continuous across Kinect holes); the stored depth
 stays NaN and the stored sigma is NaN there.
+
+``mode = "none"`` (:data:`SCENE_ONLY`) renders nothing: each sample stores its scene only
+(AiF, depth, source index), with the same shards, provenance and resume; the trainer
+renders the defocus in its loader (``trainer fit --on-the-fly``). The camera preset and
+focus policy are still recorded, as the defaults of that rendering.
 """
 
 from __future__ import annotations
@@ -46,7 +51,9 @@ from defocuskit.store import (
     write_shard,
 )
 
-__all__ = ["SynthSummary", "run_synth", "build_source", "fill_invalid_depth"]
+__all__ = ["SCENE_ONLY", "SynthSummary", "run_synth", "build_source", "fill_invalid_depth"]
+
+SCENE_ONLY = "none"  # the render mode that stores the scene only (AiF and depth)
 
 
 @dataclass
@@ -100,6 +107,8 @@ def _render_sample(sample: Sample, cfg: SynthConfig, split: str, index: int,
 
     out: dict[str, np.ndarray] = {"aif": sample.aif, "depth": sample.depth,
                                   "source_index": np.int32(index)}
+    if cfg.mode == SCENE_ONLY:  # the scene only, also of a real capture
+        return out
     if sample.defocused is not None:  # a real capture (iDFD): stored as it is
         out["defocused"] = sample.defocused
         return out
@@ -189,8 +198,9 @@ def _check_choices(cfg: SynthConfig) -> None:
     make_focus_policy(cfg.focus)
     if cfg.noise is not None:
         SensorNoise.from_config(cfg.noise)
-    if cfg.mode not in MODES:
-        raise ConfigError(f"unknown render mode {cfg.mode!r}; choose one of {list(MODES)}")
+    if cfg.mode not in (*MODES, SCENE_ONLY):
+        raise ConfigError(f"unknown render mode {cfg.mode!r}; choose one of "
+                          f"{[*MODES, SCENE_ONLY]}")
 
 
 def _stack_size(cfg: SynthConfig) -> int:
@@ -215,8 +225,10 @@ def _plan(source: Source, cfg: SynthConfig) -> dict[str, SplitSpec]:
         h, w = first.aif.shape[:2]
         k = _stack_size(cfg)
         real = first.defocused is not None
+        scene = cfg.mode == SCENE_ONLY
         specs[split] = SplitSpec(n=len(ids), height=h, width=w, sample_ids=tuple(ids),
-                                 focal_stack=0 if real else k, has_sigma=not real)
+                                 focal_stack=0 if (real or scene) else k,
+                                 has_sigma=not (real or scene), has_defocused=not scene)
     if not specs:
         raise SourceError(f"source {cfg.source!r} at {cfg.input!r} has no samples")
     return specs
@@ -376,7 +388,7 @@ def _fill(source: Source, cfg: SynthConfig, specs: dict, t0: float,
                 tasks.append((split, si, a, b))
     total = sum(b - a for _, _, a, b in tasks)
     threads = None if (cfg.jobs == 1 and cfg.backend == "loky") else 1
-    if tasks:
+    if tasks and cfg.mode != SCENE_ONLY:
         _warm_up(cfg.mode)
     bar = tqdm(total=total, unit="sample", desc="synth", disable=None if progress is None
                else not progress, file=sys.stderr)
