@@ -129,27 +129,54 @@ def test_loader_with_two_workers_matches_main_process(coded):
             assert torch.equal(a[k], b[k]) or torch.allclose(a[k], b[k], equal_nan=True)
 
 
-def test_missing_array_and_focal_stack_errors(tmp_path, coded):
-    path = tmp_path / "nodepth.zarr"
+@pytest.fixture(scope="module")
+def no_depth(tmp_path_factory):
+    """Two coded training samples whose depth array has been deleted."""
+    path = tmp_path_factory.mktemp("trainer_data_nodepth") / "nodepth.zarr"
     write_arrays(path, {"train": coded_split(2)})
     g = zarr.open_group(str(path), mode="r+", use_consolidated=False)
     del g["train"]["depth"]
     zarr.consolidate_metadata(g.store)
-    DefocusDataset(path, "train", heads=("aif",))  # the AiF head alone needs no depth
-    with pytest.raises(SchemaError, match=r"need.*\['depth'\]"):
-        DefocusDataset(path, "train", heads=("depth", "aif"))
-    with pytest.raises(SchemaError, match="crop 128"):
-        DefocusDataset(coded, "train", crop=128)
-    with pytest.raises(SchemaError, match="no split 'val'"):
-        DefocusDataset(coded, "val")
+    return path
 
-    stack = tmp_path / "stack.zarr"
-    write_arrays(stack, {"train": coded_split(2, stack=3)})
-    with pytest.raises(SchemaError, match="focal stack of 3"):
-        DefocusDataset(stack, "train")
-    with pytest.raises(SchemaError, match="stack_index 3"):
-        DefocusDataset(stack, "train", stack_index=3)
-    item = DefocusDataset(stack, "train", stack_index=2)[1]
+
+@pytest.fixture(scope="module")
+def focal_stack(tmp_path_factory):
+    """Two coded training samples, each with a focal stack of 3 defocused images."""
+    path = tmp_path_factory.mktemp("trainer_data_stack") / "stack.zarr"
+    write_arrays(path, {"train": coded_split(2, stack=3)})
+    return path
+
+
+def test_aif_head_alone_needs_no_depth(no_depth):
+    DefocusDataset(no_depth, "train", heads=("aif",))
+
+
+def test_depth_head_without_a_depth_array_is_refused(no_depth):
+    with pytest.raises(SchemaError, match=r"need.*\['depth'\]"):
+        DefocusDataset(no_depth, "train", heads=("depth", "aif"))
+
+
+@pytest.mark.parametrize("split, options, match", [
+    ("train", {"crop": 128}, "crop 128"),
+    ("val", {}, "no split 'val'"),
+], ids=["crop-larger-than-image", "absent-split"])
+def test_bad_split_or_crop_is_refused(coded, split, options, match):
+    with pytest.raises(SchemaError, match=match):
+        DefocusDataset(coded, split, **options)
+
+
+@pytest.mark.parametrize("options, match", [
+    ({}, "focal stack of 3"),
+    ({"stack_index": 3}, "stack_index 3"),
+], ids=["no-stack-index", "stack-index-out-of-range"])
+def test_focal_stack_needs_a_valid_stack_index(focal_stack, options, match):
+    with pytest.raises(SchemaError, match=match):
+        DefocusDataset(focal_stack, "train", **options)
+
+
+def test_stack_index_picks_that_image_of_the_stack(focal_stack):
+    item = DefocusDataset(focal_stack, "train", stack_index=2)[1]
     assert np.all(item["defocused"].numpy()[2] == 1 + 20)
 
 
