@@ -65,13 +65,14 @@ def test_ssim_reductions(astronaut_pair):
     assert ssim(x, x).item() == pytest.approx(1.0, abs=1e-12)
 
 
-def test_ssim_bad_input_raises():
-    with pytest.raises(ValueError, match="ssim"):
-        ssim(torch.rand(1, 3, 8, 8), torch.rand(1, 3, 8, 8))  # smaller than the window
-    with pytest.raises(ValueError, match="ssim"):
-        ssim(torch.rand(1, 3, 16, 16), torch.rand(1, 3, 16, 17))
-    with pytest.raises(ValueError, match="reduction"):
-        ssim(torch.rand(1, 3, 16, 16), torch.rand(1, 3, 16, 16), reduction="sum")
+@pytest.mark.parametrize("shape_a, shape_b, options, match", [
+    ((1, 3, 8, 8), (1, 3, 8, 8), {}, "ssim"),  # smaller than the window
+    ((1, 3, 16, 16), (1, 3, 16, 17), {}, "ssim"),
+    ((1, 3, 16, 16), (1, 3, 16, 16), {"reduction": "sum"}, "reduction"),
+], ids=["smaller-than-window", "shapes-differ", "unknown-reduction"])
+def test_ssim_bad_input_raises(shape_a, shape_b, options, match):
+    with pytest.raises(ValueError, match=match):
+        ssim(torch.rand(*shape_a), torch.rand(*shape_b), **options)
 
 
 def test_ssim_term_has_gradient(astronaut_pair):
