@@ -227,11 +227,16 @@ def test_missing_input_is_a_clear_error(tmp_path):
     assert not (tmp_path / "x.zarr").exists()
 
 
-def test_bad_config_values():
-    with pytest.raises(ConfigError, match="shard_size"):
-        _cfg("x", shard_size=0)
-    with pytest.raises(ConfigError, match="scheduler"):
-        _cfg("x", backend="dask")
+@pytest.mark.parametrize("options, match", [
+    ({"shard_size": 0}, "shard_size"),
+    ({"backend": "dask"}, "scheduler"),
+], ids=["zero-shard-size", "dask-without-scheduler"])
+def test_bad_config_value_is_refused(options, match):
+    with pytest.raises(ConfigError, match=match):
+        _cfg("x", **options)
+
+
+def test_unknown_config_option_is_refused():
     with pytest.raises(ConfigError, match=r"unknown option\(s\)"):
         SynthConfig.from_dict({"source": "samples", "input": "a", "output": "b", "sede": 1})
 
