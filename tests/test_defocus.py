@@ -97,15 +97,20 @@ def test_bf16_is_computed_in_float32_and_returned_in_bf16(motorcycle):
     assert (out16.float() - ref).abs().max() <= 8e-3  # bf16 rounding of the output only
 
 
-def test_identity_at_zero_sigma_and_bad_inputs():
+def test_identity_at_zero_sigma():
     a = torch.rand(2, 3, 16, 16)
     torch.testing.assert_close(reblur(a, torch.zeros(2, 1, 16, 16)), a)
-    with pytest.raises(ConfigError, match="same B, H, W"):
-        reblur(a, torch.zeros(2, 1, 16, 15))
-    with pytest.raises(ConfigError, match=">= 0"):
-        reblur(a, -torch.ones(2, 1, 16, 16))
-    with pytest.raises(ConfigError, match="disc"):
-        reblur(a, torch.zeros(2, 1, 16, 16), psf="disc")
+
+
+@pytest.mark.parametrize("sigma, options, match", [
+    (torch.zeros(2, 1, 16, 15), {}, "same B, H, W"),
+    (-torch.ones(2, 1, 16, 16), {}, ">= 0"),
+    (torch.zeros(2, 1, 16, 16), {"psf": "disc"}, "disc"),
+], ids=["sigma-of-another-size", "negative-sigma", "disc-psf"])
+def test_bad_input_is_refused(sigma, options, match):
+    a = torch.rand(2, 3, 16, 16)
+    with pytest.raises(ConfigError, match=match):
+        reblur(a, sigma, **options)
 
 
 def test_level_ladder():
