@@ -1,4 +1,4 @@
-"""Shared fixtures: the bundled samples and a small dataset synthesised from them."""
+"""Shared fixtures: the bundled samples, a small dataset synthesised from them, one thread."""
 
 from __future__ import annotations
 
@@ -26,3 +26,19 @@ def samples_dataset(tmp_path_factory) -> Path:
                       focus="histogram", mode="gather", seed=0, shard_size=4)
     run_synth(cfg, progress=False)
     return out
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """One torch thread for a whole module (``pytestmark = usefixtures("one_thread")``).
+
+    On a shared 2-core machine, 2 OpenMP threads of a tiny model spin-wait for seconds.
+    Module scope, so that module-scoped fixtures that train run with the same thread count
+    as the tests that compare against them.
+    """
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from _helpers import TINY, tiny_split
 
 from defocuskit.errors import ConfigError
 from defocuskit.store import write_arrays
@@ -27,32 +28,15 @@ from trainer.config import PRESETS, TrainConfig, resolve_config
 from trainer.fit import fit
 
 REPO = Path(__file__).resolve().parents[1]
-# a DenseNet with one layer per block: the same code paths as DenseNet-121, 17 k parameters
-TINY = {"growth_rate": 4, "block_config": [1, 1, 1, 1], "num_init_features": 8}
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    # on a shared 2-core machine, 2 OpenMP threads of a tiny model spin-wait for seconds
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
 def tiny_data(tmp_path_factory):
     """train: 4 samples, test: 2; 64 x 64; depth 1..5 m; the input is a dimmed AiF."""
     rng = np.random.default_rng(0)
-
-    def split(n):
-        aif = rng.integers(0, 256, (n, 64, 64, 3), dtype=np.uint8)
-        rows = np.mgrid[0:64, 0:64][0]
-        depth = np.stack([1 + 2 * rows / 64 + i % 3 for i in range(n)]).astype(np.float32)
-        return {"aif": aif, "defocused": aif // 2 + 64, "depth": depth}
-
     path = tmp_path_factory.mktemp("trainer_fit") / "tiny.zarr"
-    write_arrays(path, {"train": split(4), "test": split(2)})
+    write_arrays(path, {"train": tiny_split(rng, 4), "test": tiny_split(rng, 2)})
     return path
 
 
@@ -109,41 +93,67 @@ def test_config_rejects_bad_options(bad, message):
         resolve_config(overrides=bad)
 
 
-def test_config_file_errors(tmp_path):
-    with pytest.raises(ConfigError, match="not found"):
-        resolve_config(config_file=tmp_path / "nope.toml")
+def _broken_json(tmp_path):
     broken = tmp_path / "broken.json"
     broken.write_text("{epochs: 3")
-    with pytest.raises(ConfigError, match="not valid JSON"):
-        resolve_config(config_file=broken)
-    with pytest.raises(ConfigError, match="preset 'fast'"):
-        resolve_config(preset="fast")
+    return {"config_file": broken}
+
+
+@pytest.mark.parametrize("make_args, message", [
+    (lambda tmp_path: {"config_file": tmp_path / "nope.toml"}, "not found"),
+    (_broken_json, "not valid JSON"),
+    (lambda tmp_path: {"preset": "fast"}, "preset 'fast'"),
+], ids=["missing-file", "broken-json", "unknown-preset"])
+def test_config_file_errors(tmp_path, make_args, message):
+    with pytest.raises(ConfigError, match=message):
+        resolve_config(**make_args(tmp_path))
 
 
 # ------------------------------------------------------------------ checkpoint
-def test_checkpoint_errors_are_clear(tmp_path, tiny_data):
+@pytest.fixture(scope="module")
+def one_step_run(tmp_path_factory, tiny_data):
+    """A run folder after one optimiser step of ``fit``."""
+    run = tmp_path_factory.mktemp("one_step") / "run"
+    fit(tiny_data, run, tiny_cfg(epochs=1, max_steps=1), log=quiet)
+    return run
+
+
+def test_missing_checkpoint_is_refused(tmp_path):
     with pytest.raises(CheckpointError, match="file not found"):
         load_checkpoint(tmp_path / "none.pt")
+
+
+@pytest.mark.parametrize("seed", range(5), ids=lambda seed: f"junk-bytes-seed{seed}")
+def test_junk_checkpoint_is_refused(tmp_path, seed):
+    corrupt = tmp_path / "corrupt.pt"  # junk bytes make torch.load fail in many different ways
+    corrupt.write_bytes(np.random.default_rng(seed).bytes(2000))
+    with pytest.raises(CheckpointError, match="unreadable or corrupt"):
+        load_checkpoint(corrupt)
+
+
+def test_truncated_checkpoint_is_refused(tmp_path, one_step_run):
+    whole = (one_step_run / "last.pt").read_bytes()
     corrupt = tmp_path / "corrupt.pt"
-    for seed in range(5):  # junk bytes make torch.load fail in many different ways
-        corrupt.write_bytes(np.random.default_rng(seed).bytes(2000))
-        with pytest.raises(CheckpointError, match="unreadable or corrupt"):
-            load_checkpoint(corrupt)
+    corrupt.write_bytes(whole[: len(whole) // 2])  # an interrupted copy
+    with pytest.raises(CheckpointError, match="unreadable or corrupt"):
+        load_checkpoint(corrupt)
+
+
+def test_foreign_torch_file_is_not_a_checkpoint(tmp_path):
     other = tmp_path / "other.pt"
     torch.save({"weights": torch.zeros(3)}, other)
     with pytest.raises(CheckpointError, match="not a trainer checkpoint"):
         load_checkpoint(other)
-    fit(tiny_data, tmp_path / "run", tiny_cfg(epochs=1, max_steps=1), log=quiet)
-    whole = (tmp_path / "run" / "last.pt").read_bytes()
-    corrupt.write_bytes(whole[: len(whole) // 2])  # an interrupted copy
-    with pytest.raises(CheckpointError, match="unreadable or corrupt"):
-        load_checkpoint(corrupt)
-    ckpt = load_checkpoint(tmp_path / "run" / "last.pt")
-    ckpt["model_config"]["growth_rate"] = 6  # the weights no longer fit
-    with pytest.raises(CheckpointError, match="do not match"):
-        build_model(ckpt)
-    ckpt["model_config"]["colour"] = "red"
-    with pytest.raises(CheckpointError, match="invalid model config"):
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"growth_rate": 6}, "do not match"),  # the weights no longer fit
+    ({"growth_rate": 6, "colour": "red"}, "invalid model config"),
+], ids=["weights-do-not-fit", "unknown-model-option"])
+def test_bad_model_config_in_checkpoint_is_refused(one_step_run, change, message):
+    ckpt = load_checkpoint(one_step_run / "last.pt")
+    ckpt["model_config"].update(change)
+    with pytest.raises(CheckpointError, match=message):
         build_model(ckpt)
 
 
@@ -192,22 +202,41 @@ def test_resume_equals_uninterrupted_run(tmp_path, tiny_data):
     assert a["history"][-1]["lr"] == pytest.approx(0.001)
 
 
-def test_fit_writes_run_files_and_refuses_to_overwrite(tmp_path, tiny_data):
-    run = tmp_path / "run"
-    cfg = tiny_cfg(epochs=1, val_split="test", plots=True, heads=("depth",))
-    summary = fit(tiny_data, run, cfg, log=quiet)
+def _depth_cfg() -> TrainConfig:
+    return tiny_cfg(epochs=1, val_split="test", plots=True, heads=("depth",))
+
+
+@pytest.fixture(scope="module")
+def depth_run(tmp_path_factory, tiny_data):
+    """(run folder, its summary) of one epoch of the depth head, validated on the test split."""
+    run = tmp_path_factory.mktemp("depth_run") / "run"
+    return run, fit(tiny_data, run, _depth_cfg(), log=quiet)
+
+
+def test_fit_writes_run_files(depth_run):
+    run, summary = depth_run
     for name in ("config.json", "log.csv", "last.pt", "best.pt", "loss_curves.png",
                  "val_panel.png"):
         assert (run / name).is_file(), name
-    assert json.loads((run / "config.json").read_text()) == cfg.to_dict()
+    assert json.loads((run / "config.json").read_text()) == _depth_cfg().to_dict()
     assert summary["monitor"] == "val_rmse" and np.isfinite(summary["best"])
     assert "val_psnr" not in summary["last"]  # depth head alone
+
+
+def test_fit_refuses_to_overwrite_an_earlier_run(tiny_data, depth_run):
+    run, _ = depth_run
     with pytest.raises(ConfigError, match="holds an earlier run"):
-        fit(tiny_data, run, cfg, log=quiet)
-    with pytest.raises(ConfigError, match="no checkpoint"):
-        fit(tiny_data, tmp_path / "empty", cfg, resume=True, log=quiet)
-    with pytest.raises(ConfigError, match="val_split 'val'"):
-        fit(tiny_data, tmp_path / "v", dataclasses.replace(cfg, val_split="val"), log=quiet)
+        fit(tiny_data, run, _depth_cfg(), log=quiet)
+
+
+@pytest.mark.parametrize("change, options, message", [
+    ({}, {"resume": True}, "no checkpoint"),
+    ({"val_split": "val"}, {}, "val_split 'val'"),
+], ids=["resume-without-checkpoint", "absent-val-split"])
+def test_fit_refuses_bad_start(tmp_path, tiny_data, change, options, message):
+    cfg = dataclasses.replace(_depth_cfg(), **change)
+    with pytest.raises(ConfigError, match=message):
+        fit(tiny_data, tmp_path / "run", cfg, log=quiet, **options)
 
 
 @pytest.mark.slow
