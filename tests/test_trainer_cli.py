@@ -9,20 +9,13 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from _helpers import TINY
 from click.testing import CliRunner
 
 from cli.trainer_cmd import trainer
 from trainer.checkpoint import build_model, load_checkpoint
 
-TINY = {"growth_rate": 4, "block_config": [1, 1, 1, 1], "num_init_features": 8}
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny models on a shared 2-core machine
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
