@@ -24,6 +24,7 @@ import shutil
 import numpy as np
 import pytest
 import torch
+from _helpers import TINY, tiny_split
 
 from defocuskit.store import write_arrays
 from trainer.checkpoint import load_checkpoint
@@ -32,28 +33,17 @@ from trainer.evaluate import autocast_for
 from trainer.fit import fit, seed_everything
 from trainer.model import ModelConfig, TwoHeadedNet
 
-TINY = {"growth_rate": 4, "block_config": [1, 1, 1, 1], "num_init_features": 8}
 SEED = 3
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # module scope: the module-scoped references must run with the same thread count
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny models on a shared 2-core machine
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
     """One batch: 2 training samples of 64 x 64 (crop = frame, no flip)."""
-    rng = np.random.default_rng(0)
-    aif = rng.integers(0, 256, (2, 64, 64, 3), dtype=np.uint8)
-    rows = np.mgrid[0:64, 0:64][0]
-    depth = np.stack([1 + 2 * rows / 64 + i for i in range(2)]).astype(np.float32)
     path = tmp_path_factory.mktemp("cpu_paths") / "one_batch.zarr"
-    write_arrays(path, {"train": {"aif": aif, "defocused": aif // 2 + 64, "depth": depth}})
+    write_arrays(path, {"train": tiny_split(np.random.default_rng(0), 2)})
     return path
 
 
