@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from _helpers import TINY, tiny_split
 from click.testing import CliRunner
 
 from cli.trainer_cmd import trainer
@@ -16,17 +17,11 @@ from defocuskit.optics import Camera
 from defocuskit.store import write_arrays
 from trainer.checkpoint import build_model, load_checkpoint
 
-TINY = {"growth_rate": 4, "block_config": [1, 1, 1, 1], "num_init_features": 8}
 CAMERA = dict(focal_length=0.05, f_number=2.0, focus_distance=2.0, pixel_pitch=2e-5,
               coc_to_sigma=0.25)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny models on a shared 2-core machine
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
@@ -36,13 +31,10 @@ def data(tmp_path_factory):
     cam = Camera(**CAMERA, coc_model="paper")
 
     def split(n):
-        aif = rng.integers(0, 256, (n, 64, 64, 3), dtype=np.uint8)
-        rows = np.mgrid[0:64, 0:64][0]
-        depth = np.stack([1 + 2 * rows / 64 + i % 3 for i in range(n)]).astype(np.float32)
-        depth[:, :2] = np.nan
+        arrays = tiny_split(rng, n)
+        arrays["depth"][:, :2] = np.nan
         scalars = {k: np.full(n, v, np.float32) for k, v in CAMERA.items()}
-        return {"aif": aif, "defocused": aif // 2 + 64, "depth": depth,
-                "sigma": cam.sigma_px(depth).astype(np.float32), **scalars}
+        return {**arrays, "sigma": cam.sigma_px(arrays["depth"]).astype(np.float32), **scalars}
 
     path = tmp_path_factory.mktemp("methods") / "tiny.zarr"
     write_arrays(path, {"train": split(4), "test": split(2)},
