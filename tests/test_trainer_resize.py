@@ -11,12 +11,7 @@ from trainer.resize import MIN_VALID_WEIGHT, resize_depth, resize_image
 NYU = (427, 561)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def with_holes(shape, rng):
