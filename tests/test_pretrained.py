@@ -31,12 +31,7 @@ _LAYER = {"0": "norm1", "2": "conv1", "3": "norm2", "5": "conv2"}
 _LEGACY = {"norm1": "norm.1", "conv1": "conv.1", "norm2": "norm.2", "conv2": "conv.2"}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny models on a shared 2-core machine
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def torchvision_name(ours: str, *, legacy: bool = False) -> str | None:
