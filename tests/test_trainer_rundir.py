@@ -110,7 +110,8 @@ def test_full_disk_while_saving_removes_the_partial_file(tmp_path, monkeypatch):
     before = path.read_bytes()
 
     def full(obj, f, *a, **k):
-        open(f, "wb").write(b"partial")
+        with open(f, "wb") as out:
+            out.write(b"partial")
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(ckpt_module.torch, "save", full)
