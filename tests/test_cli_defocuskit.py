@@ -74,7 +74,8 @@ def test_config_file_and_overrides(tmp_path):
     bad = tmp_path / "bad.json"
     bad.write_text('{"source": "samples", "input": "x", "output": "y", "sede": 1}')
     r = run("synth", "--config", bad)
-    assert r.exit_code == 1 and "unknown option(s) ['sede']" in r.output and "known options" in r.output
+    assert r.exit_code == 1
+    assert "unknown option(s) ['sede']" in r.output and "known options" in r.output
 
 
 @pytest.mark.parametrize("args, message", [
