@@ -76,6 +76,19 @@ def trainer():
 @click.option("--consistency", type=float,
               help="Weight of MDDNet's |sigma - sigma_camera(depth)| term (heads depth and "
                    "defocus; default 0: off).")
+@click.option("--on-the-fly/--no-on-the-fly", "on_the_fly", default=None,
+              help="Render the training input in the loader from the AiF and depth, a fresh "
+                   "camera and focus per sample and epoch (needed for a `synth --mode none` "
+                   "dataset; default: off).")
+@click.option("--camera", help="On-the-fly camera preset (see `defocuskit cameras`; default: "
+                               "the dataset's).")
+@click.option("--focus", help="On-the-fly focus policy: fixed:METRES, uniform, histogram or "
+                              "syndof (default: the dataset's).")
+@click.option("--render-mode", type=click.Choice(["gather", "scatter", "layered"]),
+              default=None, help="On-the-fly render mode (default: the dataset's, gather for "
+                                 "a scene-only one unless its camera preset names one).")
+@click.option("--psf", type=click.Choice(["gaussian", "disc"]), default=None,
+              help="On-the-fly PSF shape (default: the dataset's).")
 @click.option("--device", help="auto (default), cpu, cuda or cuda:N.")
 @click.option("--workers", "num_workers", type=int, help="DataLoader worker processes.")
 @click.option("--seed", type=int, help="Random seed.")
@@ -111,6 +124,7 @@ def fit_cmd(data, run_dir, preset, config_file, resume, overwrite, **options):
       trainer fit --data nyu.zarr --run-dir runs/mdd --heads depth,defocus --consistency 0.1
       trainer fit --data nyu.zarr --run-dir runs/ss --method self-supervised --heads aif,defocus
       trainer fit --data nyu.zarr --run-dir runs/nyu --resume
+      trainer fit --data scenes.zarr --run-dir runs/otf --on-the-fly --camera 2hded
       torchrun --nproc_per_node 4 -m trainer fit --data nyu.zarr --run-dir runs/ddp
     """
     from trainer.config import resolve_run_config

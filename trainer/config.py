@@ -54,6 +54,16 @@ class TrainConfig:
     val_max_samples: int | None = None  # cap the validation set (None: the whole split)
     stack_index: int | None = None  # which image of a focal stack to use (None: refuse stacks)
     num_workers: int = 2  # DataLoader worker processes (0: load in the main process)
+    # --- on-the-fly defocus (docs/trainer.md, "On-the-fly defocus"): each worker renders the
+    # input of every sample and epoch from the AiF and depth; None: what the dataset records
+    on_the_fly: bool = False  # render the training input in the loader (fresh every epoch)
+    camera: str | None = None  # camera preset (`defocuskit cameras`); None: the dataset's
+    focus: str | None = None  # focus policy (fixed:M, uniform, histogram, syndof)
+    render_mode: str | None = None  # gather | scatter | layered; None: the dataset's
+    psf: str | None = None  # gaussian | disc; None: the dataset's
+    render_seed: int | None = None  # fixed draws of a scene-only validation / eval split;
+    # None: seed. Sample i of split s: default_rng([render_seed, render_stream, crc32(s), i])
+    render_stream: int = 0xF1ED
     seed: int = 0  # seeds model init, shuffling and augmentation
     # --- model and loss (paper values) ---
     heads: tuple[str, ...] = ("depth", "aif")  # any of depth, aif, defocus (sigma map)

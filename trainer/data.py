@@ -135,6 +135,8 @@ class DefocusDataset(Dataset):
         resize changes the aspect ratio while sigma or the camera is read.
     """
 
+    _rendered: tuple[str, ...] = ()  # arrays a subclass makes instead of reading them
+
     def __init__(self, path, split: str, *, heads=("depth", "aif"), crop: int | None = None,
                  resize: tuple[int, int] | None = None, hflip: bool = True, seed: int = 0,
                  stack_index: int | None = None, max_samples: int | None = None,
@@ -149,13 +151,14 @@ class DefocusDataset(Dataset):
         self.coc_model = (camera_attrs.get("coc_model") if isinstance(camera_attrs, dict)
                           else None)
         sp = reader[split]
-        needed = (required_arrays(self.heads) if arrays is None
-                  else ("defocused", *dict.fromkeys(arrays)))
+        needed = self._arrays_needed(arrays)
         missing = [a for a in needed if not sp.has(a)]
         if missing:
+            hint = ("; it is scene-only (synth --mode none): train with --on-the-fly"
+                    if not sp.has("defocused") else "")
             raise SchemaError(f"dataset {path}, split {split!r}: heads {list(self.heads)} need "
-                              f"array(s) {missing}, which it lacks")
-        if sp.focal_stack:
+                              f"array(s) {missing}, which it lacks{hint}")
+        if sp.focal_stack and "defocused" in needed:
             if stack_index is None:
                 raise SchemaError(f"dataset {path}, split {split!r}: a focal stack of "
                                   f"{sp.focal_stack} images; choose one with stack_index "
@@ -176,7 +179,7 @@ class DefocusDataset(Dataset):
         if self.resize is not None:
             sy, sx = self.resize[0] / self.image_shape[0], self.resize[1] / self.image_shape[1]
             self.scale = (sx * sy) ** 0.5
-            blur_read = "sigma" in self.names or "pixel_pitch" in self.names
+            blur_read = bool({"sigma", "pixel_pitch"} & {*self.names, *self._rendered})
             if blur_read and abs(sx / sy - 1) > MAX_ANISOTROPY:
                 raise SchemaError(
                     f"resize {self.resize[0]}x{self.resize[1]} of {split!r} frames "
@@ -201,6 +204,21 @@ class DefocusDataset(Dataset):
 
     def __len__(self) -> int:
         return self._n
+
+    def _arrays_needed(self, arrays) -> tuple[str, ...]:
+        """The arrays to read, each required (``arrays``: see the class docstring)."""
+        return (required_arrays(self.heads) if arrays is None
+                else ("defocused", *dict.fromkeys(arrays)))
+
+    def _aug_rng(self, i: int) -> np.random.Generator:
+        """The crop / flip generator of sample ``i`` in the current epoch."""
+        return np.random.default_rng([self.seed, self.epoch, int(i)])
+
+    def _window(self, rng: np.random.Generator) -> tuple[int, int]:
+        """(top, left) of the random crop: the first two draws of :meth:`_aug_rng`."""
+        h, w = self.resize or self.image_shape
+        return (int(rng.integers(0, h - self.crop + 1)),
+                int(rng.integers(0, w - self.crop + 1)))
 
     def set_epoch(self, epoch: int) -> None:
         """Select the augmentation of ``epoch`` (call before creating the iterator)."""
@@ -229,7 +247,10 @@ class DefocusDataset(Dataset):
         if not 0 <= k < self._n:
             raise IndexError(f"sample {k} out of range ({self._n})")
         i = self.indices[k]
-        data = {n: self._read(n, i) for n in self.names}
+        return self._finish(i, {n: self._read(n, i) for n in self.names})
+
+    def _finish(self, i: int, data: dict, *, cropped: bool = False) -> dict:
+        """Resize, crop (unless ``cropped`` already), flip and convert one sample's arrays."""
         scalars = {n: np.float32(data.pop(n)) for n in PER_SAMPLE_SCALARS if n in data}
         if self.resize is not None:
             data = {n: (resize_depth(v, self.resize) if n in ("depth", "sigma")
@@ -239,13 +260,12 @@ class DefocusDataset(Dataset):
             if "pixel_pitch" in scalars:
                 scalars["pixel_pitch"] = np.float32(scalars["pixel_pitch"] / self.scale)
         if self.crop is not None or self.resize is not None:
-            rng = np.random.default_rng([self.seed, self.epoch, int(i)])
+            rng = self._aug_rng(i)
             if self.crop is not None:
-                h, w = self.resize or self.image_shape
-                top = int(rng.integers(0, h - self.crop + 1))
-                left = int(rng.integers(0, w - self.crop + 1))
-                window = (slice(top, top + self.crop), slice(left, left + self.crop))
-                data = {n: v[window] for n, v in data.items()}
+                top, left = self._window(rng)
+                if not cropped:
+                    window = (slice(top, top + self.crop), slice(left, left + self.crop))
+                    data = {n: v[window] for n, v in data.items()}
             if self.hflip and bool(rng.integers(0, 2)):
                 data = {n: v[:, ::-1] for n, v in data.items()}
         out = {"index": int(i)}

@@ -8,6 +8,11 @@ images (see :class:`trainer.metrics.MetricAccumulator`); predictions are clipped
 evaluated depth range first unless ``clip=False``. With ``make3d=True`` the depth metrics
 are also reported over the Make3D ranges C1 (gt <= 70 m) and C2 (gt <= 80 m) with ``c1_`` /
 ``c2_`` prefixes.
+
+A scene-only split (``synth --mode none``) is rendered with a fixed draw per sample (the
+run's camera, focus, render mode, PSF, ``render_seed`` and ``render_stream``, else the
+dataset's; see :mod:`trainer.onthefly`), so its numbers are comparable across runs that
+share those settings; a split with stored defocus is scored on it.
 """
 
 from __future__ import annotations
@@ -170,12 +175,17 @@ def evaluate_checkpoint(data, checkpoint, *, split: str = "test", device: str = 
         clip = bool(train_cfg.get("clip_depth", True))
     if max_depth is None:
         max_depth = train_cfg.get("max_depth")
+    reader = open_dataset(data)
     if max_depth is None:
-        max_depth = benchmark_max_depth(open_dataset(data).attrs)
+        max_depth = benchmark_max_depth(reader.attrs)
     if max_depth is not None and math.isinf(max_depth):
         max_depth = None
-    ds = DefocusDataset(data, split, heads=model.config.heads, crop=None, resize=resize,
-                        hflip=False, stack_index=stack_index, max_samples=max_samples)
+    kw = dict(heads=model.config.heads, crop=None, resize=resize, hflip=False,
+              max_samples=max_samples)
+    if split in reader.splits and not reader[split].has("defocused"):
+        ds = _fixed_render_dataset(data, split, reader.attrs, train_cfg, kw)
+    else:
+        ds = DefocusDataset(data, split, stack_index=stack_index, **kw)
     loader = DataLoader(ds, batch_size=batch_size, shuffle=False, num_workers=num_workers,
                         pin_memory=dev.type == "cuda")
     amp = train_cfg.get("amp")  # as trained: None means bf16 on CUDA only
@@ -185,6 +195,19 @@ def evaluate_checkpoint(data, checkpoint, *, split: str = "test", device: str = 
     res.update(split=split, checkpoint=str(checkpoint), epoch=int(ckpt["epoch"]),
                max_depth=max_depth, clip=clip, resize=None if resize is None else list(resize))
     return res
+
+
+def _fixed_render_dataset(data, split, attrs: dict, train_cfg: dict, kw: dict):
+    """A scene-only split rendered with the run's fixed draw (see the module docstring)."""
+    from trainer.onthefly import FIXED_STREAM, OnTheFlyDataset, resolve_render_settings
+
+    settings = resolve_render_settings(
+        attrs, camera=train_cfg.get("camera"), focus=train_cfg.get("focus"),
+        mode=train_cfg.get("render_mode"), psf=train_cfg.get("psf"), data=data)
+    seed = train_cfg.get("render_seed")
+    seed = train_cfg.get("seed", 0) if seed is None else seed
+    return OnTheFlyDataset(data, split, settings=settings, fixed=True, render_seed=seed,
+                           render_stream=train_cfg.get("render_stream", FIXED_STREAM), **kw)
 
 
 def format_table(metrics: dict) -> str:

@@ -108,7 +108,9 @@ def _build_datasets(data, cfg: TrainConfig):
     With ``val_split = "holdout"`` the validation samples are ``cfg.val_indices`` of the
     training split (drawn by :func:`~trainer.data.holdout_indices` when not given) and
     training uses the rest, so no other split is opened. Returns ``(cfg, train_ds, val_ds,
-    max_depth)`` where ``cfg`` records the held-out indices for config.json.
+    max_depth)`` where ``cfg`` records the held-out indices for config.json, and, when
+    anything is rendered (``on_the_fly``, a scene-only validation split), the resolved
+    camera, focus, render mode, PSF and fixed-draw seed (:mod:`trainer.onthefly`).
     """
     reader = open_dataset(data)
     holdout = cfg.val_split == "holdout"
@@ -130,20 +132,56 @@ def _build_datasets(data, cfg: TrainConfig):
                                   f"{val_idx[:8]}")
             train_idx = sorted(set(usable) - set(val_idx))
     cfg = dataclasses.replace(cfg, val_indices=tuple(val_idx) if holdout else None)
+    cfg, settings = _render_settings(reader, data, cfg, named_val)
     # training reads only what the loss uses: no depth or sigma for self-supervision
     train_arrays = required_arrays(cfg.heads, method=cfg.method, camera=cfg.consistency > 0)
-    train_ds = DefocusDataset(data, cfg.train_split, heads=cfg.heads, arrays=train_arrays[1:],
-                              crop=None if cfg.resize else cfg.crop, resize=cfg.resize,
-                              hflip=cfg.hflip, seed=cfg.seed, stack_index=cfg.stack_index,
-                              indices=train_idx)
+    train_kw = dict(heads=cfg.heads, arrays=train_arrays[1:],
+                    crop=None if cfg.resize else cfg.crop, resize=cfg.resize,
+                    hflip=cfg.hflip, seed=cfg.seed, stack_index=cfg.stack_index,
+                    indices=train_idx)
+    if cfg.on_the_fly:
+        from trainer.onthefly import OnTheFlyDataset
+
+        train_ds = OnTheFlyDataset(data, cfg.train_split, settings=settings, **train_kw)
+    else:
+        train_ds = DefocusDataset(data, cfg.train_split, **train_kw)
     val_ds = None
     if cfg.val_split is not None:
-        val_ds = DefocusDataset(data, cfg.train_split if holdout else cfg.val_split,
-                                heads=cfg.heads, crop=None, resize=cfg.resize, hflip=False,
-                                stack_index=cfg.stack_index, max_samples=cfg.val_max_samples,
-                                indices=val_idx)
+        val_name = cfg.train_split if holdout else cfg.val_split
+        val_kw = dict(heads=cfg.heads, crop=None, resize=cfg.resize, hflip=False,
+                      stack_index=cfg.stack_index, max_samples=cfg.val_max_samples,
+                      indices=val_idx)
+        if reader[val_name].has("defocused"):  # stored defocus: fixed and comparable
+            val_ds = DefocusDataset(data, val_name, **val_kw)
+        else:  # scene-only: a fixed draw per sample, the same every epoch
+            from trainer.onthefly import OnTheFlyDataset
+
+            val_ds = OnTheFlyDataset(data, val_name, settings=settings, fixed=True,
+                                     render_seed=cfg.render_seed,
+                                     render_stream=cfg.render_stream, **val_kw)
     max_depth = cfg.max_depth if cfg.max_depth is not None else benchmark_max_depth(reader.attrs)
     return cfg, train_ds, val_ds, max_depth
+
+
+def _render_settings(reader, data, cfg: TrainConfig, named_val):
+    """``(cfg, settings)``: the rendering of an on-the-fly run or of a scene-only validation
+    split, resolved against the dataset (and recorded in ``cfg``), or ``(cfg, None)``."""
+    if not cfg.on_the_fly and not reader[cfg.train_split].has("defocused"):
+        raise ConfigError(f"dataset {data}: split {cfg.train_split!r} is scene-only (synth "
+                          "--mode none) and stores no defocused input; train with "
+                          "--on-the-fly (docs/trainer.md, 'On-the-fly defocus')")
+    val_scene_only = named_val is not None and not reader[named_val].has("defocused")
+    if not (cfg.on_the_fly or val_scene_only):
+        return cfg, None
+    from trainer.onthefly import resolve_render_settings, warm_up
+
+    settings = resolve_render_settings(reader.attrs, camera=cfg.camera, focus=cfg.focus,
+                                       mode=cfg.render_mode, psf=cfg.psf, data=data)
+    warm_up(settings)  # compiled once here; forked workers inherit the kernels
+    cfg = dataclasses.replace(
+        cfg, camera=settings.camera, focus=settings.focus, render_mode=settings.mode,
+        psf=settings.psf, render_seed=cfg.seed if cfg.render_seed is None else cfg.render_seed)
+    return cfg, settings
 
 
 def _build_criterion(cfg: TrainConfig, coc_model: str | None, data):
