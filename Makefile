@@ -17,8 +17,8 @@ demo: $(STAMP)
 		--camera 2hded --focus histogram --mode gather --shard-size 4 --jobs 2 --overwrite
 	$(BIN)/defocuskit preview $(RUN)/samples.zarr --split train -n 3 --output $(RUN)/preview.png
 	$(BIN)/defocuskit inspect $(RUN)/samples.zarr
-	rm -rf $(RUN)/fit
-	$(BIN)/trainer fit --data $(RUN)/samples.zarr --run-dir $(RUN)/fit --preset demo --device cpu
+	$(BIN)/trainer fit --data $(RUN)/samples.zarr --run-dir $(RUN)/fit --preset demo --device cpu \
+		--overwrite
 	$(BIN)/trainer eval --data $(RUN)/samples.zarr --checkpoint $(RUN)/fit/best.pt --split test --device cpu
 	$(BIN)/trainer predict --checkpoint $(RUN)/fit/best.pt --output $(RUN)/predict --device cpu \
 		samples/scenes/room_06_rgb.png
