@@ -36,6 +36,18 @@ def _camera_batch(dtype=torch.float64) -> dict:
 
 
 # ------------------------------------------------------------------ thin lens
+def test_thin_lens_honours_a_sharp_below_offset_like_camera():
+    """SYNDOF's rule: sigma = k * max(CoC - 1 px, 0) (rounding to 0.1 px left out)."""
+    rng = np.random.default_rng(1)
+    depth = rng.uniform(0.3, 12.0, (2, 1, 9, 11))
+    ours = sigma_px_from_depth(torch.from_numpy(depth), _camera_batch(),
+                               coc_offset_px=1.0).numpy()
+    for i, c in enumerate(CAMERAS):
+        ref = Camera(**c, coc_offset_px=1.0).sigma_px(depth[i, 0])
+        np.testing.assert_allclose(ours[i, 0], ref, rtol=1e-12, atol=0)
+    assert (ours == 0).any() and (ours > 0).any()
+
+
 @pytest.mark.parametrize("coc_model", COC_MODELS)
 def test_thin_lens_matches_camera_sigma_px(coc_model):
     rng = np.random.default_rng(0)

@@ -150,6 +150,8 @@ class DefocusDataset(Dataset):
         camera_attrs = reader.attrs.get("camera")
         self.coc_model = (camera_attrs.get("coc_model") if isinstance(camera_attrs, dict)
                           else None)
+        rule = camera_attrs.get("sigma_rule") if isinstance(camera_attrs, dict) else None
+        self.coc_offset_px = float((rule or {}).get("coc_offset_px", 0.0))
         sp = reader[split]
         needed = self._arrays_needed(arrays)
         missing = [a for a in needed if not sp.has(a)]

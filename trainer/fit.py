@@ -184,7 +184,7 @@ def _render_settings(reader, data, cfg: TrainConfig, named_val):
     return cfg, settings
 
 
-def _build_criterion(cfg: TrainConfig, coc_model: str | None, data):
+def _build_criterion(cfg: TrainConfig, coc_model: str | None, data, coc_offset_px=0.0):
     """The loss of ``cfg.method``: the supervised multi-head loss or the self-supervised one
     (:mod:`trainer.selfsup`); the consistency term takes the dataset's CoC model."""
     if cfg.method == "self-supervised":
@@ -199,7 +199,8 @@ def _build_criterion(cfg: TrainConfig, coc_model: str | None, data):
                                     psi=cfg.psi, lam=cfg.lam, defocus_loss=cfg.defocus_loss,
                                     defocus_weight=cfg.defocus_weight,
                                     consistency=cfg.consistency,
-                                    coc_model=coc_model or "exact"))
+                                    coc_model=coc_model or "exact",
+                                    coc_offset_px=coc_offset_px))
 
 
 def _train_epoch(model, loader, criterion, optimizer, *, device, amp, channels_last, step,
@@ -364,7 +365,7 @@ def _build_run(data, run_dir: Path, cfg: TrainConfig, *, device, rank: int, worl
     model = model.to(device, memory_format=memory)
 
     cfg, train_ds, val_ds, val_max_depth = _build_datasets(data, cfg)
-    criterion = _build_criterion(cfg, train_ds.coc_model, data)
+    criterion = _build_criterion(cfg, train_ds.coc_model, data, train_ds.coc_offset_px)
     gen = torch.Generator()
     sampler = (DistributedSampler(train_ds, num_replicas=world, rank=rank, shuffle=True,
                                   seed=cfg.seed) if world > 1 else None)

@@ -246,7 +246,7 @@ def defocus_map_loss(pred: Tensor, target: Tensor, *, kind: str = "l1") -> Tenso
 
 
 def consistency_loss(sigma_hat: Tensor, depth_hat: Tensor, camera: dict, *,
-                     coc_model: str) -> Tensor:
+                     coc_model: str, coc_offset_px: float = 0.0) -> Tensor:
     """MDDNet's physical consistency ``mean |sigma_hat - sigma_camera(depth_hat)|``, pixels.
 
     Uses no label: both maps are predictions, tied by the thin lens of each sample's camera
@@ -263,8 +263,11 @@ def consistency_loss(sigma_hat: Tensor, depth_hat: Tensor, camera: dict, *,
         Per-sample (B,) ``focus_distance``, ``focal_length``, ``f_number``, ``pixel_pitch``,
         ``coc_to_sigma`` (the split's stored scalars).
     coc_model : {"exact", "paper"}
+    coc_offset_px : float
+        The dataset's sharp-below CoC threshold (its ``camera.sigma_rule``; SYNDOF: 1 px).
     """
-    implied = sigma_px_from_depth(_as_float(depth_hat), camera, coc_model=coc_model)
+    implied = sigma_px_from_depth(_as_float(depth_hat), camera, coc_model=coc_model,
+                                  coc_offset_px=coc_offset_px)
     implied = implied.clamp(max=SIGMA_MAX_PX)
     return (_as_float(sigma_hat) - implied).abs().mean()
 
@@ -281,6 +284,7 @@ class LossConfig:
     defocus_weight: float = 1.0  # weight of the defocus-map loss
     consistency: float = 0.0  # weight of |sigma_hat - sigma_camera(d_hat)| (depth + defocus)
     coc_model: str = "exact"  # the dataset's CoC formula, for the consistency term
+    coc_offset_px: float = 0.0  # the dataset's sharp-below CoC threshold (SYNDOF: 1 px)
 
 
 class TwoHeadedLoss(nn.Module):
@@ -352,7 +356,8 @@ class TwoHeadedLoss(nn.Module):
             parts.append(cfg.defocus_weight * l_def)
         if cfg.consistency > 0 and "depth" in pred and "defocus" in pred:
             l_cons = consistency_loss(pred["defocus"], pred["depth"], target,
-                                      coc_model=cfg.coc_model)
+                                      coc_model=cfg.coc_model,
+                                      coc_offset_px=cfg.coc_offset_px)
             terms["consistency"] = l_cons.detach()
             parts.append(cfg.consistency * l_cons)
         total = parts[0]

@@ -258,6 +258,7 @@ class OnTheFlyDataset(DefocusDataset):
                                                 coc_model=settings.coc_model,
                                                 coc_to_sigma=settings.coc_to_sigma)
         self.coc_model = made.coc_model  # for the consistency term
+        self.coc_offset_px = float(made.coc_offset_px)
 
     def _arrays_needed(self, arrays) -> tuple[str, ...]:
         return ("aif", "depth")

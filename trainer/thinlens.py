@@ -40,7 +40,8 @@ def _per_sample(value, batch: int, like: Tensor) -> Tensor:
     return t.expand(batch).reshape(batch, 1, 1, 1)
 
 
-def sigma_px_from_depth(depth_m: Tensor, camera: dict, *, coc_model: str = "exact") -> Tensor:
+def sigma_px_from_depth(depth_m: Tensor, camera: dict, *, coc_model: str = "exact",
+                        coc_offset_px: float = 0.0) -> Tensor:
     """Gaussian blur sigma (pixels) that a thin lens gives each pixel of a depth map.
 
     Parameters
@@ -51,6 +52,10 @@ def sigma_px_from_depth(depth_m: Tensor, camera: dict, *, coc_model: str = "exac
     camera : dict of scalars or (B,) tensors
         The :data:`CAMERA_KEYS`: ``focus_distance``, ``focal_length``, ``pixel_pitch``
         (metres), ``f_number`` and ``coc_to_sigma`` (unitless); one camera per sample.
+    coc_offset_px : float, keyword-only
+        A preset's sharp-below threshold (SYNDOF: 1 px): sigma uses ``max(CoC - offset, 0)``,
+        as ``Camera.sigma_px`` does. The preset's CoC rounding (SYNDOF: 0.1 px) is left out:
+        it has no gradient, and changes sigma by at most half a step times coc_to_sigma.
     coc_model : {"exact", "paper"}, keyword-only
         The CoC formula (module docstring); a dataset records its own in the root
         attributes ``camera.coc_model``.
@@ -80,4 +85,7 @@ def sigma_px_from_depth(depth_m: Tensor, camera: dict, *, coc_model: str = "exac
     aperture = f / n
     scale = aperture * f / (s - f) if coc_model == "exact" else (f / s) * aperture
     x = x.clamp(min=MIN_DEPTH_M)
-    return k * scale * (x - s).abs() / x / pitch
+    coc_px = scale * (x - s).abs() / x / pitch
+    if coc_offset_px > 0:
+        coc_px = (coc_px - coc_offset_px).clamp(min=0.0)
+    return k * coc_px
