@@ -161,8 +161,9 @@ def center_crop(sample: Sample, size) -> Sample:
     return crop_sample(sample, (H - h) // 2, (W - w) // 2, h, w)
 
 
-def check_depth_units(depth: np.ndarray, where: str, *, max_median_m: float = 200.0) -> None:
-    """Raise SourceError when depth meant to be in metres looks like millimetres.
+def check_depth_units(depth: np.ndarray, where: str, *, max_median_m: float = 200.0,
+                      min_median_m: float = 0.02, stored_as: str = "metres") -> None:
+    """Raise SourceError when depth is in the wrong unit, naming the unit it looks like.
 
     Parameters
     ----------
@@ -173,6 +174,11 @@ def check_depth_units(depth: np.ndarray, where: str, *, max_median_m: float = 20
         Largest plausible median depth in metres. Kinect-style millimetre maps have
         medians of hundreds to thousands; real scenes in metres (Make3D tops out at
         ~82 m) stay far below 200.
+    min_median_m : float
+        Smallest plausible median depth in metres (2 cm): below it the map was most likely
+        written in metres into a millimetre format (1000x too small).
+    stored_as : str
+        What the file format promises (``"metres"`` or ``"millimetres"``), for the message.
     """
     finite = depth[np.isfinite(depth)]
     if finite.size == 0:
@@ -182,3 +188,9 @@ def check_depth_units(depth: np.ndarray, where: str, *, max_median_m: float = 20
         raise SourceError(f"{where}: depth median is {median:.1f}, which looks like "
                           f"millimetres; metres were expected (median <= {max_median_m:g}). "
                           "Divide the depth by 1000 or use a millimetre format (16-bit PNG)")
+    if median < min_median_m:
+        hint = ("the file seems to hold metres, not millimetres: multiply by 1000 before "
+                "saving the 16-bit PNG, or save metres as .npy" if stored_as == "millimetres"
+                else "the file seems to hold kilometres or a normalised depth; save metres")
+        raise SourceError(f"{where}: depth median is {median:.4f} m, implausibly near "
+                          f"(expected >= {min_median_m:g} m): {hint}")

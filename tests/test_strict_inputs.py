@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from cli.defocuskit_cmd import main
 from defocuskit.config import SynthConfig, load_config_file
-from defocuskit.errors import ConfigError
+from defocuskit.errors import ConfigError, SourceError
 from defocuskit.sources import get_source
 from defocuskit.sources.nyu import NYUSource
 from defocuskit.typed import check_options, parse_cli_value
@@ -121,3 +121,33 @@ def test_preview_into_an_unwritable_place_is_one_line(tmp_path):
     r = CliRunner().invoke(main, ["preview", str(ds), "--output", "/proc/self/p.png"])
     assert r.exit_code == 1 and "Traceback" not in r.output
     assert r.output.startswith("Error: cannot write /proc/self") and r.output.count("\n") == 1
+
+
+def test_depth_png_written_in_metres_blames_the_file_and_names_the_unit(tmp_path):
+    import cv2
+    import numpy as np
+
+    root = tmp_path / "mine"
+    (root / "rgb").mkdir(parents=True)
+    (root / "depth").mkdir()
+    cv2.imwrite(str(root / "rgb" / "a.png"), np.zeros((16, 16, 3), np.uint8))
+    cv2.imwrite(str(root / "depth" / "a.png"), np.full((16, 16), 3, np.uint16))  # 3 "mm"
+    src = get_source("folder", root)
+    with pytest.raises(SourceError, match=r"depth '.*a\.png' \(16-bit PNG, "
+                       r"millimetres\): depth median is 0\.0030 m.*seems to hold metres"):
+        src.read(src.splits()[0], 0)
+
+
+def test_npy_depth_in_millimetres_blames_the_file(tmp_path):
+    import cv2
+    import numpy as np
+
+    root = tmp_path / "mine"
+    (root / "rgb").mkdir(parents=True)
+    (root / "depth").mkdir()
+    cv2.imwrite(str(root / "rgb" / "a.png"), np.zeros((16, 16, 3), np.uint8))
+    np.save(root / "depth" / "a.npy", np.full((16, 16), 2500.0, np.float32))
+    src = get_source("folder", root)
+    with pytest.raises(SourceError, match=r"a\.npy.*median is 2500\.0, which "
+                                                     "looks like millimetres"):
+        src.read(src.splits()[0], 0)

@@ -102,7 +102,10 @@ class FolderSource(Source):
             depth = invalid_to_nan(read_depth_npy(path))
             check_depth_units(depth, f"folder: {str(path)!r} (.npy must be metres)")
             return depth
-        return read_depth_png_mm(path, what="folder: depth")
+        depth = read_depth_png_mm(path, what="folder: depth")
+        check_depth_units(depth, f"folder: depth {str(path)!r} (16-bit PNG, millimetres)",
+                          stored_as="millimetres")
+        return depth
 
     def read(self, split: str, index: int) -> Sample:
         """Read pair ``index`` of ``split``: AiF (H, W, 3) uint8, depth (H, W) float32 metres."""
