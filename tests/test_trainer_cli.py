@@ -176,6 +176,17 @@ def test_predict_same_names_in_two_folders_keep_both_outputs(run, tmp_path):
     assert not np.array_equal(a, b)
 
 
+def test_unwritable_outputs_are_one_line(data, run, tmp_path):
+    cv2.imwrite(str(tmp_path / "a.png"), np.zeros((40, 60, 3), np.uint8))
+    res = _predict(run, "/proc/self/out", tmp_path / "a.png")
+    assert res.exit_code == 1 and "/proc/self" in res.output
+    assert res.output.count("\n") == 1 and "Traceback" not in res.output
+    res = CliRunner().invoke(trainer, ["fit", "--data", str(data), "--run-dir",
+                                       "/proc/self/run", "--preset", "demo", "--device", "cpu"])
+    assert res.exit_code == 1 and "/proc/self/run" in res.output
+    assert res.output.count("\n") == 1 and "Traceback" not in res.output
+
+
 def test_predict_refuses_an_image_over_the_pixel_limit(run, tmp_path):
     cv2.imwrite(str(tmp_path / "big.png"), np.zeros((64, 96, 3), np.uint8))
     res = _predict(run, tmp_path / "out", tmp_path / "big.png", extra=("--max-pixels", "5000"))
