@@ -16,9 +16,24 @@ taps per pixel); scatter is also timed on it plus tiny noise (no two equal neigh
 equal-sigma runs, every source through the per-source path). Times are medians of
 ``--repeats`` runs; the load average is recorded because the machine is shared. The first
 run compiles the frozen baseline kernels (about a minute and a half; cached afterwards).
-Writes ``benchmarks/results/bench_render.json``. Usage::
+
+Two realistic scenes beside the bands (issue 9, "Speed on real depth maps"), one thread,
+every mode and PSF at sigma max 2, 8 and 16, plus the old-vs-new kernel comparison on them:
+
+* ``room``: a procedural indoor room at 640x480 (``get_source("procedural", None, ...)``,
+  train scene 0): floor, ceiling and side walls slanted (smooth depth), back wall and box
+  fronts flat, exact occlusion edges; depth 1.0-8.5 m, focus 2 m;
+* ``motorcycle``: the real Middlebury 2014 Motorcycle (2.1-5.0 m; NaN filled from the
+  nearest valid pixel by ``synth.fill_invalid_depth``), centre-cropped to 4:3 and resized
+  to 640x480 (image: area, depth: nearest, never a blend across an occlusion edge); focus 3 m.
+
+Both use the ``2hded`` camera's thin-lens sigma, scaled to the sigma max.
+
+Writes ``benchmarks/results/bench_render.json`` (``bench_render_realistic.json`` when the
+bands scene is not among ``--scenes``). Usage::
 
     .venv/bin/python benchmarks/bench_render.py [--repeats 5] [--quick]
+        [--scenes bands room motorcycle]
 """
 
 from __future__ import annotations
@@ -43,12 +58,15 @@ from defocuskit.blur import MODES, PSFS, render
 from defocuskit.blur._common import kernel_radius
 from defocuskit.blur._gather_kernels import GATHER_SIGNATURE, LANES, gather_rows
 from defocuskit.blur._jit import compile_kernel
-from defocuskit.blur._scatter_kernels import SCATTER_SIGNATURE, scatter_rows
+from defocuskit.blur._scatter_kernels import RUN_MIN, SCATTER_SIGNATURE, scatter_rows
 from defocuskit.blur.gather import _TINY, pad_planar_fast
 from defocuskit.optics import get_preset
 
 OUT = Path(__file__).resolve().parent / "results" / "bench_render.json"
+OUT_REALISTIC = OUT.with_name("bench_render_realistic.json")
 H, W = 480, 640
+SCENES = ("bands", "room", "motorcycle")
+REALISTIC = {"room": 2.0, "motorcycle": 3.0}  # scene -> focus distance (m)
 
 
 def scene(sigma_max: float):
@@ -81,6 +99,61 @@ def scene_stats(sigma: np.ndarray) -> dict:
     r = np.ceil(3.0 * sigma.astype(np.float64))
     taps = float(((2 * r + 1) ** 2).mean())
     return {"mean_sigma_px": float(sigma.mean()), "taps_per_pixel": taps}
+
+
+def run_fraction(sigma: np.ndarray) -> float:
+    """Share of pixels in a row run of >= RUN_MIN equal sigmas (scatter's separable path)."""
+    h, w = sigma.shape
+    n = 0
+    for row in sigma:
+        change = np.flatnonzero(row[1:] != row[:-1]) + 1
+        edges = np.concatenate(([0], change, [w]))
+        lengths = np.diff(edges)
+        n += int(lengths[lengths >= RUN_MIN].sum())
+    return n / (h * w)
+
+
+_BASE: dict = {}
+
+
+def realistic_base(name: str):
+    """``(img float32 in [0, 1], depth metres)`` of a realistic scene at 640x480 (cached)."""
+    if name in _BASE:
+        return _BASE[name]
+    from defocuskit.sources import get_source
+
+    if name == "room":
+        s = get_source("procedural", None, height=H, width=W, n_train=1, n_test=0).read("train", 0)
+        img, depth = s.aif, s.depth.astype(np.float64)
+    elif name == "motorcycle":
+        import cv2
+
+        from defocuskit.synth import fill_invalid_depth
+
+        s = get_source("middlebury", None).read("test", 0)
+        depth = fill_invalid_depth(s.depth.astype(np.float64))
+        h0, w0 = depth.shape  # centre crop to 4:3, then resize
+        cw = min(w0, round(h0 * W / H))
+        x0 = (w0 - cw) // 2
+        img = cv2.resize(np.ascontiguousarray(s.aif[:, x0:x0 + cw]), (W, H),
+                         interpolation=cv2.INTER_AREA)
+        depth = cv2.resize(np.ascontiguousarray(depth[:, x0:x0 + cw]), (W, H),
+                           interpolation=cv2.INTER_NEAREST)
+    else:
+        raise ValueError(name)
+    assert img.shape == (H, W, 3) and depth.shape == (H, W) and np.isfinite(depth).all()
+    _BASE[name] = (np.ascontiguousarray(img, dtype=np.float32) / np.float32(255.0), depth)
+    return _BASE[name]
+
+
+def realistic_scene(name: str, sigma_max: float):
+    """``(img, sigma, depth, focus)``: the ``2hded`` camera focused at the scene's focus
+    distance, its thin-lens sigma scaled so that the maximum is ``sigma_max``."""
+    img, depth = realistic_base(name)
+    focus = REALISTIC[name]
+    cam = get_preset("2hded").make(image_width=W, rng=np.random.default_rng(0)).with_focus(focus)
+    sigma = cam.sigma_px(depth)
+    return img, (sigma * sigma_max / sigma.max()).astype(np.float32), depth, focus
 
 
 @njit(cache=False, parallel=False)
@@ -201,11 +274,29 @@ def side_by_side(fns: dict, repeats: int) -> dict:
             for k, v in ts.items()}
 
 
-def old_vs_new(repeats: int, smaxes) -> tuple[list[dict], list[dict]]:
-    """The current gather/scatter kernels against the frozen ones: speed and bitwise equality."""
+def compile_all():
     kernels = compile_baseline()
     compile_kernel(gather_rows, GATHER_SIGNATURE, simd="slp+loop")
     compile_kernel(scatter_rows, SCATTER_SIGNATURE, simd="slp")
+    return kernels
+
+
+def compare(kernels, mode, label, smax, img, sig, repeats, rows, checks):
+    """One old-vs-new row (appended to ``rows``) and its bitwise check (to ``checks``)."""
+    old, new, both = kernel_pair(kernels, mode, img, sig)
+    a, b = both()
+    checks.append({"map": f"scene {label}, sigma max {smax:g}", "mode": mode,
+                   "bitwise_equal": bool(np.array_equal(a, b))})
+    t = side_by_side({"old": old, "new": new}, repeats)
+    rows.append({"mode": mode, "scene": label, "sigma_max": smax, "old": t["old"],
+                 "new": t["new"], "new_over_old_cpu_median":
+                 t["new"]["cpu_median_s"] / t["old"]["cpu_median_s"],
+                 "new_over_old_wall_median":
+                 t["new"]["wall_median_s"] / t["old"]["wall_median_s"]})
+
+
+def old_vs_new(kernels, repeats: int, smaxes) -> tuple[list[dict], list[dict]]:
+    """The current gather/scatter kernels against the frozen ones: speed and bitwise equality."""
     rows, checks = [], []
     rng = np.random.default_rng(5)
     for smax in (2.0, 8.0, 16.0, 32.0):  # random maps, odd sizes, up to the clamp
@@ -221,17 +312,98 @@ def old_vs_new(repeats: int, smaxes) -> tuple[list[dict], list[dict]]:
         cases = [("gather", "bands", sigma), ("scatter", "bands", sigma),
                  ("scatter", "no runs", without_runs(sigma))]
         for mode, label, sig in cases:
-            old, new, both = kernel_pair(kernels, mode, img, sig)
-            a, b = both()
-            checks.append({"map": f"scene {label}, sigma max {smax:g}", "mode": mode,
-                           "bitwise_equal": bool(np.array_equal(a, b))})
-            t = side_by_side({"old": old, "new": new}, repeats)
-            rows.append({"mode": mode, "scene": label, "sigma_max": smax, "old": t["old"],
-                         "new": t["new"], "new_over_old_cpu_median":
-                         t["new"]["cpu_median_s"] / t["old"]["cpu_median_s"],
-                         "new_over_old_wall_median":
-                         t["new"]["wall_median_s"] / t["old"]["wall_median_s"]})
+            compare(kernels, mode, label, smax, img, sig, repeats, rows, checks)
     return rows, checks
+
+
+def realistic(kernels, names, smaxes, repeats: int, sbs_repeats: int) -> dict:
+    """Every mode and PSF on the realistic scenes (whole ``render()``, one thread), the
+    gather and scatter kernels against the frozen ones on them, and the issue's ratios."""
+    stats, rows, sbs, checks = {}, [], [], []
+    for name in names:
+        for smax in smaxes:
+            img, sigma, depth, focus = realistic_scene(name, smax)
+            st = scene_stats(sigma)
+            st.update(run_fraction=run_fraction(sigma), focus_m=focus,
+                      depth_min_m=float(depth.min()), depth_max_m=float(depth.max()))
+            stats[f"{name} {smax:g}"] = st
+            for mode in MODES:
+                for psf in PSFS:
+                    t = timeit(lambda img=img, sigma=sigma, depth=depth, mode=mode, psf=psf,
+                               focus=focus:
+                               render(img, sigma, mode=mode, psf=psf, depth=depth, threads=1,
+                                      focus_distance=focus), repeats)
+                    rows.append({"scene": name, "mode": mode, "psf": psf, "sigma_max": smax,
+                                 "threads": 1, "seconds": t,
+                                 "mpix_per_s_per_core": H * W / t / 1e6})
+            for mode, label, sig in (("gather", name, sigma), ("scatter", name, sigma),
+                                     ("scatter", f"{name} no runs", without_runs(sigma))):
+                compare(kernels, mode, label, smax, img, sig, sbs_repeats, sbs, checks)
+    ratios = []
+    for name in names:
+        for smax in smaxes:
+            def t(mode, psf="gaussian", name=name, smax=smax):
+                return next(r["seconds"] for r in rows if r["scene"] == name and r["mode"] == mode
+                            and r["psf"] == psf and r["sigma_max"] == smax)
+
+            def k(mode, label, name=name, smax=smax):
+                return next(r for r in sbs if r["scene"] == label and r["mode"] == mode
+                            and r["sigma_max"] == smax)
+
+            sc, pp = k("scatter", name), k("scatter", f"{name} no runs")
+            ratios.append({
+                "scene": name, "sigma_max": smax,
+                "gather_mpix_per_s_per_core": H * W / t("gather") / 1e6,
+                "scatter_old_over_new_kernel_cpu": 1.0 / sc["new_over_old_cpu_median"],
+                "scatter_old_per_pixel_over_new_kernel_cpu":
+                    pp["old"]["cpu_median_s"] / sc["new"]["cpu_median_s"],
+                "scatter_render_over_gather_render": t("scatter") / t("gather"),
+                "layered_over_gather": t("layered") / t("gather"),
+                "layered_over_gather_disc": t("layered", "disc") / t("gather", "disc"),
+            })
+    goals = {}
+    for r in ratios:
+        if r["sigma_max"] != 8.0:
+            continue
+        for key, val, op, tgt in (
+                ("gather_mpix_per_s_per_core", r["gather_mpix_per_s_per_core"], ">=", 20.0),
+                ("scatter_x_old_per_pixel_path", r["scatter_old_over_new_kernel_cpu"], ">=", 2.0),
+                ("layered_over_gather", r["layered_over_gather"], "<=", 3.0)):
+            goals[f"{r['scene']}_{key}"] = {"value": val, "target": f"{op} {tgt:g}",
+                                            "met": bool(val >= tgt if op == ">=" else val <= tgt)}
+    return {"scenes": stats, "rows": rows, "old_vs_new_1_thread": sbs,
+            "bitwise_equal_to_old": checks, "ratios": ratios, "targets_sigma_max_8": goals}
+
+
+def print_realistic(res: dict) -> None:
+    for key, st in res["scenes"].items():
+        print(f"scene {key}: depth {st['depth_min_m']:.2f}-{st['depth_max_m']:.2f} m, focus "
+              f"{st['focus_m']:g} m, mean sigma {st['mean_sigma_px']:.2f} px, "
+              f"{st['taps_per_pixel']:.0f} taps/pixel, {100 * st['run_fraction']:.1f} % of "
+              f"pixels in equal-sigma runs >= {RUN_MIN}")
+    print(f"{'scene':<12}{'mode':<9}{'psf':<10}{'sigma max':>10}{'ms':>9}{'Mpix/s/core':>13}")
+    for r in res["rows"]:
+        print(f"{r['scene']:<12}{r['mode']:<9}{r['psf']:<10}{r['sigma_max']:>10.0f}"
+              f"{1000 * r['seconds']:>9.1f}{r['mpix_per_s_per_core']:>13.2f}")
+    print("old vs new kernels on the realistic scenes, 1 thread, medians in ms (CPU / wall)")
+    for r in res["old_vs_new_1_thread"]:
+        o, n = r["old"], r["new"]
+        print(f"  {r['mode']:<8}{r['scene']:<20}sigma max {r['sigma_max']:>4.0f}: "
+              f"old {1000 * o['cpu_median_s']:7.1f} / {1000 * o['wall_median_s']:7.1f}   "
+              f"new {1000 * n['cpu_median_s']:7.1f} / {1000 * n['wall_median_s']:7.1f}   "
+              f"new/old {r['new_over_old_cpu_median']:.3f} / "
+              f"{r['new_over_old_wall_median']:.3f}")
+    print("bitwise equal: " + ", ".join(f"{c['mode']} on {c['map']}: {c['bitwise_equal']}"
+                                        for c in res["bitwise_equal_to_old"]))
+    for r in res["ratios"]:
+        print(f"ratios {r['scene']} sigma max {r['sigma_max']:g}: gather "
+              f"{r['gather_mpix_per_s_per_core']:.1f} Mpix/s/core; scatter old/new kernel "
+              f"{r['scatter_old_over_new_kernel_cpu']:.2f}x, old per-pixel (no runs)/new "
+              f"{r['scatter_old_per_pixel_over_new_kernel_cpu']:.2f}x; scatter/gather "
+              f"{r['scatter_render_over_gather_render']:.2f}; layered/gather "
+              f"{r['layered_over_gather']:.2f} (disc {r['layered_over_gather_disc']:.2f})")
+    for k, v in res["targets_sigma_max_8"].items():
+        print(f"target {k}: {v['value']:.2f} {v['target']} -> {'met' if v['met'] else 'NOT met'}")
 
 
 def timeit(fn, repeats: int, warm=None) -> float:
@@ -315,12 +487,36 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--quick", action="store_true", help="sigma max 8 only")
+    ap.add_argument("--scenes", nargs="+", choices=SCENES, default=list(SCENES),
+                    help="scenes to run (default: all); without 'bands' only the realistic "
+                         "scenes run, written to bench_render_realistic.json")
     args = ap.parse_args(argv)
     load_before = os.getloadavg()
+    smaxes = (8.0,) if args.quick else (2.0, 8.0, 16.0)
+    names = [n for n in SCENES if n in args.scenes and n != "bands"]
+    kernels = compile_all()
+    real = realistic(kernels, names, smaxes, args.repeats, max(args.repeats, 9)) if names else {}
+    command = ("python benchmarks/bench_render.py" + (" --quick" if args.quick else "")
+               + ("" if set(args.scenes) == set(SCENES) else " --scenes " + " ".join(args.scenes))
+               + (f" --repeats {args.repeats}" if args.repeats != 5 else ""))
+    machine = {"cpu": cpu_model(), "cpus": os.cpu_count(), "platform": platform.platform(),
+               "python": platform.python_version(), "numba": numba.__version__,
+               "numpy": np.__version__}
+    if "bands" not in args.scenes:
+        load_after = os.getloadavg()
+        print(f"CPU: {cpu_model()}, {os.cpu_count()} logical CPUs; numba {numba.__version__}")
+        print_realistic(real)
+        print(f"load average (1, 5, 15 min) before {load_before}, after {load_after}")
+        OUT.parent.mkdir(parents=True, exist_ok=True)
+        OUT_REALISTIC.write_text(json.dumps({
+            "image": [H, W], "realistic": real,
+            "load_average": {"before": load_before, "after": load_after},
+            "machine": machine, "command": command}, indent=2))
+        print(f"wrote {OUT_REALISTIC}")
+        return
     compile_s = cold_compile()
     rows, scenes = [], {}
-    smaxes = (8.0,) if args.quick else (2.0, 8.0, 16.0)
-    sbs, checks = old_vs_new(max(args.repeats, 9), smaxes)
+    sbs, checks = old_vs_new(kernels, max(args.repeats, 9), smaxes)
     small = np.zeros((8, 8, 3), np.float32), np.ones((8, 8), np.float32), np.empty((8, 8, 3),
                                                                                    np.float32)
     for smax in smaxes:
@@ -378,16 +574,15 @@ def main(argv=None):
     goals = targets(rows, cold, compile_s, sbs) if 8.0 in smaxes else {}
     for k, v in goals.items():
         print(f"target {k}: {v['value']:.2f} {v['target']} -> {'met' if v['met'] else 'NOT met'}")
+    if real:
+        print_realistic(real)
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps({
         "image": [H, W], "scenes": scenes, "rows": rows, "old_vs_new_1_thread": sbs,
         "bitwise_equal_to_old": checks, "cold_compile": compile_s, "cold_start_s": cold,
         "targets_sigma_max_8": goals, "lanes": LANES,
         "load_average": {"before": load_before, "after": load_after},
-        "machine": {"cpu": cpu_model(), "cpus": os.cpu_count(),
-                    "platform": platform.platform(), "python": platform.python_version(),
-                    "numba": numba.__version__, "numpy": np.__version__},
-        "command": "python benchmarks/bench_render.py" + (" --quick" if args.quick else ""),
+        "machine": machine, "command": command, "realistic": real,
     }, indent=2))
     print(f"wrote {OUT}")
 
