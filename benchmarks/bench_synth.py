@@ -79,6 +79,15 @@ def build_nyu_mat(folder: Path, n_frames: int) -> Path:
     return mat
 
 
+def _cpu_model() -> str:
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return platform.processor() or "unknown"
+    return next((ln.split(":", 1)[1].strip() for ln in info.splitlines()
+                 if ln.startswith("model name")), "unknown")
+
+
 def _du(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
@@ -125,6 +134,7 @@ def main():
         "DEFOCUSKIT_BENCH_DIR", "/tmp/defocuskit-bench")))
     ap.add_argument("--jobs", type=int, nargs="+", default=[1, 2])
     args = ap.parse_args()
+    load_before = os.getloadavg()
     t0 = time.perf_counter()
     mat = build_nyu_mat(args.workdir / f"nyu{args.frames}", args.frames)
     build_s = time.perf_counter() - t0
@@ -141,9 +151,13 @@ def main():
     result = {"benchmark": "bench_synth", "frames": args.frames, "frame_size": [480, 640],
               "crop": [427, 561], "input_mb": round(mat.stat().st_size / 1e6, 1),
               "input_build_s": round(build_s, 1), "mode": "gather", "compressor": "lz4",
-              "runs": runs, "target": "1449 frames in <= 90 s with --jobs 2",
+              "runs": runs, "target": "1449 frames in <= 60 s with --jobs 2 (issue 9)",
+              "load_average": {"before": load_before, "after": os.getloadavg()},
+              "command": "python benchmarks/bench_synth.py" + (
+                  f" --frames {args.frames}" if args.frames != 1449 else "") + (
+                  " --jobs " + " ".join(map(str, args.jobs)) if args.jobs != [1, 2] else ""),
               "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                          "processor": platform.processor()}}
+                          "processor": platform.processor(), "cpu": _cpu_model()}}
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "bench_synth.json").write_text(json.dumps(result, indent=2))
     print(f"wrote {RESULTS / 'bench_synth.json'}")
