@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
 
 SCRIPT = r"""
@@ -34,6 +36,7 @@ print("clean")
 """
 
 
+@pytest.mark.slow
 def test_library_changes_no_global_state():
     golden = REPO / "tests" / "data" / "golden_v2.zarr"
     res = subprocess.run([sys.executable, "-c", SCRIPT, str(golden)], cwd=REPO,

@@ -59,6 +59,7 @@ def test_samples_folder_of_that_name_here_is_read(tmp_path, monkeypatch):
     assert get_source("samples", "samples").path == Path("samples")
 
 
+@pytest.mark.slow
 def test_the_wheel_ships_the_sample_scenes_and_they_are_found(tmp_path):
     """Build a wheel (no network, no build isolation) from a copy of the project, unpack it
     and read the scenes from the unpacked package, as a `pip install .` would place them."""
