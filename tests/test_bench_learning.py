@@ -26,8 +26,8 @@ def test_tiny_run_writes_json_figure_and_table(tmp_path, capsys):
     tiny = {"n_train": 4, "n_val": 1, "n_test": 2, "size": [64, 64], "steps": 2,
             "batch_size": 2, "crop": 32, "curve_points": 1,
             "model": {"growth_rate": 4, "num_init_features": 8, "block_config": [1, 1, 1, 1]}}
-    args = ["--quick", "--device", "cpu", "--out", str(out), "--figure", str(fig),
-            "--workdir", str(tmp_path / "work")]
+    args = ["--quick", "--device", "cpu", "--rows", "depth", "--out", str(out), "--figure",
+            str(fig), "--workdir", str(tmp_path / "work")]
     for k, v in tiny.items():
         args += ["--set", f"{k}={json.dumps(v)}"]
     res = bench.main(args)
