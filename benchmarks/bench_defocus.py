@@ -16,8 +16,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
+import sys
 import time
 from pathlib import Path
 
@@ -28,6 +28,9 @@ from defocuskit import render
 from defocuskit.optics import Camera
 from defocuskit.sources import get_source
 from trainer.defocus import reblur, sigma_levels
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/_machine.py
+from _machine import cpu_model  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "results" / "bench_defocus.json"
 
@@ -98,16 +101,6 @@ def time_gather(imgs, sigs, repeats):
             render(img, sig, mode="gather")
         times.append(time.perf_counter() - t0)
     return float(np.median(times))
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def main() -> None:

@@ -62,6 +62,9 @@ from defocuskit.blur._scatter_kernels import RUN_MIN, SCATTER_SIGNATURE, scatter
 from defocuskit.blur.gather import _TINY, pad_planar_fast
 from defocuskit.optics import get_preset
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/_machine.py
+from _machine import cpu_model  # noqa: E402
+
 OUT = Path(__file__).resolve().parent / "results" / "bench_render.json"
 OUT_REALISTIC = OUT.with_name("bench_render_realistic.json")
 H, W = 480, 640
@@ -446,19 +449,6 @@ def cold_compile() -> dict:
     return {"wall_s": wall, "cpu_s": cpu}
 
 
-def cpu_model() -> str:
-    try:
-        info = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return platform.processor() or "unknown"
-    name = next((ln.split(":", 1)[1].strip() for ln in info.splitlines()
-                 if ln.startswith("model name")), "unknown")
-    flags = next((ln.split(":", 1)[1].split() for ln in info.splitlines()
-                  if ln.startswith("flags")), [])
-    simd = [f for f in ("avx2", "fma", "avx512f") if f in flags]
-    return f"{name} ({', '.join(simd)})"
-
-
 def targets(rows: list[dict], cold: list[float], compile_s: dict, sbs: list[dict]) -> dict:
     """The issue's speed targets, judged at sigma max 8 (the reference scene) in this run."""
     def row(mode, threads, psf="gaussian"):
@@ -499,12 +489,13 @@ def main(argv=None):
     command = ("python benchmarks/bench_render.py" + (" --quick" if args.quick else "")
                + ("" if set(args.scenes) == set(SCENES) else " --scenes " + " ".join(args.scenes))
                + (f" --repeats {args.repeats}" if args.repeats != 5 else ""))
-    machine = {"cpu": cpu_model(), "cpus": os.cpu_count(), "platform": platform.platform(),
+    machine = {"cpu": cpu_model(simd=True), "cpus": os.cpu_count(), "platform": platform.platform(),
                "python": platform.python_version(), "numba": numba.__version__,
                "numpy": np.__version__}
     if "bands" not in args.scenes:
         load_after = os.getloadavg()
-        print(f"CPU: {cpu_model()}, {os.cpu_count()} logical CPUs; numba {numba.__version__}")
+        print(f"CPU: {cpu_model(simd=True)}, {os.cpu_count()} logical CPUs; "
+              f"numba {numba.__version__}")
         print_realistic(real)
         print(f"load average (1, 5, 15 min) before {load_before}, after {load_after}")
         OUT.parent.mkdir(parents=True, exist_ok=True)
@@ -545,7 +536,7 @@ def main(argv=None):
         r["speedup_vs_plain"] = base["seconds"] / r["seconds"]
     cold = [cold_start() for _ in range(3)]
     load_after = os.getloadavg()
-    print(f"CPU: {cpu_model()}, {os.cpu_count()} logical CPUs; LANES = {LANES}")
+    print(f"CPU: {cpu_model(simd=True)}, {os.cpu_count()} logical CPUs; LANES = {LANES}")
     for smax, st in scenes.items():
         print(f"scene sigma max {smax}: mean sigma {st['mean_sigma_px']:.2f} px, "
               f"{st['taps_per_pixel']:.0f} taps/pixel")

@@ -26,6 +26,9 @@ from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/_machine.py
+from _machine import cpu_model  # noqa: E402
+
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results"
 
@@ -77,15 +80,6 @@ def build_nyu_mat(folder: Path, n_frames: int) -> Path:
                                              "testNdxs": np.sort(perm[n_train:])[:, None]})
     stamp.touch()
     return mat
-
-
-def _cpu_model() -> str:
-    try:
-        info = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return platform.processor() or "unknown"
-    return next((ln.split(":", 1)[1].strip() for ln in info.splitlines()
-                 if ln.startswith("model name")), "unknown")
 
 
 def _du(path: Path) -> int:
@@ -157,7 +151,7 @@ def main():
                   f" --frames {args.frames}" if args.frames != 1449 else "") + (
                   " --jobs " + " ".join(map(str, args.jobs)) if args.jobs != [1, 2] else ""),
               "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                          "processor": platform.processor(), "cpu": _cpu_model()}}
+                          "processor": platform.processor(), "cpu": cpu_model()}}
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "bench_synth.json").write_text(json.dumps(result, indent=2))
     print(f"wrote {RESULTS / 'bench_synth.json'}")
