@@ -328,7 +328,8 @@ def _machine(device: str) -> dict:
     import torch
 
     info = {"cpu": cpu_model(), "cpu_count": os.cpu_count(),
-            "torch_threads": torch.get_num_threads(), "torch": torch.__version__, "python": platform.python_version(), "device": device}
+            "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
+            "python": platform.python_version(), "device": device}
     if device.startswith("cuda") and torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(0)
     if hasattr(os, "getloadavg"):  # 1, 5, 15 min: other jobs on a shared machine show here
