@@ -18,7 +18,7 @@ import zarr
 from click.testing import CliRunner
 
 from cli.defocuskit_cmd import main
-from defocuskit import synth as synth_module
+from defocuskit import shard as shard_module  # where each shard is written
 from defocuskit.config import SynthConfig
 from defocuskit.errors import ConfigError, SchemaError
 from defocuskit.output import probe_output, staging_path, writer_lock
@@ -129,7 +129,7 @@ def test_overwrite_that_fails_midway_keeps_the_old_dataset(tmp_path, monkeypatch
     old = np.asarray(open_dataset(out)["test"].array("defocused")[:])
     before = _snapshot(out)
     calls = []
-    real_write = synth_module.write_shard
+    real_write = shard_module.write_shard
 
     def full_disk(*args, **kwargs):
         calls.append(1)
@@ -137,7 +137,7 @@ def test_overwrite_that_fails_midway_keeps_the_old_dataset(tmp_path, monkeypatch
             raise OSError(errno.ENOSPC, "No space left on device", str(out / "test"))
         return real_write(*args, **kwargs)
 
-    monkeypatch.setattr(synth_module, "write_shard", full_disk)
+    monkeypatch.setattr(shard_module, "write_shard", full_disk)
     with pytest.raises(ConfigError, match="no space left .* existing dataset was not changed"):
         run_synth(_cfg(out, seed=2), overwrite=True, progress=False)
     assert _snapshot(out) == before
