@@ -60,7 +60,7 @@ from defocuskit.blur._gather_kernels import GATHER_SIGNATURE, LANES, gather_rows
 from defocuskit.blur._jit import compile_kernel
 from defocuskit.blur._scatter_kernels import RUN_MIN, SCATTER_SIGNATURE, scatter_rows
 from defocuskit.blur.gather import _TINY, pad_planar_fast
-from defocuskit.optics import get_preset
+from defocuskit.presets import get_preset
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/_machine.py
 from _machine import cpu_model  # noqa: E402

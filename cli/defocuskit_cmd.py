@@ -217,7 +217,7 @@ def cameras():
     Example:
       defocuskit cameras
     """
-    from defocuskit.optics import list_presets
+    from defocuskit.presets import list_presets
 
     for name, preset in list_presets().items():
         click.echo(f"{name}\n  " + preset.describe().replace("\n", "\n  ") + "\n")

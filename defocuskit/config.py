@@ -126,7 +126,7 @@ def resolve_preset_settings(cfg: SynthConfig) -> dict[str, dict[str, Any]]:
         ``{"focus" | "mode" | "coc_model" | "sigma_rule": {"value": ..., "from": ...}}``;
         ``"from"`` is ``"user"`` (given in the config or on the command line), ``"preset"``
         (the camera preset's default, from its source) or ``"fallback"`` (the preset's
-        source states none: ``optics.FALLBACK_FOCUS`` / ``FALLBACK_MODE``). The sigma
+        source states none: ``presets.FALLBACK_FOCUS`` / ``FALLBACK_MODE``). The sigma
         rule's value is :meth:`defocuskit.optics.Camera.sigma_rule`'s dict; a user's
         ``coc_to_sigma`` makes it ``sigma = K * CoC``.
 
@@ -135,7 +135,7 @@ def resolve_preset_settings(cfg: SynthConfig) -> dict[str, dict[str, Any]]:
     ConfigError
         If the camera preset is unknown.
     """
-    from defocuskit.optics import FALLBACK_FOCUS, FALLBACK_MODE, get_preset
+    from defocuskit.presets import FALLBACK_FOCUS, FALLBACK_MODE, get_preset
 
     preset = get_preset(cfg.camera)
 

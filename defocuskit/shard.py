@@ -54,7 +54,7 @@ def render_sample(sample: Sample, cfg: SynthConfig, split: str, index: int,
     """Everything stored for one sample (without the leading sample axis)."""
     from defocuskit.blur import render
     from defocuskit.focus import make_focus_policy, sample_rng
-    from defocuskit.optics import get_preset
+    from defocuskit.presets import get_preset
 
     out: dict[str, np.ndarray] = {"aif": sample.aif, "depth": sample.depth,
                                   "source_index": np.int32(index)}

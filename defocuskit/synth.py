@@ -77,7 +77,7 @@ def _check_choices(cfg: SynthConfig) -> None:
     """Fail on a bad camera, focus policy, noise or mode before anything is read or written."""
     from defocuskit.blur import MODES, SensorNoise
     from defocuskit.focus import make_focus_policy
-    from defocuskit.optics import get_preset
+    from defocuskit.presets import get_preset
 
     get_preset(cfg.camera)
     make_focus_policy(cfg.focus)
@@ -120,7 +120,7 @@ def _provenance(source: Source, cfg: SynthConfig,
     import zarr
 
     from defocuskit.config import resolve_preset_settings
-    from defocuskit.optics import get_preset
+    from defocuskit.presets import get_preset
 
     preset = get_preset(cfg.camera)
     settings = settings or resolve_preset_settings(cfg)

@@ -15,7 +15,7 @@ from torch.utils.data import DataLoader
 from cli.defocuskit_cmd import main as defocuskit_main
 from cli.trainer_cmd import trainer as trainer_main
 from defocuskit.errors import ConfigError
-from defocuskit.optics import get_preset
+from defocuskit.presets import get_preset
 from defocuskit.store import open_dataset, write_arrays
 from trainer.checkpoint import load_checkpoint
 from trainer.config import TrainConfig

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from defocuskit.errors import ConfigError
-from defocuskit.optics import Camera, get_preset, list_presets
+from defocuskit.optics import Camera
+from defocuskit.presets import get_preset, list_presets
 
 
 def test_exact_and_paper_coc_match_hand_computed_values():

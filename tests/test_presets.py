@@ -17,7 +17,8 @@ from defocuskit.focus import (
     make_focus_policy,
     syndof_rank_weights,
 )
-from defocuskit.optics import SYNDOF_F_NUMBER_RANGE, Camera, get_preset
+from defocuskit.optics import Camera
+from defocuskit.presets import SYNDOF_F_NUMBER_RANGE, get_preset
 from defocuskit.store import open_dataset
 from defocuskit.synth import run_synth
 
@@ -262,7 +263,7 @@ def test_preset_defaults_and_overrides_are_used_and_recorded(tmp_path):
 
 
 def test_resume_refuses_a_changed_preset_default(tmp_path, monkeypatch):
-    import defocuskit.optics as optics
+    import defocuskit.presets as presets_module
 
     out = tmp_path / "r.zarr"
     run_synth(_cfg(out, camera="d3net-nyu", limit=1), progress=False)
@@ -270,9 +271,9 @@ def test_resume_refuses_a_changed_preset_default(tmp_path, monkeypatch):
     run_synth(_cfg(out, camera="d3net-nyu", limit=1, focus="fixed:2.0", mode="layered"),
               resume=True, progress=False)
     for change in ({"focus": "fixed:4.0"}, {"mode": "gather"}, {"coc_to_sigma": 0.25}):
-        changed = dataclasses.replace(optics._PRESETS["d3net-nyu"], **change)
+        changed = dataclasses.replace(presets_module._PRESETS["d3net-nyu"], **change)
         with monkeypatch.context() as m:
-            m.setitem(optics._PRESETS, "d3net-nyu", changed)
+            m.setitem(presets_module._PRESETS, "d3net-nyu", changed)
             with pytest.raises(ConfigError, match="another configuration"):
                 run_synth(_cfg(out, camera="d3net-nyu", limit=1), resume=True, progress=False)
 

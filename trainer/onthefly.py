@@ -80,7 +80,7 @@ def resolve_render_settings(attrs: dict, *, camera: str | None = None,
     """
     from defocuskit.blur import MODES, PSFS
     from defocuskit.focus import make_focus_policy
-    from defocuskit.optics import get_preset
+    from defocuskit.presets import get_preset
 
     cam_attrs = attrs.get("camera") if isinstance(attrs.get("camera"), dict) else {}
     synth_cfg = attrs.get("config") if isinstance(attrs.get("config"), dict) else {}
@@ -122,7 +122,7 @@ def draw_camera(depth_m: np.ndarray, settings: RenderSettings, rng: np.random.Ge
     valid depths feed the focus policy and a preset's per-sample aperture rule).
     """
     from defocuskit.focus import make_focus_policy
-    from defocuskit.optics import get_preset
+    from defocuskit.presets import get_preset
 
     preset = get_preset(settings.camera)
     camera = preset.make(image_width=depth_m.shape[1], rng=rng, coc_model=settings.coc_model,
@@ -251,7 +251,7 @@ class OnTheFlyDataset(DefocusDataset):
         self.settings, self.fixed = settings, bool(fixed)
         self.render_seed, self.render_stream = int(render_seed), int(render_stream)
         self._split_key = zlib.crc32(str(split).encode("utf-8"))
-        from defocuskit.optics import get_preset
+        from defocuskit.presets import get_preset
 
         made = get_preset(settings.camera).make(image_width=self.image_shape[1],
                                                 rng=np.random.default_rng(0),
