@@ -55,9 +55,16 @@ def _parse_size(ctx, param, value):
 @click.option("--input", "input_", help="The reader's input: a file or a folder (none for "
               "samples, middlebury and procedural, which carry or make their own data).")
 @click.option("--output", help="Output dataset: a folder path (…/name.zarr) or fsspec URL.")
-@click.option("--camera", help="Camera preset (see `defocuskit cameras`); it brings its "
-              "source's sigma rule, focus policy and render mode, which the options below "
-              "override. [default: 2hded]")
+@click.option("--camera", "camera", multiple=True, metavar="PRESET|KEY=VALUE",
+              help="Camera preset (see `defocuskit cameras`); it brings its source's sigma "
+              "rule, focus policy and render mode, which the options below override. Or a "
+              "camera by its parameters, repeatable or comma-separated: focal_mm, f_number "
+              "or aperture_mm, pitch_um (one output pixel) or sensor_width_mm (pitch = "
+              "width / image width), and optionally coc_model, "
+              "coc_to_sigma, coc_offset_px, coc_step_px, focus, mode (e.g. --camera "
+              "focal_mm=50,f_number=2.8,pitch_um=5.6); with a preset they replace its values "
+              "(--camera 2hded --camera f_number=4). Replaces a config file's camera. "
+              "[default: 2hded]")
 @click.option("--focus", help="Focus policy: fixed:METRES | uniform | histogram | syndof | "
               "stack:K | stack:S1,S2,… [default: the camera preset's (histogram if its source "
               "states none)]")
@@ -117,13 +124,16 @@ def synth(source, input_, output, camera, focus, mode, coc_model, psf, coc_to_si
       defocuskit synth --source nyu --input nyu_depth_v2_labeled.mat \\
           --output nyu.zarr --jobs 2 --resume
       defocuskit synth --source samples --output scenes.zarr --mode none
+      defocuskit synth --source procedural --output own.zarr \\
+          --camera focal_mm=50,f_number=2.8,pitch_um=5.6
     """
     from defocuskit.config import resolve_synth_config
     from defocuskit.synth import run_synth
 
     if resume and overwrite:
         raise click.UsageError("--resume and --overwrite exclude each other")
-    given = {"source": source, "input": input_, "output": output, "camera": camera,
+    given = {"source": source, "input": input_, "output": output,
+             "camera": ",".join(camera) or None,
              "focus": focus, "mode": mode, "coc_model": coc_model, "psf": psf,
              "coc_to_sigma": coc_to_sigma, "linear_light": linear_light,
              "noise": noise or None, "resize": resize,

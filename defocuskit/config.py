@@ -9,6 +9,12 @@ A camera preset may supply its source's focus policy, render mode, CoC model and
 rule; a ``None`` in ``focus``, ``mode``, ``coc_model`` or ``coc_to_sigma`` means "the
 preset's". :func:`resolve_preset_settings` is the one place that fills them in and says
 where each value came from; the content key (compared on resume) holds the resolved values.
+
+``camera`` is a preset name or a custom camera: a table of its parameters
+(:class:`defocuskit.presets.CameraTable`, e.g. ``{"focal_mm": 50, "f_number": 2.8,
+"pitch_um": 5.6}``) or the same as text (``"focal_mm=50,f_number=2.8,pitch_um=5.6"``).
+Either is checked and stored in one canonical form (a dict; a bare preset name stays a
+string), so the content key compares the camera itself, however it was written.
 """
 
 from __future__ import annotations
@@ -36,7 +42,8 @@ class SynthConfig:
     input: str                                    # the reader's input path
     output: str                                   # dataset path or fsspec URL
     source_options: dict[str, Any] = field(default_factory=dict)  # reader options
-    camera: str = "2hded"                         # camera preset, see `defocuskit cameras`
+    camera: str | dict[str, Any] = "2hded"        # preset name, or a camera table / its
+    #                                               text (presets.CameraTable); canonical
     coc_model: str | None = None                  # exact | paper; None = the preset's
     coc_to_sigma: float | None = None             # sigma = K * CoC; None = the preset's rule
     focus: str | None = None                      # fixed:S | uniform | histogram | syndof |
@@ -62,6 +69,9 @@ class SynthConfig:
         self.validate()
 
     def validate(self) -> None:
+        from defocuskit.presets import camera_table
+
+        self.camera = camera_table(self.camera)  # a checked, canonical camera
         if self.shard_size < 1:
             raise ConfigError(f"shard_size must be >= 1, got {self.shard_size}")
         if self.jobs < 1:
@@ -125,10 +135,12 @@ def resolve_preset_settings(cfg: SynthConfig) -> dict[str, dict[str, Any]]:
     dict
         ``{"focus" | "mode" | "coc_model" | "sigma_rule": {"value": ..., "from": ...}}``;
         ``"from"`` is ``"user"`` (given in the config or on the command line), ``"preset"``
-        (the camera preset's default, from its source) or ``"fallback"`` (the preset's
-        source states none: ``presets.FALLBACK_FOCUS`` / ``FALLBACK_MODE``). The sigma
-        rule's value is :meth:`defocuskit.optics.Camera.sigma_rule`'s dict; a user's
-        ``coc_to_sigma`` makes it ``sigma = K * CoC``.
+        (the camera preset's default, from its source), ``"camera"`` (a key of a custom
+        camera's table) or ``"fallback"`` (the preset's source states none, or a custom
+        camera leaves it out: ``presets.FALLBACK_FOCUS`` / ``FALLBACK_MODE``, the ``exact``
+        CoC, sigma = CoC / 4). The sigma rule's value is
+        :meth:`defocuskit.optics.Camera.sigma_rule`'s dict; a user's ``coc_to_sigma`` makes
+        it ``sigma = K * CoC``.
 
     Raises
     ------
@@ -138,20 +150,28 @@ def resolve_preset_settings(cfg: SynthConfig) -> dict[str, dict[str, Any]]:
     from defocuskit.presets import FALLBACK_FOCUS, FALLBACK_MODE, get_preset
 
     preset = get_preset(cfg.camera)
+    table = cfg.camera if isinstance(cfg.camera, dict) else {}
+    named = not table or "preset" in table  # the values not in the table are a preset's
 
-    def pick(given, preset_value, fallback):
+    def origin(*keys):
+        if any(k in table for k in keys):
+            return "camera"
+        return "preset" if named else "fallback"
+
+    def pick(given, preset_value, fallback, key):
         if given is not None:
             return {"value": given, "from": "user"}
         if preset_value is not None:
-            return {"value": preset_value, "from": "preset"}
+            return {"value": preset_value, "from": origin(key)}
         return {"value": fallback, "from": "fallback"}
 
     return {
-        "focus": pick(cfg.focus, preset.focus, FALLBACK_FOCUS),
-        "mode": pick(cfg.mode, preset.mode, FALLBACK_MODE),
-        "coc_model": pick(cfg.coc_model, preset.coc_model, None),
+        "focus": pick(cfg.focus, preset.focus, FALLBACK_FOCUS, "focus"),
+        "mode": pick(cfg.mode, preset.mode, FALLBACK_MODE, "mode"),
+        "coc_model": pick(cfg.coc_model, preset.coc_model, None, "coc_model"),
         "sigma_rule": {"value": preset.sigma_rule(cfg.coc_to_sigma),
-                       "from": "user" if cfg.coc_to_sigma is not None else "preset"},
+                       "from": "user" if cfg.coc_to_sigma is not None else
+                       origin("coc_to_sigma", "coc_offset_px", "coc_step_px")},
     }
 
 

@@ -131,7 +131,10 @@ def _provenance(source: Source, cfg: SynthConfig,
         "seed": cfg.seed,
         "engine_mode": cfg.mode,
         "psf": cfg.psf,
-        "camera": {"preset": cfg.camera, "description": preset.description,
+        # a custom camera's preset is its one-line text (presets.camera_text), which
+        # `--camera` and `trainer fit --on-the-fly` read back as the same camera
+        "camera": {"preset": preset.name, "description": preset.description,
+                   "parameters": cfg.camera if isinstance(cfg.camera, dict) else None,
                    "coc_model": settings["coc_model"]["value"],
                    "sigma_rule": settings["sigma_rule"]["value"],
                    "f_number_range": (list(preset.f_number_range)
