@@ -88,6 +88,23 @@ def _check_choices(cfg: SynthConfig) -> None:
                           f"{[*MODES, SCENE_ONLY]}")
 
 
+def _check_frame_sizes(source: Source, cfg: SynthConfig) -> None:
+    """Mixed frame sizes, found from the file headers before anything is written.
+
+    For readers that can tell sizes cheaply (``check_frame_sizes``: the folder reader):
+    every image of a split must have one size unless ``resize`` is given, and each depth
+    map its image's size (unless ``on_error = "skip"``, which skips such a sample later,
+    as it does an unreadable file).
+    """
+    check = getattr(source, "check_frame_sizes", None)
+    if check is None:
+        return
+    for split in cfg.splits or source.splits():
+        if split in source.splits():  # an unknown split is named by _plan
+            check(split, cfg.limit, same_size=cfg.resize is None,
+                  strict=cfg.on_error != "skip")
+
+
 def _plan(source: Source, cfg: SynthConfig) -> dict[str, SplitSpec]:
     splits = cfg.splits or source.splits()
     specs = {}
@@ -217,12 +234,13 @@ def run_synth(cfg: SynthConfig, *, resume: bool = False, overwrite: bool = False
     settings = resolve_preset_settings(cfg)  # the camera preset's defaults, and their origin
     cfg = cfg.resolved()
     _check_choices(cfg)
+    source = build_source(cfg)
+    _check_frame_sizes(source, cfg)  # before the lock: a refused input creates nothing
     with writer_lock(cfg.output):
         state = probe_output(cfg.output, cfg.storage_options)
         if state == "dataset" and not (resume or overwrite):
             raise ConfigError(f"output {cfg.output!r} already exists; pass --resume to "
                               "finish it or --overwrite to replace it")
-        source = build_source(cfg)
         if state == "dataset" and resume:
             specs = _open_for_resume(cfg, source)
             return _fill(source, cfg, specs, t0, progress)

@@ -90,7 +90,7 @@ def test_reader_option_false_from_the_command_line_is_false():
 def test_reader_without_options_refuses_any(tmp_path):
     with pytest.raises(ConfigError, match=r"unknown option\(s\) \['crop'\]; known options: "
                                           r"\['\(none\)'\]"):
-        get_source("folder", tmp_path, crop=False)
+        get_source("samples", tmp_path, crop=False)
 
 
 def test_unknown_reader_option_from_the_cli_is_one_line(tmp_path):
