@@ -92,6 +92,11 @@ def trainer():
 @click.option("--device", help="auto (default), cpu, cuda or cuda:N.")
 @click.option("--workers", "num_workers", type=int, help="DataLoader worker processes.")
 @click.option("--seed", type=int, help="Random seed.")
+@click.option("--train-split", help="Split to train on (default: train; a flat `folder` "
+                                    "dataset has one split, all).")
+@click.option("--stack-index", type=int,
+              help="Focal-stack datasets: image K of each stack (0..K-1), with its sigma map "
+                   "and camera values, for training and validation (required for a stack).")
 @click.option("--val-split", help="Validation: holdout (default: --val-fraction of the "
                                   "training split), a split name, or none.")
 @click.option("--val-fraction", type=float,
@@ -120,6 +125,8 @@ def fit_cmd(data, run_dir, preset, config_file, resume, overwrite, **options):
     Examples:
       trainer fit --data nyu.zarr --run-dir runs/nyu
       trainer fit --data samples.zarr --run-dir runs/demo --preset demo --device cpu
+      trainer fit --data mine.zarr --run-dir runs/mine --train-split all
+      trainer fit --data stack.zarr --run-dir runs/stack --stack-index 1
       trainer fit --data nyu.zarr --run-dir runs/nyu --encoder-weights densenet121.pth
       trainer fit --data nyu.zarr --run-dir runs/mdd --heads depth,defocus --consistency 0.1
       trainer fit --data nyu.zarr --run-dir runs/ss --method self-supervised --heads aif,defocus
@@ -159,9 +166,12 @@ def fit_cmd(data, run_dir, preset, config_file, resume, overwrite, **options):
 @click.option("--workers", "num_workers", default=0, show_default=True, type=int,
               help="DataLoader worker processes.")
 @click.option("--limit", type=int, help="Score only the first N samples.")
+@click.option("--stack-index", type=click.IntRange(min=0),
+              help="Focal-stack split: image K of each stack to score (default: the run's "
+                   "--stack-index).")
 @_user_errors
 def eval_cmd(data, checkpoint, split, as_json, make3d, max_depth, clip, resize, device,
-             num_workers, limit):
+             num_workers, limit, stack_index):
     """Score a checkpoint on one split (whole frames): depth errors and deltas, PSNR, SSIM,
     defocus-map MSE and MAE (pixels) for the heads it has.
 
@@ -176,7 +186,8 @@ def eval_cmd(data, checkpoint, split, as_json, make3d, max_depth, clip, resize, 
     resize = AS_TRAINED if resize is None else (None if resize == "none" else resize)
     res = evaluate_checkpoint(data, checkpoint, split=split, device=device,
                               num_workers=num_workers, make3d=make3d, max_depth=max_depth,
-                              clip=clip, resize=resize, max_samples=limit)
+                              clip=clip, resize=resize, max_samples=limit,
+                              stack_index=stack_index)
     if as_json:
         clean = {k: (v if not isinstance(v, float) or math.isfinite(v) else None)
                  for k, v in res.items()}

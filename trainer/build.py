@@ -75,7 +75,9 @@ def build_datasets(data, cfg: TrainConfig):
     named_val = None if holdout else cfg.val_split
     for opt, split in (("train_split", cfg.train_split), ("val_split", named_val)):
         if split is not None and split not in reader.splits:
-            raise ConfigError(f"{opt} {split!r}: dataset {data} has splits {reader.splits}")
+            other = " (or holdout, none)" if opt == "val_split" else ""
+            raise ConfigError(f"{opt} {split!r}: dataset {data} has splits {reader.splits}; "
+                              f"choose one with --{opt.replace('_', '-')}{other}")
     train_idx = val_idx = None
     if holdout:
         usable = reader[cfg.train_split].usable_indices()  # samples skipped by synth: never

@@ -43,7 +43,7 @@ class TrainConfig:
     resize: tuple[int, ...] | None = None  # [H, W] (or [N]: N x N): the official protocol,
     # whole frames resized for training and evaluation instead of crops; multiples of 32
     hflip: bool = True  # horizontal flip with p = 0.5
-    train_split: str = "train"
+    train_split: str = "train"  # the split trained on (a flat `folder` dataset: "all")
     # "holdout": validate on val_fraction of train_split, held out of training (the test
     # split is never touched by fit); a split name: that whole split; None / "none": no
     # validation (best.pt tracks the training loss)
@@ -52,7 +52,8 @@ class TrainConfig:
     val_indices: tuple[int, ...] | None = None  # the held-out samples; None: drawn from seed
     val_every: int = 1  # validate every N epochs (and always after the last one)
     val_max_samples: int | None = None  # cap the validation set (None: the whole split)
-    stack_index: int | None = None  # which image of a focal stack to use (None: refuse stacks)
+    stack_index: int | None = None  # image K of a focal stack (0..K-1), with its sigma and
+    # camera values, for training and validation; None: refuse stacks; a non-stack: refused
     num_workers: int = 2  # DataLoader worker processes (0: load in the main process)
     # --- on-the-fly defocus (docs/trainer.md, "On-the-fly defocus"): each worker renders the
     # input of every sample and epoch from the AiF and depth; None: what the dataset records
@@ -120,6 +121,11 @@ class TrainConfig:
                 raise ConfigError(f"{name}: expected >= 1, got {getattr(self, name)}")
         if self.num_workers < 0:
             raise ConfigError(f"num_workers: expected >= 0, got {self.num_workers}")
+        if self.stack_index is not None and self.stack_index < 0:
+            raise ConfigError(f"stack_index: expected an image of the focal stack, 0..K-1, "
+                              f"got {self.stack_index}")
+        if not self.train_split.strip():
+            raise ConfigError("train_split: expected a split name of the dataset, got ''")
         for name in ("max_steps", "val_max_samples"):
             value = getattr(self, name)
             if value is not None and value < 1:

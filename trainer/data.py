@@ -108,8 +108,9 @@ class DefocusDataset(Dataset):
     seed : int, keyword-only
         Base seed of the augmentation.
     stack_index : int or None, keyword-only
-        For a focal-stack dataset, the index of the defocused image to use; ``None``
-        refuses focal stacks.
+        For a focal-stack dataset, the index of the defocused image to use (its sigma map
+        and camera values come with it); ``None`` refuses focal stacks, and an index on a
+        split that is not a stack is refused too.
     max_samples : int or None, keyword-only
         Use only the first ``max_samples`` samples (of ``indices`` when given).
     indices : sequence of int or None, keyword-only
@@ -131,7 +132,8 @@ class DefocusDataset(Dataset):
     ------
     SchemaError
         The split lacks an array the heads need, is a focal stack without
-        ``stack_index``, is smaller than the crop, ``indices`` are out of range, or a
+        ``stack_index`` (or with one out of range), is no stack but ``stack_index`` is
+        given, is smaller than the crop, ``indices`` are out of range, or a
         resize changes the aspect ratio while sigma or the camera is read.
     """
 
@@ -163,10 +165,16 @@ class DefocusDataset(Dataset):
         if sp.focal_stack and "defocused" in needed:
             if stack_index is None:
                 raise SchemaError(f"dataset {path}, split {split!r}: a focal stack of "
-                                  f"{sp.focal_stack} images; choose one with stack_index "
-                                  f"(0..{sp.focal_stack - 1})")
+                                  f"{sp.focal_stack} images; choose one with --stack-index "
+                                  f"(stack_index) 0..{sp.focal_stack - 1}")
             if not 0 <= stack_index < sp.focal_stack:
-                raise SchemaError(f"stack_index {stack_index}: expected 0..{sp.focal_stack - 1}")
+                raise SchemaError(f"stack_index {stack_index}: split {split!r} of {path} holds "
+                                  f"focal stacks of {sp.focal_stack} images; expected "
+                                  f"0..{sp.focal_stack - 1}")
+        elif stack_index is not None and "defocused" in needed:
+            raise SchemaError(f"stack_index {stack_index}: split {split!r} of {path} is not a "
+                              "focal stack (one defocused image per sample); leave "
+                              "--stack-index (stack_index) out")
         self.image_shape = tuple(sp.image_shape)
         h, w = self.resize or self.image_shape
         if crop is not None and (crop > h or crop > w):

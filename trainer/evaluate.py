@@ -145,7 +145,11 @@ def evaluate_checkpoint(data, checkpoint, *, split: str = "test", device: str = 
     resize : (int, int), None or ``AS_TRAINED``
         Resize whole frames to ``(H, W)`` and score at that size; ``None``: the stored
         frames; ``AS_TRAINED`` (default): the run's ``resize``.
-    make3d, batch_size, num_workers, max_samples, stack_index
+    stack_index : int, optional
+        Image of a focal-stack split to score (and its sigma map). Default: the run's
+        ``stack_index`` when the split is a stack; given for a split that is not, it is
+        refused.
+    make3d, batch_size, num_workers, max_samples
         See ``trainer eval``.
 
     Returns
@@ -166,6 +170,7 @@ def evaluate_checkpoint(data, checkpoint, *, split: str = "test", device: str = 
     ckpt = load_checkpoint(checkpoint)
     model = build_model(ckpt, path=checkpoint).to(dev)
     train_cfg = ckpt.get("train_config", {})
+    given_stack = stack_index is not None  # else the run's, for a split that is a stack
     if stack_index is None:
         stack_index = train_cfg.get("stack_index")
     if isinstance(resize, str) and resize == AS_TRAINED:
@@ -183,8 +188,16 @@ def evaluate_checkpoint(data, checkpoint, *, split: str = "test", device: str = 
     kw = dict(heads=model.config.heads, crop=None, resize=resize, hflip=False,
               max_samples=max_samples)
     if split in reader.splits and not reader[split].has("defocused"):
+        if given_stack:
+            from defocuskit.errors import ConfigError
+
+            raise ConfigError(f"stack_index {stack_index}: split {split!r} of {data} is "
+                              "scene-only (rendered here, one image per sample), not a focal "
+                              "stack; leave --stack-index out")
         ds = _fixed_render_dataset(data, split, reader.attrs, train_cfg, kw)
     else:
+        if not given_stack and split in reader.splits and not reader[split].focal_stack:
+            stack_index = None  # a run trained on a stack, scored on single images
         ds = DefocusDataset(data, split, stack_index=stack_index, **kw)
     loader = DataLoader(ds, batch_size=batch_size, shuffle=False, num_workers=num_workers,
                         pin_memory=dev.type == "cuda")
