@@ -69,9 +69,12 @@ def _parse_size(ctx, param, value):
               "stack:K | stack:S1,S2,… [default: the camera preset's (histogram if its source "
               "states none)]")
 @click.option("--mode", type=click.Choice(["gather", "scatter", "layered", "none"]),
-              help="Render mode, or none: store the scene only (AiF and depth) for "
-              "`trainer fit --on-the-fly`. [default: the camera preset's (gather if its "
-              "source states none)]")
+              help="Render mode: layered (depth layers, each blurred and laid over those "
+              "behind it: a blurred foreground covers the background, a sharp one stays "
+              "sharp), gather (each pixel averages the AiF with its own sigma: no "
+              "occlusion), scatter (each pixel spreads its own PSF: no occlusion), or none: "
+              "store the scene only (AiF and depth) for `trainer fit --on-the-fly`. "
+              "[default: the camera preset's (layered if its source states none)]")
 @click.option("--coc-model", type=click.Choice(["exact", "paper"]),
               help="CoC formula: exact thin lens D f/(S-f) |x-S|/x, or the 2HDED:NET paper's "
               "(f/S) D |x-S|/x. [default: the camera preset's]")

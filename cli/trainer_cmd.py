@@ -85,8 +85,8 @@ def trainer():
 @click.option("--focus", help="On-the-fly focus policy: fixed:METRES, uniform, histogram or "
                               "syndof (default: the dataset's).")
 @click.option("--render-mode", type=click.Choice(["gather", "scatter", "layered"]),
-              default=None, help="On-the-fly render mode (default: the dataset's, gather for "
-                                 "a scene-only one unless its camera preset names one).")
+              default=None, help="On-the-fly render mode (default: the dataset's; for a "
+                                 "scene-only one its camera preset's, else layered).")
 @click.option("--psf", type=click.Choice(["gaussian", "disc"]), default=None,
               help="On-the-fly PSF shape (default: the dataset's).")
 @click.option("--device", help="auto (default), cpu, cuda or cuda:N.")

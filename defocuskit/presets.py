@@ -46,7 +46,8 @@ SYNDOF_COC_STEP_PX = 0.1  # SYNDOF rounds the CoC to 0.1 px (int64(coc * 10) / 1
 SYNDOF_F_NUMBER_RANGE = (1.0, 22.0)
 MDDNET_A = 800.0  # MDDNet eq. 7: A = a / (rho * s) = aperture diameter / output pixel pitch
 FALLBACK_FOCUS = "histogram"  # for presets whose source names no focus rule
-FALLBACK_MODE = "gather"  # for presets whose source names no compositing
+FALLBACK_MODE = "layered"  # for presets whose source names no compositing: the only mode
+# right on both sides of an occlusion edge (docs/camera_model.md, "Render modes")
 
 
 @dataclass(frozen=True)
@@ -286,7 +287,7 @@ class CameraTable:
         (sigma = CoC / 4). With a preset each replaces only its own part of the rule.
     focus, mode : str
         Default focus policy and render mode of the camera, as a preset's; ``--focus`` and
-        ``--mode`` override them (otherwise ``histogram`` and ``gather`` apply).
+        ``--mode`` override them (otherwise ``histogram`` and ``layered`` apply).
     """
 
     preset: str | None = None

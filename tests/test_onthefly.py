@@ -140,7 +140,8 @@ def test_validation_renders_a_fixed_recorded_draw(tmp_path, tiny_scenes):
     saved = json.loads((tmp_path / "r" / "config.json").read_text())
     assert saved["render_seed"] == cfg.seed and saved["render_stream"] == 0xF1ED
     # a scene-only dataset's render mode: its camera preset's (the 2HDED:NET source's)
-    preset_mode = get_preset("2hded").mode or "gather"
+    preset_mode = get_preset("2hded").mode
+    assert preset_mode == "layered"
     assert (saved["camera"], saved["focus"], saved["render_mode"], saved["psf"]) == (
         "2hded", "uniform", preset_mode, "gaussian")
     ckpt = load_checkpoint(tmp_path / "r" / "last.pt")
@@ -219,6 +220,18 @@ def test_on_the_fly_without_camera_or_focus_is_a_clear_error(tmp_path):
 def test_scene_only_dataset_without_on_the_fly_is_refused(tmp_path, tiny_scenes):
     with pytest.raises(ConfigError, match="--on-the-fly"):
         fit(tiny_scenes, tmp_path / "run", tiny_cfg(on_the_fly=False), log=quiet)
+
+
+def test_scene_only_render_mode_falls_back_to_layered():
+    """The dataset's mode, else its camera preset's, else layered (the preset names none)."""
+    attrs = dict(SCENE_ATTRS, camera={"preset": "idfd-nikon"})
+    assert get_preset("idfd-nikon").mode is None
+    assert resolve_render_settings(attrs).mode == "layered"
+    custom = {"preset": "focal_mm=50,f_number=2.8,pitch_um=5.6"}  # a camera without mode
+    assert resolve_render_settings(dict(SCENE_ATTRS, camera=custom)).mode == "layered"
+    assert resolve_render_settings(dict(attrs, camera={"preset": "mddnet"})).mode == "scatter"
+    assert resolve_render_settings(dict(attrs, engine_mode="gather")).mode == "gather"
+    assert resolve_render_settings(attrs, mode="scatter").mode == "scatter"
 
 
 def test_focal_stack_policy_is_refused():

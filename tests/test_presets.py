@@ -201,7 +201,7 @@ def test_syndof_focal_stack_keeps_one_aperture_per_sample(tmp_path):
 @pytest.mark.parametrize("camera, focus, mode", [
     ("2hded", "syndof", "layered"), ("syndof", "syndof", "layered"),
     ("d3net-nyu", "fixed:2.0", "layered"), ("mddnet", "histogram", "scatter"),
-    ("idfd-nikon", "histogram", "gather"),
+    ("idfd-nikon", "histogram", "layered"),
 ])
 def test_presets_supply_their_defaults(camera, focus, mode):
     s = resolve_preset_settings(_cfg("x", camera=camera))
@@ -209,6 +209,8 @@ def test_presets_supply_their_defaults(camera, focus, mode):
     assert s["coc_model"] == {"value": "exact", "from": "preset"}
     fallback = camera in ("mddnet", "idfd-nikon")
     assert s["focus"]["from"] == ("fallback" if fallback else "preset")
+    # idfd-nikon's source (real captures) states no compositing: the fallback, layered
+    assert s["mode"]["from"] == ("fallback" if camera == "idfd-nikon" else "preset")
     r = _cfg("x", camera=camera).resolved()
     assert (r.focus, r.mode, r.coc_model) == (focus, mode, "exact")
 

@@ -69,8 +69,9 @@ def resolve_render_settings(attrs: dict, *, camera: str | None = None,
 
     Defaults come from the dataset's root attributes: ``camera.preset``, ``focus_policy``,
     ``engine_mode`` (for a scene-only dataset, whose mode is ``"none"``: the preset's
-    render mode, else ``gather``), ``psf``, and from ``config`` the CoC model and sigma
-    override (when the camera is the dataset's), ``linear_light`` and ``noise``.
+    render mode, else ``presets.FALLBACK_MODE``, ``layered``), ``psf``, and from ``config``
+    the CoC model and sigma override (when the camera is the dataset's), ``linear_light``
+    and ``noise``.
 
     Raises
     ------
@@ -80,7 +81,7 @@ def resolve_render_settings(attrs: dict, *, camera: str | None = None,
     """
     from defocuskit.blur import MODES, PSFS
     from defocuskit.focus import make_focus_policy
-    from defocuskit.presets import get_preset
+    from defocuskit.presets import FALLBACK_MODE, get_preset
 
     cam_attrs = attrs.get("camera") if isinstance(attrs.get("camera"), dict) else {}
     synth_cfg = attrs.get("config") if isinstance(attrs.get("config"), dict) else {}
@@ -101,7 +102,7 @@ def resolve_render_settings(attrs: dict, *, camera: str | None = None,
                           "renders one image per sample: give --focus fixed:M, uniform, "
                           "histogram or syndof")
     engine = attrs.get("engine_mode")
-    mode = mode or (engine if engine in MODES else getattr(preset, "mode", None) or "gather")
+    mode = mode or (engine if engine in MODES else getattr(preset, "mode", None) or FALLBACK_MODE)
     psf = psf or attrs.get("psf") or "gaussian"
     if mode not in MODES:
         raise ConfigError(f"render_mode: expected one of {list(MODES)}, got {mode!r}")
