@@ -4,14 +4,21 @@ Its entry point :func:`render` is re-exported as ``defocuskit.render`` (the publ
 this subpackage is called ``blur`` so that the package attribute ``render`` is always the
 function, never a module.
 
-Modes (:data:`MODES`):
+Modes (:data:`MODES`); all three agree for a constant sigma and differ at depth edges
+(``docs/camera_model.md``, "At an occlusion edge"):
 
 ``gather``
-    exact per-pixel PSF with the output pixel's own sigma (Numba kernel).
+    every output pixel averages the image with its own sigma's PSF (Numba kernel). Exact
+    for a constant sigma and the reference for the blur arithmetic, but no occlusion: a
+    blurred foreground keeps a hard outline over a sharp background, and a sharp
+    foreground leaks into a blurred background.
 ``scatter``
     every source pixel spreads its own normalised PSF; result normalised (Numba kernel).
+    No occlusion either: a blurred background spreads over a sharp foreground.
 ``layered``
-    occlusion-aware depth-layer compositing; needs ``depth=`` (metres).
+    depth layers (quantised sigma levels), each blurred and composited over those behind
+    it: approximates occlusion, right on both sides of an edge; needs ``depth=``
+    (metres). The mode ``defocuskit synth`` and the on-the-fly trainer fall back to.
 
 PSF shapes (:data:`PSFS`, see :mod:`defocuskit.blur.psf`): ``gaussian`` (standard deviation
 sigma) and ``disc`` (uniform disc of radius 2 sigma, anti-aliased; the same second moment).
@@ -61,7 +68,8 @@ def render(aif, sigma_px, *, mode: str = "gather", psf: str = "gaussian", depth=
         Blur sigma per pixel, >= 0; NaN means no blur; clamped to SIGMA_MAX_PX. The
         Gaussian's standard deviation, or half the disc's radius (``psf="disc"``).
     mode : {"gather", "scatter", "layered"}
-        Blur model, see the module docstring.
+        Blur model, see the module docstring. The default, ``gather``, needs no depth;
+        ``layered`` is the one that models occlusion.
     psf : {"gaussian", "disc"}
         PSF shape, see :mod:`defocuskit.blur.psf`; every mode takes both.
     depth : (H, W) float ndarray, metres, optional

@@ -1,7 +1,11 @@
 """Gather mode: every output pixel is the Gaussian average of its neighbours, with its own sigma.
 
-This is the exact per-pixel model: ``out(p) = sum_q G_{sigma(p)}(q - p) img(q)`` over the
-square window ``|q - p| <= ceil(3 sigma(p))``, weights normalised to 1, reflect-101 borders.
+``out(p) = sum_q G_{sigma(p)}(q - p) img(q)`` over the square window
+``|q - p| <= ceil(3 sigma(p))``, weights normalised to 1, reflect-101 borders, computed
+exactly (no approximation of this sum). For a constant sigma it is the convolution with the
+PSF; at a depth edge it is no model of occlusion: a sharp pixel never receives light from a
+blurred neighbour (a blurred foreground keeps a hard outline), and a blurred pixel averages
+in its sharp neighbours (a sharp foreground leaks into the blurred background behind it).
 It wraps the JIT kernels in :mod:`defocuskit.blur._gather_kernels`.
 """
 
@@ -44,7 +48,8 @@ def pad_planar_fast(img: np.ndarray, pad: int, extra_right: int = 0,
 
 
 def blur_gather(img: np.ndarray, sigma: np.ndarray, *, threads: int | None = None) -> np.ndarray:
-    """Exact spatially varying Gaussian blur (gather); wraps the JIT kernel.
+    """Spatially varying Gaussian blur, each pixel with its own sigma (gather); wraps the JIT
+    kernel.
 
     Parameters
     ----------

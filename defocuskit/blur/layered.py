@@ -15,6 +15,10 @@ composited "over" what lies behind it. Consequences:
   it hid is filled first by a normalised blur of what is behind (premultiplied, so colours
   are not darkened), as SYNDOF does for the layers in front of focus;
 * the result is divided by the accumulated coverage, so a constant image stays constant.
+
+Approximations: sigma is quantised to the levels; the hidden background's fill covers it
+only partly, so just inside a blurred foreground's edge the foreground weighs more than a
+lens gives it (up to 0.10 of the step, ``docs/camera_model.md``, "At an occlusion edge").
 """
 
 from __future__ import annotations

@@ -1,8 +1,10 @@
 """Scatter mode: each source pixel spreads its own normalised Gaussian PSF; result normalised.
 
 ``out(p) = sum_q G_{sigma(q)}(p - q) img(q) / sum_q G_{sigma(q)}(p - q)``: the PSF belongs
-to the *source* pixel (the physical model of 003 eq. 9), unlike gather where the window
-belongs to the output pixel. The two agree for a constant sigma and differ at depth edges.
+to the *source* pixel (003 eq. 9, MDDNet's model), unlike gather where the window belongs
+to the output pixel. The two agree for a constant sigma and differ at depth edges, where
+neither models occlusion: here a blurred foreground spreads over a sharp background, but
+a blurred background spreads over a sharp foreground just as far.
 Dividing by the received weight keeps a constant image constant. Wraps the JIT kernels in
 :mod:`defocuskit.blur._scatter_kernels`.
 """
