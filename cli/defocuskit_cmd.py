@@ -166,18 +166,24 @@ def synth(source, input_, output, camera, focus, mode, coc_model, psf, coc_to_si
 @click.option("-n", "n", type=int, default=4, show_default=True, help="Samples to show.")
 @click.option("--output", "-o", required=True, type=click.Path(dir_okay=False),
               help="PNG file to write.")
+@click.option("--stack-index", type=click.IntRange(min=0), metavar="K",
+              help="Focal-stack split: show image K of each stack only [default: every image "
+                   "of the stack, one column each].")
 @user_errors
-def preview(dataset, split, n, output):
+def preview(dataset, split, n, output, stack_index):
     """Plot a grid of samples (AiF, defocused, depth, sigma), the sigma histogram and
-    the camera's CoC-vs-depth curve.
+    the camera's CoC-vs-depth curve; the title says whether the dataset has sensor noise
+    and was blurred in linear light. A focal stack shows every image with its focus
+    distance (or one, --stack-index).
 
     \b
     Example:
       defocuskit preview runs/samples.zarr --split train -n 4 --output runs/preview.png
+      defocuskit preview runs/stack.zarr -n 2 --stack-index 1 --output runs/stack1.png
     """
     from defocuskit.preview import preview_dataset
 
-    path = preview_dataset(dataset, output, split=split, n=n)
+    path = preview_dataset(dataset, output, split=split, n=n, stack_index=stack_index)
     click.echo(f"wrote {path}")
 
 

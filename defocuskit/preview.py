@@ -1,4 +1,16 @@
-"""`defocuskit preview`: a PNG grid of samples with the sigma histogram and CoC curve."""
+"""`defocuskit preview`: a PNG grid of samples with the sigma histogram and CoC curve.
+
+One row per sample: AiF, defocused, depth, sigma. A focal-stack split shows every image
+of each stack: two rows per sample, the AiF and the K defocused images (each titled with
+its focus distance) above the depth and the K sigma maps; ``stack_index`` shows image K
+of each stack in the one-row layout instead. The figure's title says how the defocused
+images were made: with or without sensor noise, blurred in linear light or on the
+sRGB-encoded values (from the dataset's recorded synth config), or real captures.
+
+Every panel carries a label (``Axes.get_label()``): ``aif``, ``depth``,
+``defocused:<k>`` and ``sigma:<k>`` (k: the stack image, 0 without a stack), ``hist``,
+``coc``, ``caption``.
+"""
 
 from __future__ import annotations
 
@@ -10,28 +22,74 @@ from defocuskit.errors import ConfigError, DataError
 from defocuskit.store import open_dataset
 from defocuskit.summary import stat_indices
 
-__all__ = ["preview_dataset"]
+__all__ = ["preview_dataset", "preview_figure", "render_note"]
 
 
-def _camera_for(sp, i: int, coc_model: str):
+def _camera_for(sp, i: int, coc_model: str, k: int = 0):
     from defocuskit.optics import Camera
 
     def val(name):
-        v = np.asarray(sp.array(name)[i], dtype=np.float64).ravel()
-        return float(v[0])
+        return float(np.asarray(sp.array(name)[i], dtype=np.float64).ravel()[k])
 
     return Camera(focal_length=val("focal_length"), f_number=val("f_number"),
                   focus_distance=val("focus_distance"), pixel_pitch=val("pixel_pitch"),
                   coc_to_sigma=val("coc_to_sigma"), coc_model=coc_model)
 
 
-def preview_dataset(path, output, *, split: str | None = None, n: int = 4) -> Path:
-    """Write a preview PNG of ``n`` samples of ``split`` and return its path.
+def render_note(attrs: dict, *, real_captures: bool = False) -> str:
+    """How the defocused images of a dataset were made, in one line (from its attrs)."""
+    if real_captures:
+        return "defocused images: real captures, stored as recorded"
+    cfg = attrs.get("config")
+    if not isinstance(cfg, dict) or "linear_light" not in cfg:  # not written by synth
+        return "defocused images: sensor noise and linear light not recorded in the dataset"
+    noise = cfg.get("noise")
+    if noise is None:
+        noise_text = "no sensor noise"
+    else:
+        from defocuskit.blur.noise import SensorNoise
 
-    Rows: one per sample (AiF, defocused, depth in metres, sigma in pixels, each with a
-    colour bar), then the sigma histogram of the shown samples and each shown sample's
-    circle of confusion (pixels) against depth, with its focus distance marked. A
-    scene-only dataset (``synth --mode none``) shows AiF and depth only.
+        nz = SensorNoise.from_config(noise)
+        noise_text = (f"sensor noise added after the blur (Poisson-Gaussian, gain {nz.gain:g}, "
+                      f"read sigma {nz.read_sigma:g})")
+    light = ("blurred in linear light (sRGB decoded, blurred, encoded)"
+             if cfg.get("linear_light") else
+             "blurred on the sRGB-encoded values (not in linear light)")
+    return f"defocused images: {noise_text}; {light}"
+
+
+def _check_stack_index(stack_index, sp, path) -> None:
+    if stack_index is None:
+        return
+    if not sp.focal_stack or not sp.has("defocused"):
+        raise ConfigError(f"--stack-index {stack_index}: split {sp.name!r} of {path} is not "
+                          "a focal stack (one defocused image per sample); leave it out")
+    if not 0 <= stack_index < sp.focal_stack:
+        raise ConfigError(f"--stack-index {stack_index}: the focal stacks of split "
+                          f"{sp.name!r} hold {sp.focal_stack} images (0..{sp.focal_stack - 1})")
+
+
+def preview_figure(path, *, split: str | None = None, n: int = 4,
+                   stack_index: int | None = None):
+    """The preview of ``n`` samples of ``split`` as a matplotlib Figure (no pyplot).
+
+    Parameters
+    ----------
+    path : path-like
+        A complete dataset.
+    split : str, optional
+        Default: the first split.
+    n : int
+        Samples to show, evenly spread over the split (skipped samples left out).
+    stack_index : int, optional
+        A focal-stack split: show image K of each stack only (default: all of them).
+
+    Raises
+    ------
+    ConfigError
+        ``n`` < 1, or ``stack_index`` on a split that is not a stack or out of its range.
+    DataError
+        No usable sample, or damaged data.
     """
     from matplotlib.figure import Figure  # no pyplot: no global backend, nothing to close
 
@@ -40,79 +98,154 @@ def preview_dataset(path, output, *, split: str | None = None, n: int = 4) -> Pa
     ds = open_dataset(path)
     split = split or ds.splits[0]
     sp = ds[split]
+    _check_stack_index(stack_index, sp, path)
     usable = np.asarray(sp.usable_indices())  # samples skipped by synth hold no data
     if usable.size == 0:
         raise DataError(f"dataset {path}: split {split!r} has no usable sample (all skipped)")
-    idx = usable[stat_indices(usable.size, n)]
-    has_sigma = sp.has("sigma")
-    has_defocused = sp.has("defocused")  # absent in a scene-only dataset
-    cols = 2 + has_defocused + has_sigma
-    fig = Figure(figsize=(4.2 * cols, 3.3 * (len(idx) + (1 if has_sigma else 0))),
-                     layout="constrained")
-    rows = len(idx) + (1 if has_sigma else 0)
+    idx = [int(i) for i in usable[stat_indices(usable.size, n)]]
+    has_sigma, has_defocused = sp.has("sigma"), sp.has("defocused")
+    stack = sp.focal_stack if has_defocused else 0
+    slices = list(range(stack)) if (stack and stack_index is None) else [stack_index or 0]
+    whole_stack = stack > 0 and stack_index is None
+    rows_per = 2 if whole_stack else 1
+    cols = max(1 + len(slices), 3) if whole_stack else 2 + has_defocused + has_sigma
+    rows = rows_per * len(idx) + has_sigma
+    fig = Figure(figsize=((3.2 if whole_stack else 4.2) * cols, 3.0 * rows),
+                 layout="constrained")
     axes = fig.subplots(rows, cols, squeeze=False)
-    names = ("aif", *(("defocused",) if has_defocused else ()), "depth",
-             *(("sigma",) if has_sigma else ()))
+    panels = dict(fig=fig, sp=sp, slices=slices, stack=stack)
     depth_all, sigma_all = [], []
     for r, i in enumerate(idx):
-        d = sp.read(int(i), names=names)
-        sid = sp.sample_ids[i] if i < len(sp.sample_ids) else str(i)
-        axes[r, 0].imshow(d["aif"])
-        axes[r, 0].set_title(f"{sid}: all-in-focus", fontsize=9)
-        if has_defocused:
-            axes[r, 1].imshow(d["defocused"][0] if sp.focal_stack else d["defocused"])
-            title = "defocused"
-            if has_sigma:
-                fd = np.asarray(sp.array("focus_distance")[int(i)]).ravel()[0]
-                title += f" (focus {fd:.2f} m" + (", stack[0])" if sp.focal_stack else ")")
-            axes[r, 1].set_title(title, fontsize=9)
-        c = 1 + has_defocused
-        im = axes[r, c].imshow(d["depth"], cmap="magma_r")
-        fig.colorbar(im, ax=axes[r, c], label="depth [m]", shrink=0.85)
-        axes[r, c].set_title("depth (NaN = invalid, white)"
-                             + ("" if has_defocused else "; scene only"), fontsize=9)
+        names = ("aif", "depth", *(("defocused",) if has_defocused else ()),
+                 *(("sigma",) if has_sigma else ()))
+        d = sp.read(i, names=names)
         depth_all.append(d["depth"][np.isfinite(d["depth"])])
+        if whole_stack:
+            row_a, row_b = axes[2 * r], axes[2 * r + 1]
+            _image(row_a[0], d["aif"], "aif", f"{_sid(sp, i)}: all-in-focus")
+            _depth(fig, row_b[0], d["depth"], True)
+            for c, k in enumerate(slices, start=1):
+                _defocused(row_a[c], d["defocused"][k], i, k, panels)
+                if has_sigma:
+                    sigma_all.append(_sigma(row_b[c], d["sigma"][k], i, k, panels))
+            if has_sigma:  # one scale for the stack's sigma maps, so they compare
+                vmax = max(float(np.nanmax(d["sigma"])), 1e-6)
+                for ax in row_b[1:1 + len(slices)]:
+                    ax.images[0].set_clim(0.0, vmax)
+                fig.colorbar(row_b[1].images[0], ax=list(row_b[1:1 + len(slices)]),
+                             label="sigma [px]", shrink=0.85)
+            used_b = 1 + (len(slices) if has_sigma else 0)
+            for ax in (*row_a[1 + len(slices):], *row_b[used_b:]):
+                ax.axis("off")
+            continue
+        row = axes[r]
+        _image(row[0], d["aif"], "aif", f"{_sid(sp, i)}: all-in-focus")
+        c = 1
+        if has_defocused:
+            k = slices[0]
+            _defocused(row[1], d["defocused"][k] if stack else d["defocused"], i, k, panels)
+            c = 2
+        _depth(fig, row[c], d["depth"], has_defocused)
         if has_sigma:
-            sig = d["sigma"][0] if sp.focal_stack else d["sigma"]
-            im = axes[r, 3].imshow(sig, cmap="viridis")
-            fig.colorbar(im, ax=axes[r, 3], label="sigma [px]", shrink=0.85)
-            axes[r, 3].set_title("defocus map sigma", fontsize=9)
-            sigma_all.append(sig[np.isfinite(sig)])
-        for ax in axes[r]:
-            ax.set_xticks([])
-            ax.set_yticks([])
+            sig = d["sigma"][slices[0]] if stack else d["sigma"]
+            sigma_all.append(_sigma(row[c + 1], sig, i, slices[0], panels))
+            fig.colorbar(row[c + 1].images[0], ax=row[c + 1], label="sigma [px]", shrink=0.85)
     if has_sigma:
-        ax_h, ax_c = axes[-1, 0], axes[-1, 1]
-        ax_h.hist(np.concatenate(sigma_all), bins=60, color="tab:green")
-        ax_h.set_xlabel("sigma [px]")
-        ax_h.set_ylabel("pixels")
-        ax_h.set_title("sigma histogram (shown samples)", fontsize=9)
-        dep = np.concatenate(depth_all)
-        lo, hi = (float(dep.min()), float(dep.max())) if dep.size else (0.5, 10.0)
-        xs = np.linspace(max(lo * 0.8, 1e-2), hi * 1.1, 400)
-        coc_model = (ds.attrs.get("camera") or {}).get("coc_model", "exact")
-        for i in idx:
-            cam = _camera_for(sp, int(i), coc_model)
-            line, = ax_c.plot(xs, cam.coc_px(xs), lw=1.2)
-            ax_c.axvline(cam.focus_distance, color=line.get_color(), ls=":", lw=0.8)
-        ax_c.set_xlabel("depth [m]")
-        ax_c.set_ylabel("CoC diameter [px]")
-        ax_c.set_title(f"camera {(ds.attrs.get('camera') or {}).get('preset')}: CoC vs depth "
-                       "(dotted: focus)", fontsize=9)
-        ax_c.grid(alpha=0.3)
-        for ax in axes[-1, 2:]:
-            ax.axis("off")
-        axes[-1, 2].text(0, 0.5, _caption(ds.attrs, split, len(sp)), fontsize=9,
-                         va="center", family="monospace")
+        _summary_row(axes[-1], ds, sp, idx, slices, depth_all, sigma_all)
+    if has_defocused:
+        fig.suptitle(render_note(ds.attrs, real_captures=not has_sigma), fontsize=10)
+    return fig
+
+
+def preview_dataset(path, output, *, split: str | None = None, n: int = 4,
+                    stack_index: int | None = None) -> Path:
+    """Write :func:`preview_figure` to the PNG ``output`` and return its path."""
+    fig = preview_figure(path, split=split, n=n, stack_index=stack_index)
     out = Path(output)
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=80)
     return out
 
 
-def _caption(attrs: dict, split: str, n: int) -> str:
+def _sid(sp, i: int) -> str:
+    return sp.sample_ids[i] if i < len(sp.sample_ids) else str(i)
+
+
+def _image(ax, img, label: str, title: str, **kw):
+    im = ax.imshow(img, **kw)
+    ax.set_label(label)
+    ax.set_title(title, fontsize=9)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    return im
+
+
+def _focus_m(sp, i: int, k: int) -> float | None:
+    if not sp.has("focus_distance"):
+        return None
+    return float(np.asarray(sp.array("focus_distance")[i], dtype=np.float64).ravel()[k])
+
+
+def _defocused(ax, img, i: int, k: int, p: dict) -> None:
+    fd = _focus_m(p["sp"], i, k)
+    where = f"stack[{k}] of {p['stack']}" if p["stack"] else ""
+    if fd is None:
+        title = "defocused" + (f" ({where})" if where else "")
+    else:
+        title = f"defocused, focus {fd:.2f} m" + (f" ({where})" if where else "")
+    _image(ax, img, f"defocused:{k}", title)
+
+
+def _depth(fig, ax, depth, has_defocused: bool) -> None:
+    im = _image(ax, depth, "depth", "depth (NaN = invalid, white)"
+                + ("" if has_defocused else "; scene only"), cmap="magma_r")
+    fig.colorbar(im, ax=ax, label="depth [m]", shrink=0.85)
+
+
+def _sigma(ax, sig, i: int, k: int, p: dict) -> np.ndarray:
+    fd = _focus_m(p["sp"], i, k)
+    _image(ax, sig, f"sigma:{k}", "defocus map sigma"
+           + (f", focus {fd:.2f} m" if p["stack"] and fd is not None else ""), cmap="viridis")
+    return sig[np.isfinite(sig)]
+
+
+def _summary_row(row, ds, sp, idx, slices, depth_all, sigma_all) -> None:
+    """The sigma histogram, the CoC curves (one per shown sample and image) and a caption."""
+    ax_h, ax_c = row[0], row[1]
+    ax_h.set_label("hist")
+    ax_h.hist(np.concatenate(sigma_all), bins=60, color="tab:green")
+    ax_h.set_xlabel("sigma [px]")
+    ax_h.set_ylabel("pixels")
+    ax_h.set_title("sigma histogram (shown images)", fontsize=9)
+    dep = np.concatenate(depth_all)
+    lo, hi = (float(dep.min()), float(dep.max())) if dep.size else (0.5, 10.0)
+    xs = np.linspace(max(lo * 0.8, 1e-2), hi * 1.1, 400)
+    camera = ds.attrs.get("camera") or {}
+    coc_model = camera.get("coc_model", "exact")
+    ax_c.set_label("coc")
+    for s, i in enumerate(idx):
+        for k in slices:
+            cam = _camera_for(sp, i, coc_model, k if sp.focal_stack else 0)
+            colour = f"C{k}" if len(slices) > 1 else f"C{s}"
+            label = f"stack[{k}]" if (len(slices) > 1 and s == 0) else None
+            ax_c.plot(xs, cam.coc_px(xs), lw=1.2, color=colour, label=label)
+            ax_c.axvline(cam.focus_distance, color=colour, ls=":", lw=0.8)
+    if len(slices) > 1:
+        ax_c.legend(fontsize=7)
+    ax_c.set_xlabel("depth [m]")
+    ax_c.set_ylabel("CoC diameter [px]")
+    ax_c.set_title(f"camera {camera.get('preset')}: CoC vs depth (dotted: focus)", fontsize=9)
+    ax_c.grid(alpha=0.3)
+    for ax in row[2:]:
+        ax.axis("off")
+    row[2].set_label("caption")
+    row[2].text(0, 0.5, _caption(ds.attrs, sp), fontsize=9, va="center", family="monospace")
+
+
+def _caption(attrs: dict, sp) -> str:
     cfg = attrs.get("config", {})
-    return (f"split     {split} ({n} samples)\nsource    {cfg.get('source')}\n"
+    stack = f"\nstack     {sp.focal_stack} images per sample" if sp.focal_stack else ""
+    return (f"split     {sp.name} ({len(sp)} samples)\nsource    {cfg.get('source')}\n"
             f"camera    {cfg.get('camera')}\nfocus     {cfg.get('focus')}\n"
-            f"mode      {cfg.get('mode')}\nseed      {cfg.get('seed')}\n"
+            f"mode      {cfg.get('mode')}\nseed      {cfg.get('seed')}{stack}\n"
             f"schema    v{attrs.get('schema_version')}")
