@@ -38,6 +38,16 @@ def _frame_size(allow_none: bool):
     return parse
 
 
+def _progress_options(fn):
+    """--progress/--no-progress and --progress-every, alike on fit, eval and predict."""
+    fn = click.option("--progress-every", type=click.FloatRange(min=0), default=30.0,
+                      show_default=True, metavar="SECONDS",
+                      help="Without a terminal: seconds between plain progress lines.")(fn)
+    return click.option("--progress/--no-progress", default=None,
+                        help="Progress on stderr: a bar on a terminal, else a plain line "
+                             "every --progress-every seconds (default: on).")(fn)
+
+
 @click.group(context_settings=CONTEXT)
 @click.version_option(__version__, prog_name="trainer")
 def trainer():
@@ -117,6 +127,7 @@ def trainer():
               help="Continue RUN_DIR/last.pt (with RUN_DIR/config.json unless --config).")
 @click.option("--overwrite", is_flag=True,
               help="Replace an earlier run in RUN_DIR (only this trainer's files).")
+@_progress_options
 @_user_errors
 def fit_cmd(data, run_dir, preset, config_file, resume, overwrite, **options):
     """Train a model and write checkpoints, a CSV log and plots to RUN_DIR.
@@ -138,9 +149,11 @@ def fit_cmd(data, run_dir, preset, config_file, resume, overwrite, **options):
     from trainer.fit import fit
 
     options["compile"] = options.pop("compile_")
+    every = options.pop("progress_every")
     cfg = resolve_run_config(run_dir, resume=resume, preset=preset, config_file=config_file,
                              overrides=options)
-    summary = fit(data, run_dir, cfg, resume=resume, overwrite=overwrite, log=click.echo)
+    summary = fit(data, run_dir, cfg, resume=resume, overwrite=overwrite, log=click.echo,
+                  progress_every=every)
     if summary["best"] is not None:
         click.echo(f"done: {summary['epochs']} epochs, {summary['steps']} steps, best "
                    f"{summary['monitor']} = {summary['best']:.4g}; checkpoints in {run_dir}")
@@ -169,9 +182,10 @@ def fit_cmd(data, run_dir, preset, config_file, resume, overwrite, **options):
 @click.option("--stack-index", type=click.IntRange(min=0),
               help="Focal-stack split: image K of each stack to score (default: the run's "
                    "--stack-index).")
+@_progress_options
 @_user_errors
 def eval_cmd(data, checkpoint, split, as_json, make3d, max_depth, clip, resize, device,
-             num_workers, limit, stack_index):
+             num_workers, limit, stack_index, progress, progress_every):
     """Score a checkpoint on one split (whole frames): depth errors and deltas, PSNR, SSIM,
     defocus-map MSE and MAE (pixels) for the heads it has.
 
@@ -187,7 +201,8 @@ def eval_cmd(data, checkpoint, split, as_json, make3d, max_depth, clip, resize, 
     res = evaluate_checkpoint(data, checkpoint, split=split, device=device,
                               num_workers=num_workers, make3d=make3d, max_depth=max_depth,
                               clip=clip, resize=resize, max_samples=limit,
-                              stack_index=stack_index)
+                              stack_index=stack_index, progress=progress is not False,
+                              progress_every=progress_every)
     if as_json:
         clean = {k: (v if not isinstance(v, float) or math.isfinite(v) else None)
                  for k, v in res.items()}
@@ -205,10 +220,12 @@ def eval_cmd(data, checkpoint, split, as_json, make3d, max_depth, clip, resize, 
 @click.option("--max-pixels", type=click.IntRange(min=1), default=2048 * 2048,
               show_default=True, help="Refuse images larger than this (height x width).")
 @click.argument("images", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@_progress_options
 @_user_errors
-def predict_cmd(checkpoint, output, device, max_pixels, images):
-    """Predict depth (16-bit PNG in mm + a colour map), the all-in-focus image and the
-    defocus map (sigma in pixels: .npy + a colour map), for the heads the checkpoint has.
+def predict_cmd(checkpoint, output, device, max_pixels, images, progress, progress_every):
+    """Predict depth (16-bit PNG in mm + a colour map with a colour bar in metres), the
+    all-in-focus image and the defocus map (sigma in pixels: .npy + a colour map with a
+    colour bar in pixels), for the heads the checkpoint has.
 
     \b
     Example:
@@ -220,7 +237,8 @@ def predict_cmd(checkpoint, output, device, max_pixels, images):
     """
     from trainer.predict import predict_images
 
-    written = predict_images(checkpoint, images, output, device=device, max_pixels=max_pixels)
+    written = predict_images(checkpoint, images, output, device=device, max_pixels=max_pixels,
+                             progress=progress is not False, progress_every=progress_every)
     click.echo(f"wrote {len(written)} files to {output}")
 
 

@@ -28,6 +28,7 @@ for mode in ("gather", "scatter"):
     render(img, sig, mode=mode)
 out = tempfile.mkdtemp()
 trainer.plots.plot_loss_curves([{"epoch": 1, "train_total": 1.0}], out + "/a.png")
+trainer.plots.colormap_with_scale_bar(np.ones((8, 8)), label="depth [m]")
 defocuskit.preview.preview_dataset(sys.argv[1], out + "/p.png", split="train", n=1)
 assert "matplotlib.pyplot" not in sys.modules, "pyplot was imported"
 assert warnings.filters == filters, "warnings filters changed"

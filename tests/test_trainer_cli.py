@@ -206,7 +206,8 @@ def test_predict_writes_depth_mm_colour_and_aif(run, tmp_path):
     assert depth.dtype == np.uint16 and depth.shape == (50, 70)
     colour = cv2.imread(str(out / "photo_depth_color.png"))
     aif = cv2.imread(str(out / "photo_aif.png"))
-    assert colour.shape == aif.shape == (50, 70, 3)
+    assert aif.shape == (50, 70, 3)
+    assert colour.shape == (160, 170, 3)  # the map with its colour bar at the right
     model = build_model(load_checkpoint(run / "last.pt")).eval()
     x = torch.from_numpy(rgb).permute(2, 0, 1)[None].float() / 255
     x = torch.nn.functional.pad(x, (0, 26, 0, 14), mode="reflect")

@@ -154,7 +154,7 @@ def test_predict_writes_the_sigma_map(data, tiny_config, tmp_path):
     assert res.exit_code == 0, res.output
     sigma = np.load(out / "photo_sigma.npy")
     assert sigma.dtype == np.float32 and sigma.shape == (40, 50) and (sigma >= 0).all()
-    assert cv2.imread(str(out / "photo_sigma_color.png")).shape == (40, 50, 3)
+    assert cv2.imread(str(out / "photo_sigma_color.png")).shape == (160, 150, 3)  # + its bar
     assert (out / "photo_depth.png").is_file() and not (out / "photo_aif.png").exists()
     model = build_model(load_checkpoint(run / "last.pt")).eval()
     x = torch.from_numpy(rgb).permute(2, 0, 1)[None].float() / 255

@@ -26,6 +26,7 @@ from torch.utils.data import DataLoader
 from defocuskit.store import open_dataset
 from trainer.data import DefocusDataset, crop_to, pad_to_multiple, to_device_batch
 from trainer.metrics import MAKE3D_RANGES, MetricAccumulator, benchmark_max_depth
+from trainer.progress import DEFAULT_EVERY_S, Progress, Ticker
 
 __all__ = ["evaluate", "evaluate_checkpoint", "format_table", "resolve_device", "autocast_for",
            "AS_TRAINED"]
@@ -59,7 +60,7 @@ def autocast_for(device: torch.device, amp: bool):
 @torch.no_grad()
 def evaluate(model, loader, *, device, amp: bool = False, channels_last: bool = False,
              max_depth: float | None = None, clip: bool = True, make3d: bool = False,
-             keep_first: bool = False) -> dict:
+             keep_first: bool = False, progress=None) -> dict:
     """Score ``model`` on every full frame of ``loader``.
 
     Parameters
@@ -78,6 +79,8 @@ def evaluate(model, loader, *, device, amp: bool = False, channels_last: bool = 
     keep_first : bool
         Also return the first batch's inputs, predictions and targets (CPU float32) under
         ``"_first"`` for the validation panel.
+    progress : trainer.progress.Progress, optional
+        Told the number of images after each batch (the caller closes it).
 
     Returns
     -------
@@ -110,6 +113,8 @@ def evaluate(model, loader, *, device, amp: bool = False, channels_last: bool = 
                      **{f"pred_{k}": v.cpu() for k, v in pred.items()},
                      **{f"true_{k}": b[k].float().cpu() for k in ("depth", "aif") if k in b},
                      **({"true_defocus": b["sigma"].float().cpu()} if "sigma" in b else {})}
+        if progress is not None:
+            progress.update(int(b["defocused"].shape[0]))
     out = {}
     for prefix, acc in accs.items():
         if prefix and not acc.n_images:
@@ -128,7 +133,8 @@ def evaluate_checkpoint(data, checkpoint, *, split: str = "test", device: str = 
                         batch_size: int = 1, num_workers: int = 0, make3d: bool = False,
                         max_depth: float | None = None, clip: bool | None = None,
                         resize=AS_TRAINED, max_samples: int | None = None,
-                        stack_index: int | None = None) -> dict:
+                        stack_index: int | None = None, progress: bool = True,
+                        progress_every: float = DEFAULT_EVERY_S) -> dict:
     """Load ``checkpoint``, rebuild its model and score it on ``split`` of ``data``.
 
     The evaluation protocol follows the run unless overridden: ``max_depth``, ``clip`` and
@@ -149,6 +155,9 @@ def evaluate_checkpoint(data, checkpoint, *, split: str = "test", device: str = 
         Image of a focal-stack split to score (and its sigma map). Default: the run's
         ``stack_index`` when the split is a stack; given for a split that is not, it is
         refused.
+    progress : bool
+        Progress on stderr: a bar on a terminal, else a plain line every ``progress_every``
+        seconds (see :mod:`trainer.progress`); False: none.
     make3d, batch_size, num_workers, max_samples
         See ``trainer eval``.
 
@@ -166,6 +175,7 @@ def evaluate_checkpoint(data, checkpoint, *, split: str = "test", device: str = 
     """
     from trainer.checkpoint import build_model, load_checkpoint
 
+    ticker = Ticker(progress_every)
     dev = resolve_device(device)
     ckpt = load_checkpoint(checkpoint)
     model = build_model(ckpt, path=checkpoint).to(dev)
@@ -203,8 +213,9 @@ def evaluate_checkpoint(data, checkpoint, *, split: str = "test", device: str = 
                         pin_memory=dev.type == "cuda")
     amp = train_cfg.get("amp")  # as trained: None means bf16 on CUDA only
     amp = dev.type == "cuda" if amp is None else bool(amp)
-    res = evaluate(model, loader, device=dev, amp=amp, make3d=make3d, max_depth=max_depth,
-                   clip=clip)
+    with Progress(len(ds), f"eval {split}", enabled=progress, ticker=ticker) as bar:
+        res = evaluate(model, loader, device=dev, amp=amp, make3d=make3d,
+                       max_depth=max_depth, clip=clip, progress=bar)
     res.update(split=split, checkpoint=str(checkpoint), epoch=int(ckpt["epoch"]),
                max_depth=max_depth, clip=clip, resize=None if resize is None else list(resize))
     return res

@@ -12,14 +12,12 @@ from __future__ import annotations
 
 import csv
 import math
-import sys
 import time
 import warnings
 from pathlib import Path
 
 import torch
 import torch.distributed as dist
-from tqdm import tqdm
 
 from trainer.build import (
     Run,
@@ -37,6 +35,7 @@ from trainer.checkpoint import (
 from trainer.config import TrainConfig, save_config
 from trainer.data import to_device_batch
 from trainer.evaluate import autocast_for, evaluate
+from trainer.progress import DEFAULT_EVERY_S, Progress, Ticker, format_duration
 from trainer.rundir import check_run_dir, clear_earlier_run
 
 __all__ = ["fit", "seed_everything", "seed_worker", "epoch_seed"]
@@ -72,13 +71,17 @@ def _is_better(value: float, best: float | None, maximise: bool) -> bool:
 
 
 def _train_epoch(model, loader, criterion, optimizer, *, device, amp, channels_last, step,
-                 max_steps, bar):
-    """One pass over ``loader``; returns (term sums, batches, images, step, stopped)."""
+                 max_steps, progress: Progress, state: dict):
+    """One pass over ``loader``; returns (term sums, batches, images, step, stopped).
+
+    ``state`` is kept current (``sums``, ``n_batches``, ``n_images``, ``step``) for the
+    plain progress line that ``progress`` may build."""
     model.train()
     sums: dict[str, torch.Tensor] = {}
     n_batches = n_images = 0
     stopped = False
-    for batch in bar:
+    state.update(sums=sums, n_batches=0, n_images=0, step=step)
+    for batch in loader:
         b = to_device_batch(batch, device, channels_last=channels_last)
         with autocast_for(device, amp):
             pred = model(b["defocused"])
@@ -92,17 +95,19 @@ def _train_epoch(model, loader, criterion, optimizer, *, device, amp, channels_l
         n_batches += 1
         n_images += b["defocused"].shape[0]
         step += 1
-        if not bar.disable and n_batches % 5 == 1:
-            bar.set_postfix(loss=f"{float(terms['total']):.4f}")
+        state.update(n_batches=n_batches, n_images=n_images, step=step)
+        if progress.bar is not None and n_batches % 5 == 1:
+            progress.set_postfix(loss=f"{float(terms['total']):.4f}")
+        progress.update(1)
         if max_steps is not None and step >= max_steps:
             stopped = True
             break
-    bar.close()
+    progress.close()
     return sums, n_batches, n_images, step, stopped
 
 
 def fit(data, run_dir, config: TrainConfig | None = None, *, resume: bool = False,
-        overwrite: bool = False, log=print) -> dict:
+        overwrite: bool = False, log=print, progress_every: float = DEFAULT_EVERY_S) -> dict:
     """Train 2HDED:NET on ``data`` and write the run to ``run_dir``.
 
     Parameters
@@ -121,6 +126,10 @@ def fit(data, run_dir, config: TrainConfig | None = None, *, resume: bool = Fals
         check has passed).
     log : callable
         Receives one summary line per epoch (rank 0 only).
+    progress_every : float
+        With ``config.progress`` and no terminal on stderr: seconds between plain progress
+        lines there (epoch, step / total, loss, images/s, ETA; and of validation). On a
+        terminal a tqdm bar is shown instead (see :mod:`trainer.progress`).
 
     Returns
     -------
@@ -135,6 +144,7 @@ def fit(data, run_dir, config: TrainConfig | None = None, *, resume: bool = Fals
     """
     cfg = config or TrainConfig()
     run_dir = Path(run_dir)
+    ticker = Ticker(progress_every)  # one pace for every loop of the run
     rank, world, device = setup_processes(cfg)
     main = rank == 0
     earlier = check_run_dir(run_dir, resume=resume, overwrite=overwrite) if main else []
@@ -153,8 +163,8 @@ def fit(data, run_dir, config: TrainConfig | None = None, *, resume: bool = Fals
     tb = _tensorboard(run_dir) if (run.cfg.tensorboard and main) else None
     budget_left = run.cfg.max_steps is None or run.step < run.cfg.max_steps
     for epoch in range(run.start_epoch, run.cfg.epochs if budget_left else run.start_epoch):
-        row, completed, stopped = _train_one_epoch(run, train_model, epoch)
-        _validate(run, row, completed, stopped)
+        row, completed, stopped = _train_one_epoch(run, train_model, epoch, ticker)
+        _validate(run, row, completed, stopped, ticker)
         run.history.append(row)
         if main:
             _save_epoch(run, completed)
@@ -180,7 +190,8 @@ def _wrap_for_training(run: Run):
     return train_model
 
 
-def _train_one_epoch(run: Run, train_model, epoch: int) -> tuple[dict, int, bool]:
+def _train_one_epoch(run: Run, train_model, epoch: int,
+                     ticker: Ticker) -> tuple[dict, int, bool]:
     """Train epoch ``epoch``; return its history row, the number of completed epochs
     (``epoch`` itself if ``max_steps`` stopped it part-way) and whether it stopped."""
     cfg = run.cfg
@@ -189,13 +200,20 @@ def _train_one_epoch(run: Run, train_model, epoch: int) -> tuple[dict, int, bool
     if run.sampler is not None:
         run.sampler.set_epoch(epoch)
     lr = run.optimizer.param_groups[0]["lr"]
-    show_bar = cfg.progress and run.main and sys.stderr.isatty()
     t0 = time.perf_counter()
+    state: dict = {}
+    # every step still to come in this run, for the ETA: this epoch and the later ones
+    total = run.step + (cfg.epochs - epoch) * len(run.train_loader)
+    if cfg.max_steps is not None:
+        total = min(total, cfg.max_steps)
+    progress = Progress(len(run.train_loader), f"epoch {epoch + 1}/{cfg.epochs}", unit="step",
+                        enabled=cfg.progress and run.main, ticker=ticker,
+                        line=lambda p: _train_line(epoch, cfg.epochs, total, state, t0,
+                                                   run.world))
     sums, n_batches, n_images, run.step, stopped = _train_epoch(
         train_model, run.train_loader, run.criterion, run.optimizer, device=run.device,
         amp=run.amp, channels_last=run.channels_last, step=run.step, max_steps=cfg.max_steps,
-        bar=tqdm(run.train_loader, desc=f"epoch {epoch + 1}/{cfg.epochs}",
-                 disable=not show_bar, leave=False, dynamic_ncols=True))
+        progress=progress, state=state)
     elapsed = time.perf_counter() - t0
     keys = sorted(sums)
     totals = torch.stack([sums[k] for k in keys] + [torch.tensor(float(n_batches),
@@ -211,14 +229,28 @@ def _train_one_epoch(run: Run, train_model, epoch: int) -> tuple[dict, int, bool
     return row, epoch + 1 if epoch_done else epoch, stopped
 
 
-def _validate(run: Run, row: dict, completed: int, stopped: bool) -> None:
+def _train_line(epoch: int, epochs: int, total: int, state: dict, t0: float,
+                world: int) -> str:
+    """The plain progress line of a training epoch (built only when one is due)."""
+    n = max(state["n_batches"], 1)
+    elapsed = max(time.perf_counter() - t0, 1e-9)
+    loss = state["sums"].get("total")
+    loss_text = f"loss {float(loss) / n:.4g}  " if loss is not None else ""
+    eta = (total - state["step"]) * elapsed / n
+    return (f"epoch {epoch + 1}/{epochs}  step {state['step']}/{total}  {loss_text}"
+            f"{state['n_images'] * world / elapsed:.2f} img/s  ETA {format_duration(eta)}")
+
+
+def _validate(run: Run, row: dict, completed: int, stopped: bool, ticker: Ticker) -> None:
     """Validate when due (every ``val_every`` epochs, the last one, a stop); add to ``row``."""
     due = completed % run.cfg.val_every == 0 or completed == run.cfg.epochs or stopped
     if run.val_loader is None or not due:
         return
-    res = evaluate(run.model, run.val_loader, device=run.device, amp=run.amp,
-                   channels_last=run.channels_last, max_depth=run.val_max_depth,
-                   clip=run.cfg.clip_depth, keep_first=run.cfg.plots)
+    with Progress(len(run.val_loader.dataset), f"validate epoch {row['epoch']}",
+                  enabled=run.cfg.progress and run.main, ticker=ticker) as progress:
+        res = evaluate(run.model, run.val_loader, device=run.device, amp=run.amp,
+                       channels_last=run.channels_last, max_depth=run.val_max_depth,
+                       clip=run.cfg.clip_depth, keep_first=run.cfg.plots, progress=progress)
     run.first = res.pop("_first", run.first)
     row.update({f"val_{k}": v for k, v in res.items()})
     run.model.train()

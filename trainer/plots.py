@@ -7,7 +7,11 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["plot_loss_curves", "plot_val_panel", "depth_colormap"]
+__all__ = ["plot_loss_curves", "plot_val_panel", "depth_colormap", "colormap_with_scale_bar",
+           "SCALE_BAR_WIDTH_PX", "SCALE_BAR_MIN_HEIGHT_PX"]
+
+SCALE_BAR_WIDTH_PX = 100  # the colour bar panel beside a colour-mapped image
+SCALE_BAR_MIN_HEIGHT_PX = 160  # shorter images get white rows below, for legible ticks
 
 
 def _figure(**kwargs):
@@ -82,6 +86,68 @@ def depth_colormap(depth: np.ndarray, *, vmin=None, vmax=None, cmap="turbo") -> 
     rgb = matplotlib.colormaps[cmap](np.where(finite, scaled, 0))[..., :3]
     rgb[~finite] = 0
     return (rgb * 255 + 0.5).astype(np.uint8)
+
+
+def _value_range(values: np.ndarray, vmin, vmax) -> tuple[float, float]:
+    finite = np.isfinite(values)
+    if vmin is None:
+        vmin = float(values[finite].min()) if finite.any() else 0.0
+    if vmax is None:
+        vmax = float(values[finite].max()) if finite.any() else 1.0
+    if not vmax > vmin:  # a constant map: a range the colour bar can draw
+        vmax = vmin + max(abs(vmin) * 1e-3, 1e-6)
+    return float(vmin), float(vmax)
+
+
+def colormap_with_scale_bar(values: np.ndarray, *, label: str, vmin=None, vmax=None,
+                            cmap: str = "turbo") -> np.ndarray:
+    """A colour-mapped map with its colour bar: what ``trainer predict`` writes for viewing.
+
+    Parameters
+    ----------
+    values : (H, W) float ndarray
+        Depth in metres, sigma in pixels, ...; NaN is black.
+    label : str
+        The colour bar's label with the unit, e.g. ``"depth [m]"``.
+    vmin, vmax : float, optional
+        Ends of the colour scale (default: the finite minimum and maximum).
+    cmap : str
+        A matplotlib colour map name.
+
+    Returns
+    -------
+    (max(H, SCALE_BAR_MIN_HEIGHT_PX), W + SCALE_BAR_WIDTH_PX, 3) uint8 ndarray, RGB
+        The top-left H x W pixels are :func:`depth_colormap` of ``values`` over
+        [vmin, vmax], pixel for pixel (not resampled); the colour bar with ticks in the
+        unit of ``label`` is at the right; white elsewhere.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize
+
+    d = np.asarray(values, dtype=np.float64)
+    if d.ndim != 2:
+        raise ValueError(f"colormap_with_scale_bar: expected an (H, W) map, got shape {d.shape}")
+    vmin, vmax = _value_range(d, vmin, vmax)
+    rgb = depth_colormap(d, vmin=vmin, vmax=vmax, cmap=cmap)
+    h, w = d.shape
+    height, width = max(h, SCALE_BAR_MIN_HEIGHT_PX), w + SCALE_BAR_WIDTH_PX
+    dpi = 100
+    # + 0.5 px: the canvas truncates inches x dpi to whole pixels
+    fig = _figure(figsize=((width + 0.5) / dpi, (height + 0.5) / dpi), dpi=dpi,
+                  facecolor="white")
+    fig.figimage(rgb, xo=0, yo=height - h, origin="upper")  # one image pixel per pixel
+    cax = fig.add_axes([(w + 10) / width, 8 / height, 14 / width, (height - 16) / height])
+    bar = fig.colorbar(ScalarMappable(Normalize(vmin, vmax), cmap=cmap), cax=cax)
+    bar.set_label(label, fontsize=8)
+    bar.ax.tick_params(labelsize=7)
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    out = np.asarray(canvas.buffer_rgba())[..., :3].copy()
+    if out.shape[:2] != (height, width):  # never seen; a clear failure beats a shifted map
+        raise RuntimeError(f"colour bar figure rendered {out.shape[:2]}, expected "
+                           f"{(height, width)}")
+    return out
 
 
 def plot_val_panel(first: dict, path, *, max_rows: int = 3) -> Path:

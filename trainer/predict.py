@@ -4,11 +4,18 @@ For each input ``<stem>.<ext>`` the output directory receives
 
 * ``<stem>_depth.png``: 16-bit PNG, depth in **millimetres** (0 = no value; values are
   clipped to 1..65535 mm, i.e. up to 65.5 m);
-* ``<stem>_depth_color.png``: the depth colour-mapped (turbo, near = blue) for viewing;
+* ``<stem>_depth_color.png``: for viewing, the depth colour-mapped (turbo, from its minimum
+  = blue to its maximum) with a colour bar in metres at the right;
 * ``<stem>_aif.png``: the predicted all-in-focus image, 8-bit RGB;
 * ``<stem>_sigma.npy``: the predicted defocus map, (H, W) float32, Gaussian sigma in pixels
   of the input image (defocus head);
-* ``<stem>_sigma_color.png``: that map colour-mapped (turbo from 0 px = blue to its maximum).
+* ``<stem>_sigma_color.png``: that map colour-mapped (turbo from 0 px = blue to its maximum)
+  with a colour bar in pixels.
+
+A colour map is the top-left H x W pixels of its PNG, pixel for pixel; the colour bar adds
+:data:`~trainer.plots.SCALE_BAR_WIDTH_PX` columns (and white rows below an image shorter
+than :data:`~trainer.plots.SCALE_BAR_MIN_HEIGHT_PX`), see
+:func:`~trainer.plots.colormap_with_scale_bar`.
 
 Only the outputs of the heads the checkpoint has are written. Images of any size up to
 ``max_pixels`` (default 2048 x 2048; the network's activations grow with the frame) are
@@ -32,7 +39,8 @@ from defocuskit.sources._io import read_rgb_float
 from trainer.checkpoint import build_model, load_checkpoint
 from trainer.data import crop_to, pad_to_multiple
 from trainer.evaluate import resolve_device
-from trainer.plots import depth_colormap
+from trainer.plots import colormap_with_scale_bar
+from trainer.progress import DEFAULT_EVERY_S, Progress, Ticker
 
 __all__ = ["predict_images", "output_stems", "depth_to_png16", "MAX_PIXELS"]
 
@@ -66,7 +74,8 @@ def depth_to_png16(depth_m: np.ndarray) -> np.ndarray:
 
 @torch.no_grad()
 def predict_images(checkpoint, images, output, *, device: str = "auto",
-                   max_pixels: int = MAX_PIXELS) -> list[Path]:
+                   max_pixels: int = MAX_PIXELS, progress: bool = True,
+                   progress_every: float = DEFAULT_EVERY_S) -> list[Path]:
     """Run a checkpoint on image files and write the outputs (see module doc).
 
     Parameters
@@ -81,12 +90,16 @@ def predict_images(checkpoint, images, output, *, device: str = "auto",
         ``"auto"``, ``"cpu"`` or ``"cuda[:N]"``.
     max_pixels : int
         Largest image (height x width) accepted.
+    progress : bool
+        Progress on stderr: a bar on a terminal, else a plain line every ``progress_every``
+        seconds (see :mod:`trainer.progress`); False: none.
 
     Returns
     -------
     list of Path
         The files written.
     """
+    ticker = Ticker(progress_every)
     dev = resolve_device(device)
     ckpt = load_checkpoint(checkpoint)
     model = build_model(ckpt, path=checkpoint).to(dev).eval()
@@ -100,27 +113,36 @@ def predict_images(checkpoint, images, output, *, device: str = "auto",
             raise SourceError(f"output {target}: could not be written")
         written.append(target)
 
-    for path, stem in zip(images, output_stems(images), strict=True):
-        rgb = read_rgb_float(path)
-        h, w = rgb.shape[:2]
-        if h * w > max_pixels:
-            raise ConfigError(f"image {path}: {w}x{h} = {h * w} pixels is more than the limit "
-                              f"of {max_pixels} (--max-pixels); resize it, or raise the limit "
-                              "if the device has the memory")
-        x = torch.from_numpy(rgb).to(dev).permute(2, 0, 1)[None]
-        x, size = pad_to_multiple(x)
-        pred = {k: v.float().cpu() for k, v in crop_to(model(x), size).items()}
-        if "depth" in pred:
-            d = pred["depth"][0, 0].numpy()
-            write(f"{stem}_depth.png", depth_to_png16(d))
-            write(f"{stem}_depth_color.png", depth_colormap(d)[..., ::-1])
-        if "aif" in pred:
-            a = pred["aif"][0].clamp(0, 1).permute(1, 2, 0).numpy()
-            write(f"{stem}_aif.png", (a * 255 + 0.5).astype(np.uint8)[..., ::-1])
-        if "defocus" in pred:
-            sigma = pred["defocus"][0, 0].numpy().astype(np.float32)
-            target = out_dir / f"{stem}_sigma.npy"
-            np.save(target, sigma)
-            written.append(target)
-            write(f"{stem}_sigma_color.png", depth_colormap(sigma, vmin=0.0)[..., ::-1])
+    with Progress(len(images), "predict", enabled=progress, ticker=ticker) as bar:
+        for path, stem in zip(images, output_stems(images), strict=True):
+            pred = _predict_one(model, dev, path, max_pixels)
+            if "depth" in pred:
+                d = pred["depth"][0, 0].numpy()
+                write(f"{stem}_depth.png", depth_to_png16(d))
+                write(f"{stem}_depth_color.png",
+                      colormap_with_scale_bar(d, label="depth [m]")[..., ::-1])
+            if "aif" in pred:
+                a = pred["aif"][0].clamp(0, 1).permute(1, 2, 0).numpy()
+                write(f"{stem}_aif.png", (a * 255 + 0.5).astype(np.uint8)[..., ::-1])
+            if "defocus" in pred:
+                sigma = pred["defocus"][0, 0].numpy().astype(np.float32)
+                target = out_dir / f"{stem}_sigma.npy"
+                np.save(target, sigma)
+                written.append(target)
+                write(f"{stem}_sigma_color.png",
+                      colormap_with_scale_bar(sigma, label="sigma [px]", vmin=0.0)[..., ::-1])
+            bar.update(1)
     return written
+
+
+def _predict_one(model, dev, path, max_pixels: int) -> dict[str, torch.Tensor]:
+    """The heads' outputs for one image file, cropped to its size (CPU float32)."""
+    rgb = read_rgb_float(path)
+    h, w = rgb.shape[:2]
+    if h * w > max_pixels:
+        raise ConfigError(f"image {path}: {w}x{h} = {h * w} pixels is more than the limit "
+                          f"of {max_pixels} (--max-pixels); resize it, or raise the limit "
+                          "if the device has the memory")
+    x = torch.from_numpy(rgb).to(dev).permute(2, 0, 1)[None]
+    x, size = pad_to_multiple(x)
+    return {k: v.float().cpu() for k, v in crop_to(model(x), size).items()}
