@@ -11,7 +11,7 @@ preset's". :func:`resolve_preset_settings` is the one place that fills them in a
 where each value came from; the content key (compared on resume) holds the resolved values.
 
 ``camera`` is a preset name or a custom camera: a table of its parameters
-(:class:`defocuskit.presets.CameraTable`, e.g. ``{"focal_mm": 50, "f_number": 2.8,
+(:class:`defocuskit.camera_table.CameraTable`, e.g. ``{"focal_mm": 50, "f_number": 2.8,
 "pitch_um": 5.6}``) or the same as text (``"focal_mm=50,f_number=2.8,pitch_um=5.6"``).
 Either is checked and stored in one canonical form (a dict; a bare preset name stays a
 string), so the content key compares the camera itself, however it was written.
@@ -43,7 +43,7 @@ class SynthConfig:
     output: str                                   # dataset path or fsspec URL
     source_options: dict[str, Any] = field(default_factory=dict)  # reader options
     camera: str | dict[str, Any] = "2hded"        # preset name, or a camera table / its
-    #                                               text (presets.CameraTable); canonical
+    #                                               text (camera_table.CameraTable); canonical
     coc_model: str | None = None                  # exact | paper; None = the preset's
     coc_to_sigma: float | None = None             # sigma = K * CoC; None = the preset's rule
     focus: str | None = None                      # fixed:S | uniform | histogram | syndof |
@@ -69,7 +69,7 @@ class SynthConfig:
         self.validate()
 
     def validate(self) -> None:
-        from defocuskit.presets import camera_table
+        from defocuskit.camera_table import camera_table
 
         self.camera = camera_table(self.camera)  # a checked, canonical camera
         if self.shard_size < 1:

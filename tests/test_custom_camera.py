@@ -11,9 +11,10 @@ import pytest
 from click.testing import CliRunner
 
 from cli.defocuskit_cmd import main
+from defocuskit.camera_table import camera_table, camera_text
 from defocuskit.config import SynthConfig, resolve_preset_settings, resolve_synth_config
 from defocuskit.errors import ConfigError
-from defocuskit.presets import camera_table, camera_text, get_preset
+from defocuskit.presets import get_preset
 from defocuskit.store import open_dataset
 
 TINY_SCENES = ["--option", "n_train=2", "--option", "n_test=1", "--option", "height=32",
