@@ -230,16 +230,20 @@ def inspect(dataset, as_json, verify):
 
 @main.command(context_settings=CONTEXT)
 def cameras():
-    """List the camera presets with their published sources.
+    """List the camera presets with their published sources, and the keys of a camera
+    given by its parameters.
 
     \b
     Example:
       defocuskit cameras
     """
+    from defocuskit.camera_table import TABLE_KEYS
     from defocuskit.presets import list_presets
 
     for name, preset in list_presets().items():
         click.echo(f"{name}\n  " + preset.describe().replace("\n", "\n  ") + "\n")
+    click.echo("A camera can also be given by its parameters, e.g. --camera "
+               f"focal_mm=50,f_number=2.8,pitch_um=5.6; keys: {', '.join(TABLE_KEYS)}")
 
 
 @main.command(context_settings=CONTEXT)

@@ -234,7 +234,8 @@ def _summary_row(row, ds, sp, idx, slices, depth_all, sigma_all) -> None:
         ax_c.legend(fontsize=7)
     ax_c.set_xlabel("depth [m]")
     ax_c.set_ylabel("CoC diameter [px]")
-    ax_c.set_title(f"camera {camera.get('preset')}: CoC vs depth (dotted: focus)", fontsize=9)
+    ax_c.set_title(f"camera {_camera_name(ds.attrs)}: CoC vs depth (dotted: focus)",
+                   fontsize=9)
     ax_c.grid(alpha=0.3)
     for ax in row[2:]:
         ax.axis("off")
@@ -242,10 +243,28 @@ def _summary_row(row, ds, sp, idx, slices, depth_all, sigma_all) -> None:
     row[2].text(0, 0.5, _caption(ds.attrs, sp), fontsize=9, va="center", family="monospace")
 
 
+def _camera_name(attrs: dict) -> str:
+    """The camera of a dataset in one line: the recorded ``camera.preset`` (a preset's name,
+    or a custom camera's text, :func:`~defocuskit.camera_table.camera_text`), else the
+    config's camera written as that text."""
+    recorded = (attrs.get("camera") or {}).get("preset")
+    if isinstance(recorded, str):
+        return recorded
+    camera = (attrs.get("config") or {}).get("camera")
+    if isinstance(camera, dict):
+        from defocuskit.camera_table import camera_text
+
+        try:
+            return camera_text(camera)
+        except ConfigError:  # a table this version does not accept: show it as written
+            return ",".join(f"{k}={v}" for k, v in camera.items())
+    return str(camera)
+
+
 def _caption(attrs: dict, sp) -> str:
     cfg = attrs.get("config", {})
     stack = f"\nstack     {sp.focal_stack} images per sample" if sp.focal_stack else ""
     return (f"split     {sp.name} ({len(sp)} samples)\nsource    {cfg.get('source')}\n"
-            f"camera    {cfg.get('camera')}\nfocus     {cfg.get('focus')}\n"
+            f"camera    {_camera_name(attrs)}\nfocus     {cfg.get('focus')}\n"
             f"mode      {cfg.get('mode')}\nseed      {cfg.get('seed')}{stack}\n"
             f"schema    v{attrs.get('schema_version')}")
