@@ -100,3 +100,17 @@ def test_a_dataset_without_a_recorded_camera_name_shows_its_config_camera_as_tex
     table = {"pitch_um": 5.6, "focal_mm": 50, "f_number": 2.8}  # any order, ints
     assert _camera_name({"config": {"camera": table}}) == CUSTOM
     assert _camera_name({"camera": {}, "config": {"camera": "syndof"}}) == "syndof"
+
+
+def test_schema_doc_lists_the_parameters_keys_in_their_canonical_order():
+    import re
+
+    from defocuskit.camera_table import TABLE_KEYS, camera_table
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "schema.md").read_text()
+    part = doc[doc.index("`parameters` is its canonical table"):]
+    part = part[part.index("in the order"):part.index("; numbers as")]
+    assert re.findall(r"`(\w+)`", part) == list(TABLE_KEYS)
+    # and the canonical table keeps that order, whatever order the keys were given in
+    given = {"mode": "gather", "focal_mm": 50, "preset": "2hded", "coc_step_px": 0.1}
+    assert list(camera_table(given)) == ["preset", "focal_mm", "coc_step_px", "mode"]
