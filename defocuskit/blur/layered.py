@@ -4,9 +4,10 @@ The scene is cut into layers of *signed* sigma (negative in front of the focus p
 positive behind), which is monotonic in depth, so layer order is depth order. Each pixel is
 split between its two neighbouring levels with hat weights (levels at most ``max_step``
 pixels apart, 0 always a level). Each layer's premultiplied colour and coverage are blurred
-with the level's sigma (``cv2.GaussianBlur``, support ``ceil(3 sigma)``; or, for the disc
-PSF, ``cv2.filter2D`` with the level's disc; reflect-101, on the layer's bounding box) and
-composited "over" what lies behind it. Consequences:
+with the level's sigma (the truncated Gaussian, support ``ceil(3 sigma)``: the engine's
+separable kernel, or ``cv2.GaussianBlur`` for short supports; for the disc PSF,
+``cv2.filter2D`` with the level's disc; reflect-101, on the layer's bounding box grown one
+pixel past the support) and composited "over" what lies behind it. Consequences:
 
 * a blurred foreground spreads over the background (its blurred coverage covers it);
 * a sharp foreground keeps its pixels (coverage 1) and the blurred background behind it is
@@ -27,10 +28,14 @@ import math
 
 import numpy as np
 
+from defocuskit.blur._jit import compile_kernel
 from defocuskit.blur._layered_kernels import (
+    BLUR_LANES,
+    BLUR_SIGNATURE,
     composite_over,
     extract_layer,
     fill_hidden,
+    gaussian_blur_rgba,
     level_boxes,
     unpremultiply,
 )
@@ -39,6 +44,10 @@ from defocuskit.blur.psf import disc_kernel, support_radius
 __all__ = ["blur_layered", "estimate_focus_depth", "sigma_levels"]
 
 MAX_LEVEL_STEP_PX = 0.5
+# Gaussian levels with a support radius up to this use cv2.GaussianBlur, longer ones the
+# engine's separable kernel (faster from about r = 8 on, 1.5-2x at r = 24-48; measured in
+# benchmarks/bench_render.py); both compute the same truncated normalised kernel
+CV2_MAX_RADIUS = 6
 
 
 def estimate_focus_depth(sigma: np.ndarray, depth: np.ndarray) -> float:
@@ -59,19 +68,53 @@ def sigma_levels(lo: float, hi: float, *, max_step: float = MAX_LEVEL_STEP_PX) -
     return np.concatenate([neg[:-1], pos]).astype(np.float64)
 
 
-def _blur(rgba: np.ndarray, sigma: float, psf: str) -> np.ndarray:
+def gaussian_weights(sigma: float, r: int) -> np.ndarray:
+    """One side ``g[0 .. r]`` of the truncated Gaussian sampled at integers, normalised so
+    that the full symmetric kernel sums to 1 (float32, as ``cv2.getGaussianKernel``)."""
+    d = np.arange(r + 1, dtype=np.float64)
+    g = np.exp(-0.5 * (d / sigma) ** 2)
+    return (g / (g[0] + 2.0 * g[1:].sum())).astype(np.float32)
+
+
+class _Scratch:
+    """Reused buffers of one ``blur_layered`` call (frame-sized, sliced per box): 0 the
+    extracted layer (then what lies behind it), 1 the blurred layer, 2 the blur's vertical
+    pass, 3 the blurred background fill."""
+
+    def __init__(self, h: int, w: int, r_max: int):
+        # BLUR_LANES floats of slack: the blur's last lane group of a row reads past its end
+        self.bufs = [np.zeros(h * w * 4 + BLUR_LANES, np.float32) for _ in range(4)]
+        self.row = np.zeros(4 * (w + 2 * r_max) + BLUR_LANES, np.float32)
+
+    def box(self, i: int, h: int, w: int) -> np.ndarray:
+        """Buffer ``i`` as a C-contiguous (h, w, 4) array."""
+        return self.bufs[i][:h * w * 4].reshape(h, w, 4)
+
+
+def _blur(scratch: _Scratch, h: int, w: int, sigma: float, psf: str, dst: int) -> np.ndarray:
+    """Scratch buffer 0, as an (h, w, 4) box, blurred with the level's PSF into buffer
+    ``dst`` (returned as a box); buffer 0 itself when the PSF is a single tap."""
     r = support_radius(sigma, psf)
     if r == 0:
-        return rgba.copy()
-    import cv2  # here, not at module level: keeps OpenCV off the import (and cold start) path
+        return scratch.box(0, h, w)
+    # reflect-101 at a box edge only mirrors zeros (the box has a margin one pixel wider
+    # than the PSF's support) or the true image border, so blurring the box equals
+    # blurring the whole frame there
+    out = scratch.box(dst, h, w)
+    if psf == "disc" or r <= CV2_MAX_RADIUS:
+        import cv2  # here, not at module level: keeps OpenCV off the import (cold start) path
 
-    # reflect-101 at a box edge only mirrors zeros (the box has a margin of the PSF's
-    # support) or the true image border, so blurring the box equals blurring the whole
-    # frame there
-    if psf == "disc":
-        return cv2.filter2D(rgba, -1, disc_kernel(sigma), borderType=cv2.BORDER_REFLECT_101)
-    return cv2.GaussianBlur(rgba, (2 * r + 1, 2 * r + 1), sigma, sigmaY=sigma,
-                            borderType=cv2.BORDER_REFLECT_101)
+        src = scratch.box(0, h, w)
+        if psf == "disc":
+            cv2.filter2D(src, -1, disc_kernel(sigma), dst=out, borderType=cv2.BORDER_REFLECT_101)
+        else:
+            cv2.GaussianBlur(src, (2 * r + 1, 2 * r + 1), sigma, dst=out, sigmaY=sigma,
+                             borderType=cv2.BORDER_REFLECT_101)
+        return out
+    compile_kernel(gaussian_blur_rgba, BLUR_SIGNATURE, simd="slp+loop")
+    gaussian_blur_rgba(scratch.bufs[0], h, w, gaussian_weights(sigma, r), r, scratch.bufs[2],
+                       scratch.row, scratch.bufs[dst])
+    return out
 
 
 def blur_layered(img: np.ndarray, sigma: np.ndarray, depth: np.ndarray, *,
@@ -115,20 +158,28 @@ def blur_layered(img: np.ndarray, sigma: np.ndarray, depth: np.ndarray, *,
     nlev = levels.size
     ext = np.empty((4, nlev + 1), np.int64)
     level_boxes(np.ascontiguousarray(j), nlev, ext)
+    r_max = max(support_radius(abs(float(v)), psf) for v in levels)
+    scratch = _Scratch(H, W, r_max)
     for k in range(nlev - 1, -1, -1):  # far (large signed sigma) to near
         if ext[1, k] < 0:
             continue
         s = abs(float(levels[k]))
         r = support_radius(s, psf)
-        y0, y1 = max(ext[0, k] - r, 0), min(ext[1, k] + r + 1, H)
-        x0, x1 = max(ext[2, k] - r, 0), min(ext[3, k] + r + 1, W)
-        rgba = np.empty((y1 - y0, x1 - x0, 4), np.float32)
+        # the box reaches one pixel past the PSF's support: its reflect-101 border then
+        # mirrors only zeros into the support (grown by r alone, the box's last pixel would
+        # see the layer's outermost pixel twice, directly and mirrored)
+        y0, y1 = max(ext[0, k] - r - 1, 0), min(ext[1, k] + r + 2, H)
+        x0, x1 = max(ext[2, k] - r - 1, 0), min(ext[3, k] + r + 2, W)
+        rgba = scratch.box(0, y1 - y0, x1 - x0)
         extract_layer(img, j, frac, k, y0, x0, rgba)
-        layer = _blur(rgba, s, psf)
+        layer = _blur(scratch, y1 - y0, x1 - x0, s, psf, 1)
         if r > 0 and levels[k] < 0 and acc[y0:y1, x0:x1, 3].min() < 1.0:
             # a blurred layer in front of the focus plane uncovers what it hid: fill that
-            # with a normalised blur of what lies behind (premultiplied, so no darkening)
-            fill_hidden(acc, _blur(np.ascontiguousarray(acc[y0:y1, x0:x1]), s, psf), y0, x0)
+            # with a normalised blur of what lies behind (premultiplied, so no darkening);
+            # buffer 0 (the extracted layer) is free once the layer is blurred
+            behind = scratch.box(0, y1 - y0, x1 - x0)
+            behind[...] = acc[y0:y1, x0:x1]
+            fill_hidden(acc, _blur(scratch, y1 - y0, x1 - x0, s, psf, 3), y0, x0)
         composite_over(acc, layer, y0, x0)
     out = np.empty((H, W, 3), np.float32)
     unpremultiply(acc, img, out)

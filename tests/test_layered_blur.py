@@ -1,0 +1,107 @@
+"""The layered mode's separable Gaussian kernel against a plain NumPy reference.
+
+The reference pads with ``np.pad(mode="reflect")`` (NumPy's "reflect" is OpenCV's
+REFLECT_101: the edge pixel is not repeated) and sums the shifted copies with the truncated
+Gaussian weights written out here; it is applied to the image, not taken from the kernel.
+"""
+
+import math
+
+import numpy as np
+import pytest
+
+from defocuskit.blur import layered
+from defocuskit.blur._jit import compile_kernel
+from defocuskit.blur._layered_kernels import BLUR_LANES, BLUR_SIGNATURE, gaussian_blur_rgba
+
+
+def reference_blur(img: np.ndarray, sigma: float) -> np.ndarray:
+    """Truncated (|d| <= ceil(3 sigma)), normalised, separable Gaussian, reflect-101."""
+    r = math.ceil(3 * sigma)
+    d = np.arange(-r, r + 1, dtype=np.float64)
+    g = np.exp(-d * d / (2 * sigma * sigma))
+    g /= g.sum()
+    x = img.astype(np.float64)
+    h, w = x.shape[:2]
+    for axis, n in ((0, h), (1, w)):
+        pad = [(0, 0)] * 3
+        pad[axis] = (r, r)
+        p = x
+        while p.shape[axis] < n + 2 * r:  # reflect more than once for boxes thinner than r
+            need = (n + 2 * r - p.shape[axis]) // 2
+            step = [(0, 0)] * 3
+            step[axis] = (min(need, p.shape[axis] - 1), min(need, p.shape[axis] - 1))
+            if p.shape[axis] == 1:  # a single row or column reflects onto itself
+                step[axis] = (r, r)
+                p = np.pad(p, step, mode="edge")
+                break
+            p = np.pad(p, step, mode="reflect")
+        x = sum(g[k] * np.take(p, np.arange(k, k + n), axis=axis) for k in range(2 * r + 1))
+    return x
+
+
+def run_kernel(img: np.ndarray, sigma: float) -> np.ndarray:
+    h, w = img.shape[:2]
+    r = math.ceil(3 * sigma)
+    compile_kernel(gaussian_blur_rgba, BLUR_SIGNATURE, simd="slp+loop")
+    src = np.full(h * w * 4 + BLUR_LANES, np.nan, np.float32)  # slack: never read into output
+    src[:h * w * 4] = img.reshape(-1)
+    tmp = np.full_like(src, np.nan)
+    row = np.full(4 * (w + 2 * r) + BLUR_LANES, np.nan, np.float32)
+    out = np.full(h * w * 4, np.nan, np.float32)
+    gaussian_blur_rgba(src, h, w, layered.gaussian_weights(sigma, r), r, tmp, row, out)
+    return out.reshape(h, w, 4)
+
+
+# boxes of one pixel, odd widths (a partial last lane group), radii up to 24; boxes thinner
+# than the radius (tiny images) are compared with OpenCV below
+CASES = [(shape, sigma) for shape in [(48, 64), (37, 53), (5, 300), (1, 40), (30, 1), (3, 3)]
+         for sigma in [0.4, 1.0, 2.7, 8.0]
+         if min(shape) == 1 or math.ceil(3 * sigma) < min(shape)]
+
+
+@pytest.mark.parametrize(("shape", "sigma"), CASES)
+def test_blur_matches_the_reference(shape, sigma):
+    rng = np.random.default_rng(abs(hash((shape, sigma))) % 2**32)
+    img = rng.random(shape + (4,), dtype=np.float32)
+    np.testing.assert_allclose(run_kernel(img, sigma), reference_blur(img, sigma), atol=2e-6)
+
+
+def test_blur_keeps_a_constant_and_moves_nothing():
+    img = np.full((20, 70, 4), 0.25, np.float32)
+    np.testing.assert_allclose(run_kernel(img, 3.0), 0.25, rtol=1e-6)
+    imp = np.zeros((41, 41, 4), np.float32)
+    imp[20, 20] = 1.0
+    out = run_kernel(imp, 2.0).astype(np.float64)
+    yy, xx = np.mgrid[-20:21, -20:21]
+    assert out[..., 0].sum() == pytest.approx(1.0, abs=1e-6)
+    assert (out[..., 0] * yy).sum() == pytest.approx(0.0, abs=1e-6)
+    d = np.arange(-6, 7.0)
+    g = np.exp(-d * d / 8.0)
+    truncated_variance = (d * d * g).sum() / g.sum()  # sigma^2 = 4, cut at |d| <= 6
+    assert (out[..., 0] * xx * xx).sum() == pytest.approx(truncated_variance, rel=1e-5)
+
+
+@pytest.mark.parametrize("sigma", [3.0, 6.5])
+def test_layered_render_equal_with_either_gaussian(monkeypatch, sigma):
+    """The whole layered render with every level on cv2.GaussianBlur (the earlier engine)
+    and with the engine's kernel from r = 7 on agree to float32 rounding."""
+    rng = np.random.default_rng(1)
+    img = rng.random((60, 90, 3), dtype=np.float32)
+    yy, xx = np.mgrid[0:60, 0:90]
+    depth = np.where((xx - 45) ** 2 + (yy - 30) ** 2 < 300, 1.0, 2.0 + xx / 30.0)
+    s = (sigma * np.abs(1 - 2.0 / depth) / np.abs(1 - 2.0 / depth).max()).astype(np.float32)
+    ours = layered.blur_layered(img, s, depth, focus_distance=2.0)
+    monkeypatch.setattr(layered, "CV2_MAX_RADIUS", 10**6)
+    cv = layered.blur_layered(img, s, depth, focus_distance=2.0)
+    assert np.abs(ours - cv).max() < 2e-6
+    assert np.abs(ours - img).max() > 0.05  # it did blur
+
+
+@pytest.mark.parametrize("shape", [(3, 40), (2, 9), (7, 5)])
+def test_thin_boxes_reflect_repeatedly_as_opencv_does(shape):
+    import cv2
+
+    img = np.random.default_rng(2).random(shape + (4,), dtype=np.float32)
+    ref = cv2.GaussianBlur(img, (49, 49), 8.0, sigmaY=8.0, borderType=cv2.BORDER_REFLECT_101)
+    np.testing.assert_allclose(run_kernel(img, 8.0), ref, atol=2e-6)
