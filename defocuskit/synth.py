@@ -255,7 +255,8 @@ def run_synth(cfg: SynthConfig, *, resume: bool = False, overwrite: bool = False
             if state == "absent":  # move the skeleton in now: a resume finds it there
                 swap_into_place(stage, cfg.output, replace=False)
                 return _fill(source, cfg, specs, t0, progress)
-            summary = _fill(source, replace(cfg, output=str(stage)), specs, t0, progress)
+            summary = _fill(source, replace(cfg, output=str(stage)), specs, t0, progress,
+                            kept=cfg.output)
             swap_into_place(stage, cfg.output, replace=True)
             summary.output = cfg.output
             return summary
@@ -267,9 +268,29 @@ def run_synth(cfg: SynthConfig, *, resume: bool = False, overwrite: bool = False
             discard_staging(stage)  # gone already unless this run failed
 
 
+def _input_error_hint(source: Source, output: str, kept: bool) -> str | None:
+    """What to do after a sample failed mid-run, for a reader whose files are the user's
+    own (``fixable_input``: the folder reader); None for the others.
+
+    Fixing the file changes the input's identity hash, so ``--resume`` would refuse the
+    dataset; ``--overwrite`` starts it again. ``kept``: an existing dataset was being
+    replaced and is still as it was.
+    """
+    if not getattr(source, "fixable_input", False):
+        return None
+    where = (f"The existing dataset {output!r} was not changed" if kept
+             else f"The dataset {output!r} is left unfinished")
+    return (f"{where}: fix that file, then rerun with --overwrite (--resume refuses an input "
+            "that changed since the dataset was started)")
+
+
 def _fill(source: Source, cfg: SynthConfig, specs: dict, t0: float,
-          progress: bool | None) -> SynthSummary:
-    """Render and write every shard not yet done, then mark the dataset complete."""
+          progress: bool | None, kept: str | None = None) -> SynthSummary:
+    """Render and write every shard not yet done, then mark the dataset complete.
+
+    ``kept``: the output path when ``cfg.output`` is the staging copy of a dataset being
+    replaced (an input error then leaves that dataset as it was).
+    """
     from tqdm.auto import tqdm
 
     summary = SynthSummary(output=cfg.output)
@@ -292,16 +313,23 @@ def _fill(source: Source, cfg: SynthConfig, specs: dict, t0: float,
                else not progress, file=sys.stderr)
     skipped_by_split: dict[str, list] = {s: list(root[s].attrs.get("skipped", []))
                                          for s in specs}
-    for result in _execute(source, cfg, tasks, threads):
-        summary.n_shards += 1
-        summary.n_samples += result["n"]
-        if result["skipped"]:
-            # the parent is the only writer of attributes: safe while workers write data
-            skipped_by_split[result["split"]] += result["skipped"]
-            root[result["split"]].attrs["skipped"] = skipped_by_split[result["split"]]
-            summary.skipped += result["skipped"]
-        bar.update(result["n"] + len(result["skipped"]))
-    bar.close()
+    try:
+        for result in _execute(source, cfg, tasks, threads):
+            summary.n_shards += 1
+            summary.n_samples += result["n"]
+            if result["skipped"]:
+                # the parent is the only writer of attributes: safe while workers write data
+                skipped_by_split[result["split"]] += result["skipped"]
+                root[result["split"]].attrs["skipped"] = skipped_by_split[result["split"]]
+                summary.skipped += result["skipped"]
+            bar.update(result["n"] + len(result["skipped"]))
+    except SourceError as exc:  # a bad input file met after the dataset was created
+        hint = _input_error_hint(source, kept or cfg.output, kept is not None)
+        if hint is None:
+            raise
+        raise SourceError(f"{exc}. {hint}") from None
+    finally:
+        bar.close()
     summary.n_skipped = len(summary.skipped)
     summary.seconds = time.perf_counter() - t0
     mark_complete(cfg.output, storage_options=cfg.storage_options, extra_attrs={

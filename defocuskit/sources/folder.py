@@ -46,7 +46,7 @@ from defocuskit.sources._io import (
 )
 from defocuskit.sources.base import Sample, Source, file_identity
 
-__all__ = ["FolderSource", "stem_split", "frame_size"]
+__all__ = ["FolderSource", "stem_split", "frame_size", "depth_file_size"]
 
 _DEPTH_EXTS = (".png", ".npy")
 SPLIT_RULE = "sha256(stem)[:32 bits] / 2**32 < test_fraction -> test, else train"
@@ -71,12 +71,18 @@ def stem_split(stem: str, test_fraction: float) -> str:
 _JPEG_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
 
 
-def _png_size(fh) -> tuple[int, int] | None:
-    head = fh.read(24)
-    if len(head) < 24 or head[:8] != b"\x89PNG\r\n\x1a\n" or head[12:16] != b"IHDR":
+def _png_ihdr(fh) -> tuple[int, int, int, int] | None:
+    """(H, W, bit depth, colour type) from a PNG's IHDR chunk, or None if not a PNG."""
+    head = fh.read(26)
+    if len(head) < 26 or head[:8] != b"\x89PNG\r\n\x1a\n" or head[12:16] != b"IHDR":
         return None
-    w, h = struct.unpack(">II", head[16:24])
-    return h, w
+    w, h, bit_depth, colour_type = struct.unpack(">IIBB", head[16:26])
+    return h, w, bit_depth, colour_type
+
+
+def _png_size(fh) -> tuple[int, int] | None:
+    ihdr = _png_ihdr(fh)
+    return None if ihdr is None else ihdr[:2]
 
 
 def _jpeg_size(fh) -> tuple[int, int] | None:
@@ -146,16 +152,103 @@ def frame_size(path: Path) -> tuple[int, int]:
     return read_rgb(path).shape[:2]  # a full decode, with its errors
 
 
-def _npy_size(path: Path) -> tuple[int, int]:
-    """(H, W) of a ``.npy`` depth map from its header (the array is memory-mapped)."""
+def _npy_header(path: Path) -> tuple[tuple[int, ...], np.dtype, int] | None:
+    """(shape, dtype, bytes needed) of a ``.npy`` file from its header alone, or None if
+    the header is not one numpy's 1.0 / 2.0 readers understand (the file is then loaded).
+
+    A sub-array dtype is unfolded as ``np.load`` does: ``(H, W)`` of ``('<f4', (1,))``
+    is an ``(H, W, 1)`` float32 array.
+    """
+    from numpy.lib import format as npy_format
+
+    readers = {(1, 0): npy_format.read_array_header_1_0,
+               (2, 0): npy_format.read_array_header_2_0}
     try:
-        arr = np.load(path, mmap_mode="r", allow_pickle=False)
+        with open(path, "rb") as fh:
+            version = npy_format.read_magic(fh)
+            if version not in readers:
+                return None
+            shape, _fortran, dtype = readers[version](fh)
+            offset = fh.tell()
     except (ValueError, OSError, EOFError):
-        return read_depth_npy(path).shape  # the reader's own error message
-    shape = arr.shape[:2] if arr.ndim == 3 and arr.shape[2] == 1 else arr.shape
-    if len(shape) != 2:
-        return read_depth_npy(path).shape  # refused there, with the shape named
-    return int(shape[0]), int(shape[1])
+        return None
+    if dtype.subdtype is not None:
+        dtype, sub = dtype.subdtype
+        shape = (*shape, *sub)
+    return tuple(int(n) for n in shape), dtype, offset + int(np.prod(shape)) * dtype.itemsize
+
+
+def _npy_size(path: Path) -> tuple[int, int]:
+    """(H, W) of a ``.npy`` depth map from its header (the reader decides otherwise)."""
+    head = _npy_header(path)
+    shape = None if head is None else head[0]
+    if shape is not None and len(shape) == 3 and shape[2] == 1:
+        shape = shape[:2]
+    if shape is None or len(shape) != 2:
+        return read_depth_npy(path).shape  # the reader's own error, or the size it reads
+    return shape[0], shape[1]
+
+
+_PNG_COLOUR = {0: "greyscale", 2: "RGB", 3: "palette", 4: "greyscale+alpha", 6: "RGBA"}
+
+
+def depth_file_size(path: Path, name: str | None = None) -> tuple[int, int]:
+    """(H, W) of a depth file that :meth:`FolderSource.read_depth` can read, from its
+    header alone: what the header shows the reader would refuse is refused here.
+
+    A PNG must be 16-bit (the IHDR bit depth; an 8-bit or lower one, and so any palette
+    PNG, cannot hold millimetres). Its colour type is not refused: a grey PNG, with or
+    without alpha, is read as it is, and an RGB(A) one whose three colour channels are
+    equal is read as grey; channels that differ are only seen, and refused, when the
+    pixels are read. A ``.npy`` must hold a numeric (H, W) or (H, W, 1) array (no bool,
+    string or object dtype) and be as long as its header says. The values (millimetres
+    in a ``.npy``, metres in a PNG) are checked when the sample is read. A header that is
+    not understood falls back to the reader itself (a full decode).
+
+    Raises
+    ------
+    SourceError
+        One line naming the file (``name``, default its path), what is wrong and what is
+        expected.
+    """
+    path = Path(path)
+    name = str(path) if name is None else name
+    if path.suffix.lower() == ".npy":
+        head = _npy_header(path)
+        if head is None:
+            return read_depth_npy(path).shape  # the reader's own message
+        shape, dtype, needed = head
+        if dtype.hasobject or not np.issubdtype(dtype, np.number):
+            kind = "Python objects" if dtype.hasobject else f"dtype {dtype}"
+            raise SourceError(f"folder: depth {name} holds {kind}; expected a numeric "
+                              "(float) array (H, W) in metres")
+        squeezed = shape[:2] if len(shape) == 3 and shape[2] == 1 else shape
+        if len(squeezed) != 2:
+            raise SourceError(f"folder: depth {name} has shape {shape}; expected a 2-D array "
+                              "(H, W) or (H, W, 1) in metres")
+        try:
+            size = path.stat().st_size
+        except OSError as exc:
+            raise SourceError(f"folder: depth {name} cannot be read ({exc.strerror})") from None
+        if size < needed:
+            raise SourceError(f"folder: depth {name} is truncated ({size} bytes, its header "
+                              f"promises {needed}: a partial copy?); replace the file")
+        return squeezed[0], squeezed[1]
+    try:
+        with open(path, "rb") as fh:
+            ihdr = _png_ihdr(fh)
+    except OSError as exc:
+        raise SourceError(f"folder: depth {name} cannot be read ({exc.strerror})") from None
+    if ihdr is None:  # not a PNG inside: the reader says what it is, or reads it
+        return read_depth_png_mm(path, what="folder: depth").shape
+    h, w, bit_depth, colour_type = ihdr
+    if bit_depth != 16:
+        colour = _PNG_COLOUR.get(colour_type, f"colour type {colour_type}")
+        article = "an" if bit_depth == 8 else "a"
+        raise SourceError(f"folder: depth {name} is {article} {bit_depth}-bit {colour} PNG; "
+                          "depth PNGs must be 16-bit greyscale in millimetres (or save metres "
+                          "as .npy)")
+    return h, w
 
 
 def _read_split_file(path: Path) -> list[str]:
@@ -203,6 +296,9 @@ class FolderSource(Source):
     """
 
     name = "folder"
+    # the files are the user's own: a bad one met mid-run is fixed and the run redone
+    # (``defocuskit synth`` then says to rerun with --overwrite; a resume would refuse)
+    fixable_input = True
     description = ("generic rgb/ + depth/ folders (16-bit PNG mm or .npy m), optional split "
                    "dirs or a train/test split by stem hash (test_fraction) or list (split_file)")
 
@@ -327,20 +423,23 @@ class FolderSource(Source):
 
         ``same_size``: every image of the split must have the first one's size (a split is
         stored at one size; ``--resize`` lifts this). ``strict``: each depth map must also
-        have its image's size, and an unreadable file is an error; otherwise such pairs are
-        passed over here (``synth --on-error skip`` skips them when it reads them).
+        be one the reader accepts as far as its header tells (:func:`depth_file_size`: a
+        16-bit PNG, a numeric 2-D ``.npy``) and have its image's size, and an unreadable
+        file is an error; otherwise such pairs are passed over here (``synth --on-error
+        skip`` skips them when it reads them).
 
         Raises
         ------
         SourceError
-            One line naming the first two files that differ and their sizes.
+            One line naming the first two files that differ and their sizes, or the depth
+            file that the reader would refuse and why.
         """
         self._check_split(split)
         first = None
         for sid, rgb_path, depth_path in self._pairs[split][:limit]:
             try:
                 size = frame_size(rgb_path)
-                dsize = frame_size(depth_path) if strict else size
+                dsize = depth_file_size(depth_path, self._rel(depth_path)) if strict else size
             except SourceError:
                 if strict:
                     raise
