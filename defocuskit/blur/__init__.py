@@ -123,7 +123,8 @@ def render(aif, sigma_px, *, mode: str = "gather", psf: str = "gaussian", depth=
     if linear_light:
         x = srgb_to_linear(x)
     if mode == "layered":
-        y = blur_layered(x, sig, depth, focus_distance=focus_distance, psf=psf)
+        y = blur_layered(x, sig, depth, focus_distance=focus_distance, psf=psf,
+                         threads=threads)
     else:
         y = _PER_PIXEL[mode, psf](x, sig, threads=threads)
     if noise is not None:

@@ -3,16 +3,17 @@
 Plain loops over a bounding box, working in place on the full-frame accumulator; each
 replaces several full-size NumPy temporaries (or a copy of the box).
 
-:func:`gaussian_blur_rgba` is the layers' separable Gaussian (the same truncated, normalised
-1-D weights as ``cv2.getGaussianKernel`` and the same reflect-101 border as
-``cv2.GaussianBlur``; equal to it within float32 rounding, about twice as fast on a
-640x480 RGBA frame at sigma 8 on the machine of ``docs/benchmarks.md``). An RGBA row is
+:func:`blur_columns` then :func:`blur_rows` are the layers' separable Gaussian (the same
+truncated, normalised 1-D weights as ``cv2.getGaussianKernel`` and the same reflect-101
+border as ``cv2.GaussianBlur``; equal to it within float32 rounding, about twice as fast on
+a 640x480 RGBA frame at sigma 8 on the machine of ``docs/benchmarks.md``). An RGBA row is
 treated as one flat row of ``4 W`` floats: the vertical pass adds whole rows, the horizontal
 pass adds the row shifted by ``4 d`` floats (d pixels), so both passes are the same
 contiguous multiply-add over :data:`BLUR_LANES` floats at a time, held on the stack, with
 unsigned indices and loads kept in their own lane loops so that LLVM vectorises them (the
-rules found for the gather kernel, ``_gather_kernels``). The kernel is compiled with both
-vectorisers on (``compile_kernel(..., simd="slp+loop")``, :data:`BLUR_SIGNATURE`).
+rules found for the gather kernel, ``_gather_kernels``). Both are compiled with both
+vectorisers on (``compile_kernel(..., simd="slp+loop")``); each pass deals its column groups
+or rows to threads (``_jit.run_threads``).
 """
 
 import numpy as np
@@ -20,12 +21,15 @@ from numba import njit
 
 from defocuskit.blur._jit import JIT_OPTIONS, stack_array
 
-__all__ = ["BLUR_LANES", "BLUR_SIGNATURE", "composite_over", "extract_layer", "fill_hidden",
-           "gaussian_blur_rgba", "level_boxes", "unpremultiply"]
+__all__ = ["BLUR_COLUMNS_SIGNATURE", "BLUR_LANES", "BLUR_ROWS_SIGNATURE", "blur_columns",
+           "blur_rows", "composite_over", "extract_layer", "fill_hidden", "level_boxes",
+           "unpremultiply"]
 
 BLUR_LANES = 64  # floats per SIMD group of the blur passes (16 RGBA pixels); change and measure
-BLUR_SIGNATURE = ("void(float32[::1], int64, int64, float32[::1], int64, float32[::1], "
-                  "float32[::1], float32[::1])")
+BLUR_COLUMNS_SIGNATURE = ("void(int64, int64, float32[::1], int64, int64, float32[::1], int64, "
+                          "float32[::1])")
+BLUR_ROWS_SIGNATURE = ("void(int64, int64, float32[::1], int64, int64, float32[::1], int64, "
+                       "float32[:, ::1], float32[::1])")
 _UBLUR = np.uint64(BLUR_LANES)
 
 
@@ -43,13 +47,13 @@ def _reflect101(i, n):  # pragma: no cover - covered without JIT
 
 
 @njit(**JIT_OPTIONS)
-def gaussian_blur_rgba(src, h, w, g, r, tmp, row, out):  # pragma: no cover - covered without JIT
-    """Separable Gaussian of an (h, w, 4) float32 image into ``out``, reflect-101 borders.
+def blur_columns(t, nthreads, src, h, w, g, r, tmp):  # pragma: no cover - covered without JIT
+    """Vertical pass of the separable Gaussian of an (h, w, 4) image (flat buffers), column
+    groups ``t, t + nthreads, ...`` of :data:`BLUR_LANES` floats.
 
-    All images are flat C-order buffers: ``src`` and ``tmp`` (scratch) hold at least
-    ``4 h w + BLUR_LANES`` floats (the last lane group of a row reads past the row's end),
-    ``out`` at least ``4 h w``, ``row`` at least ``4 (w + 2 r) + BLUR_LANES``.
-    ``g[d]`` (d = 0 .. r) is one side of the normalised, symmetric 1-D kernel.
+    ``src`` and ``tmp`` hold at least ``4 h w + BLUR_LANES`` floats (the last lane group of a
+    row reads past the row's end); ``g[d]`` (d = 0 .. r) is one side of the normalised,
+    symmetric 1-D kernel.
     """
     n = w * 4
     acc = stack_array(BLUR_LANES, np.float32)
@@ -58,7 +62,7 @@ def gaussian_blur_rgba(src, h, w, g, r, tmp, row, out):  # pragma: no cover - co
     groups = (n + BLUR_LANES - 1) // BLUR_LANES
     # vertical pass: tmp row y = sum over d of g[d] (row y - d + row y + d); column groups
     # outermost, so the 2 r + 1 rows of one group stay in the L1 cache
-    for grp in range(groups):
+    for grp in range(t, groups, nthreads):
         valid = min(BLUR_LANES, n - grp * BLUR_LANES)
         for y in range(h):
             b0 = np.uint64(y * n + grp * BLUR_LANES)
@@ -80,9 +84,22 @@ def gaussian_blur_rgba(src, h, w, g, r, tmp, row, out):  # pragma: no cover - co
             else:  # the row's last group: lanes past its end belong to the next row
                 for lane in range(valid):
                     tmp[b0 + lane] = acc[lane]
+
+
+@njit(**JIT_OPTIONS)
+def blur_rows(t, nthreads, tmp, h, w, g, r, rows, out):  # pragma: no cover - covered without JIT
+    """Horizontal pass over rows ``t, t + nthreads, ...`` of the vertical pass's ``tmp`` into
+    ``out`` (at least ``4 h w`` floats); ``rows`` (nthreads, >= 4 (w + 2 r) + BLUR_LANES) is
+    each thread's copy of a row with r reflected pixels each side."""
+    n = w * 4
+    acc = stack_array(BLUR_LANES, np.float32)
+    va = stack_array(BLUR_LANES, np.float32)
+    vb = stack_array(BLUR_LANES, np.float32)
+    groups = (n + BLUR_LANES - 1) // BLUR_LANES
     # horizontal pass on each row, copied with r reflected pixels each side into ``row``
     c0 = 4 * r
-    for y in range(h):
+    row = rows[t]
+    for y in range(t, h, nthreads):
         yn = y * n
         row[c0:c0 + n] = tmp[yn:yn + n]
         for x in range(1, r + 1):

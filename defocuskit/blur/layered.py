@@ -28,14 +28,16 @@ import math
 
 import numpy as np
 
-from defocuskit.blur._jit import compile_kernel
+from defocuskit.blur._jit import compile_kernel, run_threads, thread_count
 from defocuskit.blur._layered_kernels import (
+    BLUR_COLUMNS_SIGNATURE,
     BLUR_LANES,
-    BLUR_SIGNATURE,
+    BLUR_ROWS_SIGNATURE,
+    blur_columns,
+    blur_rows,
     composite_over,
     extract_layer,
     fill_hidden,
-    gaussian_blur_rgba,
     level_boxes,
     unpremultiply,
 )
@@ -76,15 +78,32 @@ def gaussian_weights(sigma: float, r: int) -> np.ndarray:
     return (g / (g[0] + 2.0 * g[1:].sum())).astype(np.float32)
 
 
+def gaussian_blur_flat(src: np.ndarray, h: int, w: int, sigma: float, tmp: np.ndarray,
+                       rows: np.ndarray, out: np.ndarray) -> None:
+    """The truncated Gaussian of ``sigma`` (support ``ceil(3 sigma)``, reflect-101) of an
+    (h, w, 4) float32 image held in the flat buffer ``src``, into ``out``.
+
+    Buffer sizes as :func:`~defocuskit.blur._layered_kernels.blur_columns` and
+    :func:`~defocuskit.blur._layered_kernels.blur_rows` need them; ``rows.shape[0]`` threads.
+    """
+    r = support_radius(sigma, "gaussian")
+    g = gaussian_weights(sigma, r)
+    compile_kernel(blur_columns, BLUR_COLUMNS_SIGNATURE, simd="slp+loop")
+    compile_kernel(blur_rows, BLUR_ROWS_SIGNATURE, simd="slp+loop")
+    nthreads = rows.shape[0]
+    run_threads(blur_columns, nthreads, src, h, w, g, r, tmp)
+    run_threads(blur_rows, nthreads, tmp, h, w, g, r, rows, out)
+
+
 class _Scratch:
     """Reused buffers of one ``blur_layered`` call (frame-sized, sliced per box): 0 the
     extracted layer (then what lies behind it), 1 the blurred layer, 2 the blur's vertical
-    pass, 3 the blurred background fill."""
+    pass, 3 the blurred background fill; ``rows`` one row buffer per thread."""
 
-    def __init__(self, h: int, w: int, r_max: int):
+    def __init__(self, h: int, w: int, r_max: int, nthreads: int):
         # BLUR_LANES floats of slack: the blur's last lane group of a row reads past its end
         self.bufs = [np.zeros(h * w * 4 + BLUR_LANES, np.float32) for _ in range(4)]
-        self.row = np.zeros(4 * (w + 2 * r_max) + BLUR_LANES, np.float32)
+        self.rows = np.zeros((nthreads, 4 * (w + 2 * r_max) + BLUR_LANES), np.float32)
 
     def box(self, i: int, h: int, w: int) -> np.ndarray:
         """Buffer ``i`` as a C-contiguous (h, w, 4) array."""
@@ -111,15 +130,15 @@ def _blur(scratch: _Scratch, h: int, w: int, sigma: float, psf: str, dst: int) -
             cv2.GaussianBlur(src, (2 * r + 1, 2 * r + 1), sigma, dst=out, sigmaY=sigma,
                              borderType=cv2.BORDER_REFLECT_101)
         return out
-    compile_kernel(gaussian_blur_rgba, BLUR_SIGNATURE, simd="slp+loop")
-    gaussian_blur_rgba(scratch.bufs[0], h, w, gaussian_weights(sigma, r), r, scratch.bufs[2],
-                       scratch.row, scratch.bufs[dst])
+    gaussian_blur_flat(scratch.bufs[0], h, w, sigma, scratch.bufs[2], scratch.rows,
+                       scratch.bufs[dst])
     return out
 
 
 def blur_layered(img: np.ndarray, sigma: np.ndarray, depth: np.ndarray, *,
                  focus_distance: float | None = None,
-                 max_step: float = MAX_LEVEL_STEP_PX, psf: str = "gaussian") -> np.ndarray:
+                 max_step: float = MAX_LEVEL_STEP_PX, psf: str = "gaussian",
+                 threads: int | None = None) -> np.ndarray:
     """Occlusion-aware layered defocus.
 
     Parameters
@@ -137,6 +156,9 @@ def blur_layered(img: np.ndarray, sigma: np.ndarray, depth: np.ndarray, *,
         Largest spacing of sigma levels, pixels.
     psf : {"gaussian", "disc"}
         PSF shape of every layer's blur (:mod:`defocuskit.blur.psf`).
+    threads : int, optional
+        Threads of the engine's Gaussian passes (default: Numba's thread count); OpenCV,
+        used for short supports and the disc, keeps its own thread setting.
 
     Returns
     -------
@@ -159,27 +181,29 @@ def blur_layered(img: np.ndarray, sigma: np.ndarray, depth: np.ndarray, *,
     ext = np.empty((4, nlev + 1), np.int64)
     level_boxes(np.ascontiguousarray(j), nlev, ext)
     r_max = max(support_radius(abs(float(v)), psf) for v in levels)
-    scratch = _Scratch(H, W, r_max)
+    scratch = _Scratch(H, W, r_max, thread_count(threads))
     for k in range(nlev - 1, -1, -1):  # far (large signed sigma) to near
         if ext[1, k] < 0:
             continue
         s = abs(float(levels[k]))
         r = support_radius(s, psf)
-        # the box reaches one pixel past the PSF's support: its reflect-101 border then
-        # mirrors only zeros into the support (grown by r alone, the box's last pixel would
-        # see the layer's outermost pixel twice, directly and mirrored)
+        # the layer's box reaches one pixel past the PSF's support: its reflect-101 border
+        # then mirrors only zeros into the support (grown by r alone, the box's last pixel
+        # would see the layer's outermost pixel twice, directly and mirrored)
         y0, y1 = max(ext[0, k] - r - 1, 0), min(ext[1, k] + r + 2, H)
         x0, x1 = max(ext[2, k] - r - 1, 0), min(ext[3, k] + r + 2, W)
         rgba = scratch.box(0, y1 - y0, x1 - x0)
         extract_layer(img, j, frac, k, y0, x0, rgba)
         layer = _blur(scratch, y1 - y0, x1 - x0, s, psf, 1)
-        if r > 0 and levels[k] < 0 and acc[y0:y1, x0:x1, 3].min() < 1.0:
-            # a blurred layer in front of the focus plane uncovers what it hid: fill that
-            # with a normalised blur of what lies behind (premultiplied, so no darkening);
-            # buffer 0 (the extracted layer) is free once the layer is blurred
-            behind = scratch.box(0, y1 - y0, x1 - x0)
-            behind[...] = acc[y0:y1, x0:x1]
-            fill_hidden(acc, _blur(scratch, y1 - y0, x1 - x0, s, psf, 3), y0, x0)
+        # a blurred layer in front of the focus plane uncovers what it hid: fill that with a
+        # normalised blur of what lies behind (premultiplied, so no darkening), on the box
+        # grown by the support r (its reflect-101 border mirrors the background itself);
+        # buffer 0 (the extracted layer) is free once the layer is blurred
+        fy0, fy1 = max(ext[0, k] - r, 0), min(ext[1, k] + r + 1, H)
+        fx0, fx1 = max(ext[2, k] - r, 0), min(ext[3, k] + r + 1, W)
+        if r > 0 and levels[k] < 0 and acc[fy0:fy1, fx0:fx1, 3].min() < 1.0:
+            scratch.box(0, fy1 - fy0, fx1 - fx0)[...] = acc[fy0:fy1, fx0:fx1]
+            fill_hidden(acc, _blur(scratch, fy1 - fy0, fx1 - fx0, s, psf, 3), fy0, fx0)
         composite_over(acc, layer, y0, x0)
     out = np.empty((H, W, 3), np.float32)
     unpremultiply(acc, img, out)
