@@ -27,7 +27,10 @@ every mode and PSF at sigma max 2, 8 and 16, plus the old-vs-new kernel comparis
   nearest valid pixel by ``synth.fill_invalid_depth``), centre-cropped to 4:3 and resized
   to 640x480 (image: area, depth: nearest, never a blend across an occlusion edge); focus 3 m.
 
-Both use the ``2hded`` camera's thin-lens sigma, scaled to the sigma max.
+Both use the ``2hded`` camera's thin-lens sigma, scaled to the sigma max. On them the
+layered mode is also timed against its frozen copy (``benchmarks/baseline/layered.py``,
+every level through ``cv2.GaussianBlur``), interleaved, thread CPU time. OpenCV is set to
+one thread for the whole run, so that every "1 thread" figure is one thread.
 
 Writes ``benchmarks/results/bench_render.json`` (``bench_render_realistic.json`` when the
 bands scene is not among ``--scenes``). Usage::
@@ -322,7 +325,7 @@ def old_vs_new(kernels, repeats: int, smaxes) -> tuple[list[dict], list[dict]]:
 def realistic(kernels, names, smaxes, repeats: int, sbs_repeats: int) -> dict:
     """Every mode and PSF on the realistic scenes (whole ``render()``, one thread), the
     gather and scatter kernels against the frozen ones on them, and the issue's ratios."""
-    stats, rows, sbs, checks = {}, [], [], []
+    stats, rows, sbs, checks, lay = {}, [], [], [], []
     for name in names:
         for smax in smaxes:
             img, sigma, depth, focus = realistic_scene(name, smax)
@@ -342,6 +345,7 @@ def realistic(kernels, names, smaxes, repeats: int, sbs_repeats: int) -> dict:
             for mode, label, sig in (("gather", name, sigma), ("scatter", name, sigma),
                                      ("scatter", f"{name} no runs", without_runs(sigma))):
                 compare(kernels, mode, label, smax, img, sig, sbs_repeats, sbs, checks)
+            lay.append(layered_pair(name, smax, img, sigma, depth, focus, sbs_repeats))
     ratios = []
     for name in names:
         for smax in smaxes:
@@ -374,8 +378,35 @@ def realistic(kernels, names, smaxes, repeats: int, sbs_repeats: int) -> dict:
                 ("layered_over_gather", r["layered_over_gather"], "<=", 3.0)):
             goals[f"{r['scene']}_{key}"] = {"value": val, "target": f"{op} {tgt:g}",
                                             "met": bool(val >= tgt if op == ">=" else val <= tgt)}
+    for r in lay:
+        r["new_over_gather"] = r["new"]["cpu_median_s"] / next(
+            k["new"]["cpu_median_s"] for k in sbs if k["mode"] == "gather"
+            and k["scene"] == r["scene"] and k["sigma_max"] == r["sigma_max"])
     return {"scenes": stats, "rows": rows, "old_vs_new_1_thread": sbs,
-            "bitwise_equal_to_old": checks, "ratios": ratios, "targets_sigma_max_8": goals}
+            "bitwise_equal_to_old": checks, "layered_old_vs_new_1_thread": lay,
+            "ratios": ratios, "targets_sigma_max_8": goals}
+
+
+def layered_pair(name, smax, img, sigma, depth, focus, repeats: int) -> dict:
+    """The layered mode against the frozen copy (``benchmarks/baseline/layered.py``: every
+    level through ``cv2.GaussianBlur``), one thread each (OpenCV set to one thread in
+    ``main``), interleaved; and the largest difference of their outputs (the current one
+    also fixes the double-counted last pixel of each layer's spill)."""
+    from baseline.layered import blur_layered as old_layered
+
+    from defocuskit.blur.layered import blur_layered
+
+    def old():
+        return old_layered(img, sigma, depth, focus_distance=focus)
+
+    def new():
+        return blur_layered(img, sigma, depth, focus_distance=focus, threads=1)
+
+    diff = float(np.abs(old() - new()).max())
+    t = side_by_side({"old": old, "new": new}, repeats)
+    return {"mode": "layered", "scene": name, "sigma_max": smax, "old": t["old"],
+            "new": t["new"], "old_over_new_cpu_median":
+            t["old"]["cpu_median_s"] / t["new"]["cpu_median_s"], "max_abs_diff": diff}
 
 
 def print_realistic(res: dict) -> None:
@@ -398,6 +429,12 @@ def print_realistic(res: dict) -> None:
               f"{r['new_over_old_wall_median']:.3f}")
     print("bitwise equal: " + ", ".join(f"{c['mode']} on {c['map']}: {c['bitwise_equal']}"
                                         for c in res["bitwise_equal_to_old"]))
+    print("layered, frozen (all levels cv2.GaussianBlur) vs current, 1 thread, thread CPU ms")
+    for r in res["layered_old_vs_new_1_thread"]:
+        print(f"  layered {r['scene']:<12}sigma max {r['sigma_max']:>4.0f}: old "
+              f"{1000 * r['old']['cpu_median_s']:7.1f}  new {1000 * r['new']['cpu_median_s']:7.1f}"
+              f"  old/new {r['old_over_new_cpu_median']:.2f}x  new/gather kernel "
+              f"{r['new_over_gather']:.2f}  max |diff| {r['max_abs_diff']:.1e}")
     for r in res["ratios"]:
         print(f"ratios {r['scene']} sigma max {r['sigma_max']:g}: gather "
               f"{r['gather_mpix_per_s_per_core']:.1f} Mpix/s/core; scatter old/new kernel "
@@ -481,6 +518,11 @@ def main(argv=None):
                     help="scenes to run (default: all); without 'bands' only the realistic "
                          "scenes run, written to bench_render_realistic.json")
     args = ap.parse_args(argv)
+    import cv2
+
+    # OpenCV (the layered mode's short Gaussians, its disc and the frozen layered copy) has
+    # its own thread pool: one thread, so that "1 thread" holds for every mode
+    cv2.setNumThreads(1)
     load_before = os.getloadavg()
     smaxes = (8.0,) if args.quick else (2.0, 8.0, 16.0)
     names = [n for n in SCENES if n in args.scenes and n != "bands"]
