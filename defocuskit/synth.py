@@ -49,6 +49,11 @@ from defocuskit.store import (
 
 __all__ = ["SCENE_ONLY", "SynthSummary", "run_synth", "build_source", "fill_invalid_depth"]
 
+# the first compile of each mode's kernels in synth's warm-up (Gaussian PSF; the disc PSF
+# takes 1-2 s), measured with an empty NUMBA_CACHE_DIR, each mode in a fresh process, on 2
+# shared CPU cores: gather 2.9-5.0 s, scatter 3.1-3.3 s, layered 5.1-6.5 s; a cached load
+# takes about 0.5 s
+_COMPILE_TIME = {"gather": "about 3-5 s", "scatter": "about 3 s", "layered": "about 5-7 s"}
 
 
 @dataclass
@@ -308,7 +313,7 @@ def _fill(source: Source, cfg: SynthConfig, specs: dict, t0: float,
     total = sum(b - a for _, _, a, b in tasks)
     threads = None if (cfg.jobs == 1 and cfg.backend == "loky") else 1
     if tasks and cfg.mode != SCENE_ONLY:
-        _warm_up(cfg.mode)
+        _warm_up(cfg.mode, cfg.psf)
     bar = tqdm(total=total, unit="sample", desc="synth", disable=None if progress is None
                else not progress, file=sys.stderr)
     skipped_by_split: dict[str, list] = {s: list(root[s].attrs.get("skipped", []))
@@ -340,11 +345,14 @@ def _fill(source: Source, cfg: SynthConfig, specs: dict, t0: float,
     return summary
 
 
-def _warm_up(mode: str) -> None:
+def _warm_up(mode: str, psf: str = "gaussian") -> None:
     """Compile (or load from Numba's cache) the mode's kernels once, in this process.
 
     Workers then load the cached machine code instead of each compiling it at the same
-    time; the first compile on a new machine takes about a minute.
+    time. The warm-up image has a depth ramp and blur from 0 to 6 px, so that every kernel
+    a real frame uses is compiled here (a flat image would leave ``layered``'s per-level
+    blur to the first real sample). Measured on 2 shared CPU cores with an empty
+    ``NUMBA_CACHE_DIR``, each mode in a fresh process: see :data:`_COMPILE_TIME`.
     """
     import threading
 
@@ -353,14 +361,17 @@ def _warm_up(mode: str) -> None:
     t0 = time.perf_counter()
     # a cached load takes well under a second: still busy after 2 s means compiling
     notice = threading.Timer(2.0, lambda: print(
-        f"compiling the {mode} blur kernels (first run on this machine, about a minute; "
-        "later runs load them from Numba's cache) ...", file=sys.stderr, flush=True))
+        f"compiling the {mode} blur kernels (first run on this machine, "
+        f"{_COMPILE_TIME.get(mode, 'a few seconds')}; later runs load them from Numba's "
+        "cache) ...", file=sys.stderr, flush=True))
     notice.daemon = True
     notice.start()
     try:
-        img = np.zeros((8, 8, 3), np.uint8)
-        render(img, np.ones((8, 8), np.float32), mode=mode,
-               depth=np.ones((8, 8), np.float32), focus_distance=1.0)
+        h, w = 24, 32
+        depth = np.linspace(0.5, 4.0, h * w, dtype=np.float32).reshape(h, w)
+        sigma = np.linspace(0.0, 6.0, h * w, dtype=np.float32).reshape(h, w)
+        render(np.zeros((h, w, 3), np.uint8), sigma, mode=mode, psf=psf, depth=depth,
+               focus_distance=1.0)
     finally:
         notice.cancel()
     dt = time.perf_counter() - t0
