@@ -105,3 +105,26 @@ def test_thin_boxes_reflect_repeatedly_as_opencv_does(shape):
     img = np.random.default_rng(2).random(shape + (4,), dtype=np.float32)
     ref = cv2.GaussianBlur(img, (49, 49), 8.0, sigmaY=8.0, borderType=cv2.BORDER_REFLECT_101)
     np.testing.assert_allclose(run_kernel(img, 8.0), ref, atol=2e-6)
+
+
+@pytest.mark.parametrize("sigma", [1.0, 2.7, 8.0])
+@pytest.mark.parametrize("pattern", ["scattered", "blocks", "one pixel", "empty"])
+def test_sparse_layers_skip_only_zeros(pattern, sigma):
+    """A layer is mostly zeros: the passes skip all-zero rows and stretches; the result must
+    stay the reference's (scattered pixels, separate blocks, a lone pixel, nothing)."""
+    rng = np.random.default_rng(3)
+    img = rng.random((70, 150, 4), dtype=np.float32)
+    if pattern == "scattered":
+        img[rng.random((70, 150)) > 0.05] = 0.0
+    elif pattern == "blocks":
+        keep = np.zeros((70, 150), bool)
+        keep[5:12, 3:20] = keep[40:42, 100:149] = keep[60:70, 60:61] = True
+        img[~keep] = 0.0
+    else:
+        img[:] = 0.0
+        if pattern == "one pixel":
+            img[35, 77] = (0.5, 0.25, 1.0, 1.0)
+    ref = reference_blur(img, sigma)
+    out = run_kernel(img, sigma)
+    np.testing.assert_allclose(out, ref, atol=2e-6)
+    assert (out[ref == 0.0] == 0.0).all()  # skipped outputs are written as zeros

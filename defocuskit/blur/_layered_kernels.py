@@ -21,15 +21,17 @@ from numba import njit
 
 from defocuskit.blur._jit import JIT_OPTIONS, stack_array
 
-__all__ = ["BLUR_COLUMNS_SIGNATURE", "BLUR_LANES", "BLUR_ROWS_SIGNATURE", "blur_columns",
-           "blur_rows", "composite_over", "extract_layer", "fill_hidden", "level_boxes",
-           "unpremultiply"]
+__all__ = ["BLUR_COLUMNS_SIGNATURE", "BLUR_LANES", "BLUR_ROWS_SIGNATURE", "NEEDED_SIGNATURE",
+           "blur_columns", "blur_rows", "composite_over", "extract_layer", "fill_hidden",
+           "level_boxes", "needed_groups", "unpremultiply"]
 
 BLUR_LANES = 64  # floats per SIMD group of the blur passes (16 RGBA pixels); change and measure
 BLUR_COLUMNS_SIGNATURE = ("void(int64, int64, float32[::1], int64, int64, float32[::1], int64, "
-                          "float32[::1])")
+                          "float32[::1], boolean[:, ::1])")
 BLUR_ROWS_SIGNATURE = ("void(int64, int64, float32[::1], int64, int64, float32[::1], int64, "
-                       "float32[:, ::1], float32[::1])")
+                       "float32[:, ::1], float32[::1], boolean[:, ::1])")
+NEEDED_SIGNATURE = ("void(float32[:, :, ::1], int64, int64, int64, int64, int64, "
+                    "boolean[:, ::1], boolean[:, ::1])")
 _UBLUR = np.uint64(BLUR_LANES)
 
 
@@ -46,31 +48,71 @@ def _reflect101(i, n):  # pragma: no cover - covered without JIT
     return i
 
 
+@njit(inline="always", **JIT_OPTIONS)
+def _any_nonzero(bits, start, stop):  # pragma: no cover - covered without JIT
+    """Whether the floats ``start:stop`` (seen as uint32 ``bits``) hold a non-zero value
+    (-0.0 counts as zero). An OR over the bits, so that LLVM vectorises it."""
+    acc = np.uint32(0)
+    if stop - start == BLUR_LANES:
+        b0 = np.uint64(start)
+        for lane in range(_UBLUR):
+            acc |= bits[b0 + lane]
+    else:
+        for i in range(start, stop):
+            acc |= bits[i]
+    return (acc & np.uint32(0x7FFFFFFF)) != 0
+
+
 @njit(**JIT_OPTIONS)
-def blur_columns(t, nthreads, src, h, w, g, r, tmp):  # pragma: no cover - covered without JIT
+def blur_columns(t, nthreads, src, h, w, g, r, tmp, needed):  # pragma: no cover - no JIT
     """Vertical pass of the separable Gaussian of an (h, w, 4) image (flat buffers), column
     groups ``t, t + nthreads, ...`` of :data:`BLUR_LANES` floats.
 
     ``src`` and ``tmp`` hold at least ``4 h w + BLUR_LANES`` floats (the last lane group of a
     row reads past the row's end); ``g[d]`` (d = 0 .. r) is one side of the normalised,
-    symmetric 1-D kernel.
+    symmetric 1-D kernel. A layer is mostly zeros, so the pass skips the rows of a group
+    that are all zero (adding them would add exact zeros: the result is the same bits).
+    Only the groups with ``needed[y, grp]`` are computed (the others are left as they were).
     """
     n = w * 4
     acc = stack_array(BLUR_LANES, np.float32)
     va = stack_array(BLUR_LANES, np.float32)
     vb = stack_array(BLUR_LANES, np.float32)
     groups = (n + BLUR_LANES - 1) // BLUR_LANES
-    # vertical pass: tmp row y = sum over d of g[d] (row y - d + row y + d); column groups
-    # outermost, so the 2 r + 1 rows of one group stay in the L1 cache
+    bits = src.view(np.uint32)
+    filled = np.empty(h, np.bool_)  # row y of this group has a non-zero value
+    count = np.empty(h + 1, np.int64)  # filled rows before y
+    # tmp row y = sum over d of g[d] (row y - d + row y + d); column groups outermost, so the
+    # 2 r + 1 rows of one group stay in the L1 cache
     for grp in range(t, groups, nthreads):
-        valid = min(BLUR_LANES, n - grp * BLUR_LANES)
+        c0 = grp * BLUR_LANES
+        valid = min(BLUR_LANES, n - c0)
+        count[0] = 0
         for y in range(h):
-            b0 = np.uint64(y * n + grp * BLUR_LANES)
+            filled[y] = _any_nonzero(bits, y * n + c0, y * n + c0 + valid)
+            count[y + 1] = count[y] + filled[y]
+        for y in range(h):
+            if not needed[y, grp]:
+                continue
+            b0 = np.uint64(y * n + c0)
+            if count[min(y + r + 1, h)] == count[max(y - r, 0)]:
+                # nothing within reach (reflected rows lie inside the clamped window too)
+                if valid == BLUR_LANES:
+                    for lane in range(_UBLUR):
+                        tmp[b0 + lane] = 0.0
+                else:
+                    for lane in range(valid):
+                        tmp[b0 + lane] = 0.0
+                continue
             for lane in range(_UBLUR):
                 acc[lane] = g[0] * src[b0 + lane]
             for d in range(1, r + 1):
-                ba = np.uint64(_reflect101(y - d, h) * n + grp * BLUR_LANES)
-                bb = np.uint64(_reflect101(y + d, h) * n + grp * BLUR_LANES)
+                ya = _reflect101(y - d, h)
+                yb = _reflect101(y + d, h)
+                if not (filled[ya] or filled[yb]):
+                    continue
+                ba = np.uint64(ya * n + c0)
+                bb = np.uint64(yb * n + c0)
                 gd = g[d]
                 for lane in range(_UBLUR):
                     va[lane] = src[ba + lane]
@@ -87,19 +129,31 @@ def blur_columns(t, nthreads, src, h, w, g, r, tmp):  # pragma: no cover - cover
 
 
 @njit(**JIT_OPTIONS)
-def blur_rows(t, nthreads, tmp, h, w, g, r, rows, out):  # pragma: no cover - covered without JIT
+def blur_rows(t, nthreads, tmp, h, w, g, r, rows, out, needed):  # pragma: no cover - no JIT
     """Horizontal pass over rows ``t, t + nthreads, ...`` of the vertical pass's ``tmp`` into
     ``out`` (at least ``4 h w`` floats); ``rows`` (nthreads, >= 4 (w + 2 r) + BLUR_LANES) is
-    each thread's copy of a row with r reflected pixels each side."""
+    each thread's copy of a row with r reflected pixels each side. Skips the shifted copies
+    that lie in all-zero stretches of the row (exact, as in :func:`blur_columns`); computes
+    only the groups with ``needed[y, grp]``, whose inputs the vertical pass must have
+    computed (``needed`` grown by the reach of the kernel, :func:`needed_groups`)."""
     n = w * 4
     acc = stack_array(BLUR_LANES, np.float32)
     va = stack_array(BLUR_LANES, np.float32)
     vb = stack_array(BLUR_LANES, np.float32)
     groups = (n + BLUR_LANES - 1) // BLUR_LANES
-    # horizontal pass on each row, copied with r reflected pixels each side into ``row``
     c0 = 4 * r
+    m = c0 + n + c0  # floats of the row copy that are written
+    cells = (m + 2 * BLUR_LANES - 1) // BLUR_LANES  # one more: reads reach past the end
+    filled = np.zeros(cells, np.bool_)  # cell i = row[i L:(i + 1) L] has a non-zero value
+    count = np.empty(cells + 1, np.int64)
     row = rows[t]
+    bits = row.view(np.uint32)
     for y in range(t, h, nthreads):
+        wanted = False
+        for grp in range(groups):
+            wanted |= needed[y, grp]
+        if not wanted:
+            continue
         yn = y * n
         row[c0:c0 + n] = tmp[yn:yn + n]
         for x in range(1, r + 1):
@@ -108,14 +162,37 @@ def blur_rows(t, nthreads, tmp, h, w, g, r, rows, out):  # pragma: no cover - co
             for c in range(4):
                 row[c0 - 4 * x + c] = tmp[yn + xl + c]
                 row[c0 + n + 4 * (x - 1) + c] = tmp[yn + xr + c]
+        count[0] = 0
+        for i in range(cells):
+            lo = i * BLUR_LANES
+            filled[i] = lo < m and _any_nonzero(bits, lo, min(lo + BLUR_LANES, m))
+            count[i + 1] = count[i] + filled[i]
         for grp in range(groups):
+            if not needed[y, grp]:
+                continue
             valid = min(BLUR_LANES, n - grp * BLUR_LANES)
-            b0 = np.uint64(c0 + grp * BLUR_LANES)
+            start = c0 + grp * BLUR_LANES
+            b0 = np.uint64(start)
+            ob = np.uint64(yn + grp * BLUR_LANES)
+            first, last = (start - c0) // BLUR_LANES, (start + BLUR_LANES - 1 + c0) // BLUR_LANES
+            if count[last + 1] == count[first]:  # every tap reads zeros
+                if valid == BLUR_LANES:
+                    for lane in range(_UBLUR):
+                        out[ob + lane] = 0.0
+                else:
+                    for lane in range(valid):
+                        out[ob + lane] = 0.0
+                continue
             for lane in range(_UBLUR):
                 acc[lane] = g[0] * row[b0 + lane]
             for d in range(1, r + 1):
-                ba = b0 - np.uint64(4 * d)
-                bb = b0 + np.uint64(4 * d)
+                sa, sb = start - 4 * d, start + 4 * d
+                if not (filled[sa // BLUR_LANES] or filled[(sa + BLUR_LANES - 1) // BLUR_LANES]
+                        or filled[sb // BLUR_LANES]
+                        or filled[(sb + BLUR_LANES - 1) // BLUR_LANES]):
+                    continue
+                ba = np.uint64(sa)
+                bb = np.uint64(sb)
                 gd = g[d]
                 for lane in range(_UBLUR):
                     va[lane] = row[ba + lane]
@@ -123,13 +200,37 @@ def blur_rows(t, nthreads, tmp, h, w, g, r, rows, out):  # pragma: no cover - co
                     vb[lane] = row[bb + lane]
                 for lane in range(_UBLUR):
                     acc[lane] += gd * (va[lane] + vb[lane])
-            ob = np.uint64(yn + grp * BLUR_LANES)
             if valid == BLUR_LANES:
                 for lane in range(_UBLUR):
                     out[ob + lane] = acc[lane]
             else:
                 for lane in range(valid):
                     out[ob + lane] = acc[lane]
+
+
+@njit(**JIT_OPTIONS)
+def needed_groups(acc, y0, x0, h, w, reach, needed_out, needed_tmp):  # pragma: no cover
+    """Which lane groups of the hidden-background fill's blur over the (h, w) box at
+    (y0, x0) of ``acc`` are needed: ``needed_out[y, grp]`` where a pixel of the group is not
+    exactly covered (alpha != 1: the fill is added there), ``needed_tmp`` the same grown by
+    ``reach`` groups each side (what the vertical pass must compute for those)."""
+    groups = (4 * w + BLUR_LANES - 1) // BLUR_LANES
+    px = BLUR_LANES // 4
+    for y in range(h):
+        for grp in range(groups):
+            hole = False
+            for x in range(grp * px, min((grp + 1) * px, w)):
+                if acc[y0 + y, x0 + x, 3] != 1.0:  # also a rounding above 1
+                    hole = True
+                    break
+            needed_out[y, grp] = hole
+        for grp in range(groups):
+            grown = False
+            for k in range(max(grp - reach, 0), min(grp + reach + 1, groups)):
+                if needed_out[y, k]:
+                    grown = True
+                    break
+            needed_tmp[y, grp] = grown
 
 
 @njit(**JIT_OPTIONS)

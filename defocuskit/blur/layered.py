@@ -33,12 +33,14 @@ from defocuskit.blur._layered_kernels import (
     BLUR_COLUMNS_SIGNATURE,
     BLUR_LANES,
     BLUR_ROWS_SIGNATURE,
+    NEEDED_SIGNATURE,
     blur_columns,
     blur_rows,
     composite_over,
     extract_layer,
     fill_hidden,
     level_boxes,
+    needed_groups,
     unpremultiply,
 )
 from defocuskit.blur.psf import disc_kernel, support_radius
@@ -79,20 +81,25 @@ def gaussian_weights(sigma: float, r: int) -> np.ndarray:
 
 
 def gaussian_blur_flat(src: np.ndarray, h: int, w: int, sigma: float, tmp: np.ndarray,
-                       rows: np.ndarray, out: np.ndarray) -> None:
+                       rows: np.ndarray, out: np.ndarray, needed_out: np.ndarray | None = None,
+                       needed_tmp: np.ndarray | None = None) -> None:
     """The truncated Gaussian of ``sigma`` (support ``ceil(3 sigma)``, reflect-101) of an
     (h, w, 4) float32 image held in the flat buffer ``src``, into ``out``.
 
     Buffer sizes as :func:`~defocuskit.blur._layered_kernels.blur_columns` and
     :func:`~defocuskit.blur._layered_kernels.blur_rows` need them; ``rows.shape[0]`` threads.
+    ``needed_out`` / ``needed_tmp`` (bool, >= (h, lane groups of a row)) restrict the output
+    to some lane groups (see ``needed_groups``); None computes everything.
     """
     r = support_radius(sigma, "gaussian")
     g = gaussian_weights(sigma, r)
-    compile_kernel(blur_columns, BLUR_COLUMNS_SIGNATURE, simd="slp+loop")
-    compile_kernel(blur_rows, BLUR_ROWS_SIGNATURE, simd="slp+loop")
+    for kernel, sig in ((blur_columns, BLUR_COLUMNS_SIGNATURE), (blur_rows, BLUR_ROWS_SIGNATURE)):
+        compile_kernel(kernel, sig, simd="slp+loop")
+    if needed_out is None:
+        needed_out = needed_tmp = np.ones((h, -(-4 * w // BLUR_LANES)), np.bool_)
     nthreads = rows.shape[0]
-    run_threads(blur_columns, nthreads, src, h, w, g, r, tmp)
-    run_threads(blur_rows, nthreads, tmp, h, w, g, r, rows, out)
+    run_threads(blur_columns, nthreads, src, h, w, g, r, tmp, needed_tmp)
+    run_threads(blur_rows, nthreads, tmp, h, w, g, r, rows, out, needed_out)
 
 
 class _Scratch:
@@ -104,15 +111,26 @@ class _Scratch:
         # BLUR_LANES floats of slack: the blur's last lane group of a row reads past its end
         self.bufs = [np.zeros(h * w * 4 + BLUR_LANES, np.float32) for _ in range(4)]
         self.rows = np.zeros((nthreads, 4 * (w + 2 * r_max) + BLUR_LANES), np.float32)
+        groups = -(-4 * w // BLUR_LANES)
+        self.everything = np.ones((h, groups), np.bool_)
+        self.needed_out = np.zeros((h, groups), np.bool_)
+        self.needed_tmp = np.zeros((h, groups), np.bool_)
 
     def box(self, i: int, h: int, w: int) -> np.ndarray:
         """Buffer ``i`` as a C-contiguous (h, w, 4) array."""
         return self.bufs[i][:h * w * 4].reshape(h, w, 4)
 
 
-def _blur(scratch: _Scratch, h: int, w: int, sigma: float, psf: str, dst: int) -> np.ndarray:
+def _blur(scratch: _Scratch, h: int, w: int, sigma: float, psf: str, dst: int,
+          holes_of: tuple | None = None) -> np.ndarray:
     """Scratch buffer 0, as an (h, w, 4) box, blurred with the level's PSF into buffer
-    ``dst`` (returned as a box); buffer 0 itself when the PSF is a single tap."""
+    ``dst`` (returned as a box); buffer 0 itself when the PSF is a single tap.
+
+    ``holes_of = (acc, y0, x0)``: only the lane groups of the box where ``acc`` is not
+    exactly covered (alpha != 1) are needed (the hidden-background fill); the engine's
+    kernel computes just those (the others hold stale finite values: the fill multiplies
+    them by 1 - alpha = 0).
+    """
     r = support_radius(sigma, psf)
     if r == 0:
         return scratch.box(0, h, w)
@@ -130,8 +148,14 @@ def _blur(scratch: _Scratch, h: int, w: int, sigma: float, psf: str, dst: int) -
             cv2.GaussianBlur(src, (2 * r + 1, 2 * r + 1), sigma, dst=out, sigmaY=sigma,
                              borderType=cv2.BORDER_REFLECT_101)
         return out
+    needed_out = needed_tmp = scratch.everything
+    if holes_of is not None:
+        compile_kernel(needed_groups, NEEDED_SIGNATURE)
+        acc, y0, x0 = holes_of
+        needed_out, needed_tmp = scratch.needed_out, scratch.needed_tmp
+        needed_groups(acc, y0, x0, h, w, -(-4 * r // BLUR_LANES) + 1, needed_out, needed_tmp)
     gaussian_blur_flat(scratch.bufs[0], h, w, sigma, scratch.bufs[2], scratch.rows,
-                       scratch.bufs[dst])
+                       scratch.bufs[dst], needed_out, needed_tmp)
     return out
 
 
@@ -203,7 +227,8 @@ def blur_layered(img: np.ndarray, sigma: np.ndarray, depth: np.ndarray, *,
         fx0, fx1 = max(ext[2, k] - r, 0), min(ext[3, k] + r + 1, W)
         if r > 0 and levels[k] < 0 and acc[fy0:fy1, fx0:fx1, 3].min() < 1.0:
             scratch.box(0, fy1 - fy0, fx1 - fx0)[...] = acc[fy0:fy1, fx0:fx1]
-            fill_hidden(acc, _blur(scratch, fy1 - fy0, fx1 - fx0, s, psf, 3), fy0, fx0)
+            fill = _blur(scratch, fy1 - fy0, fx1 - fx0, s, psf, 3, holes_of=(acc, fy0, fx0))
+            fill_hidden(acc, fill, fy0, fx0)
         composite_over(acc, layer, y0, x0)
     out = np.empty((H, W, 3), np.float32)
     unpremultiply(acc, img, out)
