@@ -26,8 +26,8 @@ __all__ = ["BLUR_COLUMNS_SIGNATURE", "BLUR_LANES", "BLUR_ROWS_SIGNATURE", "NEEDE
            "level_boxes", "needed_groups", "unpremultiply"]
 
 BLUR_LANES = 64  # floats per SIMD group of the blur passes (16 RGBA pixels); change and measure
-BLUR_COLUMNS_SIGNATURE = ("void(int64, int64, float32[::1], int64, int64, float32[::1], int64, "
-                          "float32[::1], boolean[:, ::1])")
+BLUR_COLUMNS_SIGNATURE = ("void(int64, int64, float32[::1], int64, int64, int64, int64, "
+                          "float32[::1], int64, float32[::1], boolean[:, ::1])")
 BLUR_ROWS_SIGNATURE = ("void(int64, int64, float32[::1], int64, int64, float32[::1], int64, "
                        "float32[:, ::1], float32[::1], boolean[:, ::1])")
 NEEDED_SIGNATURE = ("void(float32[:, :, ::1], int64, int64, int64, int64, int64, "
@@ -64,12 +64,15 @@ def _any_nonzero(bits, start, stop):  # pragma: no cover - covered without JIT
 
 
 @njit(**JIT_OPTIONS)
-def blur_columns(t, nthreads, src, h, w, g, r, tmp, needed):  # pragma: no cover - no JIT
-    """Vertical pass of the separable Gaussian of an (h, w, 4) image (flat buffers), column
-    groups ``t, t + nthreads, ...`` of :data:`BLUR_LANES` floats.
+def blur_columns(t, nthreads, src, off, stride, h, w, g, r, tmp,
+                 needed):  # pragma: no cover - covered without JIT
+    """Vertical pass of the separable Gaussian of an (h, w, 4) image, column groups
+    ``t, t + nthreads, ...`` of :data:`BLUR_LANES` floats, into the flat (h, 4 w) ``tmp``.
 
-    ``src`` and ``tmp`` hold at least ``4 h w + BLUR_LANES`` floats (the last lane group of a
-    row reads past the row's end); ``g[d]`` (d = 0 .. r) is one side of the normalised,
+    Row y of the image is ``src[off + y stride:][:4 w]`` (a box of a larger flat image, or a
+    flat image of its own with ``stride = 4 w``). ``src`` and ``tmp`` hold at least
+    :data:`BLUR_LANES` floats past the last row (the last lane group of a row reads past
+    the row's end); ``g[d]`` (d = 0 .. r) is one side of the normalised,
     symmetric 1-D kernel. A layer is mostly zeros, so the pass skips the rows of a group
     that are all zero (adding them would add exact zeros: the result is the same bits).
     Only the groups with ``needed[y, grp]`` are computed (the others are left as they were).
@@ -89,7 +92,7 @@ def blur_columns(t, nthreads, src, h, w, g, r, tmp, needed):  # pragma: no cover
         valid = min(BLUR_LANES, n - c0)
         count[0] = 0
         for y in range(h):
-            filled[y] = _any_nonzero(bits, y * n + c0, y * n + c0 + valid)
+            filled[y] = _any_nonzero(bits, off + y * stride + c0, off + y * stride + c0 + valid)
             count[y + 1] = count[y] + filled[y]
         for y in range(h):
             if not needed[y, grp]:
@@ -104,15 +107,16 @@ def blur_columns(t, nthreads, src, h, w, g, r, tmp, needed):  # pragma: no cover
                     for lane in range(valid):
                         tmp[b0 + lane] = 0.0
                 continue
+            s0 = np.uint64(off + y * stride + c0)
             for lane in range(_UBLUR):
-                acc[lane] = g[0] * src[b0 + lane]
+                acc[lane] = g[0] * src[s0 + lane]
             for d in range(1, r + 1):
                 ya = _reflect101(y - d, h)
                 yb = _reflect101(y + d, h)
                 if not (filled[ya] or filled[yb]):
                     continue
-                ba = np.uint64(ya * n + c0)
-                bb = np.uint64(yb * n + c0)
+                ba = np.uint64(off + ya * stride + c0)
+                bb = np.uint64(off + yb * stride + c0)
                 gd = g[d]
                 for lane in range(_UBLUR):
                     va[lane] = src[ba + lane]

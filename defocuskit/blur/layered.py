@@ -82,9 +82,11 @@ def gaussian_weights(sigma: float, r: int) -> np.ndarray:
 
 def gaussian_blur_flat(src: np.ndarray, h: int, w: int, sigma: float, tmp: np.ndarray,
                        rows: np.ndarray, out: np.ndarray, needed_out: np.ndarray | None = None,
-                       needed_tmp: np.ndarray | None = None) -> None:
+                       needed_tmp: np.ndarray | None = None, off: int = 0,
+                       stride: int | None = None) -> None:
     """The truncated Gaussian of ``sigma`` (support ``ceil(3 sigma)``, reflect-101) of an
-    (h, w, 4) float32 image held in the flat buffer ``src``, into ``out``.
+    (h, w, 4) float32 image held in the flat buffer ``src`` (row y at ``off + y stride``;
+    ``stride`` 4 w by default), into the flat ``out``.
 
     Buffer sizes as :func:`~defocuskit.blur._layered_kernels.blur_columns` and
     :func:`~defocuskit.blur._layered_kernels.blur_rows` need them; ``rows.shape[0]`` threads.
@@ -98,7 +100,8 @@ def gaussian_blur_flat(src: np.ndarray, h: int, w: int, sigma: float, tmp: np.nd
     if needed_out is None:
         needed_out = needed_tmp = np.ones((h, -(-4 * w // BLUR_LANES)), np.bool_)
     nthreads = rows.shape[0]
-    run_threads(blur_columns, nthreads, src, h, w, g, r, tmp, needed_tmp)
+    stride = 4 * w if stride is None else stride
+    run_threads(blur_columns, nthreads, src, off, stride, h, w, g, r, tmp, needed_tmp)
     run_threads(blur_rows, nthreads, tmp, h, w, g, r, rows, out, needed_out)
 
 
@@ -108,6 +111,7 @@ class _Scratch:
     pass, 3 the blurred background fill; ``rows`` one row buffer per thread."""
 
     def __init__(self, h: int, w: int, r_max: int, nthreads: int):
+        self.shape = (h, w)
         # BLUR_LANES floats of slack: the blur's last lane group of a row reads past its end
         self.bufs = [np.zeros(h * w * 4 + BLUR_LANES, np.float32) for _ in range(4)]
         self.rows = np.zeros((nthreads, 4 * (w + 2 * r_max) + BLUR_LANES), np.float32)
@@ -121,16 +125,9 @@ class _Scratch:
         return self.bufs[i][:h * w * 4].reshape(h, w, 4)
 
 
-def _blur(scratch: _Scratch, h: int, w: int, sigma: float, psf: str, dst: int,
-          holes_of: tuple | None = None) -> np.ndarray:
+def _blur(scratch: _Scratch, h: int, w: int, sigma: float, psf: str, dst: int) -> np.ndarray:
     """Scratch buffer 0, as an (h, w, 4) box, blurred with the level's PSF into buffer
-    ``dst`` (returned as a box); buffer 0 itself when the PSF is a single tap.
-
-    ``holes_of = (acc, y0, x0)``: only the lane groups of the box where ``acc`` is not
-    exactly covered (alpha != 1) are needed (the hidden-background fill); the engine's
-    kernel computes just those (the others hold stale finite values: the fill multiplies
-    them by 1 - alpha = 0).
-    """
+    ``dst`` (returned as a box); buffer 0 itself when the PSF is a single tap."""
     r = support_radius(sigma, psf)
     if r == 0:
         return scratch.box(0, h, w)
@@ -148,15 +145,39 @@ def _blur(scratch: _Scratch, h: int, w: int, sigma: float, psf: str, dst: int,
             cv2.GaussianBlur(src, (2 * r + 1, 2 * r + 1), sigma, dst=out, sigmaY=sigma,
                              borderType=cv2.BORDER_REFLECT_101)
         return out
-    needed_out = needed_tmp = scratch.everything
-    if holes_of is not None:
-        compile_kernel(needed_groups, NEEDED_SIGNATURE)
-        acc, y0, x0 = holes_of
-        needed_out, needed_tmp = scratch.needed_out, scratch.needed_tmp
-        needed_groups(acc, y0, x0, h, w, -(-4 * r // BLUR_LANES) + 1, needed_out, needed_tmp)
     gaussian_blur_flat(scratch.bufs[0], h, w, sigma, scratch.bufs[2], scratch.rows,
-                       scratch.bufs[dst], needed_out, needed_tmp)
+                       scratch.bufs[dst], scratch.everything, scratch.everything)
     return out
+
+
+def _hidden_fill(scratch: _Scratch, acc_flat: np.ndarray, box: tuple, sigma: float,
+                 psf: str) -> np.ndarray | None:
+    """The blur of the accumulator over ``box = (y0, y1, x0, x1)`` that fills what a blurred
+    front layer uncovers (scratch buffer 3, as a box), or None where the box is covered
+    everywhere (nothing to fill).
+
+    The engine's kernel reads the box straight from the accumulator and computes only the
+    lane groups where it is not exactly covered (alpha != 1; ``needed_groups``): the fill is
+    multiplied by 1 - alpha, so the other groups (stale, finite) never count.
+    """
+    y0, y1, x0, x1 = box
+    h, w = y1 - y0, x1 - x0
+    H, W = scratch.shape
+    acc = acc_flat[:H * W * 4].reshape(H, W, 4)
+    r = support_radius(sigma, psf)
+    if psf == "disc" or r <= CV2_MAX_RADIUS:
+        if acc[y0:y1, x0:x1, 3].min() >= 1.0:
+            return None
+        scratch.box(0, h, w)[...] = acc[y0:y1, x0:x1]
+        return _blur(scratch, h, w, sigma, psf, 3)
+    compile_kernel(needed_groups, NEEDED_SIGNATURE)
+    needed_out, needed_tmp = scratch.needed_out, scratch.needed_tmp
+    needed_groups(acc, y0, x0, h, w, -(-4 * r // BLUR_LANES) + 1, needed_out, needed_tmp)
+    if not needed_out[:h].any():
+        return None
+    gaussian_blur_flat(acc_flat, h, w, sigma, scratch.bufs[2], scratch.rows, scratch.bufs[3],
+                       needed_out, needed_tmp, off=4 * (y0 * W + x0), stride=4 * W)
+    return scratch.box(3, h, w)
 
 
 def blur_layered(img: np.ndarray, sigma: np.ndarray, depth: np.ndarray, *,
@@ -199,7 +220,9 @@ def blur_layered(img: np.ndarray, sigma: np.ndarray, depth: np.ndarray, *,
     j = np.minimum(np.floor(pos).astype(np.int64), levels.size - 1)
     img = np.ascontiguousarray(img, dtype=np.float32)
     frac = (pos - j).astype(np.float32)
-    acc = np.zeros((H, W, 4), np.float32)
+    # BLUR_LANES floats of slack: the hidden-background fill's blur reads past a row's end
+    acc_flat = np.zeros(H * W * 4 + BLUR_LANES, np.float32)
+    acc = acc_flat[:H * W * 4].reshape(H, W, 4)
     # bounding box of every level's pixels (a pixel feeds levels j and j + 1)
     nlev = levels.size
     ext = np.empty((4, nlev + 1), np.int64)
@@ -223,12 +246,12 @@ def blur_layered(img: np.ndarray, sigma: np.ndarray, depth: np.ndarray, *,
         # normalised blur of what lies behind (premultiplied, so no darkening), on the box
         # grown by the support r (its reflect-101 border mirrors the background itself);
         # buffer 0 (the extracted layer) is free once the layer is blurred
-        fy0, fy1 = max(ext[0, k] - r, 0), min(ext[1, k] + r + 1, H)
-        fx0, fx1 = max(ext[2, k] - r, 0), min(ext[3, k] + r + 1, W)
-        if r > 0 and levels[k] < 0 and acc[fy0:fy1, fx0:fx1, 3].min() < 1.0:
-            scratch.box(0, fy1 - fy0, fx1 - fx0)[...] = acc[fy0:fy1, fx0:fx1]
-            fill = _blur(scratch, fy1 - fy0, fx1 - fx0, s, psf, 3, holes_of=(acc, fy0, fx0))
-            fill_hidden(acc, fill, fy0, fx0)
+        if r > 0 and levels[k] < 0:
+            fy0, fy1 = max(ext[0, k] - r, 0), min(ext[1, k] + r + 1, H)
+            fx0, fx1 = max(ext[2, k] - r, 0), min(ext[3, k] + r + 1, W)
+            fill = _hidden_fill(scratch, acc_flat, (fy0, fy1, fx0, fx1), s, psf)
+            if fill is not None:
+                fill_hidden(acc, fill, fy0, fx0)
         composite_over(acc, layer, y0, x0)
     out = np.empty((H, W, 3), np.float32)
     unpremultiply(acc, img, out)
