@@ -5,8 +5,9 @@ MATLAB's transposed layout: images (N, 3, 640, 480) uint8, depths (N, 640, 480) 
 metres, contiguous and uncompressed like the published file) and ``splits.mat`` (v5,
 1-based, 795 train / 654 test for 1449 frames), with frames made from the bundled sample
 scenes. Then runs ``defocuskit synth --source nyu`` as a real process with ``--jobs 1`` and
-``--jobs 2`` (exact gather, lz4), and measures samples/s, MB/s written, and the random-read
-rate of the result. Writes ``benchmarks/results/bench_synth.json``.
+``--jobs 2`` (gather unless ``--mode`` says otherwise, lz4), and measures samples/s, MB/s
+written, and the random-read rate of the result. Writes
+``benchmarks/results/bench_synth.json`` (``bench_synth_<mode>.json`` for another mode).
 
     python benchmarks/bench_synth.py                 # 1449 frames (about 3.1 GB input)
     python benchmarks/bench_synth.py --frames 200    # a quicker look
@@ -18,7 +19,6 @@ import argparse
 import json
 import os
 import platform
-import shutil
 import subprocess
 import sys
 import time
@@ -86,12 +86,13 @@ def _du(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
-def run_synth(mat: Path, out: Path, jobs: int) -> dict:
-    shutil.rmtree(out, ignore_errors=True)
+def run_synth(mat: Path, out: Path, jobs: int, mode: str) -> dict:
     exe = Path(sys.executable).with_name("defocuskit")
     cmd = [str(exe), "synth", "--source", "nyu", "--input", str(mat), "--output", str(out),
-           "--focus", "histogram", "--mode", "gather", "--compressor", "lz4",
+           "--focus", "histogram", "--mode", mode, "--compressor", "lz4",
            "--jobs", str(jobs), "--no-progress"]
+    if out.exists():  # an earlier run's dataset: synth replaces only a dataset it wrote
+        cmd.append("--overwrite")
     t0 = time.perf_counter()
     res = subprocess.run(cmd, capture_output=True, text=True)
     wall = time.perf_counter() - t0
@@ -127,6 +128,9 @@ def main():
     ap.add_argument("--workdir", type=Path, default=Path(os.environ.get(
         "DEFOCUSKIT_BENCH_DIR", "/tmp/defocuskit-bench")))
     ap.add_argument("--jobs", type=int, nargs="+", default=[1, 2])
+    ap.add_argument("--mode", choices=("gather", "scatter", "layered"), default="gather",
+                    help="render mode (default gather, the figure issue 9 asks for; results "
+                         "of another mode go to bench_synth_<mode>.json)")
     args = ap.parse_args()
     load_before = os.getloadavg()
     t0 = time.perf_counter()
@@ -134,8 +138,8 @@ def main():
     build_s = time.perf_counter() - t0
     runs = []
     for jobs in args.jobs:
-        out = args.workdir / f"out-j{jobs}.zarr"
-        r = run_synth(mat, out, jobs)
+        out = args.workdir / f"out-{args.mode}-j{jobs}.zarr"
+        r = run_synth(mat, out, jobs, args.mode)
         r["random_read"] = random_read_rate(out)
         runs.append(r)
         print(f"jobs={jobs}: {r['samples']} samples in {r['wall_s']} s = "
@@ -144,17 +148,20 @@ def main():
               "samples/s", flush=True)
     result = {"benchmark": "bench_synth", "frames": args.frames, "frame_size": [480, 640],
               "crop": [427, 561], "input_mb": round(mat.stat().st_size / 1e6, 1),
-              "input_build_s": round(build_s, 1), "mode": "gather", "compressor": "lz4",
+              "input_build_s": round(build_s, 1), "mode": args.mode, "compressor": "lz4",
               "runs": runs, "target": "1449 frames in <= 60 s with --jobs 2 (issue 9)",
               "load_average": {"before": load_before, "after": os.getloadavg()},
               "command": "python benchmarks/bench_synth.py" + (
                   f" --frames {args.frames}" if args.frames != 1449 else "") + (
-                  " --jobs " + " ".join(map(str, args.jobs)) if args.jobs != [1, 2] else ""),
+                  " --jobs " + " ".join(map(str, args.jobs)) if args.jobs != [1, 2] else "") + (
+                  f" --mode {args.mode}" if args.mode != "gather" else ""),
               "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                           "processor": platform.processor(), "cpu": cpu_model()}}
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "bench_synth.json").write_text(json.dumps(result, indent=2))
-    print(f"wrote {RESULTS / 'bench_synth.json'}")
+    path = RESULTS / ("bench_synth.json" if args.mode == "gather"
+                      else f"bench_synth_{args.mode}.json")
+    path.write_text(json.dumps(result, indent=2))
+    print(f"wrote {path}")
 
 
 if __name__ == "__main__":

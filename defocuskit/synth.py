@@ -153,7 +153,7 @@ def _provenance(source: Source, cfg: SynthConfig,
         "seed": cfg.seed,
         "engine_mode": cfg.mode,
         "psf": cfg.psf,
-        # a custom camera's preset is its one-line text (presets.camera_text), which
+        # a custom camera's preset is its one-line text (camera_table.camera_text), which
         # `--camera` and `trainer fit --on-the-fly` read back as the same camera
         "camera": {"preset": preset.name, "description": preset.description,
                    "parameters": cfg.camera if isinstance(cfg.camera, dict) else None,

@@ -51,7 +51,7 @@ class RenderSettings:
     """What the loader renders with: a camera preset, a focus policy, an engine mode, a PSF,
     and the dataset's sigma rule overrides, light and noise options."""
 
-    camera: str  # a preset name, or a custom camera's one-line text (presets.camera_text)
+    camera: str  # a preset name, or a custom camera's one-line text (camera_table.camera_text)
     focus: str
     mode: str = "gather"
     psf: str = "gaussian"
