@@ -51,9 +51,9 @@ __all__ = ["SCENE_ONLY", "SynthSummary", "run_synth", "build_source", "fill_inva
 
 # the first compile of each mode's kernels in synth's warm-up (Gaussian PSF; the disc PSF
 # takes 1-2 s), measured with an empty NUMBA_CACHE_DIR, each mode in a fresh process, on 2
-# shared CPU cores: gather 2.9-5.0 s, scatter 3.1-3.3 s, layered 5.1-6.5 s; a cached load
-# takes about 0.5 s
-_COMPILE_TIME = {"gather": "about 3-5 s", "scatter": "about 3 s", "layered": "about 5-7 s"}
+# shared CPU cores: gather 2.9-5.0 s, scatter 3.1-3.3 s, layered 5.1-6.5 s (9 s since its
+# long-support blur passes, 2026-12-02); a cached load takes about 0.5 s
+_COMPILE_TIME = {"gather": "about 3-5 s", "scatter": "about 3 s", "layered": "about 5-10 s"}
 
 
 @dataclass
@@ -349,9 +349,10 @@ def _warm_up(mode: str, psf: str = "gaussian") -> None:
     """Compile (or load from Numba's cache) the mode's kernels once, in this process.
 
     Workers then load the cached machine code instead of each compiling it at the same
-    time. The warm-up image has a depth ramp and blur from 0 to 6 px, so that every kernel
-    a real frame uses is compiled here (a flat image would leave ``layered``'s per-level
-    blur to the first real sample). Measured on 2 shared CPU cores with an empty
+    time. The warm-up image has a depth ramp and blur from 6 px in front of the focus plane
+    to 6 px behind it, so that every kernel a real frame uses is compiled here (a flat image
+    would leave ``layered``'s per-level blur to the first real sample). Measured on 2 shared
+    CPU cores with an empty
     ``NUMBA_CACHE_DIR``, each mode in a fresh process: see :data:`_COMPILE_TIME`.
     """
     import threading
@@ -367,11 +368,12 @@ def _warm_up(mode: str, psf: str = "gaussian") -> None:
     notice.daemon = True
     notice.start()
     try:
-        h, w = 24, 32
+        h, w = 24, 32  # blur up to 6 px on both sides of the focus plane (layered's
+        # long-support blur and the hidden-background fill in front of it included)
         depth = np.linspace(0.5, 4.0, h * w, dtype=np.float32).reshape(h, w)
-        sigma = np.linspace(0.0, 6.0, h * w, dtype=np.float32).reshape(h, w)
+        sigma = np.abs(np.linspace(-6.0, 6.0, h * w, dtype=np.float32)).reshape(h, w)
         render(np.zeros((h, w, 3), np.uint8), sigma, mode=mode, psf=psf, depth=depth,
-               focus_distance=1.0)
+               focus_distance=2.25)
     finally:
         notice.cancel()
     dt = time.perf_counter() - t0

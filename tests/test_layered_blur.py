@@ -128,3 +128,19 @@ def test_sparse_layers_skip_only_zeros(pattern, sigma):
     out = run_kernel(img, sigma)
     np.testing.assert_allclose(out, ref, atol=2e-6)
     assert (out[ref == 0.0] == 0.0).all()  # skipped outputs are written as zeros
+
+
+def test_synth_warm_up_compiles_every_layered_kernel():
+    """synth compiles the kernels once before starting workers: its warm-up frame must use
+    every layered kernel (long supports, and the fill in front of the focus plane), or each
+    worker compiles the rest on its first real sample. Checked in a fresh process."""
+    import subprocess
+    import sys
+
+    code = ("from defocuskit import synth; from defocuskit.blur import _layered_kernels as K; "
+            "synth._warm_up('layered'); "
+            "print(sorted(n for n in ('blur_columns', 'blur_rows', 'needed_groups', "
+            "'extract_layer', 'composite_over', 'fill_hidden', 'level_boxes', 'unpremultiply') "
+            "if not getattr(K, n).signatures))")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert res.stdout.strip() == "[]", res.stdout
