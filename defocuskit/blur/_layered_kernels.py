@@ -29,7 +29,7 @@ BLUR_LANES = 64  # floats per SIMD group of the blur passes (16 RGBA pixels); ch
 BLUR_COLUMNS_SIGNATURE = ("void(int64, int64, float32[::1], int64, int64, int64, int64, "
                           "float32[::1], int64, float32[::1], boolean[:, ::1])")
 BLUR_ROWS_SIGNATURE = ("void(int64, int64, float32[::1], int64, int64, float32[::1], int64, "
-                       "float32[:, ::1], float32[::1], boolean[:, ::1])")
+                       "float32[:, ::1], float32[::1], boolean[:, ::1], boolean[:, ::1])")
 NEEDED_SIGNATURE = ("void(float32[:, :, ::1], int64, int64, int64, int64, int64, "
                     "boolean[:, ::1], boolean[:, ::1])")
 _UBLUR = np.uint64(BLUR_LANES)
@@ -133,13 +133,16 @@ def blur_columns(t, nthreads, src, off, stride, h, w, g, r, tmp,
 
 
 @njit(**JIT_OPTIONS)
-def blur_rows(t, nthreads, tmp, h, w, g, r, rows, out, needed):  # pragma: no cover - no JIT
+def blur_rows(t, nthreads, tmp, h, w, g, r, rows, out, needed,
+              written):  # pragma: no cover - covered without JIT
     """Horizontal pass over rows ``t, t + nthreads, ...`` of the vertical pass's ``tmp`` into
     ``out`` (at least ``4 h w`` floats); ``rows`` (nthreads, >= 4 (w + 2 r) + BLUR_LANES) is
     each thread's copy of a row with r reflected pixels each side. Skips the shifted copies
     that lie in all-zero stretches of the row (exact, as in :func:`blur_columns`); computes
     only the groups with ``needed[y, grp]``, whose inputs the vertical pass must have
-    computed (``needed`` grown by the reach of the kernel, :func:`needed_groups`)."""
+    computed (``needed`` grown by the reach of the kernel, :func:`needed_groups`).
+    ``written[y, grp]`` is set where the group's output may be non-zero (False where it was
+    written as zeros or not computed)."""
     n = w * 4
     acc = stack_array(BLUR_LANES, np.float32)
     va = stack_array(BLUR_LANES, np.float32)
@@ -157,6 +160,8 @@ def blur_rows(t, nthreads, tmp, h, w, g, r, rows, out, needed):  # pragma: no co
         for grp in range(groups):
             wanted |= needed[y, grp]
         if not wanted:
+            for grp in range(groups):
+                written[y, grp] = False
             continue
         yn = y * n
         row[c0:c0 + n] = tmp[yn:yn + n]
@@ -172,6 +177,7 @@ def blur_rows(t, nthreads, tmp, h, w, g, r, rows, out, needed):  # pragma: no co
             filled[i] = lo < m and _any_nonzero(bits, lo, min(lo + BLUR_LANES, m))
             count[i + 1] = count[i] + filled[i]
         for grp in range(groups):
+            written[y, grp] = False
             if not needed[y, grp]:
                 continue
             valid = min(BLUR_LANES, n - grp * BLUR_LANES)
@@ -204,6 +210,7 @@ def blur_rows(t, nthreads, tmp, h, w, g, r, rows, out, needed):  # pragma: no co
                     vb[lane] = row[bb + lane]
                 for lane in range(_UBLUR):
                     acc[lane] += gd * (va[lane] + vb[lane])
+            written[y, grp] = True
             if valid == BLUR_LANES:
                 for lane in range(_UBLUR):
                     out[ob + lane] = acc[lane]
@@ -283,31 +290,43 @@ def level_boxes(j, nlev, ext):  # pragma: no cover - covered without JIT
 
 
 @njit(**JIT_OPTIONS)
-def fill_hidden(acc, fill, y0, x0):  # pragma: no cover - covered without JIT
+def fill_hidden(acc, fill, y0, x0, groups):  # pragma: no cover - covered without JIT
     """``acc += (1 - acc.alpha) * fill`` in place on the box of ``fill`` at (y0, x0).
 
-    ``acc`` (H, W, 4) and ``fill`` (h, w, 4) are premultiplied RGBA.
+    ``acc`` (H, W, 4) and ``fill`` (h, w, 4) are premultiplied RGBA. Only the 16-pixel
+    groups of the box with ``groups[y, grp]`` are visited (the others are exactly covered:
+    they would add 0).
     """
     h, w = fill.shape[0], fill.shape[1]
+    px = BLUR_LANES // 4
     for y in range(h):
-        for x in range(w):
-            t = np.float32(1.0) - acc[y0 + y, x0 + x, 3]
-            for c in range(4):
-                acc[y0 + y, x0 + x, c] += t * fill[y, x, c]
+        for grp in range((w + px - 1) // px):
+            if not groups[y, grp]:
+                continue
+            for x in range(grp * px, min((grp + 1) * px, w)):
+                t = np.float32(1.0) - acc[y0 + y, x0 + x, 3]
+                for c in range(4):
+                    acc[y0 + y, x0 + x, c] += t * fill[y, x, c]
 
 
 @njit(**JIT_OPTIONS)
-def composite_over(acc, layer, y0, x0):  # pragma: no cover - covered without JIT
+def composite_over(acc, layer, y0, x0, groups):  # pragma: no cover - covered without JIT
     """``acc = layer + (1 - layer.alpha) * acc`` in place on the box of ``layer`` at (y0, x0).
 
-    ``acc`` (H, W, 4) and ``layer`` (h, w, 4) are premultiplied RGBA.
+    ``acc`` (H, W, 4) and ``layer`` (h, w, 4) are premultiplied RGBA. Only the 16-pixel
+    groups of the box with ``groups[y, grp]`` are visited (the others are exactly zero in
+    ``layer``: compositing them changes nothing).
     """
     h, w = layer.shape[0], layer.shape[1]
+    px = BLUR_LANES // 4
     for y in range(h):
-        for x in range(w):
-            t = np.float32(1.0) - layer[y, x, 3]
-            for c in range(4):
-                acc[y0 + y, x0 + x, c] = layer[y, x, c] + t * acc[y0 + y, x0 + x, c]
+        for grp in range((w + px - 1) // px):
+            if not groups[y, grp]:
+                continue
+            for x in range(grp * px, min((grp + 1) * px, w)):
+                t = np.float32(1.0) - layer[y, x, 3]
+                for c in range(4):
+                    acc[y0 + y, x0 + x, c] = layer[y, x, c] + t * acc[y0 + y, x0 + x, c]
 
 
 @njit(**JIT_OPTIONS)

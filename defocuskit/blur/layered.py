@@ -83,7 +83,7 @@ def gaussian_weights(sigma: float, r: int) -> np.ndarray:
 def gaussian_blur_flat(src: np.ndarray, h: int, w: int, sigma: float, tmp: np.ndarray,
                        rows: np.ndarray, out: np.ndarray, needed_out: np.ndarray | None = None,
                        needed_tmp: np.ndarray | None = None, off: int = 0,
-                       stride: int | None = None) -> None:
+                       stride: int | None = None, written: np.ndarray | None = None) -> None:
     """The truncated Gaussian of ``sigma`` (support ``ceil(3 sigma)``, reflect-101) of an
     (h, w, 4) float32 image held in the flat buffer ``src`` (row y at ``off + y stride``;
     ``stride`` 4 w by default), into the flat ``out``.
@@ -91,18 +91,22 @@ def gaussian_blur_flat(src: np.ndarray, h: int, w: int, sigma: float, tmp: np.nd
     Buffer sizes as :func:`~defocuskit.blur._layered_kernels.blur_columns` and
     :func:`~defocuskit.blur._layered_kernels.blur_rows` need them; ``rows.shape[0]`` threads.
     ``needed_out`` / ``needed_tmp`` (bool, >= (h, lane groups of a row)) restrict the output
-    to some lane groups (see ``needed_groups``); None computes everything.
+    to some lane groups (see ``needed_groups``); None computes everything. ``written``
+    (bool, same shape) receives where the output may be non-zero.
     """
     r = support_radius(sigma, "gaussian")
     g = gaussian_weights(sigma, r)
     for kernel, sig in ((blur_columns, BLUR_COLUMNS_SIGNATURE), (blur_rows, BLUR_ROWS_SIGNATURE)):
         compile_kernel(kernel, sig, simd="slp+loop")
+    groups = -(-4 * w // BLUR_LANES)
     if needed_out is None:
-        needed_out = needed_tmp = np.ones((h, -(-4 * w // BLUR_LANES)), np.bool_)
+        needed_out = needed_tmp = np.ones((h, groups), np.bool_)
+    if written is None:
+        written = np.empty((h, groups), np.bool_)
     nthreads = rows.shape[0]
     stride = 4 * w if stride is None else stride
     run_threads(blur_columns, nthreads, src, off, stride, h, w, g, r, tmp, needed_tmp)
-    run_threads(blur_rows, nthreads, tmp, h, w, g, r, rows, out, needed_out)
+    run_threads(blur_rows, nthreads, tmp, h, w, g, r, rows, out, needed_out, written)
 
 
 class _Scratch:
@@ -119,18 +123,21 @@ class _Scratch:
         self.everything = np.ones((h, groups), np.bool_)
         self.needed_out = np.zeros((h, groups), np.bool_)
         self.needed_tmp = np.zeros((h, groups), np.bool_)
+        self.written = np.zeros((h, groups), np.bool_)
 
     def box(self, i: int, h: int, w: int) -> np.ndarray:
         """Buffer ``i`` as a C-contiguous (h, w, 4) array."""
         return self.bufs[i][:h * w * 4].reshape(h, w, 4)
 
 
-def _blur(scratch: _Scratch, h: int, w: int, sigma: float, psf: str, dst: int) -> np.ndarray:
+def _blur(scratch: _Scratch, h: int, w: int, sigma: float, psf: str,
+          dst: int) -> tuple[np.ndarray, np.ndarray]:
     """Scratch buffer 0, as an (h, w, 4) box, blurred with the level's PSF into buffer
-    ``dst`` (returned as a box); buffer 0 itself when the PSF is a single tap."""
+    ``dst``; buffer 0 itself when the PSF is a single tap. Returns the box and which
+    16-pixel groups of it may be non-zero (all, unless the engine's kernel says otherwise)."""
     r = support_radius(sigma, psf)
     if r == 0:
-        return scratch.box(0, h, w)
+        return scratch.box(0, h, w), scratch.everything
     # reflect-101 at a box edge only mirrors zeros (the box has a margin one pixel wider
     # than the PSF's support) or the true image border, so blurring the box equals
     # blurring the whole frame there
@@ -144,22 +151,21 @@ def _blur(scratch: _Scratch, h: int, w: int, sigma: float, psf: str, dst: int) -
         else:
             cv2.GaussianBlur(src, (2 * r + 1, 2 * r + 1), sigma, dst=out, sigmaY=sigma,
                              borderType=cv2.BORDER_REFLECT_101)
-        return out
+        return out, scratch.everything
     gaussian_blur_flat(scratch.bufs[0], h, w, sigma, scratch.bufs[2], scratch.rows,
-                       scratch.bufs[dst], scratch.everything, scratch.everything)
-    return out
+                       scratch.bufs[dst], scratch.everything, scratch.everything,
+                       written=scratch.written)
+    return out, scratch.written
 
 
 def _hidden_fill(scratch: _Scratch, acc_flat: np.ndarray, box: tuple, sigma: float,
-                 psf: str) -> np.ndarray | None:
+                 psf: str) -> tuple[np.ndarray, np.ndarray] | None:
     """The blur of the accumulator over ``box = (y0, y1, x0, x1)`` that fills what a blurred
-    front layer uncovers (scratch buffer 3, as a box), or None where the box is covered
-    everywhere (nothing to fill).
-
-    The engine's kernel reads the box straight from the accumulator and computes only the
-    lane groups where it is not exactly covered (alpha != 1; ``needed_groups``): the fill is
-    multiplied by 1 - alpha, so the other groups (stale, finite) never count.
-    """
+    front layer uncovers (scratch buffer 3, as a box) and the 16-pixel groups where it is
+    used, or None where the box is covered everywhere (nothing to fill)."""
+    # The engine's kernel reads the box straight from the accumulator and computes only the
+    # lane groups where it is not exactly covered (alpha != 1; ``needed_groups``): the fill
+    # is multiplied by 1 - alpha, so the other groups (stale, finite) never count.
     y0, y1, x0, x1 = box
     h, w = y1 - y0, x1 - x0
     H, W = scratch.shape
@@ -169,7 +175,7 @@ def _hidden_fill(scratch: _Scratch, acc_flat: np.ndarray, box: tuple, sigma: flo
         if acc[y0:y1, x0:x1, 3].min() >= 1.0:
             return None
         scratch.box(0, h, w)[...] = acc[y0:y1, x0:x1]
-        return _blur(scratch, h, w, sigma, psf, 3)
+        return _blur(scratch, h, w, sigma, psf, 3)[0], scratch.everything
     compile_kernel(needed_groups, NEEDED_SIGNATURE)
     needed_out, needed_tmp = scratch.needed_out, scratch.needed_tmp
     needed_groups(acc, y0, x0, h, w, -(-4 * r // BLUR_LANES) + 1, needed_out, needed_tmp)
@@ -177,7 +183,7 @@ def _hidden_fill(scratch: _Scratch, acc_flat: np.ndarray, box: tuple, sigma: flo
         return None
     gaussian_blur_flat(acc_flat, h, w, sigma, scratch.bufs[2], scratch.rows, scratch.bufs[3],
                        needed_out, needed_tmp, off=4 * (y0 * W + x0), stride=4 * W)
-    return scratch.box(3, h, w)
+    return scratch.box(3, h, w), needed_out
 
 
 def blur_layered(img: np.ndarray, sigma: np.ndarray, depth: np.ndarray, *,
@@ -241,7 +247,7 @@ def blur_layered(img: np.ndarray, sigma: np.ndarray, depth: np.ndarray, *,
         x0, x1 = max(ext[2, k] - r - 1, 0), min(ext[3, k] + r + 2, W)
         rgba = scratch.box(0, y1 - y0, x1 - x0)
         extract_layer(img, j, frac, k, y0, x0, rgba)
-        layer = _blur(scratch, y1 - y0, x1 - x0, s, psf, 1)
+        layer, nonzero = _blur(scratch, y1 - y0, x1 - x0, s, psf, 1)
         # a blurred layer in front of the focus plane uncovers what it hid: fill that with a
         # normalised blur of what lies behind (premultiplied, so no darkening), on the box
         # grown by the support r (its reflect-101 border mirrors the background itself);
@@ -251,8 +257,8 @@ def blur_layered(img: np.ndarray, sigma: np.ndarray, depth: np.ndarray, *,
             fx0, fx1 = max(ext[2, k] - r, 0), min(ext[3, k] + r + 1, W)
             fill = _hidden_fill(scratch, acc_flat, (fy0, fy1, fx0, fx1), s, psf)
             if fill is not None:
-                fill_hidden(acc, fill, fy0, fx0)
-        composite_over(acc, layer, y0, x0)
+                fill_hidden(acc, fill[0], fy0, fx0, fill[1])
+        composite_over(acc, layer, y0, x0, nonzero)
     out = np.empty((H, W, 3), np.float32)
     unpremultiply(acc, img, out)
     return out
