@@ -227,10 +227,13 @@ def _summary_row(row, ds, sp, idx, slices, depth_all, sigma_all) -> None:
         for k in slices:
             cam = _camera_for(sp, i, coc_model, k if sp.focal_stack else 0)
             colour = f"C{k}" if len(slices) > 1 else f"C{s}"
-            label = f"stack[{k}]" if (len(slices) > 1 and s == 0) else None
+            if len(slices) > 1:
+                label = f"stack[{k}]" if s == 0 else None
+            else:  # one curve per shown sample: say which row it belongs to
+                label = _sid(sp, i)
             ax_c.plot(xs, cam.coc_px(xs), lw=1.2, color=colour, label=label)
             ax_c.axvline(cam.focus_distance, color=colour, ls=":", lw=0.8)
-    if len(slices) > 1:
+    if len(slices) > 1 or len(idx) > 1:
         ax_c.legend(fontsize=7)
     ax_c.set_xlabel("depth [m]")
     ax_c.set_ylabel("CoC diameter [px]")

@@ -130,3 +130,16 @@ def test_cli_preview_of_a_stack(noisy_stack, tmp_path):
     r = runner.invoke(main, ["preview", str(noisy_stack), "--stack-index", "-1", "--output",
                              str(tmp_path / "y.png")])
     assert r.exit_code == 2
+
+
+def test_coc_curves_of_several_samples_are_named(tmp_path):
+    """One CoC curve per shown sample: the legend names the sample of each (as the image
+    rows are titled), so a reader can tell which curve belongs to which row."""
+    out = _synth(tmp_path / "plain.zarr")
+    sp = open_dataset(out)["train"]
+    fig = preview_figure(out, split="train", n=2)
+    coc = next(ax for ax in fig.axes if ax.get_label() == "coc")
+    names = [t.get_text() for t in coc.get_legend().get_texts()]
+    titles = [ax.get_title() for ax in fig.axes if ax.get_label() == "aif"]
+    assert len(names) == 2 == len(sp) and names[0] != names[1]
+    assert all(any(t.startswith(f"{n}:") for t in titles) for n in names)
