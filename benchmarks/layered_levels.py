@@ -16,7 +16,9 @@ the fewer levels, the coarser sigma is quantised. This script measures both on:
 
 For each ``max_step`` it reports the mean and 99th percentile of |layered - gather| and
 |layered - scatter| (in 1/255 of the image range, 8 px border excluded) and the number of
-levels. Writes ``benchmarks/results/layered_levels.json``. Usage::
+levels; then the same for the experimental slab compositing (``blur_layered(slab_px=W)``:
+levels summed within slabs W px of sigma wide, only slabs composited) at the default step.
+Writes ``benchmarks/results/layered_levels.json``. Usage::
 
     .venv/bin/python benchmarks/layered_levels.py
 """
@@ -37,6 +39,7 @@ from _machine import cpu_model  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "results" / "layered_levels.json"
 STEPS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0)
+SLABS = (1.0, 2.0, 4.0)
 
 
 def plane_scene():
@@ -58,21 +61,25 @@ def study(img, sigma, depth, focus) -> dict:
             "scatter": render(img, sigma, mode="scatter")}
     front = depth < focus
     signed = np.where(front, -sigma, sigma)
-    rows = []
-    for step in STEPS:
-        from defocuskit.blur.layered import blur_layered
+    from defocuskit.blur.layered import blur_layered
 
-        out = blur_layered(img, sigma, depth, focus_distance=focus, max_step=step)
-        row = {"max_step_px": step,
-               "levels": int(sigma_levels(float(signed.min()), float(signed.max()),
-                                          max_step=step).size)}
+    def row_of(out, **key):
+        row = dict(key)
         for name, ref in refs.items():
             e = np.abs(out - ref)[c] * 255.0
             row[f"mean_vs_{name}"] = float(e.mean())
             row[f"p99_vs_{name}"] = float(np.quantile(e, 0.99))
-        rows.append(row)
+        return row
+
+    rows = [row_of(blur_layered(img, sigma, depth, focus_distance=focus, max_step=step),
+                   max_step_px=step,
+                   levels=int(sigma_levels(float(signed.min()), float(signed.max()),
+                                           max_step=step).size))
+            for step in STEPS]
+    slabs = [row_of(blur_layered(img, sigma, depth, focus_distance=focus, slab_px=w),
+                    slab_px=w) for w in SLABS]
     e = np.abs(refs["gather"] - refs["scatter"])[c] * 255.0
-    return {"gather_vs_scatter_mean": float(e.mean()), "rows": rows}
+    return {"gather_vs_scatter_mean": float(e.mean()), "rows": rows, "slabs": slabs}
 
 
 def main() -> None:
@@ -86,6 +93,10 @@ def main() -> None:
             print(f"  {row['max_step_px']:>8g} {row['levels']:>6d} {row['mean_vs_gather']:>15.2f} "
                   f"{row['p99_vs_gather']:>6.1f} {row['mean_vs_scatter']:>16.2f} "
                   f"{row['p99_vs_scatter']:>6.1f}")
+        for row in r["slabs"]:
+            print(f"  slabs {row['slab_px']:g} px (step 0.5): mean vs gather "
+                  f"{row['mean_vs_gather']:.2f} (p99 {row['p99_vs_gather']:.1f}), vs scatter "
+                  f"{row['mean_vs_scatter']:.2f}")
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps({"results": res, "cpu": cpu_model(simd=True),
                                "command": "python benchmarks/layered_levels.py"}, indent=2))

@@ -144,3 +144,58 @@ def test_synth_warm_up_compiles_every_layered_kernel():
             "if not getattr(K, n).signatures))")
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert res.stdout.strip() == "[]", res.stdout
+
+
+def _edge(sigma_near, sigma_far, focus):
+    """Near plane (1 m, left half) in front of a far plane (4 m): image, sigma, depth."""
+    near = np.arange(64) < 32
+    img = np.broadcast_to(np.where(near[:, None], [0.9, 0.7, 0.2], [0.1, 0.3, 0.6]),
+                          (16, 64, 3)).astype(np.float32)
+    depth = np.broadcast_to(np.where(near, 1.0, 4.0), (16, 64)).astype(np.float64)
+    sig = np.broadcast_to(np.where(near, sigma_near, sigma_far), (16, 64)).astype(np.float32)
+    return img, sig, depth, focus
+
+
+@pytest.mark.parametrize(("sigma_near", "sigma_far", "focus"),
+                         [(3.0, 0.0, 4.0), (4.0, 0.0, 4.0), (0.0, 3.0, 1.0), (0.0, 4.0, 1.0)])
+def test_slabs_keep_occlusion_between_slabs(sigma_near, sigma_far, focus):
+    """Planes in different slabs (2 px wide) are composited as before: the same image."""
+    img, sig, depth, focus = _edge(sigma_near, sigma_far, focus)
+    ref = layered.blur_layered(img, sig, depth, focus_distance=focus)
+    out = layered.blur_layered(img, sig, depth, focus_distance=focus, slab_px=2.0)
+    np.testing.assert_allclose(out, ref, atol=1e-6)
+
+
+def test_slabs_do_not_occlude_within_a_slab():
+    """The documented trade-off: a sharp foreground in front of a background blurred by less
+    than the slab width is summed with it, so the background bleeds over the foreground
+    (as scatter does) where every-level compositing keeps the foreground clean."""
+    img, sig, depth, focus = _edge(0.0, 1.5, 1.0)
+    fg = np.array([0.9, 0.7, 0.2], np.float32)
+    ref = layered.blur_layered(img, sig, depth, focus_distance=focus)
+    out = layered.blur_layered(img, sig, depth, focus_distance=focus, slab_px=2.0)
+    np.testing.assert_allclose(ref[:, :32], np.broadcast_to(fg, (16, 32, 3)), atol=1e-6)
+    assert np.abs(out[:, 31] - fg).max() > 0.05  # the last foreground column is mixed
+
+
+def test_slabs_bring_a_slanted_plane_closer_to_the_no_occlusion_blur():
+    """On a textured plane slanted away from the camera (no occlusion: gather is right
+    there), every-level compositing lets each band hide part of the next; slabs cut it
+    less often (benchmarks/layered_levels.py)."""
+    from defocuskit.blur import render
+
+    rng = np.random.default_rng(0)
+    tex = rng.random((30, 40, 3)).astype(np.float32)
+    img = np.ascontiguousarray(np.repeat(np.repeat(tex, 4, 0), 4, 1))
+    depth = np.broadcast_to(3.0 + 4.0 * np.arange(160) / 160, (120, 160)).copy()
+    sig = (6.0 * (1 - 2.0 / depth) / (1 - 2.0 / 7.0)).astype(np.float32)
+    ref = render(img, sig, mode="gather")[8:-8, 8:-8]
+    err = {w: np.abs(layered.blur_layered(img, sig, depth, focus_distance=2.0, slab_px=w)
+                     [8:-8, 8:-8] - ref).mean() for w in (None, 2.0)}
+    assert err[2.0] < 0.6 * err[None]
+
+
+def test_slab_width_must_be_positive():
+    img, sig, depth, focus = _edge(3.0, 0.0, 4.0)
+    with pytest.raises(ValueError, match="slab_px"):
+        layered.blur_layered(img, sig, depth, focus_distance=focus, slab_px=0.0)

@@ -189,10 +189,40 @@ def _hidden_fill(scratch: _Scratch, acc_flat: np.ndarray, box: tuple, sigma: flo
     return scratch.box(3, h, w), needed_out
 
 
+class _Slabs:
+    """The experimental slab compositing of ``blur_layered(slab_px=...)``: the layers of
+    one slab are summed (premultiplied colour and coverage), and a finished slab is laid
+    "over" the accumulator with its coverage clipped to 1."""
+
+    def __init__(self, acc: np.ndarray, width: float):
+        if not width > 0:
+            raise ValueError(f"slab_px must be > 0, got {width!r}")
+        self.acc, self.width = acc, float(width)
+        self.sum = np.zeros_like(acc)
+        self.current = None
+
+    def enter(self, level: float) -> None:
+        """Start the slab of ``level`` (signed sigma), compositing the previous one."""
+        slab = math.floor(level / self.width + 1e-9)
+        if self.current is not None and slab != self.current:
+            self.flush()
+        self.current = slab
+
+    def add(self, layer: np.ndarray, y0: int, x0: int) -> None:
+        h, w = layer.shape[:2]
+        self.sum[y0:y0 + h, x0:x0 + w] += layer
+
+    def flush(self) -> None:
+        alpha = np.minimum(self.sum[..., 3:4], np.float32(1.0))
+        self.acc *= np.float32(1.0) - alpha
+        self.acc += self.sum
+        self.sum[...] = 0.0
+
+
 def blur_layered(img: np.ndarray, sigma: np.ndarray, depth: np.ndarray, *,
                  focus_distance: float | None = None,
                  max_step: float = MAX_LEVEL_STEP_PX, psf: str = "gaussian",
-                 threads: int | None = None) -> np.ndarray:
+                 threads: int | None = None, slab_px: float | None = None) -> np.ndarray:
     """Occlusion-aware layered defocus.
 
     Parameters
@@ -213,6 +243,12 @@ def blur_layered(img: np.ndarray, sigma: np.ndarray, depth: np.ndarray, *,
     threads : int, optional
         Threads of the engine's Gaussian passes (default: Numba's thread count); OpenCV,
         used for short supports and the disc, keeps its own thread setting.
+    slab_px : float, optional
+        Experimental, not used by synth: group the levels into slabs ``slab_px`` pixels of
+        signed sigma wide (boundaries at multiples of it); the layers of one slab are
+        summed and only whole slabs are composited "over" each other, so a continuous
+        surface is cut only at slab boundaries (``docs/camera_model.md``, "Layered: level
+        spacing and continuous surfaces"). None (the default): every level is composited.
 
     Returns
     -------
@@ -238,9 +274,12 @@ def blur_layered(img: np.ndarray, sigma: np.ndarray, depth: np.ndarray, *,
     level_boxes(np.ascontiguousarray(j), nlev, ext)
     r_max = max(support_radius(abs(float(v)), psf) for v in levels)
     scratch = _Scratch(H, W, r_max, thread_count(threads))
+    slabs = None if slab_px is None else _Slabs(acc, slab_px)
     for k in range(nlev - 1, -1, -1):  # far (large signed sigma) to near
         if ext[1, k] < 0:
             continue
+        if slabs is not None:
+            slabs.enter(float(levels[k]))
         s = abs(float(levels[k]))
         r = support_radius(s, psf)
         # the layer's box reaches one pixel past the PSF's support: its reflect-101 border
@@ -261,7 +300,12 @@ def blur_layered(img: np.ndarray, sigma: np.ndarray, depth: np.ndarray, *,
             fill = _hidden_fill(scratch, acc_flat, (fy0, fy1, fx0, fx1), s, psf)
             if fill is not None:
                 fill_hidden(acc, fill[0], fy0, fx0, fill[1])
-        composite_over(acc, layer, y0, x0, nonzero)
+        if slabs is None:
+            composite_over(acc, layer, y0, x0, nonzero)
+        else:
+            slabs.add(layer, y0, x0)
+    if slabs is not None:
+        slabs.flush()
     out = np.empty((H, W, 3), np.float32)
     unpremultiply(acc, img, out)
     return out
