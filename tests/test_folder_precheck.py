@@ -15,7 +15,8 @@ from click.testing import CliRunner
 from cli.defocuskit_cmd import main as defocuskit
 from defocuskit.errors import SourceError
 from defocuskit.sources import get_source
-from defocuskit.sources.folder import FolderSource, depth_file_size
+from defocuskit.sources.folder import FolderSource
+from defocuskit.sources.headers import depth_file_size
 from defocuskit.store import open_dataset
 
 H, W = 16, 20

@@ -17,7 +17,8 @@ from click.testing import CliRunner
 from cli.defocuskit_cmd import main as defocuskit
 from defocuskit.errors import ConfigError, SourceError
 from defocuskit.sources import get_source
-from defocuskit.sources.folder import frame_size, stem_split
+from defocuskit.sources.folder import stem_split
+from defocuskit.sources.headers import frame_size
 from defocuskit.store import open_dataset
 
 pytestmark = pytest.mark.usefixtures("one_thread")
