@@ -212,26 +212,33 @@ def test_gather_matches_naive_with_mixed_radii_in_one_lane_group():
 
 
 def test_scatter_runs_of_equal_sigma_match_naive():
-    # runs of equal sigma along a row take the separable path (from RUN_MIN sources on):
-    # runs of every length 1-9, sigma 0 runs, runs crossing the borders, tiny sigma
-    from defocuskit.blur._scatter_kernels import RUN_MIN
+    # runs of equal sigma along a row take the separable path (from RUN_MIN sources on),
+    # shorter ones the grouped path (GROUP sources at a time): runs of every length 1-9 and
+    # RUN_MIN - 1 .. RUN_MIN + 1, sigma 0 runs, runs crossing the borders, tiny sigma
+    from defocuskit.blur._scatter_kernels import GROUP, RUN_MIN
 
-    assert RUN_MIN <= 3
-    img = RNG.random((11, 45, 3), dtype=np.float32)
-    levels = np.array([0.0, 2.2, 0.9, 0.05, 1.6, 2.2, 0.0, 0.4, 1.3], np.float32)
-    row = np.repeat(levels, np.arange(1, levels.size + 1))  # 45 columns
+    assert GROUP < 9 < RUN_MIN - 1
+    levels = np.array([0.0, 2.2, 0.9, 0.05, 1.6, 2.2, 0.0, 0.4, 1.3, 1.9, 0.6, 2.4],
+                      np.float32)
+    lengths = np.r_[np.arange(1, 10), RUN_MIN - 1, RUN_MIN, RUN_MIN + 1]
+    row = np.repeat(levels, lengths)
+    img = RNG.random((11, row.size, 3), dtype=np.float32)
     sigma = np.tile(row, (11, 1))
     sigma[4] = row[::-1]
     sigma[7, 10:30] = 1.1
+    sigma[8, 3:3 + RUN_MIN] = 0.8  # a run that starts in the middle of a group
     ref = naive_scatter(img, sigma)
-    for threads in (1, 2):
+    for threads in (1, 2, 3):
         np.testing.assert_allclose(render(img, sigma, mode="scatter", threads=threads), ref,
                                    atol=2e-6)
 
 
 def test_scatter_kernel_runs_are_exact_for_any_interleave():
-    img = IMG[:13, :30]
-    sigma = np.repeat(RNG.uniform(0, 2.5, (13, 6)).astype(np.float32), 5, axis=1)
+    from defocuskit.blur._scatter_kernels import RUN_MIN
+
+    img = RNG.random((13, 3 * RUN_MIN, 3), dtype=np.float32)
+    sigma = np.repeat(RNG.uniform(0, 2.5, (13, 3)).astype(np.float32), RUN_MIN, axis=1)
+    sigma[:, RUN_MIN:RUN_MIN + 3] = 0.7  # a short run: the grouped path
     accs = _scatter_accumulators(img, sigma)
     np.testing.assert_allclose(accs[1], accs[0], rtol=1e-6, atol=1e-7)
     np.testing.assert_allclose(accs[2], accs[0], rtol=1e-6, atol=1e-7)
@@ -240,7 +247,7 @@ def test_scatter_kernel_runs_are_exact_for_any_interleave():
 def _scatter_accumulators(img, sigma):
     """Raw RGBW accumulators of the scatter kernel with 1, 2 and 3 row interleaves."""
     from defocuskit.blur import _jit
-    from defocuskit.blur._scatter_kernels import SCATTER_SIGNATURE, scatter_rows
+    from defocuskit.blur._scatter_kernels import ACC_SLACK, SCATTER_SIGNATURE, scatter_rows
 
     _jit.compile_kernel(scatter_rows, SCATTER_SIGNATURE, simd="slp")
     h, w = sigma.shape
@@ -251,7 +258,7 @@ def _scatter_accumulators(img, sigma):
         alpha = np.exp(np.float32(-0.5) / sig**2).astype(np.float32)
     accs = []
     for n in (1, 2, 3):
-        acc = np.zeros((h, 4 * w), np.float32)
+        acc = np.zeros((h, 4 * w + ACC_SLACK), np.float32)
         _jit.run_threads(scatter_rows, n, np.ascontiguousarray(src), sig, alpha, np.int64(pad),
                          acc)
         accs.append(acc)
@@ -326,3 +333,16 @@ def test_run_threads_runs_every_share_and_reraises_errors():
     np.testing.assert_array_equal(seen, 3)
     with pytest.raises(ValueError, match="share 2 failed"):
         run_threads(share, 3, np.zeros(3, np.int64), 2)
+
+
+def test_scatter_groups_mixing_wide_and_off_image_sources():
+    # one wide source beside the border, sigma 0 elsewhere: its reflected copies share
+    # groups with sigma-0 sources in the padding whose PSF misses the image entirely
+    # (their lanes must stay zero; a stale lane once leaked ~2e-4 into the sums)
+    img = RNG.random((5, 9, 3), dtype=np.float32)
+    for y, x in ((0, 1), (3, 6), (4, 2)):
+        sigma = np.zeros((5, 9), np.float32)
+        sigma[y, x] = 31.9
+        sigma[0, 0] = 31.99
+        np.testing.assert_allclose(render(img, sigma, mode="scatter"), naive_scatter(img, sigma),
+                                   atol=5e-6)

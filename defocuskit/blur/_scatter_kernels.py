@@ -4,18 +4,27 @@ Every source pixel spreads its own normalised Gaussian PSF (support ``ceil(3 sig
 the output (MDDNet eq. 9). Colour and weight are accumulated together (RGBW interleaved
 per pixel), so the caller can normalise by the total weight received. Threads own
 alternate *output* rows, so no two threads write the same memory (each thread recomputes
-the 1-D weights of the sources it needs: one ``exp`` per source).
+the 1-D weights of the sources it needs: one ``exp`` per source, taken by the wrapper).
 
 A run of at least ``RUN_MIN`` adjacent sources of one row with the very same sigma (flat
 depth regions) shares one separable PSF, so it is scattered in two 1-D passes: horizontally
 into one RGBW row buffer, then that buffer into the ``2 r + 1`` target rows. Same sums as the
-per-source path up to float rounding, at ``O(r)`` instead of ``O(r^2)`` work per source.
-Every other source goes through the per-source path, which updates :data:`ROWS` target
-rows per pass; its loops over rows, pixels and channels have constant trip counts, so LLVM
-unrolls them and its SLP vectoriser packs each row's updates into SIMD instructions (the
-loop vectoriser stays off for this kernel: it vectorised across pixels instead, 2x slower).
-The 1-D weight row lives on the stack (sigma is clamped, so its length is bounded): a
-heap array there kept LLVM from removing the reference counting of the inner passes.
+grouped path up to float rounding, at ``O(r)`` instead of ``O(r^2)`` work per source.
+
+Every other source goes through the grouped path: :data:`GROUP` adjacent sources of a row
+are spread together. Each one's horizontal profile times its RGBW colour is laid out once
+in a common frame (``Q``, one row of floats per source, zero outside its own columns), so
+that one target row receives ``sum_k w_k Q_k`` with ``w_k`` the sources' vertical weights
+for that row: one load and one store of the accumulator per GROUP sources instead of one
+per source. A source-by-source loop (one load, FMA and store of the accumulator per 8
+floats) ran at the same speed in every variant tried (weights laid out per channel, column
+strips, other source orders); four sources per load and store ran about 2x faster on the
+Middlebury Motorcycle (``benchmarks/bench_render.py``). Two target rows go per pass and
+share the Q loads; the group's 1-D weights are built as lanes (one recurrence for all).
+Vectors of 8 floats may run up to 7 floats past a row's last target column, into the
+accumulator's row slack (:data:`ACC_SLACK`), so the accumulator is ``(H, 4 W + ACC_SLACK)``.
+Inner indices are unsigned (signed ones make Numba emit wrap-around code that blocks
+vectorisation); the loop vectoriser stays off (SLP packs the constant-length lane loops).
 """
 
 import math
@@ -26,20 +35,30 @@ from numba import njit
 from defocuskit.blur._common import SIGMA_MAX_PX, kernel_radius
 from defocuskit.blur._jit import JIT_OPTIONS, stack_array
 
-__all__ = ["NORMALISE_SIGNATURE", "ROWS", "RUN_MIN", "SCATTER_SIGNATURE", "normalise_kernel",
-           "scatter_rows"]
+__all__ = ["ACC_SLACK", "GROUP", "NORMALISE_SIGNATURE", "RUN_MIN", "SCATTER_SIGNATURE",
+           "normalise_kernel", "scatter_rows"]
 
 SCATTER_SIGNATURE = ("void(int64, int64, float32[:, :, ::1], float32[:, ::1], float32[:, ::1], "
                      "int64, float32[:, ::1])")
 NORMALISE_SIGNATURE = "void(float32[:, ::1], float32[:, :, ::1])"
 
-# shortest run of equal-sigma sources (same row) that goes through the separable path
-RUN_MIN = 3
-# target rows per pass of the per-source path (one weight load serves them all)
-ROWS = 2
-_NPASS = 4 * ROWS  # RGBW per row of a pass
-_U2, _U4, _U8 = np.uint64(2), np.uint64(4), np.uint64(8)
+# shortest run of equal-sigma sources (same row) that goes through the separable path;
+# shorter runs went faster through the grouped path (16 instead of 3: the Motorcycle's
+# scatter ~15-30 % faster, in noisy runs)
+RUN_MIN = 16
+# adjacent sources spread together by the grouped path (Motorcycle: 8 and 16 were ~5 % and
+# ~25 % slower than 4; 3 and 6 within the noise)
+GROUP = 4
+ACC_SLACK = 8  # floats after each accumulator row that the 8-float vectors may touch
 _GMAX = 2 * kernel_radius(SIGMA_MAX_PX) + 1  # longest 1-D weight row (sigma is clamped)
+_QW = 4 * (_GMAX + GROUP) + ACC_SLACK  # floats per source in Q: the group's frame, RGBW
+_QN = GROUP * _QW
+_G2N = GROUP * (kernel_radius(SIGMA_MAX_PX) + 1)  # lane weights, distances 0 .. r max
+_W2 = 2 * GROUP
+_LANE = 4 * GROUP  # float64 scratch of the lane weights: q, b, g and the row sums
+_TMP = 16  # two rows x one 8-float vector
+_U4, _U8 = np.uint64(4), np.uint64(8)
+_UG, _UQW = np.uint64(GROUP), np.uint64(_QW)
 
 
 @njit(inline="always", **JIT_OPTIONS)
@@ -114,40 +133,157 @@ def _add_rows(acc, hrow, g, r, yc, first, nrows, nthreads, htx0, htx1):  # pragm
 
 
 @njit(inline="always", **JIT_OPTIONS)
-def _spread_rows(acc, nr, uy, ustep, g, gy, gb, ub, npix, col):  # pragma: no cover
-    """One pass of the per-source path: ``nr <= ROWS`` target rows at once.
+def _group_weights(alpha, ys, x0, n, rk, rg, g2, lane):  # pragma: no cover - without JIT
+    """1-D weights of the group's sources as lanes: ``g2[d GROUP + k] = g_k(d)`` for the
+    distances ``d = 0 .. rg`` (0 beyond source k's own radius ``rk[k]``, and for the lanes
+    ``k >= n`` that hold no source); ``lane[3 GROUP + k]`` receives the sum of g_k's row.
 
-    ``acc[uy + r ustep, ub + 4 k + c] += g[gb + k] * (col[c] * g[gy + r ustep])`` for
-    ``r < nr``, ``k < npix``, ``c < 4``: the source's separable PSF times its RGBW
-    ``col``. Two target pixels go per step, so one row's eight RGBW updates are one 8-wide
-    load, FMA and store; the rows share every weight load. ``nr`` is a constant at each
-    call, so the row loop unrolls.
+    The same recurrence as :func:`_row_weights`, in float64, one lane per source.
+    ``lane`` is scratch of 4 GROUP float64: q, b, g and the sum.
     """
-    p = stack_array(_NPASS, np.float32)  # col times each row's vertical weight
-    w = stack_array(2, np.float32)  # the two pixels' horizontal weights
-    for r in range(np.uint64(nr)):
-        wy = g[gy + r * ustep]
-        for c in range(_U4):
-            p[_U4 * r + c] = col[c] * wy
-    for kp in range(np.uint64(npix // 2)):
-        uk = _U2 * kp
-        i = ub + _U4 * uk
-        # read before the stores below: acc might alias g as far as LLVM knows, and a load
-        # between the stores would keep SLP from packing them
-        w[0] = g[gb + uk]
-        w[1] = g[gb + uk + np.uint64(1)]
-        for r in range(np.uint64(nr)):
-            row = uy + r * ustep
-            for j in range(_U8):  # two target pixels x RGBW
-                acc[row, i + j] += w[j // _U4] * p[_U4 * r + j % _U4]
-    if npix % 2 == 1:
-        uk = np.uint64(npix - 1)
-        i = ub + _U4 * uk
-        w[0] = g[gb + uk]
-        for r in range(np.uint64(nr)):
-            row = uy + r * ustep
-            for c in range(_U4):
-                acc[row, i + c] += w[0] * p[_U4 * r + c]
+    for k in range(GROUP):
+        av = np.float64(alpha[ys, x0 + k]) if k < n else 0.0
+        lane[k] = av
+        lane[GROUP + k] = av * av
+        lane[2 * GROUP + k] = 1.0
+        lane[3 * GROUP + k] = 1.0 if k < n else 0.0
+    for k in range(_UG):
+        g2[k] = np.float32(lane[3 * _UG + k])
+    for d in range(1, rg + 1):
+        ud = np.uint64(d)
+        for k in range(_UG):
+            gv = lane[2 * _UG + k] * lane[k]
+            gv = gv if gv > 1e-18 else 0.0
+            q = lane[k] * lane[_UG + k]
+            lane[k] = q if q > 1e-18 else 0.0
+            lane[2 * _UG + k] = gv
+            gv = gv if d <= rk[k] else 0.0
+            lane[3 * _UG + k] += 2.0 * gv
+            g2[ud * _UG + k] = np.float32(gv)
+
+
+@njit(inline="always", **JIT_OPTIONS)
+def _group_profiles(src, ys, x0, n, xc0, gx0, npix, nvec, rk, g2, lane, q):  # pragma: no cover
+    """``q[k QW + 4 j + c]``: source k's normalised horizontal weight at column ``gx0 + j``
+    times its RGBW (RGB times the normalisation, W the normalisation), 0 outside its
+    columns; every lane zero-filled up to ``8 nvec`` floats."""
+    for k in range(GROUP):
+        kb = np.uint64(k * _QW)
+        if k >= n:
+            for i in range(np.uint64(8 * nvec)):
+                q[kb + i] = 0.0
+            continue
+        r = rk[k]
+        tot = lane[3 * GROUP + k]
+        inv = np.float32(1.0 / (tot * tot))
+        c0 = src[0, ys, x0 + k] * inv
+        c1 = src[1, ys, x0 + k] * inv
+        c2 = src[2, ys, x0 + k] * inv
+        ck = xc0 + k - gx0  # source k's column in the group's frame
+        # its columns in the frame, [ca, cb) (empty for a source whose whole PSF falls
+        # outside the image: its lane is all zeros)
+        ca = min(max(ck - r, 0), npix)
+        cb = max(min(ck + r + 1, npix), ca)
+        for i in range(np.uint64(4 * ca)):
+            q[kb + i] = 0.0
+        for i in range(np.uint64(4 * cb), np.uint64(8 * nvec)):
+            q[kb + i] = 0.0
+        # left of the centre the distance falls (ck - j), from the centre on it rises; the
+        # centre itself may lie outside the frame (a source in the padding)
+        uk = np.uint64(k)
+        qb = kb + np.uint64(4 * ca)
+        dl = np.uint64(ck - ca) if ck > ca else np.uint64(0)
+        for j in range(np.uint64(max(min(ck, cb) - ca, 0))):
+            w = g2[(dl - j) * _UG + uk]
+            q[qb + _U4 * j] = w * c0
+            q[qb + _U4 * j + np.uint64(1)] = w * c1
+            q[qb + _U4 * j + np.uint64(2)] = w * c2
+            q[qb + _U4 * j + np.uint64(3)] = w * inv
+        cs = max(ck, ca)
+        qb = kb + np.uint64(4 * cs)
+        ds = np.uint64(cs - ck)
+        for j in range(np.uint64(max(cb - cs, 0))):
+            w = g2[(ds + j) * _UG + uk]
+            q[qb + _U4 * j] = w * c0
+            q[qb + _U4 * j + np.uint64(1)] = w * c1
+            q[qb + _U4 * j + np.uint64(2)] = w * c2
+            q[qb + _U4 * j + np.uint64(3)] = w * inv
+
+
+@njit(inline="always", **JIT_OPTIONS)
+def _group_rows(acc, q, g2, w, tmp, ub, nvec, ra, rb, da, db, two):  # pragma: no cover
+    """``acc[row] += sum_k g_k(d) q_k`` over ``nvec`` 8-float vectors from float ``ub``, for
+    row ``ra`` (distance ``da`` from the sources' row) and, if ``two``, row ``rb`` (``db``).
+
+    ``two`` is a constant at each call, so the second row's code drops out where it is
+    False. Both rows share every load of ``q``.
+    """
+    for k in range(_UG):
+        w[k] = g2[da * _UG + k]
+    for k in range(_UG):
+        w[_UG + k] = g2[db * _UG + k]
+    for v in range(np.uint64(nvec)):
+        i = ub + _U8 * v
+        for j in range(_U8):
+            tmp[j] = acc[ra, i + j]
+        if two:
+            for j in range(_U8):
+                tmp[_U8 + j] = acc[rb, i + j]
+        for k in range(_UG):
+            wa = w[k]
+            wb = w[_UG + k]
+            for j in range(_U8):
+                qv = q[k * _UQW + _U8 * v + j]
+                tmp[j] += wa * qv
+                if two:
+                    tmp[_U8 + j] += wb * qv
+        for j in range(_U8):
+            acc[ra, i + j] = tmp[j]
+        if two:
+            for j in range(_U8):
+                acc[rb, i + j] = tmp[_U8 + j]
+
+
+@njit(inline="always", **JIT_OPTIONS)
+def _scatter_group(t, nthreads, src, sigma, alpha, pad, acc, ys, x0, n, H, W,
+                   rk, g2, lane, q, w, tmp):  # pragma: no cover - without JIT
+    """Spread the ``n <= GROUP`` adjacent sources ``x0 .. x0 + n - 1`` of padded row ``ys``
+    together into this share's target rows (the grouped path, see the module doc)."""
+    yc = ys - pad
+    rg = 0
+    for k in range(GROUP):
+        r = int(math.ceil(np.float32(3.0) * sigma[ys, x0 + k])) if k < n else 0
+        rk[k] = r
+        rg = max(rg, r)
+    ty0 = max(yc - rg, 0)
+    ty1 = min(yc + rg, H - 1)
+    first = ty0 + (t - ty0) % nthreads
+    if first > ty1:
+        return
+    xc0 = x0 - pad
+    gx0 = W
+    gx1 = -1
+    for k in range(n):
+        gx0 = min(gx0, xc0 + k - rk[k])
+        gx1 = max(gx1, xc0 + k + rk[k])
+    gx0 = max(gx0, 0)
+    gx1 = min(gx1, W - 1)
+    if gx0 > gx1:
+        return
+    npix = gx1 - gx0 + 1
+    nvec = (4 * npix + 7) // 8
+    _group_weights(alpha, ys, x0, n, rk, rg, g2, lane)
+    _group_profiles(src, ys, x0, n, xc0, gx0, npix, nvec, rk, g2, lane, q)
+    ub = np.uint64(4 * gx0)
+    nr = (ty1 - first) // nthreads + 1
+    row = first
+    for _ in range(nr // 2):
+        _group_rows(acc, q, g2, w, tmp, ub, nvec, np.uint64(row), np.uint64(row + nthreads),
+                    np.uint64(abs(row - yc)), np.uint64(abs(row + nthreads - yc)), True)
+        row += 2 * nthreads
+    if nr % 2:
+        _group_rows(acc, q, g2, w, tmp, ub, nvec, np.uint64(row), np.uint64(row),
+                    np.uint64(abs(row - yc)), np.uint64(abs(row - yc)), False)
 
 
 @njit(**JIT_OPTIONS)
@@ -169,83 +305,69 @@ def scatter_rows(t, nthreads, src, sigma, alpha, pad, acc):  # pragma: no cover
         weight recurrence, taken by the wrapper with NumPy's SIMD exp.
     pad : int
         Padding, pixels.
-    acc : (H, 4 W) float32, zeroed
+    acc : (H, 4 W + ACC_SLACK) float32, zeroed
         Interleaved RGBW per pixel: ``acc[y, 4 x + c]``, c = 0-2 receive sum(w * rgb),
-        c = 3 receives sum(w).
+        c = 3 receives sum(w); the last ACC_SLACK floats of each row are scratch.
     """
     Hp, Wp = sigma.shape
     H = Hp - 2 * pad
     W = Wp - 2 * pad
+    if acc.shape[0] != H or acc.shape[1] < 4 * W + ACC_SLACK:
+        raise ValueError("scatter_rows: acc must be (H, 4 W + ACC_SLACK)")
     g = stack_array(_GMAX, np.float32)  # on the stack: no reference counting in the loops
+    rk = stack_array(GROUP, np.int64)
+    g2 = stack_array(_G2N, np.float32)
+    lane = stack_array(_LANE, np.float64)
+    q = stack_array(_QN, np.float32)
+    w = stack_array(_W2, np.float32)
+    tmp = stack_array(_TMP, np.float32)
     hrow = np.empty(4 * W + 8, np.float32)
-    col = stack_array(4, np.float32)
     for ys in range(Hp):
         yc = ys - pad
         xs = 0
+        gs = 0  # first source of the group being collected
         while xs < Wp:
             s = sigma[ys, xs]
-            r = int(math.ceil(np.float32(3.0) * s))
-            ty0 = max(yc - r, 0)
-            ty1 = min(yc + r, H - 1)
-            if nthreads == 1:
-                first = ty0
-            elif nthreads == 2:
-                first = ty0 + ((t - ty0) & 1)
-            else:
-                first = ty0 + (t - ty0) % nthreads
-            if first > ty1:
+            xe = xs + 1
+            if s > 0:
+                while xe < Wp and sigma[ys, xe] == s:
+                    xe += 1
+            if xe - xs < RUN_MIN:  # not a run: into the group
                 xs += 1
+                if xs - gs == GROUP:
+                    _scatter_group(t, nthreads, src, sigma, alpha, pad, acc, ys, gs, GROUP,
+                                   H, W, rk, g2, lane, q, w, tmp)
+                    gs = xs
                 continue
-            nrows = (ty1 - first) // nthreads + 1 if nthreads > 1 else ty1 - first + 1
+            if xs > gs:
+                _scatter_group(t, nthreads, src, sigma, alpha, pad, acc, ys, gs, xs - gs,
+                               H, W, rk, g2, lane, q, w, tmp)
             # a run of sources with the very same sigma in this row shares one PSF, so
             # it is scattered separably: horizontally into one RGBW row, then that row
             # vertically (exact up to float rounding, whatever the run's length)
-            xe = xs + 1
-            if r > 0:
-                while xe < Wp and sigma[ys, xe] == s:
-                    xe += 1
-            if xe - xs >= RUN_MIN:
-                xc0 = xs - pad
-                htx0 = max(xc0 - r, 0)
-                htx1 = min(xe - 1 - pad + r, W - 1)
-                if htx0 <= htx1:
-                    tot = _row_weights(g, r, np.float64(alpha[ys, xs]))
-                    inv = np.float32(1.0 / (tot * tot))
-                    _scatter_run(src, g, r, pad, ys, xs, xe, W, inv, hrow, htx0, htx1)
-                    _add_rows(acc, hrow, g, r, yc, first, nrows, nthreads, htx0, htx1)
-                xs = xe
-                continue
-            xc = xs - pad
-            tx0 = max(xc - r, 0)
-            tx1 = min(xc + r, W - 1)
-            if tx0 > tx1:
-                xs += 1
-                continue
-            tot = _row_weights(g, r, np.float64(alpha[ys, xs]))
-            inv = np.float32(1.0 / (tot * tot))
-            for c in range(3):
-                col[c] = src[c, ys, xs] * inv
-            col[3] = inv
-            npix = tx1 - tx0 + 1
-            ub = np.uint64(4 * tx0)
-            gb = np.uint64(tx0 - xc + r)
-            gy = np.uint64(first - yc + r)
-            uy = np.uint64(first)
-            ustep = np.uint64(nthreads)
-            for _ in range(nrows // ROWS):
-                _spread_rows(acc, ROWS, uy, ustep, g, gy, gb, ub, npix, col)
-                gy += np.uint64(ROWS) * ustep
-                uy += np.uint64(ROWS) * ustep
-            for _ in range(nrows % ROWS):
-                _spread_rows(acc, 1, uy, ustep, g, gy, gb, ub, npix, col)
-                gy += ustep
-                uy += ustep
-            xs += 1
+            r = int(math.ceil(np.float32(3.0) * s))
+            ty0 = max(yc - r, 0)
+            ty1 = min(yc + r, H - 1)
+            first = ty0 + (t - ty0) % nthreads
+            xc0 = xs - pad
+            htx0 = max(xc0 - r, 0)
+            htx1 = min(xe - 1 - pad + r, W - 1)
+            if first <= ty1 and htx0 <= htx1:
+                nrows = (ty1 - first) // nthreads + 1
+                tot = _row_weights(g, r, np.float64(alpha[ys, xs]))
+                inv = np.float32(1.0 / (tot * tot))
+                _scatter_run(src, g, r, pad, ys, xs, xe, W, inv, hrow, htx0, htx1)
+                _add_rows(acc, hrow, g, r, yc, first, nrows, nthreads, htx0, htx1)
+            xs = xe
+            gs = xs
+        if xs > gs:
+            _scatter_group(t, nthreads, src, sigma, alpha, pad, acc, ys, gs, xs - gs,
+                           H, W, rk, g2, lane, q, w, tmp)
 
 
 @njit(**JIT_OPTIONS)
 def normalise_kernel(acc, out):  # pragma: no cover - covered without JIT
-    """``out[y, x, c] = acc[y, 4 x + c] / acc[y, 4 x + 3]``; acc (H, 4 W), out (H, W, 3)."""
+    """``out[y, x, c] = acc[y, 4 x + c] / acc[y, 4 x + 3]``; acc (H, >= 4 W), out (H, W, 3)."""
     H, W = out.shape[0], out.shape[1]
     for y in range(H):
         for x in range(W):

@@ -16,6 +16,7 @@ import numpy as np
 from defocuskit.blur._common import kernel_radius
 from defocuskit.blur._jit import compile_kernel, run_threads, thread_count
 from defocuskit.blur._scatter_kernels import (
+    ACC_SLACK,
     NORMALISE_SIGNATURE,
     SCATTER_SIGNATURE,
     normalise_kernel,
@@ -53,7 +54,7 @@ def blur_scatter(img: np.ndarray, sigma: np.ndarray, *, threads: int | None = No
     with np.errstate(divide="ignore", under="ignore"):
         alpha = np.exp(np.float32(-0.5) / np.square(sig))
     alpha[alpha < _TINY] = 0.0
-    acc = np.zeros((H, 4 * W), np.float32)
+    acc = np.zeros((H, 4 * W + ACC_SLACK), np.float32)
     out = np.empty((H, W, 3), np.float32)
     run_threads(scatter_rows, n, src, sig, alpha, np.int64(pad), acc)
     normalise_kernel(acc, out)
