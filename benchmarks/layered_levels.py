@@ -1,4 +1,4 @@
-"""How the layered mode's result depends on its level spacing (accuracy, not speed).
+"""How the layered mode's result depends on its level spacing (accuracy; speed for rel_step).
 
 The layered mode cuts the scene into sigma levels at most ``max_step`` px apart and
 composites them "over" each other. A continuous surface is cut into bands; each band's
@@ -17,8 +17,10 @@ the fewer levels, the coarser sigma is quantised. This script measures both on:
 For each ``max_step`` it reports the mean and 99th percentile of |layered - gather| and
 |layered - scatter| (in 1/255 of the image range, 8 px border excluded) and the number of
 levels; then the same for the experimental slab compositing (``blur_layered(slab_px=W)``:
-levels summed within slabs W px of sigma wide, only slabs composited) at the default step.
-Writes ``benchmarks/results/layered_levels.json``. Usage::
+levels summed within slabs W px of sigma wide, only slabs composited) at the default step;
+then for the experimental relative spacing (``blur_layered(rel_step=q)``: steps up to
+``max(0.5, q |level|)``, so fewer levels far from focus) also the time, one thread (OpenCV
+too), against the gather's. Writes ``benchmarks/results/layered_levels.json``. Usage::
 
     .venv/bin/python benchmarks/layered_levels.py
 """
@@ -27,6 +29,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -40,6 +43,7 @@ from _machine import cpu_model  # noqa: E402
 OUT = Path(__file__).resolve().parent / "results" / "layered_levels.json"
 STEPS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0)
 SLABS = (1.0, 2.0, 4.0)
+RELS = (0.1, 0.25, 0.35)  # blur_layered(rel_step=...): steps <= max(0.5, rel |level|)
 
 
 def plane_scene():
@@ -78,11 +82,36 @@ def study(img, sigma, depth, focus) -> dict:
             for step in STEPS]
     slabs = [row_of(blur_layered(img, sigma, depth, focus_distance=focus, slab_px=w),
                     slab_px=w) for w in SLABS]
+
+    def timed(rel):  # one thread, OpenCV too; median thread CPU time of 5, after a warm-up
+        ts = []
+        for _ in range(6):
+            t0 = time.thread_time()
+            out = blur_layered(img, sigma, depth, focus_distance=focus, rel_step=rel, threads=1)
+            ts.append(time.thread_time() - t0)
+        return out, float(np.median(ts[1:]))
+
+    tg = []
+    for _ in range(6):
+        t0 = time.thread_time()
+        render(img, sigma, mode="gather", threads=1)
+        tg.append(time.thread_time() - t0)
+    relative = []
+    for rel in (0.0, *RELS):
+        out, secs = timed(rel)
+        relative.append(row_of(out, rel_step=rel, seconds=secs,
+                               over_gather=secs / float(np.median(tg[1:])),
+                               levels=int(sigma_levels(float(signed.min()), float(signed.max()),
+                                                       rel_step=rel).size)))
     e = np.abs(refs["gather"] - refs["scatter"])[c] * 255.0
-    return {"gather_vs_scatter_mean": float(e.mean()), "rows": rows, "slabs": slabs}
+    return {"gather_vs_scatter_mean": float(e.mean()), "rows": rows, "slabs": slabs,
+            "relative": relative}
 
 
 def main() -> None:
+    import cv2
+
+    cv2.setNumThreads(1)  # the layered mode's short blurs: one thread, as the timed gather
     res = {"plane": study(*plane_scene()),
            "motorcycle": study(*bench_render.realistic_scene("motorcycle", 8.0))}
     for name, r in res.items():
@@ -97,6 +126,10 @@ def main() -> None:
             print(f"  slabs {row['slab_px']:g} px (step 0.5): mean vs gather "
                   f"{row['mean_vs_gather']:.2f} (p99 {row['p99_vs_gather']:.1f}), vs scatter "
                   f"{row['mean_vs_scatter']:.2f}")
+        for row in r["relative"]:
+            print(f"  rel_step {row['rel_step']:g} (step 0.5): {row['levels']} levels, mean vs "
+                  f"gather {row['mean_vs_gather']:.2f} (p99 {row['p99_vs_gather']:.1f}), "
+                  f"{1000 * row['seconds']:.1f} ms = {row['over_gather']:.2f}x gather")
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps({"results": res, "cpu": cpu_model(simd=True),
                                "command": "python benchmarks/layered_levels.py"}, indent=2))

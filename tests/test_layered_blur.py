@@ -199,3 +199,35 @@ def test_slab_width_must_be_positive():
     img, sig, depth, focus = _edge(3.0, 0.0, 4.0)
     with pytest.raises(ValueError, match="slab_px"):
         layered.blur_layered(img, sig, depth, focus_distance=focus, slab_px=0.0)
+
+
+@pytest.mark.parametrize("lo, hi", [(-8.3, 7.9), (0.0, 5.0), (-0.3, 0.0), (-1.2, 31.7)])
+@pytest.mark.parametrize("rel", [0.1, 0.25, 0.35])
+def test_relative_level_spacing_obeys_its_rule(lo, hi, rel):
+    lev = layered.sigma_levels(lo, hi, rel_step=rel)
+    assert lev[0] == pytest.approx(lo) and lev[-1] == pytest.approx(hi) and 0.0 in lev
+    assert np.all(np.diff(lev) > 0)
+    # each step at most max(0.5, rel |level|), |level| the nearer end's distance from 0
+    # (the steps grow away from focus)
+    near = np.minimum(np.abs(lev[:-1]), np.abs(lev[1:]))
+    assert np.all(np.diff(lev) <= np.maximum(0.5, rel * near) + 1e-9)
+    # fewer levels than uniform steps wherever the range reaches past 0.5 / rel
+    uniform = layered.sigma_levels(lo, hi)
+    assert lev.size <= uniform.size
+    if max(-lo, hi) > 3 * 0.5 / rel:
+        assert lev.size < uniform.size
+
+
+def test_relative_level_spacing_off_is_the_uniform_rule():
+    assert np.array_equal(layered.sigma_levels(-8.3, 7.9, rel_step=0.0),
+                          layered.sigma_levels(-8.3, 7.9))
+    img = np.random.default_rng(4).random((40, 50, 3), dtype=np.float32)
+    depth = np.linspace(1.0, 6.0, 50)[None].repeat(40, 0)
+    sigma = np.abs(4.0 * (1 - 2.0 / depth)).astype(np.float32)
+    a = layered.blur_layered(img, sigma, depth, focus_distance=2.0)
+    assert np.array_equal(a, layered.blur_layered(img, sigma, depth, focus_distance=2.0,
+                                                  rel_step=0.0))
+    # relative spacing keeps a constant image constant (normalised), like every level rule
+    flat = np.full_like(img, 0.42)
+    out = layered.blur_layered(flat, sigma, depth, focus_distance=2.0, rel_step=0.25)
+    np.testing.assert_allclose(out, 0.42, atol=2e-6)

@@ -326,22 +326,27 @@ def scatter_rows(t, nthreads, src, sigma, alpha, pad, acc):  # pragma: no cover
         yc = ys - pad
         xs = 0
         gs = 0  # first source of the group being collected
-        while xs < Wp:
-            s = sigma[ys, xs]
+        # one pass per source; the group is spread where it is full, where a run starts and
+        # at the row's end (one call site: each inlined copy of the grouped path costs
+        # seconds of compile time)
+        while True:
+            end = xs >= Wp
             xe = xs + 1
-            if s > 0:
-                while xe < Wp and sigma[ys, xe] == s:
-                    xe += 1
-            if xe - xs < RUN_MIN:  # not a run: into the group
-                xs += 1
-                if xs - gs == GROUP:
-                    _scatter_group(t, nthreads, src, sigma, alpha, pad, acc, ys, gs, GROUP,
-                                   H, W, rk, g2, lane, q, w, tmp)
-                    gs = xs
-                continue
-            if xs > gs:
+            if not end:
+                s = sigma[ys, xs]
+                if s > 0:
+                    while xe < Wp and sigma[ys, xe] == s:
+                        xe += 1
+            run = not end and xe - xs >= RUN_MIN
+            if (end or run or xs - gs == GROUP) and xs > gs:
                 _scatter_group(t, nthreads, src, sigma, alpha, pad, acc, ys, gs, xs - gs,
                                H, W, rk, g2, lane, q, w, tmp)
+                gs = xs
+            if end:
+                break
+            if not run:  # into the group
+                xs += 1
+                continue
             # a run of sources with the very same sigma in this row shares one PSF, so
             # it is scattered separably: horizontally into one RGBW row, then that row
             # vertically (exact up to float rounding, whatever the run's length)
@@ -360,9 +365,6 @@ def scatter_rows(t, nthreads, src, sigma, alpha, pad, acc):  # pragma: no cover
                 _add_rows(acc, hrow, g, r, yc, first, nrows, nthreads, htx0, htx1)
             xs = xe
             gs = xs
-        if xs > gs:
-            _scatter_group(t, nthreads, src, sigma, alpha, pad, acc, ys, gs, xs - gs,
-                           H, W, rk, g2, lane, q, w, tmp)
 
 
 @njit(**JIT_OPTIONS)

@@ -68,11 +68,31 @@ def estimate_focus_depth(sigma: np.ndarray, depth: np.ndarray) -> float:
     return float(np.median(depth[valid][near_min]))
 
 
-def sigma_levels(lo: float, hi: float, *, max_step: float = MAX_LEVEL_STEP_PX) -> np.ndarray:
-    """Levels from ``lo <= 0`` to ``hi >= 0`` (pixels, signed), 0 included, steps <= max_step."""
+def sigma_levels(lo: float, hi: float, *, max_step: float = MAX_LEVEL_STEP_PX,
+                 rel_step: float = 0.0) -> np.ndarray:
+    """Levels from ``lo <= 0`` to ``hi >= 0`` (pixels, signed), 0 included.
+
+    Steps are at most ``max_step``; with ``rel_step > 0`` (experimental, not used by synth),
+    at most ``max(max_step, rel_step |level|)`` instead: the same spacing near focus,
+    relatively spaced far from it (``benchmarks/layered_levels.py`` measures both).
+    """
+    if rel_step > 0:
+        neg = -_relative_side(-lo, max_step, rel_step)[::-1] if lo < 0 else np.zeros(1)
+        pos = _relative_side(hi, max_step, rel_step) if hi > 0 else np.zeros(1)
+        return np.concatenate([neg[:-1], pos]).astype(np.float64)
     neg = np.linspace(lo, 0.0, max(2, math.ceil(-lo / max_step) + 1)) if lo < 0 else np.zeros(1)
     pos = np.linspace(0.0, hi, max(2, math.ceil(hi / max_step) + 1)) if hi > 0 else np.zeros(1)
     return np.concatenate([neg[:-1], pos]).astype(np.float64)
+
+
+def _relative_side(ext: float, max_step: float, rel_step: float) -> np.ndarray:
+    """``0 .. ext`` in steps ``max(max_step, rel_step level)``: taken greedily until they
+    reach ``ext``, then all scaled by ``ext / last`` (<= 1, so every step still obeys the
+    rule) so that the last level is ``ext`` itself."""
+    pts = [0.0]
+    while pts[-1] < ext:
+        pts.append(pts[-1] + max(max_step, rel_step * pts[-1]))
+    return np.asarray(pts) * (ext / pts[-1])
 
 
 def gaussian_weights(sigma: float, r: int) -> np.ndarray:
@@ -222,7 +242,8 @@ class _Slabs:
 def blur_layered(img: np.ndarray, sigma: np.ndarray, depth: np.ndarray, *,
                  focus_distance: float | None = None,
                  max_step: float = MAX_LEVEL_STEP_PX, psf: str = "gaussian",
-                 threads: int | None = None, slab_px: float | None = None) -> np.ndarray:
+                 threads: int | None = None, slab_px: float | None = None,
+                 rel_step: float = 0.0) -> np.ndarray:
     """Occlusion-aware layered defocus.
 
     Parameters
@@ -249,6 +270,9 @@ def blur_layered(img: np.ndarray, sigma: np.ndarray, depth: np.ndarray, *,
         summed and only whole slabs are composited "over" each other, so a continuous
         surface is cut only at slab boundaries (``docs/camera_model.md``, "Layered: level
         spacing and continuous surfaces"). None (the default): every level is composited.
+    rel_step : float
+        Experimental, not used by synth: level steps up to ``max(max_step, rel_step
+        |level|)`` (:func:`sigma_levels`); 0 (the default): uniform steps <= ``max_step``.
 
     Returns
     -------
@@ -260,7 +284,8 @@ def blur_layered(img: np.ndarray, sigma: np.ndarray, depth: np.ndarray, *,
         focus_distance = estimate_focus_depth(sigma, d)
     front = np.isfinite(d) & (d > 0) & (d < focus_distance)
     signed = np.where(front, -sigma, sigma).astype(np.float64)
-    levels = sigma_levels(float(signed.min()), float(signed.max()), max_step=max_step)
+    levels = sigma_levels(float(signed.min()), float(signed.max()), max_step=max_step,
+                          rel_step=rel_step)
     pos = np.interp(signed, levels, np.arange(levels.size, dtype=np.float64))
     j = np.minimum(np.floor(pos).astype(np.int64), levels.size - 1)
     img = np.ascontiguousarray(img, dtype=np.float32)
