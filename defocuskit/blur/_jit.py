@@ -39,8 +39,9 @@ JIT_OPTIONS = {"cache": True, "fastmath": {"contract"}, "boundscheck": False, "n
 SIMD_FLAGS = {
     # loops over a constant lane count (gather): the loop vectoriser packs the lanes
     "slp+loop": (1, 1),
-    # short straight-line bodies (scatter's per-source rows): SLP packs them; the loop
-    # vectoriser would vectorise across pixels instead, slower and rounded differently
+    # short constant-length lane loops (scatter's grouped rows): SLP packs them; with the
+    # loop vectoriser on too, the grouped scatter ran 9 % slower on the Motorcycle at sigma
+    # max 8 (same output), and the per-source path it replaced 2x slower
     "slp": (1, 0),
 }
 
