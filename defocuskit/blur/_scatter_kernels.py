@@ -213,7 +213,7 @@ def _group_rows(acc, q, g2, w, tmp, ub, nvec, ra, rb, da, db, two):  # pragma: n
     for k in range(_UG):
         w[k] = g2[da * _UG + k]
     for k in range(_UG):
-        w[_UG + k] = g2[db * _UG + k] if two else np.float32(0.0)
+        w[_UG + k] = g2[db * _UG + k]  # unused where not two
     for v in range(np.uint64(nvec)):
         i = ub + _U8 * v
         for j in range(_U8):
