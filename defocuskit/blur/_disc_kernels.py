@@ -34,7 +34,7 @@ DISC_FINISH_SIGNATURE = ("void(int64, int64, float64[:, :, ::1], float64[:, :, :
                          "float32[:, :, ::1])")
 
 
-@njit(inline="always", **JIT_OPTIONS)
+@njit(forceinline=True, **JIT_OPTIONS)
 def _row_span(r, dy):  # pragma: no cover - covered without JIT
     """Taps of row ``dy`` of the disc of radius ``r >= 0.5``: returns ``(a, b)``.
 
@@ -62,7 +62,7 @@ def _row_span(r, dy):  # pragma: no cover - covered without JIT
     return a, b
 
 
-@njit(inline="always", **JIT_OPTIONS)
+@njit(forceinline=True, **JIT_OPTIONS)
 def _rim_weight(r, k, dy):  # pragma: no cover - covered without JIT
     """``clip(r + 0.5 - sqrt(k^2 + dy^2), 0, 1)`` for a rim tap."""
     w = r + 0.5 - math.sqrt(np.float64(k * k + dy * dy))
@@ -162,7 +162,7 @@ def disc_norm_rows(t, nthreads, sigma, inv):  # pragma: no cover - covered witho
             inv[y, x] = val
 
 
-@njit(inline="always", **JIT_OPTIONS)
+@njit(forceinline=True, **JIT_OPTIONS)
 def _add_tap(acc, ty, tx, W, w, v0, v1, v2, q):  # pragma: no cover - covered without JIT
     """One rim tap of weight ``w`` into ``acc[ty, tx]``, if that column is in the image."""
     if 0 <= tx < W:

@@ -67,7 +67,7 @@ def pad_planar_rows(t, nthreads, img, pad, out):  # pragma: no cover - covered w
             out[2, yp, xp] = img[y, x, 2]
 
 
-@njit(inline="always", **JIT_OPTIONS)
+@njit(forceinline=True, **JIT_OPTIONS)
 def _lane_radii(sigma, y, x0, rad):  # pragma: no cover - covered without JIT
     """``rad[l] = ceil(3 sigma)`` of lane l of row y (pixels); returns the largest."""
     rmax = 0
@@ -78,7 +78,7 @@ def _lane_radii(sigma, y, x0, rad):  # pragma: no cover - covered without JIT
     return rmax
 
 
-@njit(inline="always", **JIT_OPTIONS)
+@njit(forceinline=True, **JIT_OPTIONS)
 def _lane_weights(alpha, y, x0, R, rad, wt, tot):  # pragma: no cover - covered without JIT
     """1-D weights of the lanes of row y: ``wt[k + 1, l]`` for taps ``k = 0 .. 2 R``.
 

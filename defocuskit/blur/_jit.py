@@ -7,6 +7,14 @@ then locked (``disable_compile``) so that a call with other argument types fails
 instead of silently compiling a slow variant. The flags are Numba's process-wide settings:
 :func:`compile_kernel` sets them for that one compile and restores them afterwards.
 
+Small helpers are inlined in one of Numba's two ways, whichever compiled faster for that
+kernel (the output is the same bits either way; ``benchmarks/bench_render.py`` times the
+cold compile): ``forceinline=True`` compiles the helper once and lets LLVM inline it (the
+gather, disc and layered helpers: 1 s less for the gather kernel), ``inline="always"``
+copies the helper's Numba IR into the caller before typing (the scatter's grouped-path
+helpers: forceinline was 1 s slower there). Numba-level inlining copies the callee's IR
+with everything already inlined into it, so helpers are not nested that way.
+
 Kernels are plain (not ``parallel=True``) functions that release the GIL and compute one
 thread's share of the rows; :func:`run_threads` runs the shares on Python threads. Numba's
 parallel passes cost as much compile time as a kernel itself and bought nothing here.

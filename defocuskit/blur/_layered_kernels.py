@@ -37,7 +37,7 @@ NEEDED_SIGNATURE = ("void(float32[:, :, ::1], int64, int64, int64, int64, int64,
 _UBLUR = np.uint64(BLUR_LANES)
 
 
-@njit(inline="always", **JIT_OPTIONS)
+@njit(forceinline=True, **JIT_OPTIONS)
 def _reflect101(i, n):  # pragma: no cover - covered without JIT
     """Index ``i`` mirrored into ``[0, n)`` without repeating the edge (cv2's REFLECT_101)."""
     if n == 1:
@@ -50,7 +50,7 @@ def _reflect101(i, n):  # pragma: no cover - covered without JIT
     return i
 
 
-@njit(inline="always", **JIT_OPTIONS)
+@njit(forceinline=True, **JIT_OPTIONS)
 def _any_nonzero(bits, start, stop):  # pragma: no cover - covered without JIT
     """Whether the floats ``start:stop`` (seen as uint32 ``bits``) hold a non-zero value
     (-0.0 counts as zero). An OR over the bits, so that LLVM vectorises it."""
