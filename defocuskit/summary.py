@@ -73,12 +73,18 @@ def _fmt(st: dict | None, unit: str, scale: float = 1.0, prec: int = 3) -> str:
             f"(mean {st['mean'] * scale:.{prec}f}, valid {100 * st['valid_fraction']:.1f} %)")
 
 
+# what an unfinished dataset's summary says; synth --resume refuses a changed input or
+# configuration (it names what changed), so the advice names the same command
+_INCOMPLETE = ("NO (interrupted: rerun the same synth command with --resume; "
+               "with a changed input or configuration, --overwrite instead)")
+
+
 def format_summary(info: dict[str, Any]) -> str:
     """Human-readable rendering of :func:`summarize`'s result."""
     cam = info.get("camera") or {}
     lines = [
         f"dataset   {info['path']}",
-        f"complete  {'yes' if info['complete'] else 'NO (interrupted: finish with --resume)'}",
+        f"complete  {'yes' if info['complete'] else _INCOMPLETE}",
         f"source    {info['source']}  ({(info.get('source_identity') or {}).get('path', '?')})",
         f"camera    {cam.get('preset')}  {cam.get('source', '')}",
         f"mode      {info['engine_mode']}   focus {info['focus_policy']}   seed {info['seed']}",

@@ -108,6 +108,8 @@ def test_incomplete_dataset_inspect_exit_code_and_preview_error(tmp_path):
                    attrs={}, shard_size=1)
     r = run("inspect", out)
     assert r.exit_code == 2 and "NO" in r.output
+    # the advice: the same command with --resume, or --overwrite if the input changed
+    assert "same synth command with --resume" in r.output and "--overwrite" in r.output
     r = run("preview", out, "--output", tmp_path / "x.png")
     assert r.exit_code == 1 and "incomplete" in r.output
 
@@ -129,3 +131,13 @@ def test_every_command_has_an_example_and_is_documented():
             for opt in param.opts:
                 if opt.startswith("--") and name == "synth":
                     assert opt in doc, f"docs/cli.md does not mention synth {opt}"
+
+
+def test_synth_camera_help_names_every_camera_key():
+    """``--camera``'s help lists the keys of a camera table in prose; this keeps that list
+    complete when a key is added to :class:`~defocuskit.camera_table.CameraTable`."""
+    from defocuskit.camera_table import TABLE_KEYS
+
+    opt = next(p for p in main.commands["synth"].params if "--camera" in p.opts)
+    missing = [k for k in TABLE_KEYS if k != "preset" and k not in opt.help]
+    assert not missing, f"synth --camera help does not name {missing}"

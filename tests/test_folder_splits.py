@@ -334,3 +334,23 @@ def test_stack_index_on_a_focal_stack(stack_dataset, tiny_config, tmp_path):
         assert r.exit_code == 0, r.output
     default, first, second = (json.loads(r.output) for r in (default, first, second))
     assert default["rmse"] == second["rmse"] and default["rmse"] != first["rmse"]
+
+
+def test_folder_identity_sees_a_same_size_rewrite_within_one_second(tmp_path):
+    """A file rewritten with the same size inside the same second changes the folder's
+    identity (whole-second mtimes did not), so ``--resume`` cannot mix old and new data."""
+    import os
+
+    from defocuskit.sources.base import file_identity
+
+    f = tmp_path / "a.png"
+    f.write_bytes(b"0123")
+    t = 1_700_000_000_000_000_000  # a whole second, in ns
+    os.utime(f, ns=(t, t))
+    before = file_identity(tmp_path)
+    f.write_bytes(b"4567")  # same size
+    os.utime(f, ns=(t + 400_000_000, t + 400_000_000))  # 0.4 s later: the same second
+    after = file_identity(tmp_path)
+    assert after["size"] == before["size"] and after["sha256"] != before["sha256"]
+    os.utime(f, ns=(t, t))  # the listing alone decides: back to the old stamp, old hash
+    assert file_identity(tmp_path)["sha256"] == before["sha256"]

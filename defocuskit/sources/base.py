@@ -76,7 +76,9 @@ def file_identity(path: str | os.PathLike, *, hash_bytes: int = 1 << 24) -> dict
 
     For a file the hash is SHA-256 of its first ``hash_bytes`` bytes plus its size (a full
     hash of a 2.8 GB .mat would dominate a run); for a folder it is the hash of the sorted
-    relative paths and sizes of every file below it.
+    relative paths, sizes and modification times (nanoseconds, as the file system keeps
+    them) of every file below it, so a file rewritten with the same size within the same
+    second still changes it.
     """
     p = Path(path)
     h = hashlib.sha256()
@@ -92,10 +94,10 @@ def file_identity(path: str | os.PathLike, *, hash_bytes: int = 1 << 24) -> dict
         for f in sorted(q for q in p.rglob("*") if q.is_file()):
             st = f.stat()
             total += st.st_size
-            h.update(f"{f.relative_to(p).as_posix()}:{st.st_size}:{int(st.st_mtime)}\n"
+            h.update(f"{f.relative_to(p).as_posix()}:{st.st_size}:{st.st_mtime_ns}\n"
                      .encode())
         return {"path": str(p.resolve()), "size": total, "sha256": h.hexdigest(),
-                "hashed": "folder listing (relative paths + sizes + mtimes)"}
+                "hashed": "folder listing (relative paths + sizes + mtimes in ns)"}
     raise SourceError(f"input {str(p)!r} does not exist")
 
 
