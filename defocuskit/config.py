@@ -113,6 +113,10 @@ class SynthConfig:
         for k in (*RUNTIME_KEYS, "output", "storage_options"):
             d.pop(k, None)
         d["sigma_rule"] = resolve_preset_settings(self)["sigma_rule"]["value"]
+        if d.get("mode") == "layered":  # its level spacing: a changed default is noticed too
+            from defocuskit.blur.layered import level_rule
+
+            d["layered_levels"] = level_rule()
         return d
 
     @classmethod

@@ -153,6 +153,7 @@ def _provenance(source: Source, cfg: SynthConfig,
         "seed": cfg.seed,
         "engine_mode": cfg.mode,
         "psf": cfg.psf,
+        "layered_levels": _layered_levels(cfg.mode),
         # a custom camera's preset is its one-line text (camera_table.camera_text), which
         # `--camera` and `trainer fit --on-the-fly` read back as the same camera
         "camera": {"preset": preset.name, "description": preset.description,
@@ -174,6 +175,15 @@ def _provenance(source: Source, cfg: SynthConfig,
                      "numcodecs": numcodecs.__version__, "python": sys.version.split()[0]},
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
+
+
+def _layered_levels(mode: str) -> dict[str, float] | None:
+    """The layered mode's level spacing (``blur.layered.level_rule``); None for other modes."""
+    if mode != "layered":
+        return None
+    from defocuskit.blur.layered import level_rule
+
+    return level_rule()
 
 
 def _open_for_resume(cfg: SynthConfig, source: Source) -> dict[str, None]:

@@ -190,8 +190,10 @@ def test_slabs_bring_a_slanted_plane_closer_to_the_no_occlusion_blur():
     depth = np.broadcast_to(3.0 + 4.0 * np.arange(160) / 160, (120, 160)).copy()
     sig = (6.0 * (1 - 2.0 / depth) / (1 - 2.0 / 7.0)).astype(np.float32)
     ref = render(img, sig, mode="gather")[8:-8, 8:-8]
-    err = {w: np.abs(layered.blur_layered(img, sig, depth, focus_distance=2.0, slab_px=w)
-                     [8:-8, 8:-8] - ref).mean() for w in (None, 2.0)}
+    # at uniform 0.5 px levels, where a band per level is cut most often
+    err = {w: np.abs(layered.blur_layered(img, sig, depth, focus_distance=2.0, slab_px=w,
+                                          rel_step=0.0)[8:-8, 8:-8] - ref).mean()
+           for w in (None, 2.0)}
     assert err[2.0] < 0.6 * err[None]
 
 
@@ -202,7 +204,7 @@ def test_slab_width_must_be_positive():
 
 
 @pytest.mark.parametrize("lo, hi", [(-8.3, 7.9), (0.0, 5.0), (-0.3, 0.0), (-1.2, 31.7)])
-@pytest.mark.parametrize("rel", [0.1, 0.25, 0.35])
+@pytest.mark.parametrize("rel", [0.1, 0.25, 0.35, layered.MAX_LEVEL_REL_STEP])
 def test_relative_level_spacing_obeys_its_rule(lo, hi, rel):
     lev = layered.sigma_levels(lo, hi, rel_step=rel)
     assert lev[0] == pytest.approx(lo) and lev[-1] == pytest.approx(hi) and 0.0 in lev
@@ -212,22 +214,36 @@ def test_relative_level_spacing_obeys_its_rule(lo, hi, rel):
     near = np.minimum(np.abs(lev[:-1]), np.abs(lev[1:]))
     assert np.all(np.diff(lev) <= np.maximum(0.5, rel * near) + 1e-9)
     # fewer levels than uniform steps wherever the range reaches past 0.5 / rel
-    uniform = layered.sigma_levels(lo, hi)
+    uniform = layered.sigma_levels(lo, hi, rel_step=0.0)
     assert lev.size <= uniform.size
     if max(-lo, hi) > 3 * 0.5 / rel:
         assert lev.size < uniform.size
 
 
-def test_relative_level_spacing_off_is_the_uniform_rule():
-    assert np.array_equal(layered.sigma_levels(-8.3, 7.9, rel_step=0.0),
-                          layered.sigma_levels(-8.3, 7.9))
+def test_default_level_spacing_is_relative_and_zero_is_uniform():
+    """The default is the relative rule (0.5 px near focus, 40 % of the level beyond 1.25
+    px); ``rel_step=0`` is the uniform rule: ceil(|end| / 0.5) equal steps each side."""
+    assert layered.MAX_LEVEL_REL_STEP == 0.4
+    assert layered.level_rule() == {"max_step_px": 0.5, "rel_step": 0.4}
+    assert np.array_equal(layered.sigma_levels(-8.3, 7.9),
+                          layered.sigma_levels(-8.3, 7.9, rel_step=0.4))
+    uniform = layered.sigma_levels(-8.3, 7.9, rel_step=0.0)
+    np.testing.assert_allclose(uniform, np.concatenate([np.linspace(-8.3, 0.0, 18)[:-1],
+                                                        np.linspace(0.0, 7.9, 17)]))
+    # the relative levels: steps of 0.5 px while the level is below 1.25 px, then 40 % of
+    # the level, until 7.9 is passed; then all scaled so that the last one is 7.9
+    greedy = np.array([0.0, 0.5, 1.0, 1.5, 2.1, 2.94, 4.116, 5.7624, 8.06736])
+    np.testing.assert_allclose(layered.sigma_levels(0.0, 7.9), greedy * 7.9 / greedy[-1])
     img = np.random.default_rng(4).random((40, 50, 3), dtype=np.float32)
     depth = np.linspace(1.0, 6.0, 50)[None].repeat(40, 0)
     sigma = np.abs(4.0 * (1 - 2.0 / depth)).astype(np.float32)
     a = layered.blur_layered(img, sigma, depth, focus_distance=2.0)
     assert np.array_equal(a, layered.blur_layered(img, sigma, depth, focus_distance=2.0,
-                                                  rel_step=0.0))
-    # relative spacing keeps a constant image constant (normalised), like every level rule
+                                                  rel_step=0.4))
+    assert not np.array_equal(a, layered.blur_layered(img, sigma, depth, focus_distance=2.0,
+                                                      rel_step=0.0))
+    # every level rule keeps a constant image constant (normalised)
     flat = np.full_like(img, 0.42)
-    out = layered.blur_layered(flat, sigma, depth, focus_distance=2.0, rel_step=0.25)
-    np.testing.assert_allclose(out, 0.42, atol=2e-6)
+    for q in (0.0, 0.25, 0.4):
+        out = layered.blur_layered(flat, sigma, depth, focus_distance=2.0, rel_step=q)
+        np.testing.assert_allclose(out, 0.42, atol=2e-6)
