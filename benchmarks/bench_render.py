@@ -390,16 +390,16 @@ def realistic(kernels, names, smaxes, repeats: int, sbs_repeats: int) -> dict:
     for r in ratios:
         if r["sigma_max"] != 8.0:
             continue
+        # layered / gather: the interleaved thread-CPU-time ratio of layered_pair (whole
+        # render() wall-clock medians, taken minutes apart, varied by up to 40 %)
+        lay_over_gather = next(x["new_over_gather"] for x in lay if x["scene"] == r["scene"]
+                               and x["sigma_max"] == 8.0)
         for key, val, op, tgt in (
                 ("gather_mpix_per_s_per_core", r["gather_mpix_per_s_per_core"], ">=", 20.0),
                 ("scatter_x_old_per_pixel_path", r["scatter_old_over_new_kernel_cpu"], ">=", 2.0),
-                ("layered_over_gather", r["layered_over_gather"], "<=", 3.0)):
+                ("layered_over_gather", lay_over_gather, "<=", 3.0)):
             goals[f"{r['scene']}_{key}"] = {"value": val, "target": f"{op} {tgt:g}",
                                             "met": bool(val >= tgt if op == ">=" else val <= tgt)}
-    for r in lay:
-        r["new_over_gather"] = r["new"]["cpu_median_s"] / next(
-            k["new"]["cpu_median_s"] for k in sbs if k["mode"] == "gather"
-            and k["scene"] == r["scene"] and k["sigma_max"] == r["sigma_max"])
     return {"scenes": stats, "rows": rows, "old_vs_new_1_thread": sbs,
             "bitwise_equal_to_old": checks, "layered_old_vs_new_1_thread": lay,
             "ratios": ratios, "targets_sigma_max_8": goals}
@@ -407,9 +407,11 @@ def realistic(kernels, names, smaxes, repeats: int, sbs_repeats: int) -> dict:
 
 def layered_pair(name, smax, img, sigma, depth, focus, repeats: int) -> dict:
     """The layered mode against the frozen copy (``benchmarks/baseline/layered.py``: every
-    level through ``cv2.GaussianBlur``), one thread each (OpenCV set to one thread in
-    ``main``), interleaved; and the largest difference of their outputs (the current one
-    also fixes the double-counted last pixel of each layer's spill)."""
+    level through ``cv2.GaussianBlur``, uniform 0.5 px levels), against itself with those
+    uniform levels (``rel_step=0``: the engine's changes alone) and against the gather
+    ``render()``, all one thread (OpenCV set to one thread in ``main``) and interleaved;
+    and the largest difference of the old and the uniform outputs (the current one also
+    fixes the double-counted last pixel of each layer's spill)."""
     from baseline.layered import blur_layered as old_layered
 
     from defocuskit.blur.layered import blur_layered
@@ -417,14 +419,23 @@ def layered_pair(name, smax, img, sigma, depth, focus, repeats: int) -> dict:
     def old():
         return old_layered(img, sigma, depth, focus_distance=focus)
 
+    def uniform():
+        return blur_layered(img, sigma, depth, focus_distance=focus, threads=1, rel_step=0.0)
+
     def new():
         return blur_layered(img, sigma, depth, focus_distance=focus, threads=1)
 
-    diff = float(np.abs(old() - new()).max())
-    t = side_by_side({"old": old, "new": new}, repeats)
-    return {"mode": "layered", "scene": name, "sigma_max": smax, "old": t["old"],
-            "new": t["new"], "old_over_new_cpu_median":
-            t["old"]["cpu_median_s"] / t["new"]["cpu_median_s"], "max_abs_diff": diff}
+    def gather():
+        return render(img, sigma, mode="gather", threads=1)
+
+    diff = float(np.abs(old() - uniform()).max())
+    t = side_by_side({"old": old, "uniform": uniform, "new": new, "gather": gather}, repeats)
+    cpu = {k: v["cpu_median_s"] for k, v in t.items()}
+    return {"mode": "layered", "scene": name, "sigma_max": smax, **t,
+            "old_over_uniform_cpu_median": cpu["old"] / cpu["uniform"],
+            "uniform_over_new_cpu_median": cpu["uniform"] / cpu["new"],
+            "old_over_new_cpu_median": cpu["old"] / cpu["new"],
+            "new_over_gather": cpu["new"] / cpu["gather"], "max_abs_diff": diff}
 
 
 def print_equality(checks: list[dict]) -> None:
@@ -454,12 +465,16 @@ def print_realistic(res: dict) -> None:
               f"new/old {r['new_over_old_cpu_median']:.3f} / "
               f"{r['new_over_old_wall_median']:.3f}")
     print_equality(res["bitwise_equal_to_old"])
-    print("layered, frozen (all levels cv2.GaussianBlur) vs current, 1 thread, thread CPU ms")
+    print("layered: frozen (all levels cv2.GaussianBlur, uniform levels), current with "
+          "uniform levels, current (default levels), gather render(); 1 thread, interleaved, "
+          "thread CPU ms")
     for r in res["layered_old_vs_new_1_thread"]:
-        print(f"  layered {r['scene']:<12}sigma max {r['sigma_max']:>4.0f}: old "
-              f"{1000 * r['old']['cpu_median_s']:7.1f}  new {1000 * r['new']['cpu_median_s']:7.1f}"
-              f"  old/new {r['old_over_new_cpu_median']:.2f}x  new/gather kernel "
-              f"{r['new_over_gather']:.2f}  max |diff| {r['max_abs_diff']:.1e}")
+        ms = {k: 1000 * r[k]["cpu_median_s"] for k in ("old", "uniform", "new", "gather")}
+        print(f"  layered {r['scene']:<12}sigma max {r['sigma_max']:>4.0f}: old {ms['old']:7.1f}"
+              f"  uniform {ms['uniform']:7.1f}  new {ms['new']:7.1f}  gather {ms['gather']:6.1f}"
+              f"  old/uniform {r['old_over_uniform_cpu_median']:.2f}x  uniform/new "
+              f"{r['uniform_over_new_cpu_median']:.2f}x  new/gather {r['new_over_gather']:.2f}"
+              f"  max |old - uniform| {r['max_abs_diff']:.1e}")
     for r in res["ratios"]:
         print(f"ratios {r['scene']} sigma max {r['sigma_max']:g}: gather "
               f"{r['gather_mpix_per_s_per_core']:.1f} Mpix/s/core; scatter old/new kernel "
