@@ -53,7 +53,7 @@ MAX_LEVEL_STEP_PX = 0.5
 # Relative level step: beyond 1.25 px of sigma, neighbouring levels are up to 40 % of the
 # level apart, the relative step that 0.5 px already is at 1.25 px. Chosen on 2026-12-04
 # from benchmarks/layered_levels.py (docs/camera_model.md, "Layered: level spacing"):
-# against uniform 0.5 px steps, on the real Middlebury depth at sigma max 8 19 levels
+# against uniform 0.5 px steps, on the real Middlebury depth at sigma max 8 17 levels
 # instead of 33, 1.6x faster and closer to gather (mean 2.40/255 against 3.17: fewer cuts
 # through continuous surfaces); on a plane through focus 1.75 against 1.90; on a plane
 # far from focus (sigma 2.8-6 px) 0.99 against 0.61 (coarser quantisation). 0 gives the
