@@ -146,14 +146,15 @@ def _provenance(source: Source, cfg: SynthConfig,
 
     preset = get_preset(cfg.camera)
     settings = settings or resolve_preset_settings(cfg)
+    key = cfg.content_key()
     return {
         "producer": "defocuskit",
         "config": cfg.to_dict(),
-        "content_key": cfg.content_key(),
+        "content_key": key,
         "seed": cfg.seed,
         "engine_mode": cfg.mode,
         "psf": cfg.psf,
-        "layered_levels": _layered_levels(cfg.mode),
+        "layered_levels": key.get("layered_levels"),  # None for the other modes
         # a custom camera's preset is its one-line text (camera_table.camera_text), which
         # `--camera` and `trainer fit --on-the-fly` read back as the same camera
         "camera": {"preset": preset.name, "description": preset.description,
@@ -175,15 +176,6 @@ def _provenance(source: Source, cfg: SynthConfig,
                      "numcodecs": numcodecs.__version__, "python": sys.version.split()[0]},
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
-
-
-def _layered_levels(mode: str) -> dict[str, float] | None:
-    """The layered mode's level spacing (``blur.layered.level_rule``); None for other modes."""
-    if mode != "layered":
-        return None
-    from defocuskit.blur.layered import level_rule
-
-    return level_rule()
 
 
 def _open_for_resume(cfg: SynthConfig, source: Source) -> dict[str, None]:
