@@ -23,8 +23,8 @@ from defocuskit.errors import DefocusKitError, SourceError
 from defocuskit.sources import Sample, Source
 from defocuskit.store import PER_SAMPLE_SCALARS, write_shard
 
-__all__ = ["SCENE_ONLY", "fill_invalid_depth", "prepare_sample", "render_sample", "run_shard",
-           "stack_size"]
+__all__ = ["SCENE_ONLY", "fill_invalid_depth", "first_readable_sample", "prepare_sample",
+           "render_sample", "run_shard", "stack_size"]
 
 SCENE_ONLY = "none"  # the render mode that stores the scene only (AiF and depth)
 
@@ -47,6 +47,22 @@ def prepare_sample(sample: Sample, cfg: SynthConfig) -> Sample:
         sample = prepare.resize_sample(sample, tuple(cfg.resize))
     prepare.check_depth_units(sample.depth, f"sample {sample.sample_id!r}")
     return sample
+
+
+def first_readable_sample(source: Source, split: str, n: int, cfg: SynthConfig) -> Sample:
+    """The first of the split's ``n`` samples, prepared; with ``on_error = "skip"`` the
+    first one that reads, so that a bad first file is skipped like any other (the run's
+    frame size is taken from it). Raises the first sample's error otherwise, or when none
+    of the ``n`` reads."""
+    first_error = None
+    for i in range(n):
+        try:
+            return prepare_sample(source.read(split, i), cfg)
+        except DefocusKitError as exc:
+            if cfg.on_error != "skip":
+                raise
+            first_error = first_error or exc
+    raise first_error if first_error is not None else SourceError(f"split {split!r} is empty")
 
 
 def render_sample(sample: Sample, cfg: SynthConfig, split: str, index: int,
@@ -101,31 +117,53 @@ def render_sample(sample: Sample, cfg: SynthConfig, split: str, index: int,
 
 def run_shard(source: Source, cfg: SynthConfig, split: str, shard_index: int, start: int,
                stop: int, threads: int | None) -> dict[str, Any]:
-    """Read, render and write one shard; return what was done (runs in a worker)."""
-    rows: list[dict[str, np.ndarray]] = []
+    """Read, render and write one shard; return what was done (runs in a worker).
+
+    Each sample is copied into the shard's arrays as soon as it is rendered (allocated from
+    the first sample), which keeps one shard in memory rather than a list of samples plus
+    their stack, and copies each while it is still in the cache.
+    """
     skipped = []
-    template = None
-    for i in range(start, stop):
+    data: dict[str, np.ndarray] | None = None
+    done = np.zeros(stop - start, np.bool_)
+    for j, i in enumerate(range(start, stop)):
         try:
             sample = prepare_sample(source.read(split, i), cfg)
             row = render_sample(sample, cfg, split, i, threads)
-            template = template or row
-            rows.append(row)
         except DefocusKitError as exc:
             sid = source.sample_ids(split)[i]
             if cfg.on_error != "skip":
                 raise type(exc)(f"{split}/{sid} (index {i}): {exc}") from None
             skipped.append({"split": split, "index": i, "sample_id": sid, "error": str(exc)})
-            rows.append(None)
-    if template is not None:
-        blank = _blank_row(template)
-        data = {k: np.stack([(r if r is not None else blank)[k] for r in rows])
-                for k in template}
+            continue
+        if data is None:
+            data = {k: np.empty((stop - start, *np.shape(v)), np.asarray(v).dtype)
+                    for k, v in row.items()}
+        _put_row(data, j, row)
+        done[j] = True
+    if data is not None:
+        blank = _blank_row({k: v[0] for k, v in data.items()})
+        for j in np.flatnonzero(~done):
+            _put_row(data, int(j), blank)
     else:  # every sample failed: leave the fill values, mark sources as missing
         data = {"source_index": np.full(stop - start, -1, np.int32)}
     write_shard(cfg.output, split, shard_index, data, storage_options=cfg.storage_options)
     return {"split": split, "shard": shard_index, "n": stop - start - len(skipped),
             "skipped": skipped}
+
+
+def _put_row(data: dict[str, np.ndarray], j: int, row: dict[str, Any]) -> None:
+    """Copy one sample's arrays into row ``j`` of the shard's; its keys, shapes and dtypes
+    must be those of the shard's first sample (no silent broadcasting or casting)."""
+    if row.keys() != data.keys():
+        raise RuntimeError(f"sample arrays {sorted(row)} differ from the shard's "
+                           f"{sorted(data)}")
+    for k, v in row.items():
+        v = np.asarray(v)
+        if v.shape != data[k].shape[1:] or v.dtype != data[k].dtype:
+            raise RuntimeError(f"{k}: {v.dtype} {v.shape} differs from the shard's "
+                               f"{data[k].dtype} {data[k].shape[1:]}")
+        data[k][j] = v
 
 
 def _blank_row(template: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

@@ -36,7 +36,13 @@ from defocuskit.output import (
     swap_into_place,
     writer_lock,
 )
-from defocuskit.shard import SCENE_ONLY, fill_invalid_depth, prepare_sample, run_shard, stack_size
+from defocuskit.shard import (
+    SCENE_ONLY,
+    fill_invalid_depth,
+    first_readable_sample,
+    run_shard,
+    stack_size,
+)
 from defocuskit.sources import Source, get_source
 from defocuskit.store import (
     SplitSpec,
@@ -120,7 +126,7 @@ def _plan(source: Source, cfg: SynthConfig) -> dict[str, SplitSpec]:
         ids = source.sample_ids(split)[: cfg.limit]
         if not ids:
             continue
-        first = prepare_sample(source.read(split, 0), cfg)
+        first = first_readable_sample(source, split, len(ids), cfg)
         h, w = first.aif.shape[:2]
         k = stack_size(cfg)
         real = first.defocused is not None

@@ -221,6 +221,30 @@ def test_bad_sample_raises_naming_it_or_is_skipped_and_recorded(tmp_path):
     assert (idx == -1).sum() == 1 and idx[rec[0]["index"]] == -1
 
 
+def test_a_shard_whose_first_sample_fails_keeps_the_others_in_place(tmp_path):
+    """A shard's arrays are allocated from its first good sample and filled as samples come;
+    a bad first sample gets the fill values (NaN floats, zeros, source index -1) and the
+    others are where and what a clean run writes."""
+    clean = _folder_copy(tmp_path / "clean")
+    cfg = dict(source="folder", input=str(clean), shard_size=3)
+    run_synth(_cfg(tmp_path / "clean.zarr", **cfg), progress=False)
+    root = _folder_copy(tmp_path / "bad")
+    victim = sorted((root / "rgb").iterdir())[0]
+    victim.write_bytes(b"not a png at all")
+    cfg = dict(source="folder", input=str(root), shard_size=3, on_error="skip")
+    s = run_synth(_cfg(tmp_path / "skip.zarr", **cfg), progress=False)
+    assert s.n_skipped == 1 and s.skipped[0]["index"] == 0
+    a, b = open_dataset(tmp_path / "clean.zarr"), open_dataset(tmp_path / "skip.zarr")
+    split = b.splits[0]
+    assert b[split].attrs["skipped"][0]["sample_id"] == victim.stem
+    for name in ("defocused", "aif", "depth", "sigma"):
+        got, ref = np.asarray(b[split].array(name)[:]), np.asarray(a[split].array(name)[:])
+        np.testing.assert_array_equal(got[1:], ref[1:])
+        assert np.isnan(got[0]).all() if got.dtype.kind == "f" else not got[0].any()
+    idx = np.asarray(b[split].array("source_index")[:])
+    assert idx[0] == -1 and list(idx[1:]) == list(range(1, len(idx)))
+
+
 def test_missing_input_is_a_clear_error(tmp_path):
     with pytest.raises(SourceError, match="does not exist"):
         run_synth(_cfg(tmp_path / "x.zarr", input=str(tmp_path / "nope")), progress=False)
