@@ -23,8 +23,8 @@ from defocuskit.errors import DefocusKitError, SourceError
 from defocuskit.sources import Sample, Source
 from defocuskit.store import PER_SAMPLE_SCALARS, write_shard
 
-__all__ = ["SCENE_ONLY", "fill_invalid_depth", "first_readable_sample", "prepare_sample",
-           "render_sample", "run_shard", "stack_size"]
+__all__ = ["SCENE_ONLY", "fill_invalid_depth", "prepare_sample", "render_sample", "run_shard",
+           "stack_size"]
 
 SCENE_ONLY = "none"  # the render mode that stores the scene only (AiF and depth)
 
@@ -47,22 +47,6 @@ def prepare_sample(sample: Sample, cfg: SynthConfig) -> Sample:
         sample = prepare.resize_sample(sample, tuple(cfg.resize))
     prepare.check_depth_units(sample.depth, f"sample {sample.sample_id!r}")
     return sample
-
-
-def first_readable_sample(source: Source, split: str, n: int, cfg: SynthConfig) -> Sample:
-    """The first of the split's ``n`` samples, prepared; with ``on_error = "skip"`` the
-    first one that reads, so that a bad first file is skipped like any other (the run's
-    frame size is taken from it). Raises the first sample's error otherwise, or when none
-    of the ``n`` reads."""
-    first_error = None
-    for i in range(n):
-        try:
-            return prepare_sample(source.read(split, i), cfg)
-        except DefocusKitError as exc:
-            if cfg.on_error != "skip":
-                raise
-            first_error = first_error or exc
-    raise first_error if first_error is not None else SourceError(f"split {split!r} is empty")
 
 
 def render_sample(sample: Sample, cfg: SynthConfig, split: str, index: int,

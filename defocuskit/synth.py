@@ -36,13 +36,8 @@ from defocuskit.output import (
     swap_into_place,
     writer_lock,
 )
-from defocuskit.shard import (
-    SCENE_ONLY,
-    fill_invalid_depth,
-    first_readable_sample,
-    run_shard,
-    stack_size,
-)
+from defocuskit.plan import check_frame_sizes, plan_splits
+from defocuskit.shard import SCENE_ONLY, fill_invalid_depth, run_shard
 from defocuskit.sources import Source, get_source
 from defocuskit.store import (
     SplitSpec,
@@ -97,46 +92,6 @@ def _check_choices(cfg: SynthConfig) -> None:
     if cfg.mode not in (*MODES, SCENE_ONLY):
         raise ConfigError(f"unknown render mode {cfg.mode!r}; choose one of "
                           f"{[*MODES, SCENE_ONLY]}")
-
-
-def _check_frame_sizes(source: Source, cfg: SynthConfig) -> None:
-    """Mixed frame sizes, found from the file headers before anything is written.
-
-    For readers that can tell sizes cheaply (``check_frame_sizes``: the folder reader):
-    every image of a split must have one size unless ``resize`` is given, and each depth
-    map its image's size (unless ``on_error = "skip"``, which skips such a sample later,
-    as it does an unreadable file).
-    """
-    check = getattr(source, "check_frame_sizes", None)
-    if check is None:
-        return
-    for split in cfg.splits or source.splits():
-        if split in source.splits():  # an unknown split is named by _plan
-            check(split, cfg.limit, same_size=cfg.resize is None,
-                  strict=cfg.on_error != "skip")
-
-
-def _plan(source: Source, cfg: SynthConfig) -> dict[str, SplitSpec]:
-    splits = cfg.splits or source.splits()
-    specs = {}
-    for split in splits:
-        if split not in source.splits():
-            raise ConfigError(f"source {cfg.source!r} has no split {split!r}; it has "
-                              f"{source.splits()}")
-        ids = source.sample_ids(split)[: cfg.limit]
-        if not ids:
-            continue
-        first = first_readable_sample(source, split, len(ids), cfg)
-        h, w = first.aif.shape[:2]
-        k = stack_size(cfg)
-        real = first.defocused is not None
-        scene = cfg.mode == SCENE_ONLY
-        specs[split] = SplitSpec(n=len(ids), height=h, width=w, sample_ids=tuple(ids),
-                                 focal_stack=0 if (real or scene) else k,
-                                 has_sigma=not (real or scene), has_defocused=not scene)
-    if not specs:
-        raise SourceError(f"source {cfg.source!r} at {cfg.input!r} has no samples")
-    return specs
 
 
 def _provenance(source: Source, cfg: SynthConfig,
@@ -211,7 +166,7 @@ def _open_for_resume(cfg: SynthConfig, source: Source) -> dict[str, None]:
 
 def _create(source: Source, cfg: SynthConfig, target: str,
             settings: dict[str, Any] | None = None) -> dict[str, SplitSpec]:
-    specs = _plan(source, cfg)
+    specs = plan_splits(source, cfg)
     create_dataset(target, specs, attrs=_provenance(source, cfg, settings),
                    shard_size=cfg.shard_size,
                    compressor=cfg.compressor, storage_options=cfg.storage_options)
@@ -248,7 +203,7 @@ def run_synth(cfg: SynthConfig, *, resume: bool = False, overwrite: bool = False
     cfg = cfg.resolved()
     _check_choices(cfg)
     source = build_source(cfg)
-    _check_frame_sizes(source, cfg)  # before the lock: a refused input creates nothing
+    check_frame_sizes(source, cfg)  # before the lock: a refused input creates nothing
     with writer_lock(cfg.output):
         state = probe_output(cfg.output, cfg.storage_options)
         if state == "dataset" and not (resume or overwrite):

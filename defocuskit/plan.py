@@ -1,0 +1,75 @@
+"""Planning a synth run before anything is written: frame-size checks and the splits' layout.
+
+:func:`check_frame_sizes` refuses mixed frame sizes from the file headers (readers that can
+tell them cheaply); :func:`plan_splits` decides what each split of the new dataset holds.
+"""
+
+from __future__ import annotations
+
+from defocuskit.config import SynthConfig
+from defocuskit.errors import ConfigError, DefocusKitError, SourceError
+from defocuskit.shard import SCENE_ONLY, prepare_sample, stack_size
+from defocuskit.sources import Sample, Source
+from defocuskit.store import SplitSpec
+
+__all__ = ["check_frame_sizes", "first_readable_sample", "plan_splits"]
+
+
+def check_frame_sizes(source: Source, cfg: SynthConfig) -> None:
+    """Mixed frame sizes, found from the file headers before anything is written.
+
+    For readers that can tell sizes cheaply (``check_frame_sizes``: the folder reader):
+    every image of a split must have one size unless ``resize`` is given, and each depth
+    map its image's size (unless ``on_error = "skip"``, which skips such a sample later,
+    as it does an unreadable file).
+    """
+    check = getattr(source, "check_frame_sizes", None)
+    if check is None:
+        return
+    for split in cfg.splits or source.splits():
+        if split in source.splits():  # an unknown split is named by plan_splits
+            check(split, cfg.limit, same_size=cfg.resize is None,
+                  strict=cfg.on_error != "skip")
+
+
+def plan_splits(source: Source, cfg: SynthConfig) -> dict[str, SplitSpec]:
+    """What each split of the new dataset holds: its sample ids, frame size (from its first
+    readable sample) and arrays (focal stack, sigma, defocused: by the mode and whether the
+    source brings real defocused images). An unknown split is a ConfigError, a source
+    without samples a SourceError."""
+    splits = cfg.splits or source.splits()
+    specs = {}
+    for split in splits:
+        if split not in source.splits():
+            raise ConfigError(f"source {cfg.source!r} has no split {split!r}; it has "
+                              f"{source.splits()}")
+        ids = source.sample_ids(split)[: cfg.limit]
+        if not ids:
+            continue
+        first = first_readable_sample(source, split, len(ids), cfg)
+        h, w = first.aif.shape[:2]
+        k = stack_size(cfg)
+        real = first.defocused is not None
+        scene = cfg.mode == SCENE_ONLY
+        specs[split] = SplitSpec(n=len(ids), height=h, width=w, sample_ids=tuple(ids),
+                                 focal_stack=0 if (real or scene) else k,
+                                 has_sigma=not (real or scene), has_defocused=not scene)
+    if not specs:
+        raise SourceError(f"source {cfg.source!r} at {cfg.input!r} has no samples")
+    return specs
+
+
+def first_readable_sample(source: Source, split: str, n: int, cfg: SynthConfig) -> Sample:
+    """The first of the split's ``n`` samples, prepared; with ``on_error = "skip"`` the
+    first one that reads, so that a bad first file is skipped like any other (the run's
+    frame size is taken from it). Raises the first sample's error otherwise, or when none
+    of the ``n`` reads."""
+    first_error = None
+    for i in range(n):
+        try:
+            return prepare_sample(source.read(split, i), cfg)
+        except DefocusKitError as exc:
+            if cfg.on_error != "skip":
+                raise
+            first_error = first_error or exc
+    raise first_error if first_error is not None else SourceError(f"split {split!r} is empty")
