@@ -62,14 +62,14 @@ from numba import njit
 from numba.core import config as nb_config
 
 from defocuskit.blur import MODES, PSFS, render
-from defocuskit.blur._common import kernel_radius
+from defocuskit.blur._common import aligned_zeros, kernel_radius
 from defocuskit.blur._gather_kernels import GATHER_SIGNATURE, LANES, gather_rows
 from defocuskit.blur._jit import compile_kernel
 from defocuskit.blur._scatter_kernels import (
-    ACC_SLACK,
     GROUP,
     RUN_MIN,
     SCATTER_SIGNATURE,
+    acc_columns,
     scatter_rows,
 )
 from defocuskit.blur.gather import _TINY, pad_planar_fast
@@ -179,9 +179,10 @@ def kernel_pair(kernels, mode: str, img: np.ndarray, sigma: np.ndarray):
     else:
         src = pad_planar_fast(img, pad, threads=1)
         sig = np.ascontiguousarray(np.pad(sigma, pad, mode="reflect"))
-        # the current kernel's accumulator rows carry ACC_SLACK floats of scratch
+        # each kernel's accumulator as its wrapper allocates it (the current one: rows of
+        # acc_columns(w) floats, ACC_SLACK of scratch and more, from a 64-byte boundary)
         alpha = _alpha(sig)
-        outs = [np.zeros((h, 4 * w), np.float32), np.zeros((h, 4 * w + ACC_SLACK), np.float32)]
+        outs = [np.zeros((h, 4 * w), np.float32), aligned_zeros((h, acc_columns(w)))]
 
         def old():
             outs[0][:] = 0.0

@@ -244,6 +244,44 @@ def test_scatter_kernel_runs_are_exact_for_any_interleave():
     np.testing.assert_allclose(accs[2], accs[0], rtol=1e-6, atol=1e-7)
 
 
+def test_scatter_kernel_result_does_not_depend_on_the_accumulator_layout():
+    # the wrapper hands the kernel 32-byte aligned rows (speed only): a misaligned view and
+    # wider rows must receive the very same sums in the first 4 W floats of each row
+    from defocuskit.blur import _jit
+    from defocuskit.blur._common import aligned_zeros
+    from defocuskit.blur._scatter_kernels import (
+        ACC_SLACK,
+        SCATTER_SIGNATURE,
+        acc_columns,
+        scatter_rows,
+    )
+
+    _jit.compile_kernel(scatter_rows, SCATTER_SIGNATURE, simd="slp")
+    h, w = 17, 45  # odd width: 4 W + ACC_SLACK is not a multiple of 8
+    assert acc_columns(w) % 8 == 0 and acc_columns(w) >= 4 * w + ACC_SLACK
+    img = RNG.random((h, w, 3), dtype=np.float32)
+    sigma = RNG.uniform(0, 3.0, (h, w)).astype(np.float32)
+    sigma[5, 3:30] = 1.7  # a run: the separable path
+    pad = int(np.ceil(3 * sigma.max()))
+    src = np.ascontiguousarray(np.pad(img.transpose(2, 0, 1), ((0, 0), (pad, pad), (pad, pad)),
+                                      mode="reflect"))
+    sig = np.pad(sigma, pad, mode="reflect")
+    with np.errstate(divide="ignore"):
+        alpha = np.exp(np.float32(-0.5) / sig**2).astype(np.float32)
+    aligned = aligned_zeros((h, acc_columns(w)))
+    assert aligned.ctypes.data % 64 == 0 and not aligned.any()
+    shifted = aligned_zeros((h * (4 * w + ACC_SLACK) + 1,))[1:].reshape(h, 4 * w + ACC_SLACK)
+    assert shifted.ctypes.data % 64 == 4
+    wide = np.zeros((h, 4 * w + 40), np.float32)
+    for acc in (aligned, shifted, wide):
+        _jit.run_threads(scatter_rows, 2, src, sig, alpha, np.int64(pad), acc)
+    np.testing.assert_array_equal(shifted[:, :4 * w], aligned[:, :4 * w])
+    np.testing.assert_array_equal(wide[:, :4 * w], aligned[:, :4 * w])
+    ref = naive_scatter(img, sigma)
+    np.testing.assert_allclose(aligned[:, :4 * w].reshape(h, w, 4)[..., :3]
+                               / aligned[:, 3:4 * w:4][..., None], ref, atol=2e-6)
+
+
 def _scatter_accumulators(img, sigma):
     """Raw RGBW accumulators of the scatter kernel with 1, 2 and 3 row interleaves."""
     from defocuskit.blur import _jit
@@ -258,7 +296,7 @@ def _scatter_accumulators(img, sigma):
         alpha = np.exp(np.float32(-0.5) / sig**2).astype(np.float32)
     accs = []
     for n in (1, 2, 3):
-        acc = np.zeros((h, 4 * w + ACC_SLACK), np.float32)
+        acc = np.zeros((h, 4 * w + ACC_SLACK), np.float32)  # numpy's alignment: any
         _jit.run_threads(scatter_rows, n, np.ascontiguousarray(src), sig, alpha, np.int64(pad),
                          acc)
         accs.append(acc)

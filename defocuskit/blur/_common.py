@@ -18,7 +18,8 @@ import numpy as np
 from defocuskit.errors import ConfigError
 
 __all__ = [
-    "SIGMA_MAX_PX", "RenderInputError", "check_image", "check_sigma", "kernel_radius",
+    "SIGMA_MAX_PX", "RenderInputError", "aligned_zeros", "check_image", "check_sigma",
+    "kernel_radius",
     "pad_planar", "srgb_to_linear", "linear_to_srgb",
 ]
 
@@ -67,6 +68,16 @@ def check_sigma(sigma_px, shape: tuple[int, int]) -> np.ndarray:
     np.nan_to_num(s, copy=False, nan=0.0, posinf=SIGMA_MAX_PX)
     np.minimum(s, np.float32(SIGMA_MAX_PX), out=s)
     return s
+
+
+def aligned_zeros(shape: tuple[int, ...], dtype=np.float32, align: int = 64) -> np.ndarray:
+    """A zeroed C-contiguous array whose first item sits at a multiple of ``align`` bytes
+    (a view into a slightly larger buffer: NumPy itself only promises 16 bytes)."""
+    dtype = np.dtype(dtype)
+    n = math.prod(shape)
+    buf = np.zeros(n * dtype.itemsize + align, np.uint8)
+    off = -buf.ctypes.data % align
+    return buf[off:off + n * dtype.itemsize].view(dtype).reshape(shape)
 
 
 def pad_planar(img_hw3: np.ndarray, pad: int, extra_right: int = 0) -> np.ndarray:

@@ -30,10 +30,13 @@ import numba
 import numpy as np
 from numba.core import config as _nb_config
 
-__all__ = ["JIT_DISABLED", "JIT_OPTIONS", "SIMD_FLAGS", "compile_kernel", "run_threads",
-           "stack_array", "thread_count"]
+__all__ = ["JIT_DISABLED", "JIT_OPTIONS", "SIMD_FLAGS", "STACK_ALIGN", "compile_kernel",
+           "run_threads", "stack_array", "thread_count"]
 
 JIT_DISABLED = bool(int(os.environ.get("NUMBA_DISABLE_JIT", "0") or 0))
+# bytes: stack arrays start on a cache line, so 8-float vectors at multiples of 8 floats in
+# them never straddle two lines (the scatter's grouped rows: see _scatter_kernels)
+STACK_ALIGN = 64
 # One place for the kernel flags: "contract" lets LLVM fuse to FMA (no approximate
 # reciprocals, so sigma = 0 stays an exact copy); no bounds checks because the wrappers
 # guarantee that every index is inside the padded buffers; NumPy's error model (no
@@ -137,9 +140,9 @@ else:
         """``stack_array(N, np.float32)``: an uninitialised 1-D array of N items on the stack.
 
         ``N`` must be a compile-time constant (a module-level int). The array lives in the
-        calling function's frame (an LLVM ``alloca`` in its entry block), so LLVM keeps
-        small ones in registers and vectorises loops over them; it must not be returned or
-        stored anywhere that outlives the call.
+        calling function's frame (an LLVM ``alloca`` in its entry block, aligned to
+        :data:`STACK_ALIGN` bytes), so LLVM keeps small ones in registers and vectorises
+        loops over them; it must not be returned or stored anywhere that outlives the call.
         """
         if not isinstance(n, types.IntegerLiteral):
             return None
@@ -156,6 +159,7 @@ else:
             lty = context.get_data_type(item)
             with builder.goto_entry_block():
                 buf = builder.alloca(ir.ArrayType(lty, count))
+                buf.align = STACK_ALIGN
             zero = ir.Constant(ir.IntType(32), 0)
             data = builder.gep(buf, [zero, zero], inbounds=True)
             intp = context.get_value_type(types.intp)

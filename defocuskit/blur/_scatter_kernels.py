@@ -19,10 +19,16 @@ for that row: one load and one store of the accumulator per GROUP sources instea
 per source. A source-by-source loop (one load, FMA and store of the accumulator per 8
 floats) ran at the same speed in every variant tried (weights laid out per channel, column
 strips, other source orders); four sources per load and store ran about 2x faster on the
-Middlebury Motorcycle (``benchmarks/bench_render.py``). Two target rows go per pass and
-share the Q loads; the group's 1-D weights are built as lanes (one recurrence for all).
+Middlebury Motorcycle (``benchmarks/bench_render.py``), six since the vectors are
+aligned. Two target rows go per pass and share the Q loads; the group's 1-D weights are
+built as lanes (one recurrence for all).
 Vectors of 8 floats may run up to 7 floats past a row's last target column, into the
-accumulator's row slack (:data:`ACC_SLACK`), so the accumulator is ``(H, 4 W + ACC_SLACK)``.
+accumulator's row slack (:data:`ACC_SLACK`), so the accumulator is ``(H, acc_columns(W))``.
+Both passes start their vectors at an even column (the frame takes one more, zero column
+where needed) so that, with the accumulator's rows (:func:`acc_columns`), ``Q`` and the run's
+row buffer starting on 32-byte boundaries, no vector load or store straddles two cache
+lines: the grouped path 8-15 % faster on the Motorcycle at sigma max 8 and ~20 % at 16, the
+same output bits (the extra column adds zeros).
 Inner indices are unsigned (signed ones make Numba emit wrap-around code that blocks
 vectorisation); the loop vectoriser stays off (SLP packs the constant-length lane loops).
 """
@@ -36,7 +42,7 @@ from defocuskit.blur._common import SIGMA_MAX_PX, kernel_radius
 from defocuskit.blur._jit import JIT_OPTIONS, stack_array
 
 __all__ = ["ACC_SLACK", "GROUP", "NORMALISE_SIGNATURE", "RUN_MIN", "SCATTER_SIGNATURE",
-           "normalise_kernel", "scatter_rows"]
+           "acc_columns", "normalise_kernel", "scatter_rows"]
 
 SCATTER_SIGNATURE = ("void(int64, int64, float32[:, :, ::1], float32[:, ::1], float32[:, ::1], "
                      "int64, float32[:, ::1])")
@@ -46,12 +52,15 @@ NORMALISE_SIGNATURE = "void(float32[:, ::1], float32[:, :, ::1])"
 # shorter runs went faster through the grouped path (16 instead of 3: the Motorcycle's
 # scatter ~15-30 % faster, in noisy runs)
 RUN_MIN = 16
-# adjacent sources spread together by the grouped path (Motorcycle: 8 and 16 were ~5 % and
-# ~25 % slower than 4; 3 and 6 within the noise)
-GROUP = 4
+# adjacent sources spread together by the grouped path: with aligned vectors 6 was 5-10 %
+# faster than 4 on the Motorcycle and the room without runs at sigma max 8 (5, 7 and 8
+# in between; 16 was ~25 % slower than 4 before the alignment)
+GROUP = 6
 ACC_SLACK = 8  # floats after each accumulator row that the 8-float vectors may touch
 _GMAX = 2 * kernel_radius(SIGMA_MAX_PX) + 1  # longest 1-D weight row (sigma is clamped)
-_QW = 4 * (_GMAX + GROUP) + ACC_SLACK  # floats per source in Q: the group's frame, RGBW
+# floats per source in Q (the group's frame, RGBW, plus the even-column start), a whole
+# number of 8-float vectors so that every source's row starts 32-byte aligned
+_QW = -(-(4 * (_GMAX + GROUP + 1) + ACC_SLACK) // 8) * 8
 _QN = GROUP * _QW
 _G2N = GROUP * (kernel_radius(SIGMA_MAX_PX) + 1)  # lane weights, distances 0 .. r max
 _W2 = 2 * GROUP
@@ -59,6 +68,13 @@ _LANE = 4 * GROUP  # float64 scratch of the lane weights: q, b, g and the row su
 _TMP = 16  # two rows x one 8-float vector
 _U4, _U8 = np.uint64(4), np.uint64(8)
 _UG, _UQW = np.uint64(GROUP), np.uint64(_QW)
+
+
+def acc_columns(W: int) -> int:
+    """Floats per accumulator row for an image W px wide: ``4 W + ACC_SLACK`` rounded up to
+    a multiple of 8, so that every row of an accumulator that starts on a 32-byte boundary
+    does too (the vectors' alignment; any width >= 4 W + ACC_SLACK gives the same result)."""
+    return -(-(4 * W + ACC_SLACK) // 8) * 8
 
 
 @njit(inline="always", **JIT_OPTIONS)
@@ -255,9 +271,11 @@ def scatter_rows(t, nthreads, src, sigma, alpha, pad, acc):  # pragma: no cover
         weight recurrence, taken by the wrapper with NumPy's SIMD exp.
     pad : int
         Padding, pixels.
-    acc : (H, 4 W + ACC_SLACK) float32, zeroed
+    acc : (H, >= 4 W + ACC_SLACK) float32, zeroed
         Interleaved RGBW per pixel: ``acc[y, 4 x + c]``, c = 0-2 receive sum(w * rgb),
-        c = 3 receives sum(w); the last ACC_SLACK floats of each row are scratch.
+        c = 3 receives sum(w); the floats after ``4 W`` in each row are scratch. Fastest
+        with :func:`acc_columns` columns from a 32-byte boundary (any layout gives the
+        same result).
     """
     Hp, Wp = sigma.shape
     H = Hp - 2 * pad
@@ -271,7 +289,10 @@ def scatter_rows(t, nthreads, src, sigma, alpha, pad, acc):  # pragma: no cover
     q = stack_array(_QN, np.float32)
     w = stack_array(_W2, np.float32)
     tmp = stack_array(_TMP, np.float32)
-    hrow = np.empty(4 * W + 8, np.float32)
+    # the run's RGBW row buffer, from a 64-byte boundary (its vectors start at even columns)
+    hbuf = np.empty(4 * W + 32, np.float32)
+    hrow = hbuf[(np.uint64(64) - np.uint64(hbuf.ctypes.data) % np.uint64(64)) % np.uint64(64)
+                // np.uint64(4):]
     for ys in range(Hp):
         yc = ys - pad
         xs = 0
@@ -308,7 +329,7 @@ def scatter_rows(t, nthreads, src, sigma, alpha, pad, acc):  # pragma: no cover
                 for k in range(n):
                     gx0 = min(gx0, xc0 + k - rk[k])
                     gx1 = max(gx1, xc0 + k + rk[k])
-                gx0 = max(gx0, 0)
+                gx0 = max(gx0, 0) & ~1  # vectors from an even column: 32-byte aligned
                 gx1 = min(gx1, W - 1)
                 if first <= ty1 and gx0 <= gx1:
                     npix = gx1 - gx0 + 1
@@ -337,7 +358,7 @@ def scatter_rows(t, nthreads, src, sigma, alpha, pad, acc):  # pragma: no cover
             ty1 = min(yc + r, H - 1)
             first = ty0 + (t - ty0) % nthreads
             xc0 = xs - pad
-            htx0 = max(xc0 - r, 0)
+            htx0 = max(xc0 - r, 0) & ~1  # even, as gx0 above
             htx1 = min(xe - 1 - pad + r, W - 1)
             if first <= ty1 and htx0 <= htx1:
                 nrows = (ty1 - first) // nthreads + 1

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from defocuskit.blur._common import kernel_radius
+from defocuskit.blur._common import aligned_zeros, kernel_radius
 from defocuskit.blur._jit import compile_kernel, run_threads, thread_count
 from defocuskit.blur._scatter_kernels import (
-    ACC_SLACK,
     NORMALISE_SIGNATURE,
     SCATTER_SIGNATURE,
+    acc_columns,
     normalise_kernel,
     scatter_rows,
 )
@@ -54,7 +54,9 @@ def blur_scatter(img: np.ndarray, sigma: np.ndarray, *, threads: int | None = No
     with np.errstate(divide="ignore", under="ignore"):
         alpha = np.exp(np.float32(-0.5) / np.square(sig))
     alpha[alpha < _TINY] = 0.0
-    acc = np.zeros((H, 4 * W + ACC_SLACK), np.float32)
+    # rows of a multiple of 8 floats from a 64-byte boundary: the kernel's 8-float vectors
+    # from even columns are then 32-byte aligned (faster, the same result)
+    acc = aligned_zeros((H, acc_columns(W)))
     out = np.empty((H, W, 3), np.float32)
     run_threads(scatter_rows, n, src, sig, alpha, np.int64(pad), acc)
     normalise_kernel(acc, out)
