@@ -88,6 +88,25 @@ def _spec(n=5):
     return {"train": SplitSpec(n=n, height=3, width=4, sample_ids=tuple(map(str, range(n))))}
 
 
+def test_a_shard_of_black_frames_reads_back_as_data(tmp_path):
+    # every chunk equal to the fill value (aif 0, defocused 0): Zarr's default would write no
+    # shard file for them, and a missing shard file reads as a damaged dataset
+    out = tmp_path / "d.zarr"
+    n, h, w = 4, 3, 5
+    rng = np.random.default_rng(0)
+    arrays = {"aif": np.zeros((n, h, w, 3), np.uint8),
+              "defocused": np.zeros((n, h, w, 3), np.uint8),
+              "depth": rng.uniform(1, 5, (n, h, w)).astype(np.float32),
+              "sigma": np.full((n, h, w), np.nan, np.float32)}  # NaN: sigma's fill value
+    write_arrays(out, {"train": arrays}, shard_size=2)
+    assert sorted(p.name for p in (out / "train" / "aif" / "c").iterdir()) == ["0", "1"]
+    sp = open_dataset(out)["train"]
+    for i in range(n):
+        got = sp.read(i, names=("aif", "defocused", "depth", "sigma"))
+        for name, values in arrays.items():
+            np.testing.assert_array_equal(got[name], values[i], err_msg=name)
+
+
 def test_incomplete_dataset_never_looks_complete(tmp_path):
     out = tmp_path / "d.zarr"
     create_dataset(out, _spec(), attrs={}, shard_size=2)
