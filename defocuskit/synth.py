@@ -37,7 +37,7 @@ from defocuskit.output import (
     writer_lock,
 )
 from defocuskit.plan import check_frame_sizes, plan_splits
-from defocuskit.shard import SCENE_ONLY, fill_invalid_depth, run_shard
+from defocuskit.shard import SCENE_ONLY, fill_invalid_depth, release_shard_buffers, run_shard
 from defocuskit.sources import Source, get_source
 from defocuskit.store import (
     SplitSpec,
@@ -350,8 +350,11 @@ def _execute(source: Source, cfg: SynthConfig, tasks, threads):
     if not tasks:
         return
     if cfg.jobs == 1 and cfg.backend == "loky":
-        for t in tasks:
-            yield run_shard(source, cfg, *t, threads)
+        try:
+            for t in tasks:
+                yield run_shard(source, cfg, *t, threads)
+        finally:
+            release_shard_buffers()  # this process goes on after the run
         return
     from joblib import Parallel, delayed, parallel_config
 

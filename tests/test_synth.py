@@ -7,6 +7,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -221,28 +222,58 @@ def test_bad_sample_raises_naming_it_or_is_skipped_and_recorded(tmp_path):
     assert (idx == -1).sum() == 1 and idx[rec[0]["index"]] == -1
 
 
-def test_a_shard_whose_first_sample_fails_keeps_the_others_in_place(tmp_path):
+@pytest.mark.parametrize("bad", [0, 3, 7], ids=["first-shard", "second-shard", "short-last"])
+def test_a_shard_whose_first_sample_fails_keeps_the_others_in_place(tmp_path, bad):
     """A shard's arrays are allocated from its first good sample and filled as samples come;
-    a bad first sample gets the fill values (NaN floats, zeros, source index -1) and the
-    others are where and what a clean run writes."""
+    a bad sample gets the fill values (NaN floats, zeros, source index -1) and the others
+    are where and what a clean run writes. Shards of 3: sample 0 opens the first shard,
+    3 the second (whose arrays reuse the first one's buffers: nothing of it may show) and 7
+    is the last of the short last shard (2 samples)."""
     clean = _folder_copy(tmp_path / "clean")
     cfg = dict(source="folder", input=str(clean), shard_size=3)
     run_synth(_cfg(tmp_path / "clean.zarr", **cfg), progress=False)
     root = _folder_copy(tmp_path / "bad")
-    victim = sorted((root / "rgb").iterdir())[0]
+    victim = sorted((root / "rgb").iterdir())[bad]
     victim.write_bytes(b"not a png at all")
     cfg = dict(source="folder", input=str(root), shard_size=3, on_error="skip")
     s = run_synth(_cfg(tmp_path / "skip.zarr", **cfg), progress=False)
-    assert s.n_skipped == 1 and s.skipped[0]["index"] == 0
+    assert s.n_skipped == 1 and s.skipped[0]["index"] == bad
     a, b = open_dataset(tmp_path / "clean.zarr"), open_dataset(tmp_path / "skip.zarr")
     split = b.splits[0]
     assert b[split].attrs["skipped"][0]["sample_id"] == victim.stem
+    good = [i for i in range(len(b[split])) if i != bad]
+    assert len(good) == 7
     for name in ("defocused", "aif", "depth", "sigma"):
         got, ref = np.asarray(b[split].array(name)[:]), np.asarray(a[split].array(name)[:])
-        np.testing.assert_array_equal(got[1:], ref[1:])
-        assert np.isnan(got[0]).all() if got.dtype.kind == "f" else not got[0].any()
+        np.testing.assert_array_equal(got[good], ref[good])
+        assert np.isnan(got[bad]).all() if got.dtype.kind == "f" else not got[bad].any()
     idx = np.asarray(b[split].array("source_index")[:])
-    assert idx[0] == -1 and list(idx[1:]) == list(range(1, len(idx)))
+    assert idx[bad] == -1 and list(idx[good]) == good
+
+
+def test_shard_buffers_are_reused_only_where_they_fit():
+    from defocuskit import shard
+
+    row = {"aif": np.ones((4, 5, 3), np.uint8), "depth": np.ones((4, 5), np.float32)}
+    try:
+        a = shard._shard_arrays(row, 3)
+        assert a["aif"].shape == (3, 4, 5, 3) and a["depth"].dtype == np.float32
+        b = shard._shard_arrays(row, 2)  # a shorter shard: views into the same memory
+        assert np.shares_memory(a["aif"], b["aif"]) and b["aif"].shape == (2, 4, 5, 3)
+        c = shard._shard_arrays(row, 5)  # a longer one: new buffers
+        assert not np.shares_memory(a["aif"], c["aif"]) and c["aif"].shape[0] == 5
+        other = {"aif": np.ones((6, 5, 3), np.uint8)}  # another frame size: new, others dropped
+        d = shard._shard_arrays(other, 2)
+        assert not np.shares_memory(c["aif"], d["aif"])
+        assert list(shard._POOL.buffers) == [("aif", "|u1", (6, 5, 3))]
+        done = []  # another thread has buffers of its own
+        t = threading.Thread(target=lambda: done.append(shard._shard_arrays(other, 2)))
+        t.start()
+        t.join()
+        assert not np.shares_memory(done[0]["aif"], d["aif"])
+    finally:
+        shard.release_shard_buffers()
+    assert shard._POOL.buffers == {}
 
 
 def test_missing_input_is_a_clear_error(tmp_path):
