@@ -134,6 +134,29 @@ def test_resume_equals_uninterrupted_run(tmp_path, tiny_scenes):
     assert untimed(a["history"]) == untimed(b["history"])
 
 
+def test_resume_under_another_layered_level_rule_is_refused(tmp_path, tiny_scenes, monkeypatch):
+    from defocuskit.blur import layered
+    from trainer.checkpoint import CheckpointError
+
+    cfg = tiny_cfg(epochs=2)
+    assert resolve_render_settings(open_dataset(tiny_scenes).attrs).mode == "layered"
+    fit(tiny_scenes, tmp_path / "r", dataclasses.replace(cfg, epochs=1), log=quiet)
+    before = load_checkpoint(tmp_path / "r" / "last.pt")
+    assert before["render_levels"] == layered.level_rule() == {"max_step_px": 0.5,
+                                                               "rel_step": 0.4}
+    monkeypatch.setattr(layered, "MAX_LEVEL_REL_STEP", 0.0)  # the uniform rule of before
+    with pytest.raises(CheckpointError, match="sigma levels"):
+        fit(tiny_scenes, tmp_path / "r", cfg, resume=True, log=quiet)
+    after = load_checkpoint(tmp_path / "r" / "last.pt")  # a refused resume changes nothing
+    assert after["epoch"] == before["epoch"] == 1
+    monkeypatch.undo()
+    fit(tiny_scenes, tmp_path / "r", cfg, resume=True, log=quiet)
+    assert load_checkpoint(tmp_path / "r" / "last.pt")["epoch"] == 2
+    gather = dataclasses.replace(cfg, epochs=1, render_mode="gather")
+    fit(tiny_scenes, tmp_path / "g", gather, log=quiet)
+    assert load_checkpoint(tmp_path / "g" / "last.pt")["render_levels"] is None
+
+
 def test_validation_renders_a_fixed_recorded_draw(tmp_path, tiny_scenes):
     cfg = tiny_cfg(epochs=2, val_split="test", heads=("depth",))
     fit(tiny_scenes, tmp_path / "r", cfg, log=quiet)

@@ -27,6 +27,7 @@ from trainer.evaluate import resolve_device
 from trainer.losses import LossConfig, TwoHeadedLoss
 from trainer.metrics import benchmark_max_depth
 from trainer.model import ModelConfig, TwoHeadedNet
+from trainer.onthefly import render_levels
 from trainer.pretrained import load_encoder_weights
 
 __all__ = ["Run", "build_run", "build_datasets", "build_criterion", "restore",
@@ -269,6 +270,12 @@ def restore(run: Run, last_path: Path) -> None:
     if ckpt["model_config"] != run.model_cfg.to_dict():
         raise CheckpointError(f"--resume: {last_path} holds model {ckpt['model_config']}, "
                               f"the config asks for {run.model_cfg.to_dict()}")
+    levels, now = ckpt.get("render_levels"), render_levels(run.cfg.render_mode)
+    if levels is not None and now is not None and levels != now:
+        raise CheckpointError(f"--resume: {last_path} was rendered (layered, on the fly) with "
+                              f"sigma levels {levels}, this version's rule is {now}; the rest "
+                              "of the run would render differently. Start a new run (or use "
+                              "the version that made this one)")
     run.model.load_state_dict(ckpt["model"])
     run.optimizer.load_state_dict(ckpt["optimizer"])
     run.scheduler.load_state_dict(ckpt["scheduler"])

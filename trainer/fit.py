@@ -35,6 +35,7 @@ from trainer.checkpoint import (
 from trainer.config import TrainConfig, save_config
 from trainer.data import to_device_batch
 from trainer.evaluate import autocast_for, evaluate
+from trainer.onthefly import render_levels
 from trainer.progress import DEFAULT_EVERY_S, Progress, Ticker, format_duration
 from trainer.rundir import check_run_dir, clear_earlier_run
 
@@ -268,7 +269,8 @@ def _save_epoch(run: Run, completed: int) -> None:
              "step": run.step, "best": run.best, "monitor": run.monitor,
              "model_config": run.model_cfg.to_dict(), "train_config": run.cfg.to_dict(),
              "history": run.history, "rng": rng_state(),
-             "encoder_init": run.encoder_init}
+             "encoder_init": run.encoder_init,
+             "render_levels": render_levels(run.cfg.render_mode)}
     # best.pt first: a kill between the two writes then leaves last.pt one epoch behind,
     # which --resume redoes, instead of a stale best.pt that nothing fixes.
     # best.pt is for eval/predict: no optimiser, scheduler or RNG state.

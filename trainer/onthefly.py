@@ -40,7 +40,8 @@ from defocuskit.store import PER_SAMPLE_SCALARS
 from trainer.data import DefocusDataset
 
 __all__ = ["RenderSettings", "OnTheFlyDataset", "resolve_render_settings", "draw_camera",
-           "render_window", "margin_px", "warm_up", "TRAIN_STREAM", "FIXED_STREAM"]
+           "render_window", "margin_px", "warm_up", "render_levels", "TRAIN_STREAM",
+           "FIXED_STREAM"]
 
 TRAIN_STREAM = 0x0F7F  # separates the training draws from the crop / flip draws
 FIXED_STREAM = 0xF1ED  # the fixed (validation, eval) draws: independent of the epoch
@@ -298,6 +299,21 @@ class OnTheFlyDataset(DefocusDataset):
             else:
                 raise SchemaError(f"on-the-fly: cannot produce array {n!r}")
         return self._finish(i, data, cropped=cropped)
+
+
+def render_levels(render_mode: str | None) -> dict | None:
+    """The layered mode's sigma-level rule (``defocuskit.blur.layered.level_rule``) that a
+    run rendering with ``render_mode`` uses, None for the other modes.
+
+    Checkpoints record it, so that resuming a layered on-the-fly run under another rule
+    (the code's default changed in between) is refused rather than rendering the rest of
+    the run differently.
+    """
+    if render_mode != "layered":
+        return None
+    from defocuskit.blur.layered import level_rule
+
+    return level_rule()
 
 
 def settings_dict(settings: RenderSettings) -> dict:
