@@ -16,7 +16,9 @@ Times every mode with both PSF shapes (1 and 2 threads) and, in the same run:
 The scene is the engine notes' reference scene (at sigma max 8: mean sigma 2.5 px, ~396
 taps per pixel); scatter is also timed on it plus tiny noise (no two equal neighbours: no
 equal-sigma runs, every source through the grouped path). Times are medians of
-``--repeats`` runs; the load average is recorded because the machine is shared. The first
+``--repeats`` runs (the side-by-side comparisons: at least 9 interleaved rounds, more for
+short calls, about a second's worth); the load average is recorded because the machine is
+shared. The first
 run compiles the frozen baseline kernels (about a minute and a half; cached afterwards).
 
 Two realistic scenes beside the bands (issue 9, "Speed on real depth maps"), one thread,
@@ -195,23 +197,31 @@ def kernel_pair(kernels, mode: str, img: np.ndarray, sigma: np.ndarray):
                                             for o in outs])[-1]
 
 
+MIN_SIDE_BY_SIDE_S = 1.0  # seconds of calls per comparison at least (see side_by_side)
+
+
 def side_by_side(fns: dict, repeats: int) -> dict:
     """Median and min time (s) of each function, calls interleaved round by round.
 
     ``cpu``: this thread's CPU time (every function here runs in the calling thread), which
-    a busy shared machine disturbs far less than ``wall``, the wall-clock time.
+    a busy shared machine disturbs far less than ``wall``, the wall-clock time. At least
+    ``repeats`` rounds, more for short calls: as many as fill about
+    :data:`MIN_SIDE_BY_SIDE_S` (the warm-up round's time decides), because a 10-20 ms
+    kernel's median of 9 swung by +-15 % between runs here (``rounds`` in the result).
     """
+    t0 = time.perf_counter()
     for fn in fns.values():
         fn()
+    rounds = max(repeats, math.ceil(MIN_SIDE_BY_SIDE_S / max(time.perf_counter() - t0, 1e-3)))
     ts = {k: {"wall": [], "cpu": []} for k in fns}
-    for _ in range(repeats):
+    for _ in range(rounds):
         for k, fn in fns.items():
             t0, c0 = time.perf_counter(), time.thread_time()
             fn()
             ts[k]["cpu"].append(time.thread_time() - c0)
             ts[k]["wall"].append(time.perf_counter() - t0)
-    return {k: {f"{clock}_{stat}_s": float(f(v[clock])) for clock in ("cpu", "wall")
-                for stat, f in (("median", np.median), ("min", np.min))}
+    return {k: {**{f"{clock}_{stat}_s": float(f(v[clock])) for clock in ("cpu", "wall")
+                   for stat, f in (("median", np.median), ("min", np.min))}, "rounds": rounds}
             for k, v in ts.items()}
 
 
