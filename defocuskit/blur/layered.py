@@ -29,6 +29,7 @@ import math
 
 import numpy as np
 
+from defocuskit.blur._common import aligned_zeros
 from defocuskit.blur._jit import compile_kernel, run_threads, thread_count
 from defocuskit.blur._layered_kernels import (
     BLUR_COLUMNS_SIGNATURE,
@@ -155,9 +156,12 @@ class _Scratch:
 
     def __init__(self, h: int, w: int, r_max: int, nthreads: int):
         self.shape = (h, w)
-        # BLUR_LANES floats of slack: the blur's last lane group of a row reads past its end
-        self.bufs = [np.zeros(h * w * 4 + BLUR_LANES, np.float32) for _ in range(4)]
-        self.rows = np.zeros((nthreads, 4 * (w + 2 * r_max) + BLUR_LANES), np.float32)
+        # BLUR_LANES floats of slack: the blur's last lane group of a row reads past its end.
+        # From 64-byte boundaries (rows of a multiple of 16 floats): the same bits, and on
+        # the Motorcycle at sigma max 8 4-10 % faster than NumPy's 16-byte alignment
+        # (2026-12-04, interleaved, /tmp copy of the module)
+        self.bufs = [aligned_zeros((h * w * 4 + BLUR_LANES,)) for _ in range(4)]
+        self.rows = aligned_zeros((nthreads, -(-(4 * (w + 2 * r_max) + BLUR_LANES) // 16) * 16))
         groups = -(-4 * w // BLUR_LANES)
         self.everything = np.ones((h, groups), np.bool_)
         self.needed_out = np.zeros((h, groups), np.bool_)
@@ -307,7 +311,7 @@ def blur_layered(img: np.ndarray, sigma: np.ndarray, depth: np.ndarray, *,
     img = np.ascontiguousarray(img, dtype=np.float32)
     frac = (pos - j).astype(np.float32)
     # BLUR_LANES floats of slack: the hidden-background fill's blur reads past a row's end
-    acc_flat = np.zeros(H * W * 4 + BLUR_LANES, np.float32)
+    acc_flat = aligned_zeros((H * W * 4 + BLUR_LANES,))
     acc = acc_flat[:H * W * 4].reshape(H, W, 4)
     # bounding box of every level's pixels (a pixel feeds levels j and j + 1)
     nlev = levels.size
