@@ -157,6 +157,13 @@ def test_resume_under_another_layered_level_rule_is_refused(tmp_path, tiny_scene
     assert load_checkpoint(tmp_path / "g" / "last.pt")["render_levels"] is None
 
 
+def test_a_run_that_only_reads_records_no_level_rule(tmp_path, samples_dataset):
+    # render_mode is only used when the loaders render: a run on stored inputs records none
+    cfg = tiny_cfg(epochs=1, on_the_fly=False, render_mode="layered")
+    fit(samples_dataset, tmp_path / "s", cfg, log=quiet)
+    assert load_checkpoint(tmp_path / "s" / "last.pt")["render_levels"] is None
+
+
 def test_validation_renders_a_fixed_recorded_draw(tmp_path, tiny_scenes):
     cfg = tiny_cfg(epochs=2, val_split="test", heads=("depth",))
     fit(tiny_scenes, tmp_path / "r", cfg, log=quiet)

@@ -198,6 +198,16 @@ class Run:
     def main(self) -> bool:
         return self.rank == 0
 
+    @property
+    def rendered_mode(self) -> str | None:
+        """The engine mode the loaders render with (on the fly, or a scene-only validation
+        split), None when they only read stored inputs."""
+        for ds in (self.train_ds, getattr(self.val_loader, "dataset", None)):
+            settings = getattr(ds, "settings", None)
+            if settings is not None:
+                return settings.mode
+        return None
+
 
 def setup_processes(cfg: TrainConfig) -> tuple[int, int, torch.device]:
     """Join the torchrun process group if there is one; return (rank, world, device)."""
@@ -270,7 +280,7 @@ def restore(run: Run, last_path: Path) -> None:
     if ckpt["model_config"] != run.model_cfg.to_dict():
         raise CheckpointError(f"--resume: {last_path} holds model {ckpt['model_config']}, "
                               f"the config asks for {run.model_cfg.to_dict()}")
-    levels, now = ckpt.get("render_levels"), render_levels(run.cfg.render_mode)
+    levels, now = ckpt.get("render_levels"), render_levels(run.rendered_mode)
     if levels is not None and now is not None and levels != now:
         raise CheckpointError(f"--resume: {last_path} was rendered (layered, on the fly) with "
                               f"sigma levels {levels}, this version's rule is {now}; the rest "
