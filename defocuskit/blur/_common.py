@@ -19,7 +19,7 @@ from defocuskit.errors import ConfigError
 
 __all__ = [
     "SIGMA_MAX_PX", "RenderInputError", "aligned_zeros", "check_image", "check_sigma",
-    "kernel_radius",
+    "kernel_radius", "round_up",
     "pad_planar", "srgb_to_linear", "linear_to_srgb",
 ]
 
@@ -68,6 +68,11 @@ def check_sigma(sigma_px, shape: tuple[int, int]) -> np.ndarray:
     np.nan_to_num(s, copy=False, nan=0.0, posinf=SIGMA_MAX_PX)
     np.minimum(s, np.float32(SIGMA_MAX_PX), out=s)
     return s
+
+
+def round_up(n: int, multiple: int) -> int:
+    """The smallest multiple of ``multiple`` that is >= ``n``."""
+    return -(-n // multiple) * multiple
 
 
 def aligned_zeros(shape: tuple[int, ...], dtype=np.float32, align: int = 64) -> np.ndarray:

@@ -38,7 +38,7 @@ import math
 import numpy as np
 from numba import njit
 
-from defocuskit.blur._common import SIGMA_MAX_PX, kernel_radius
+from defocuskit.blur._common import SIGMA_MAX_PX, kernel_radius, round_up
 from defocuskit.blur._jit import JIT_OPTIONS, stack_array
 
 __all__ = ["ACC_SLACK", "GROUP", "NORMALISE_SIGNATURE", "RUN_MIN", "SCATTER_SIGNATURE",
@@ -60,7 +60,7 @@ ACC_SLACK = 8  # floats after each accumulator row that the 8-float vectors may 
 _GMAX = 2 * kernel_radius(SIGMA_MAX_PX) + 1  # longest 1-D weight row (sigma is clamped)
 # floats per source in Q (the group's frame, RGBW, plus the even-column start), a whole
 # number of 8-float vectors so that every source's row starts 32-byte aligned
-_QW = -(-(4 * (_GMAX + GROUP + 1) + ACC_SLACK) // 8) * 8
+_QW = round_up(4 * (_GMAX + GROUP + 1) + ACC_SLACK, 8)
 _QN = GROUP * _QW
 _G2N = GROUP * (kernel_radius(SIGMA_MAX_PX) + 1)  # lane weights, distances 0 .. r max
 _W2 = 2 * GROUP
@@ -74,7 +74,7 @@ def acc_columns(W: int) -> int:
     """Floats per accumulator row for an image W px wide: ``4 W + ACC_SLACK`` rounded up to
     a multiple of 8, so that every row of an accumulator that starts on a 32-byte boundary
     does too (the vectors' alignment; any width >= 4 W + ACC_SLACK gives the same result)."""
-    return -(-(4 * W + ACC_SLACK) // 8) * 8
+    return round_up(4 * W + ACC_SLACK, 8)
 
 
 @njit(inline="always", **JIT_OPTIONS)
