@@ -7,8 +7,9 @@ import functools
 import click
 
 from defocuskit.errors import DefocusKitError
+from defocuskit.typed import Range
 
-__all__ = ["CONTEXT", "user_errors", "one_line"]
+__all__ = ["CONTEXT", "user_errors", "one_line", "ranged"]
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -43,3 +44,27 @@ def user_errors(fn):
             raise click.ClickException(describe_os_error(exc, "the output")) from None
 
     return wrapper
+
+
+class _Ranged(click.ParamType):
+    """An int or float option with a valid :class:`~defocuskit.typed.Range` (NaN never,
+    inf only where the range allows it); a value outside is refused naming the range."""
+
+    def __init__(self, rng: Range):
+        self.rng = rng
+        self.name = "integer" if rng.integer else "float"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            try:
+                value = int(str(value).strip()) if self.rng.integer else float(value)
+            except ValueError:
+                self.fail(f"expected {self.rng.expected()}, got {value!r}", param, ctx)
+        if not self.rng.contains(value):
+            self.fail(f"expected {self.rng.expected()}, got {value!r}", param, ctx)
+        return value
+
+
+def ranged(lo: float | None = None, hi: float | None = None, **kwargs) -> click.ParamType:
+    """A click type for a number in ``Range(lo, hi, **kwargs)`` (or a ``Range`` itself)."""
+    return _Ranged(lo if isinstance(lo, Range) else Range(lo, hi, **kwargs))

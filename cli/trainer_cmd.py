@@ -11,9 +11,10 @@ import math
 
 import click
 
-from cli._common import CONTEXT
+from cli._common import CONTEXT, ranged
 from cli._common import user_errors as _user_errors
 from defocuskit import __version__
+from trainer.config import MAX_FRAME, RANGES
 
 __all__ = ["main", "trainer"]
 
@@ -28,19 +29,20 @@ def _frame_size(allow_none: bool):
         if allow_none and text == "none":
             return "none"
         parts = text.split("x")
+        choices = "N, HxW or none" if allow_none else "N or HxW"
         if len(parts) in (1, 2) and all(p.strip().isdigit() for p in parts):
             size = [int(p) for p in parts]
-            return size * 2 if len(size) == 1 else size
-        choices = "N, HxW or none" if allow_none else "N or HxW"
-        raise click.BadParameter(f"expected {choices} in pixels (e.g. 256 or 256x320), "
-                                 f"got {value!r}")
+            if all(32 <= v <= MAX_FRAME and v % 32 == 0 for v in size):
+                return size * 2 if len(size) == 1 else size
+        raise click.BadParameter(f"expected {choices} in pixels, multiples of 32 from 32 to "
+                                 f"{MAX_FRAME} (e.g. 256 or 256x320), got {value!r}")
 
     return parse
 
 
 def _progress_options(fn):
     """--progress/--no-progress and --progress-every, alike on fit, eval and predict."""
-    fn = click.option("--progress-every", type=click.FloatRange(min=0), default=30.0,
+    fn = click.option("--progress-every", type=ranged(0, None), default=30.0,
                       show_default=True, metavar="SECONDS",
                       help="Without a terminal: seconds between plain progress lines.")(fn)
     return click.option("--progress/--no-progress", default=None,
@@ -71,10 +73,12 @@ def trainer():
                    "demo (a few CPU minutes).")
 @click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False),
               help="JSON or TOML table of options (see docs/trainer.md); CLI options win.")
-@click.option("--epochs", type=int, help="Number of epochs.")
-@click.option("--batch-size", type=int, help="Samples per step and per process.")
-@click.option("--lr", type=float, help="Initial learning rate.")
-@click.option("--crop", type=int, help="Training crop size in pixels (multiple of 32).")
+@click.option("--epochs", type=ranged(RANGES["epochs"]), help="Number of epochs.")
+@click.option("--batch-size", type=ranged(RANGES["batch_size"]),
+              help="Samples per step and per process.")
+@click.option("--lr", type=ranged(RANGES["lr"]), help="Initial learning rate.")
+@click.option("--crop", type=ranged(RANGES["crop"]),
+              help="Training crop size in pixels (multiple of 32).")
 @click.option("--resize", callback=_frame_size(False), metavar="SIZE",
               help="Official protocol: resize whole frames to N x N or HxW (multiples of 32) "
                    "for training and evaluation, instead of crops.")
@@ -83,7 +87,7 @@ def trainer():
 @click.option("--method", type=click.Choice(["supervised", "self-supervised"]), default=None,
               help="supervised (default: every head against its label) or self-supervised "
                    "(defocus head from re-blurring the true AiF; heads defocus[,aif]).")
-@click.option("--consistency", type=float,
+@click.option("--consistency", type=ranged(RANGES["consistency"]),
               help="Weight of MDDNet's |sigma - sigma_camera(depth)| term (heads depth and "
                    "defocus; default 0: off).")
 @click.option("--on-the-fly/--no-on-the-fly", "on_the_fly", default=None,
@@ -100,16 +104,17 @@ def trainer():
 @click.option("--psf", type=click.Choice(["gaussian", "disc"]), default=None,
               help="On-the-fly PSF shape (default: the dataset's).")
 @click.option("--device", help="auto (default), cpu, cuda or cuda:N.")
-@click.option("--workers", "num_workers", type=int, help="DataLoader worker processes.")
-@click.option("--seed", type=int, help="Random seed.")
+@click.option("--workers", "num_workers", type=ranged(RANGES["num_workers"]),
+              help="DataLoader worker processes.")
+@click.option("--seed", type=ranged(RANGES["seed"]), help="Random seed.")
 @click.option("--train-split", help="Split to train on (default: train; a flat `folder` "
                                     "dataset has one split, all).")
-@click.option("--stack-index", type=int,
+@click.option("--stack-index", type=ranged(RANGES["stack_index"]),
               help="Focal-stack datasets: image K of each stack (0..K-1), with its sigma map "
                    "and camera values, for training and validation (required for a stack).")
 @click.option("--val-split", help="Validation: holdout (default: --val-fraction of the "
                                   "training split), a split name, or none.")
-@click.option("--val-fraction", type=float,
+@click.option("--val-fraction", type=ranged(RANGES["val_fraction"]),
               help="Share of the training split held out for validation (default 0.05).")
 @click.option("--amp/--no-amp", default=None,
               help="bf16 autocast (default: on CUDA only; --amp also on the CPU).")
@@ -120,7 +125,8 @@ def trainer():
                                                    resolve_path=True),
               help="torchvision DenseNet-121 state dict file: ImageNet init of the encoder "
                    "(fresh runs only; see docs/trainer.md).")
-@click.option("--max-steps", type=int, help="Stop after this many optimiser steps.")
+@click.option("--max-steps", type=ranged(RANGES["max_steps"]),
+              help="Stop after this many optimiser steps.")
 @click.option("--tensorboard/--no-tensorboard", default=None,
               help="Also log to TensorBoard (if installed).")
 @click.option("--resume", is_flag=True,
@@ -167,7 +173,7 @@ def fit_cmd(data, run_dir, preset, config_file, resume, overwrite, **options):
 @click.option("--split", default="test", show_default=True, help="Split to score.")
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
 @click.option("--make3d", is_flag=True, help="Also report Make3D C1 (<=70 m) / C2 (<=80 m).")
-@click.option("--max-depth", type=float,
+@click.option("--max-depth", type=ranged(RANGES["max_depth"]),
               help="Evaluated depth range in metres: gt beyond is not scored (default: the "
                    "run's, else NYU 10 / Make3D 80, else none; inf: none).")
 @click.option("--clip/--no-clip", default=None,
@@ -176,10 +182,11 @@ def fit_cmd(data, run_dir, preset, config_file, resume, overwrite, **options):
               help="Resize whole frames to N x N or HxW and score there, or none (default: "
                    "as trained).")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N.")
-@click.option("--workers", "num_workers", default=0, show_default=True, type=int,
+@click.option("--workers", "num_workers", default=0, show_default=True,
+              type=ranged(RANGES["num_workers"]),
               help="DataLoader worker processes.")
-@click.option("--limit", type=int, help="Score only the first N samples.")
-@click.option("--stack-index", type=click.IntRange(min=0),
+@click.option("--limit", type=ranged(1, None, integer=True), help="Score only the first N samples.")
+@click.option("--stack-index", type=ranged(RANGES["stack_index"]),
               help="Focal-stack split: image K of each stack to score (default: the run's "
                    "--stack-index).")
 @_progress_options

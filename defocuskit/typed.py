@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import json
+import math
 import os
 import tomllib
 import types
@@ -21,8 +22,8 @@ from typing import Any
 
 from defocuskit.errors import ConfigError
 
-__all__ = ["check_value", "check_fields", "check_options", "load_config_file",
-           "parse_cli_value"]
+__all__ = ["Range", "check_ranges", "check_value", "check_fields", "check_options",
+           "load_config_file", "parse_cli_value"]
 
 _BOOL_WORDS = {"true": True, "false": False}
 
@@ -186,7 +187,72 @@ def load_config_file(path: str | os.PathLike) -> dict:
         data = tomllib.loads(text) if suffix == ".toml" else json.loads(text)
     except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"config file {p}: not valid {suffix[1:].upper()} ({exc})") from None
+    except RecursionError:
+        raise ConfigError(f"config file {p}: nested too deeply to be a table of options; "
+                          "expected a flat table (a few levels at most)") from None
     if not isinstance(data, dict):
         raise ConfigError(f"config file {p}: expected a table of options, got "
                           f"{type(data).__name__}")
     return data
+
+
+@dataclasses.dataclass(frozen=True)
+class Range:
+    """The valid range of a number: ``lo``/``hi`` bounds (``None``: unbounded), open or
+    closed. NaN is never in range; an infinity only with ``inf_ok`` (e.g. a depth limit
+    where ``inf`` means "none").
+
+    ``str(Range(0, 10, lo_open=True))`` is ``"(0, 10]"``; :meth:`check` raises one
+    ConfigError line naming the key and this range.
+    """
+
+    lo: float | None = None
+    hi: float | None = None
+    lo_open: bool = False
+    hi_open: bool = False
+    inf_ok: bool = False
+    integer: bool = False
+
+    def __str__(self) -> str:
+        def text(x: float) -> str:
+            return str(int(x)) if self.integer else f"{x:g}"
+
+        lo = "-inf" if self.lo is None else text(self.lo)
+        hi = "inf" if self.hi is None else text(self.hi)
+        left = "(" if self.lo_open or self.lo is None else "["
+        right = ")" if self.hi_open or (self.hi is None and not self.inf_ok) else "]"
+        out = f"{left}{lo}, {hi}{right}"
+        return out + " or inf" if self.inf_ok and self.hi is not None else out
+
+    def contains(self, value: float) -> bool:
+        """Whether ``value`` (a number) lies in the range; NaN never does."""
+        v = float(value)
+        if math.isnan(v):
+            return False
+        if math.isinf(v):
+            return self.inf_ok and v > 0
+        if self.lo is not None and (v <= self.lo if self.lo_open else v < self.lo):
+            return False
+        return self.hi is None or (v < self.hi if self.hi_open else v <= self.hi)
+
+    def expected(self) -> str:
+        kind = "an integer" if self.integer else "a finite number"
+        if self.inf_ok:
+            kind = "a number"
+        return f"{kind} in {self}"
+
+    def check(self, name: str, value: Any, where: str = "") -> Any:
+        """``value`` if it lies in the range (``None`` passes: "not set"), else ConfigError
+        ``"<where>: <name>: expected a finite number in (0, 10], got inf"``."""
+        if value is None or self.contains(value):
+            return value
+        prefix = f"{where}: " if where else ""
+        raise ConfigError(f"{prefix}{name}: expected {self.expected()}, got {value!r}")
+
+
+def check_ranges(obj: Any, ranges: dict[str, Range], where: str = "") -> None:
+    """Check every field of ``obj`` named in ``ranges`` (sequences item by item)."""
+    for name, rng in ranges.items():
+        value = getattr(obj, name)
+        for v in value if isinstance(value, list | tuple) else (value,):
+            rng.check(name, v, where)

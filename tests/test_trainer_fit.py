@@ -82,9 +82,9 @@ def test_paper_defaults_and_resolution_order(tmp_path):
     ({"resize": [256, 256, 256]}, "resize: expected"),
     ({"val_fraction": 0.0}, "val_fraction"),
     ({"val_fraction": 1.0}, "val_fraction"),
-    ({"max_steps": 0}, "max_steps: expected >= 1"),
-    ({"val_max_samples": 0}, "val_max_samples: expected >= 1"),
-    ({"max_depth": -1.0}, "max_depth: expected > 0"),
+    ({"max_steps": 0}, r"max_steps: expected an integer in \[1, inf\), got 0"),
+    ({"val_max_samples": 0}, r"val_max_samples: expected an integer in \[1, inf\)"),
+    ({"max_depth": -1.0}, r"max_depth: expected a number in \(0, inf\], got -1"),
     ({"batch_size": 1, "crop": 32}, "BatchNorm one value per channel"),
     ({"amp": "no"}, "'amp' expected true or false"),
 ])

@@ -17,12 +17,46 @@ from pathlib import Path
 from typing import Any
 
 from defocuskit.errors import ConfigError
-from defocuskit.typed import check_fields, load_config_file
+from defocuskit.typed import Range, check_fields, check_ranges, load_config_file
 
-__all__ = ["TrainConfig", "PRESETS", "resolve_config", "resolve_run_config",
+__all__ = ["TrainConfig", "PRESETS", "RANGES", "resolve_config", "resolve_run_config",
            "load_config_file", "save_config"]
 
 METHODS = ("supervised", "self-supervised")
+MAX_FRAME = 8192  # pixels per side of a crop or resized frame
+MAX_SEED = 2**63 - 1
+
+# The valid range of every number of TrainConfig (items of a list one by one). NaN is
+# never valid; inf only for max_depth (no depth limit). `trainer fit` options use the same.
+RANGES: dict[str, Range] = {
+    "epochs": Range(1, None, integer=True),
+    "batch_size": Range(1, 4096, integer=True),
+    "lr": Range(0, 10, lo_open=True),
+    "momentum": Range(0, 1, hi_open=True),
+    "weight_decay": Range(0, 1),
+    "lr_milestones": Range(1, None, integer=True),
+    "lr_gamma": Range(0, 1, lo_open=True),
+    "max_steps": Range(1, None, integer=True),
+    "crop": Range(32, MAX_FRAME, integer=True),
+    "resize": Range(32, MAX_FRAME, integer=True),
+    "val_fraction": Range(0, 1, lo_open=True, hi_open=True),
+    "val_indices": Range(0, None, integer=True),
+    "val_every": Range(1, None, integer=True),
+    "val_max_samples": Range(1, None, integer=True),
+    "stack_index": Range(0, None, integer=True),
+    "num_workers": Range(0, 1024, integer=True),
+    "render_seed": Range(0, MAX_SEED, integer=True),
+    "render_stream": Range(0, MAX_SEED, integer=True),
+    "seed": Range(0, MAX_SEED, integer=True),
+    "mu": Range(0, None),
+    "charbonnier_eps": Range(0, 1, lo_open=True),
+    "psi": Range(0, None),
+    "lam": Range(0, None),
+    "defocus_weight": Range(0, None),
+    "consistency": Range(0, None),
+    "sigma_max": Range(0, 32, lo_open=True),
+    "max_depth": Range(0, None, lo_open=True, inf_ok=True),
+}
 
 
 @dataclass
@@ -116,31 +150,18 @@ class TrainConfig:
         if not 0 < self.val_fraction < 1:
             raise ConfigError(f"val_fraction: expected a share in (0, 1), got "
                               f"{self.val_fraction}; use val_split 'none' for no validation")
-        for name in ("epochs", "batch_size", "val_every"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name}: expected >= 1, got {getattr(self, name)}")
-        if self.num_workers < 0:
-            raise ConfigError(f"num_workers: expected >= 0, got {self.num_workers}")
         if self.stack_index is not None and self.stack_index < 0:
             raise ConfigError(f"stack_index: expected an image of the focal stack, 0..K-1, "
                               f"got {self.stack_index}")
         if not self.train_split.strip():
             raise ConfigError("train_split: expected a split name of the dataset, got ''")
-        for name in ("max_steps", "val_max_samples"):
-            value = getattr(self, name)
-            if value is not None and value < 1:
-                raise ConfigError(f"{name}: expected >= 1 (or unset), got {value}")
-        if self.max_depth is not None and not self.max_depth > 0:
-            raise ConfigError(f"max_depth: expected > 0 metres (or unset / inf), got "
-                              f"{self.max_depth}")
+        check_ranges(self, RANGES)
         # BatchNorm needs more than one value per channel at the 1/32-scale bottleneck
         h, w = self.resize if self.resize is not None else (self.crop, self.crop)
         if self.batch_size * (h // 32) * (w // 32) < 2:
             raise ConfigError(f"batch_size {self.batch_size} with {h}x{w} frames leaves "
                               "BatchNorm one value per channel at the 1/32 bottleneck; use "
                               "batch_size >= 2 or frames of 64 px or more")
-        if self.lr <= 0:
-            raise ConfigError(f"lr: expected > 0, got {self.lr}")
         _check_heads_and_method(self)
 
 

@@ -129,6 +129,25 @@ def evaluate(model, loader, *, device, amp: bool = False, channels_last: bool = 
     return out
 
 
+def _check_eval_args(*, max_depth, resize, batch_size, num_workers, max_samples,
+                     stack_index) -> None:
+    """Refuse an argument of :func:`evaluate_checkpoint` outside its range (one line)."""
+    from defocuskit.errors import ConfigError
+    from trainer.config import MAX_FRAME, RANGES
+
+    RANGES["max_depth"].check("max_depth", max_depth)
+    RANGES["batch_size"].check("batch_size", batch_size)
+    RANGES["num_workers"].check("num_workers", num_workers)
+    RANGES["val_max_samples"].check("limit", max_samples)
+    RANGES["stack_index"].check("stack_index", stack_index)
+    if resize is not None and not isinstance(resize, str):
+        size = list(resize)
+        if len(size) != 2 or not all(isinstance(v, int) and 32 <= v <= MAX_FRAME
+                                     and v % 32 == 0 for v in size):
+            raise ConfigError(f"resize: expected [H, W] in multiples of 32 from 32 to "
+                              f"{MAX_FRAME} pixels, got {size}")
+
+
 def evaluate_checkpoint(data, checkpoint, *, split: str = "test", device: str = "auto",
                         batch_size: int = 1, num_workers: int = 0, make3d: bool = False,
                         max_depth: float | None = None, clip: bool | None = None,
@@ -175,6 +194,8 @@ def evaluate_checkpoint(data, checkpoint, *, split: str = "test", device: str = 
     """
     from trainer.checkpoint import build_model, load_checkpoint
 
+    _check_eval_args(max_depth=max_depth, resize=resize, batch_size=batch_size,
+                     num_workers=num_workers, max_samples=max_samples, stack_index=stack_index)
     ticker = Ticker(progress_every)
     dev = resolve_device(device)
     ckpt = load_checkpoint(checkpoint)
