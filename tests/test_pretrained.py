@@ -152,6 +152,21 @@ def test_bad_keys_are_listed_and_nothing_is_copied(tmp_path, kind, pattern):
     assert all(torch.equal(v, before[k]) for k, v in net.state_dict().items())
 
 
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")], ids=["nan", "inf"])
+def test_non_finite_weights_are_refused_naming_the_file_and_nothing_is_copied(tmp_path, bad):
+    cfg = ModelConfig(**TINY)
+    net = TwoHeadedNet(cfg)
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    state = fake_state_dict(cfg)
+    state["features.norm5.running_var"][1] = bad
+    path = save(state, tmp_path / "nan.pth")
+    with pytest.raises(CheckpointError, match=r"nan\.pth: tensors with NaN or inf values 1 "
+                                              r"\[features\.norm5\.running_var\]") as info:
+        load_encoder_weights(net, path)
+    assert "\n" not in str(info.value)
+    assert all(torch.equal(v, before[k]) for k, v in net.state_dict().items())
+
+
 def test_long_key_lists_are_truncated(tmp_path):
     # DenseNet-121 weights offered to the tiny model: hundreds of unexpected keys
     big = fake_state_dict(ModelConfig(heads=("depth",)))

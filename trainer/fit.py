@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
+from defocuskit.errors import DefocusKitError
 from trainer.build import (
     Run,
     build_run,
@@ -39,7 +40,31 @@ from trainer.onthefly import render_levels
 from trainer.progress import DEFAULT_EVERY_S, Progress, Ticker, format_duration
 from trainer.rundir import check_run_dir, clear_earlier_run
 
-__all__ = ["fit", "seed_everything", "seed_worker", "epoch_seed"]
+__all__ = ["fit", "DivergedError", "seed_everything", "seed_worker", "epoch_seed"]
+
+# steps between the checks that the loss is finite on CUDA (each check waits for the GPU);
+# on the CPU every step is checked, before the optimiser step
+FINITE_CHECK_EVERY = 16
+
+
+class DivergedError(DefocusKitError):
+    """A loss term was not finite: training stopped there, nothing of that epoch was saved
+    (the run directory keeps its last good checkpoint)."""
+
+
+def _check_finite(pending: list[torch.Tensor], keys: list[str], last_step: int) -> None:
+    """Raise DivergedError naming the first step and term of ``pending`` (the stacked loss
+    terms of the steps up to ``last_step``) that is not finite."""
+    values = torch.stack(pending).cpu()
+    finite = torch.isfinite(values)
+    if bool(finite.all()):
+        return
+    row = int((~finite).any(dim=1).nonzero()[0])
+    bad = [k for k, ok in zip(keys, finite[row].tolist(), strict=True) if not ok]
+    term = next((k for k in bad if k != "total"), bad[0])
+    step = last_step - len(pending) + 1 + row
+    raise DivergedError(f"training stopped at step {step}: the loss term {term!r} is "
+                        f"{float(values[row, keys.index(term)])}")
 
 
 def _write_csv(history: list[dict], path: Path) -> None:
@@ -82,12 +107,19 @@ def _train_epoch(model, loader, criterion, optimizer, *, device, amp, channels_l
     n_batches = n_images = 0
     stopped = False
     state.update(sums=sums, n_batches=0, n_images=0, step=step)
+    every = 1 if device.type == "cpu" else FINITE_CHECK_EVERY
+    pending: list[torch.Tensor] = []  # the terms of the steps not yet checked (on device)
     for batch in loader:
         b = to_device_batch(batch, device, channels_last=channels_last)
         with autocast_for(device, amp):
             pred = model(b["defocused"])
         # the loss runs in float32 outside autocast (SSIM's convolution would be bf16)
         loss, terms = criterion({k: v.float() for k, v in pred.items()}, b)
+        keys = sorted(terms)
+        pending.append(torch.stack([terms[k].detach().float() for k in keys]))
+        if len(pending) >= every:  # stop before a non-finite step changes the weights
+            _check_finite(pending, keys, step + 1)
+            pending.clear()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -104,6 +136,8 @@ def _train_epoch(model, loader, criterion, optimizer, *, device, amp, channels_l
             stopped = True
             break
     progress.close()
+    if pending:
+        _check_finite(pending, keys, step)
     return sums, n_batches, n_images, step, stopped
 
 
@@ -164,7 +198,13 @@ def fit(data, run_dir, config: TrainConfig | None = None, *, resume: bool = Fals
     tb = _tensorboard(run_dir) if (run.cfg.tensorboard and main) else None
     budget_left = run.cfg.max_steps is None or run.step < run.cfg.max_steps
     for epoch in range(run.start_epoch, run.cfg.epochs if budget_left else run.start_epoch):
-        row, completed, stopped = _train_one_epoch(run, train_model, epoch, ticker)
+        try:
+            row, completed, stopped = _train_one_epoch(run, train_model, epoch, ticker)
+        except DivergedError as exc:
+            if tb is not None:
+                tb.close()
+            raise DivergedError(f"{exc} (epoch {epoch + 1}); {_kept(run)}; lower --lr "
+                                f"(now {run.cfg.lr:g}) or check the data") from None
         _validate(run, row, completed, stopped, ticker)
         run.history.append(row)
         if main:
@@ -178,6 +218,15 @@ def fit(data, run_dir, config: TrainConfig | None = None, *, resume: bool = Fals
     done = run.history[-1]["epoch"] if run.history else run.start_epoch
     return {"epochs": done, "steps": run.step, "best": run.best, "monitor": run.monitor,
             "last": run.history[-1] if run.history else {}, "run_dir": str(run_dir)}
+
+
+def _kept(run: Run) -> str:
+    """What the run directory holds after a stop: its last good checkpoint, if any."""
+    if not run.history or not (run.run_dir / "last.pt").is_file():
+        return f"no checkpoint was written to {run.run_dir}"
+    row = run.history[-1]
+    return (f"{run.run_dir / 'last.pt'} (epoch {row['epoch']}, step {row['step']}) is the "
+            "last good checkpoint and was kept")
 
 
 def _wrap_for_training(run: Run):

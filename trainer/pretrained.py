@@ -128,7 +128,8 @@ def load_encoder_weights(model: nn.Module, path) -> dict:
     ConfigError
         If the file does not exist.
     CheckpointError
-        If it is unreadable, or has missing, unexpected or mis-shaped keys (listed).
+        If it is unreadable, has missing, unexpected or mis-shaped keys (listed), or
+        tensors with NaN or inf values.
     """
     path = Path(path).resolve()
     state = read_state_dict(path)
@@ -148,6 +149,12 @@ def load_encoder_weights(model: nn.Module, path) -> dict:
             f"block_config {list(c.block_config)}, num_init_features {c.num_init_features}, "
             f"bn_size {c.bn_size}; DenseNet-121 is the default 32, [6, 12, 24, 16], 64, 4): "
             + "; ".join(parts))
+    nonfinite = [k for k in key_map if k in state and state[k].is_floating_point()
+                 and not bool(torch.isfinite(state[k]).all())]
+    if nonfinite:
+        raise CheckpointError(f"encoder weights {path}: tensors with NaN or inf values "
+                              f"{_listed(nonfinite)}; the file is damaged or not a trained "
+                              "model: replace it (nothing was loaded)")
     copied = 0
     with torch.no_grad():
         for tv_key, our_key in key_map.items():
