@@ -11,8 +11,9 @@ import sys
 
 import click
 
-from cli._common import CONTEXT, user_errors
+from cli._common import CONTEXT, ranged, user_errors
 from defocuskit import __version__
+from defocuskit.config import MAX_FRAME, RANGES
 from defocuskit.typed import parse_cli_value
 
 
@@ -45,8 +46,10 @@ def _parse_size(ctx, param, value):
     try:
         h, w = (int(x) for x in value.lower().split("x"))
     except ValueError:
-        raise click.BadParameter(f"expected HxW such as 256x320, got {value!r}", ctx,
-                                 param) from None
+        h = w = -1
+    if not all(RANGES["resize"].contains(v) for v in (h, w)):
+        raise click.BadParameter(f"expected HxW in pixels from 8 to {MAX_FRAME} such as "
+                                 f"256x320, got {value!r}", ctx, param)
     return [h, w]
 
 
@@ -81,8 +84,9 @@ def _parse_size(ctx, param, value):
 @click.option("--psf", type=click.Choice(["gaussian", "disc"]),
               help="PSF shape: gaussian (sigma) or disc (uniform, radius 2 sigma, "
                    "anti-aliased). [default: gaussian]")
-@click.option("--coc-to-sigma", type=float, help="Replace the camera preset's CoC -> sigma "
-              "rule by sigma = K * CoC (e.g. 0.25). [default: the preset's rule]")
+@click.option("--coc-to-sigma", type=ranged(RANGES["coc_to_sigma"]),
+              help="Replace the camera preset's CoC -> sigma rule by sigma = K * CoC (e.g. "
+              "0.25), K in (0, 100]. [default: the preset's rule]")
 @click.option("--linear-light/--no-linear-light", default=None,
               help="Blur in linear light (sRGB decode, blur, encode).")
 @click.option("--noise", "noise", multiple=True, metavar="KEY=VALUE",
@@ -90,17 +94,18 @@ def _parse_size(ctx, param, value):
 @click.option("--resize", callback=_parse_size, metavar="HxW",
               help="Resize every frame to HxW before rendering.")
 @click.option("--split", "splits", multiple=True, help="Only these splits (repeatable).")
-@click.option("--limit", type=int, help="At most N samples per split.")
+@click.option("--limit", type=ranged(RANGES["limit"]), help="At most N samples per split.")
 @click.option("--splits", "splits_path", type=click.Path(dir_okay=False),
               help="NYU only: splits.mat (default: beside the input .mat).")
 @click.option("--option", "options", multiple=True, metavar="KEY=VALUE", callback=_parse_kv,
               help="Reader option, repeatable (e.g. --option crop=false).")
-@click.option("--jobs", "-j", type=int, help="Worker processes. [default: 1]")
+@click.option("--jobs", "-j", type=ranged(RANGES["jobs"]), help="Worker processes. [default: 1]")
 @click.option("--backend", type=click.Choice(["loky", "dask"]),
               help="Where shards run: local processes or a dask cluster. [default: loky]")
 @click.option("--scheduler", help="Dask scheduler address for --backend dask.")
-@click.option("--seed", type=int, help="Base random seed. [default: 0]")
-@click.option("--shard-size", type=int, help="Samples per shard. [default: 64]")
+@click.option("--seed", type=ranged(RANGES["seed"]), help="Base random seed. [default: 0]")
+@click.option("--shard-size", type=ranged(RANGES["shard_size"]),
+              help="Samples per shard, 1 to 4096. [default: 64]")
 @click.option("--compressor", type=click.Choice(["lz4", "zstd"]), help="[default: lz4]")
 @click.option("--on-error", type=click.Choice(["raise", "skip"]),
               help="Stop at the first bad sample, or skip it and record why. [default: raise]")
@@ -163,7 +168,8 @@ def synth(source, input_, output, camera, focus, mode, coc_model, psf, coc_to_si
 @main.command(context_settings=CONTEXT)
 @click.argument("dataset")
 @click.option("--split", help="Split to show [default: the first].")
-@click.option("-n", "n", type=int, default=4, show_default=True, help="Samples to show.")
+@click.option("-n", "n", type=ranged(1, None, integer=True), default=4, show_default=True,
+              help="Samples to show.")
 @click.option("--output", "-o", required=True, type=click.Path(dir_okay=False),
               help="PNG file to write.")
 @click.option("--stack-index", type=click.IntRange(min=0), metavar="K",

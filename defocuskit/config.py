@@ -26,14 +26,27 @@ from pathlib import Path
 from typing import Any
 
 from defocuskit.errors import ConfigError
-from defocuskit.typed import check_fields
+from defocuskit.typed import Range, check_fields, check_ranges
 from defocuskit.typed import load_config_file as _load_config_file
 
-__all__ = ["SynthConfig", "load_config_file", "resolve_preset_settings",
+__all__ = ["SynthConfig", "RANGES", "load_config_file", "resolve_preset_settings",
            "resolve_synth_config", "RUNTIME_KEYS"]
 
 # Keys that change how a run executes but not what it writes: they may differ on resume.
 RUNTIME_KEYS = ("jobs", "backend", "scheduler", "resume", "overwrite", "on_error", "progress")
+
+MAX_FRAME = 16384  # pixels per side of a resized frame
+MAX_SHARD = 4096  # samples per shard: a task buffers its whole shard in memory
+# The valid range of every number of SynthConfig (the items of resize one by one); NaN and
+# inf are never valid. `defocuskit synth` options use the same.
+RANGES: dict[str, Range] = {
+    "coc_to_sigma": Range(0, 100, lo_open=True),
+    "resize": Range(8, MAX_FRAME, integer=True),
+    "limit": Range(1, None, integer=True),
+    "seed": Range(0, 2**63 - 1, integer=True),
+    "shard_size": Range(1, MAX_SHARD, integer=True),
+    "jobs": Range(1, 1024, integer=True),
+}
 
 
 @dataclass
@@ -70,24 +83,24 @@ class SynthConfig:
 
     def validate(self) -> None:
         from defocuskit.camera_table import camera_table
+        from defocuskit.focus import make_focus_policy
+        from defocuskit.sources import SOURCES
 
+        if self.source not in SOURCES:
+            raise ConfigError(f"source: unknown source {self.source!r}; known sources: "
+                              f"{', '.join(SOURCES)}")
         self.camera = camera_table(self.camera)  # a checked, canonical camera
-        if self.shard_size < 1:
-            raise ConfigError(f"shard_size must be >= 1, got {self.shard_size}")
-        if self.jobs < 1:
-            raise ConfigError(f"jobs must be >= 1, got {self.jobs}")
+        if self.resize is not None and len(self.resize) != 2:
+            raise ConfigError(f"resize must be [H, W], got {self.resize}")
+        check_ranges(self, RANGES)
+        if self.focus is not None:
+            make_focus_policy(self.focus)
         if self.backend not in ("loky", "dask"):
             raise ConfigError(f"backend must be 'loky' or 'dask', got {self.backend!r}")
         if self.backend == "dask" and not self.scheduler:
             raise ConfigError("--backend dask needs --scheduler ADDRESS (e.g. tcp://host:8786)")
         if self.on_error not in ("raise", "skip"):
             raise ConfigError(f"on_error must be 'raise' or 'skip', got {self.on_error!r}")
-        if self.limit is not None and self.limit < 1:
-            raise ConfigError(f"limit must be >= 1, got {self.limit}")
-        if self.resize is not None and (len(self.resize) != 2 or min(self.resize) < 8):
-            raise ConfigError(f"resize must be [H, W] with sizes >= 8, got {self.resize}")
-        if self.coc_to_sigma is not None and not self.coc_to_sigma > 0:
-            raise ConfigError(f"coc_to_sigma must be > 0, got {self.coc_to_sigma}")
         if self.coc_model is not None and self.coc_model not in ("exact", "paper"):
             raise ConfigError(f"coc_model must be 'exact' or 'paper', got {self.coc_model!r}")
         if self.psf != "gaussian":  # the engine's list, imported only then (it loads numba)
@@ -121,8 +134,11 @@ class SynthConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> SynthConfig:
-        from defocuskit.sources import NO_INPUT_SOURCES
+        from defocuskit.sources import NO_INPUT_SOURCES, SOURCES
 
+        if d.get("source") not in (None, "", *SOURCES):
+            raise ConfigError(f"source: unknown source {d['source']!r}; known sources: "
+                              f"{', '.join(SOURCES)}")
         if d.get("source") in NO_INPUT_SOURCES and d.get("input") in (None, ""):
             d = {**d, "input": "-"}  # a generated source: no input to name
         missing = [k for k in ("source", "input", "output") if d.get(k) in (None, "")]

@@ -39,6 +39,7 @@ __all__ = [
     "focus_policy_from_config", "make_focus_policy", "sample_rng", "syndof_rank_weights",
 ]
 
+MAX_FOCUS_M = 1e6  # a focus distance beyond (metres) is refused: stored as float32
 HISTOGRAM_BINS = 64
 # SYNDOF weighs its L unique depths by the first half of a 2L-bin histogram of 10 000 draws
 # of N(L, (L/2)^2); the histogram spans the draws' range, about +-3.85 standard deviations
@@ -191,8 +192,9 @@ def _number(text: str, spec: str) -> float:
         v = float(text)
     except ValueError:
         raise ConfigError(f"focus policy {spec!r}: {text!r} is not a number (metres)") from None
-    if not np.isfinite(v) or v <= 0:
-        raise ConfigError(f"focus policy {spec!r}: distances must be > 0 metres, got {text}")
+    if not np.isfinite(v) or not 0 < v <= MAX_FOCUS_M:
+        raise ConfigError(f"focus policy {spec!r}: distances must be in (0, {MAX_FOCUS_M:g}] "
+                          f"metres, got {text}")
     return v
 
 

@@ -1,18 +1,28 @@
 """Planning a synth run before anything is written: frame-size checks and the splits' layout.
 
 :func:`check_frame_sizes` refuses mixed frame sizes from the file headers (readers that can
-tell them cheaply); :func:`plan_splits` decides what each split of the new dataset holds.
+tell them cheaply); :func:`check_cameras` builds the camera of each split's first sample
+(a focus nearer than the focal length, a sigma that does not fit float32);
+:func:`plan_splits` decides what each split of the new dataset holds.
 """
 
 from __future__ import annotations
 
+import numpy as np
+
 from defocuskit.config import SynthConfig
 from defocuskit.errors import ConfigError, DefocusKitError, SourceError
-from defocuskit.shard import SCENE_ONLY, prepare_sample, stack_size
+from defocuskit.shard import (
+    SCENE_ONLY,
+    fill_invalid_depth,
+    prepare_sample,
+    sample_cameras,
+    stack_size,
+)
 from defocuskit.sources import Sample, Source
 from defocuskit.store import SplitSpec
 
-__all__ = ["check_frame_sizes", "first_readable_sample", "plan_splits"]
+__all__ = ["check_cameras", "check_frame_sizes", "first_readable_sample", "plan_splits"]
 
 
 def check_frame_sizes(source: Source, cfg: SynthConfig) -> None:
@@ -73,3 +83,43 @@ def first_readable_sample(source: Source, split: str, n: int, cfg: SynthConfig) 
                 raise
             first_error = first_error or exc
     raise first_error if first_error is not None else SourceError(f"split {split!r} is empty")
+
+
+def check_cameras(source: Source, cfg: SynthConfig) -> None:
+    """Build the cameras of each split's first sample and their sigma maps, as the render
+    will, before anything is created: a focus distance that is not beyond the focal
+    length (a long lens, a near ``fixed:`` focus) or a sigma map beyond float32 is refused
+    here instead of in the first shard. Nothing to check for a scene-only run.
+
+    Raises
+    ------
+    ConfigError
+        One line naming the sample and what is wrong, and that nothing was created.
+    """
+    from defocuskit.focus import sample_rng
+
+    if cfg.mode == SCENE_ONLY:
+        return
+    for split in cfg.splits or source.splits():
+        if split not in source.splits():  # named by plan_splits
+            continue
+        ids = source.sample_ids(split)[: cfg.limit]
+        if not ids:
+            continue
+        sample = first_readable_sample(source, split, len(ids), cfg)
+        if sample.defocused is not None:  # a real capture: no camera of ours
+            continue
+        index = ids.index(sample.sample_id)
+        where = f"{split}/{sample.sample_id} (index {index})"
+        try:
+            cameras = sample_cameras(sample, cfg, sample_rng(cfg.seed, split, index))
+        except ConfigError as exc:
+            raise ConfigError(f"{where}: {exc}; nothing was created") from None
+        depth = fill_invalid_depth(sample.depth)
+        for cam in cameras:
+            with np.errstate(over="ignore", invalid="ignore"):
+                sigma = np.asarray(cam.sigma_px(depth), dtype=np.float32)
+            if not (np.isfinite(sigma).all() and np.isfinite(np.float32(cam.focus_distance))):
+                raise ConfigError(f"{where}: the camera (focus {cam.focus_distance:g} m, sigma "
+                                  f"rule {cam.sigma_rule()}) gives sigma maps beyond float32; "
+                                  "lower coc_to_sigma or the aperture; nothing was created")

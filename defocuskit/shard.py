@@ -25,7 +25,7 @@ from defocuskit.sources import Sample, Source
 from defocuskit.store import PER_SAMPLE_SCALARS, write_shard
 
 __all__ = ["SCENE_ONLY", "fill_invalid_depth", "prepare_sample", "release_shard_buffers",
-           "render_sample", "run_shard", "stack_size"]
+           "render_sample", "run_shard", "sample_cameras", "stack_size"]
 
 SCENE_ONLY = "none"  # the render mode that stores the scene only (AiF and depth)
 
@@ -50,12 +50,33 @@ def prepare_sample(sample: Sample, cfg: SynthConfig) -> Sample:
     return sample
 
 
+def sample_cameras(sample: Sample, cfg: SynthConfig, rng: np.random.Generator) -> list:
+    """The camera of each image of ``sample`` (one, or one per focal-stack distance),
+    drawn from ``rng`` (``sample_rng(seed, split, index)``): preset, then focus distances.
+
+    Raises
+    ------
+    ConfigError
+        If a focus distance is not beyond the focal length.
+    """
+    from defocuskit.focus import make_focus_policy
+    from defocuskit.presets import get_preset
+
+    preset = get_preset(cfg.camera)
+    camera = preset.make(image_width=sample.aif.shape[1], rng=rng, coc_model=cfg.coc_model,
+                         coc_to_sigma=cfg.coc_to_sigma)
+    distances = make_focus_policy(cfg.focus).draw(sample.depth, rng)
+    # presets with a per-sample rule (SYNDOF: f-number for a 29 px maximum CoC) solve it
+    # once for all the distances: one aperture per sample, also across a focal stack
+    camera = preset.adapt(camera, sample.depth, focus_m=distances)
+    return [camera.with_focus(float(s)) for s in distances]
+
+
 def render_sample(sample: Sample, cfg: SynthConfig, split: str, index: int,
                    threads: int | None) -> dict[str, np.ndarray]:
     """Everything stored for one sample (without the leading sample axis)."""
     from defocuskit.blur import render
-    from defocuskit.focus import make_focus_policy, sample_rng
-    from defocuskit.presets import get_preset
+    from defocuskit.focus import sample_rng
 
     out: dict[str, np.ndarray] = {"aif": sample.aif, "depth": sample.depth,
                                   "source_index": np.int32(index)}
@@ -65,18 +86,11 @@ def render_sample(sample: Sample, cfg: SynthConfig, split: str, index: int,
         out["defocused"] = sample.defocused
         return out
     rng = sample_rng(cfg.seed, split, index)
-    preset = get_preset(cfg.camera)
-    camera = preset.make(image_width=sample.aif.shape[1], rng=rng, coc_model=cfg.coc_model,
-                         coc_to_sigma=cfg.coc_to_sigma)
-    distances = make_focus_policy(cfg.focus).draw(sample.depth, rng)
-    # presets with a per-sample rule (SYNDOF: f-number for a 29 px maximum CoC) solve it
-    # once for all the distances: one aperture per sample, also across a focal stack
-    camera = preset.adapt(camera, sample.depth, focus_m=distances)
+    cameras = sample_cameras(sample, cfg, rng)
     render_depth = fill_invalid_depth(sample.depth)
     invalid = ~np.isfinite(sample.depth)
     defocused, sigmas, scalars = [], [], {k: [] for k in PER_SAMPLE_SCALARS}
-    for s in distances:
-        cam = camera.with_focus(float(s))
+    for cam in cameras:
         sigma = np.asarray(cam.sigma_px(render_depth), dtype=np.float32)
         noise_seed = int(rng.integers(2**31 - 1))
         defocused.append(render(sample.aif, sigma, mode=cfg.mode, psf=cfg.psf,

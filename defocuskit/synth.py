@@ -36,7 +36,7 @@ from defocuskit.output import (
     swap_into_place,
     writer_lock,
 )
-from defocuskit.plan import check_frame_sizes, plan_splits
+from defocuskit.plan import check_cameras, check_frame_sizes, plan_splits
 from defocuskit.shard import SCENE_ONLY, fill_invalid_depth, release_shard_buffers, run_shard
 from defocuskit.sources import Source, get_source
 from defocuskit.store import (
@@ -204,6 +204,7 @@ def run_synth(cfg: SynthConfig, *, resume: bool = False, overwrite: bool = False
     _check_choices(cfg)
     source = build_source(cfg)
     check_frame_sizes(source, cfg)  # before the lock: a refused input creates nothing
+    check_cameras(source, cfg)  # a focus nearer than the focal length, ...: likewise
     with writer_lock(cfg.output):
         state = probe_output(cfg.output, cfg.storage_options)
         if state == "dataset" and not (resume or overwrite):
