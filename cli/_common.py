@@ -12,6 +12,9 @@ from defocuskit.typed import Range
 __all__ = ["CONTEXT", "user_errors", "one_line", "ranged"]
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+# the packages whose errors are a remote store's answer (fsspec backends and their clients)
+REMOTE_STORAGE_MODULES = ("botocore", "aiobotocore", "s3fs", "gcsfs", "google.", "adlfs",
+                          "azure.", "aiohttp", "fsspec")
 
 
 def one_line(exc: BaseException) -> str:
@@ -29,6 +32,18 @@ def one_line(exc: BaseException) -> str:
     return last[len(prefix):] if last.startswith(prefix) else last
 
 
+def _from_remote_storage(exc: BaseException) -> bool:
+    """Whether ``exc`` is a remote store's (its type's module, or the module that raised
+    it: fsspec's "Install s3fs to access S3" is a plain ImportError)."""
+    if type(exc).__module__.startswith(REMOTE_STORAGE_MODULES):
+        return True
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    return tb is not None and tb.tb_frame.f_globals.get("__name__", "").startswith(
+        REMOTE_STORAGE_MODULES)
+
+
 def user_errors(fn):
     """Turn library errors on user input into one clear line and exit 1 (no traceback)."""
 
@@ -42,6 +57,14 @@ def user_errors(fn):
             from defocuskit.output import describe_os_error
 
             raise click.ClickException(describe_os_error(exc, "the output")) from None
+        except Exception as exc:
+            if not _from_remote_storage(exc):
+                raise
+            # a cloud store refused: no credentials, no such bucket, no network, ...
+            first = (str(exc).strip().splitlines() or [""])[0][:300]
+            raise click.ClickException(f"remote storage: {type(exc).__name__}: {first} "
+                                       "(check the URL, its credentials and the network)"
+                                       ) from None
 
     return wrapper
 

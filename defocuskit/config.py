@@ -95,6 +95,7 @@ class SynthConfig:
         check_ranges(self, RANGES)
         if self.focus is not None:
             make_focus_policy(self.focus)
+        _check_output_protocol(self.output)
         if self.backend not in ("loky", "dask"):
             raise ConfigError(f"backend must be 'loky' or 'dask', got {self.backend!r}")
         if self.backend == "dask" and not self.scheduler:
@@ -145,6 +146,22 @@ class SynthConfig:
         if missing:
             raise ConfigError(f"missing required setting(s): {missing}")
         return cls(**check_fields(cls, d, "synth config"))
+
+
+def _check_output_protocol(output: str) -> None:
+    """An fsspec URL's protocol must be known and its package installed (``s3://`` needs
+    s3fs); nothing is opened here, so no network is needed."""
+    text = str(output)
+    if "://" not in text or text.startswith("file://"):
+        return
+    import fsspec
+
+    protocol = text.split("://", 1)[0]
+    try:
+        fsspec.get_filesystem_class(protocol)
+    except (ImportError, ValueError) as exc:
+        raise ConfigError(f"output {text!r}: cannot write to {protocol}:// here ({exc}); "
+                          "install its fsspec package or write to a local path") from None
 
 
 def resolve_preset_settings(cfg: SynthConfig) -> dict[str, dict[str, Any]]:

@@ -22,7 +22,7 @@ from defocuskit.errors import ConfigError, DataError
 from defocuskit.store import open_dataset
 from defocuskit.summary import stat_indices
 
-__all__ = ["preview_dataset", "preview_figure", "render_note"]
+__all__ = ["check_png_output", "preview_dataset", "preview_figure", "render_note"]
 
 
 def _camera_for(sp, i: int, coc_model: str, k: int = 0):
@@ -159,11 +159,33 @@ def preview_figure(path, *, split: str | None = None, n: int = 4,
 
 def preview_dataset(path, output, *, split: str | None = None, n: int = 4,
                     stack_index: int | None = None) -> Path:
-    """Write :func:`preview_figure` to the PNG ``output`` and return its path."""
+    """Write :func:`preview_figure` to the PNG ``output`` and return its path.
+
+    Raises
+    ------
+    ConfigError
+        If ``output`` is not a ``.png`` file name, is a folder, or lies inside a Zarr
+        store (a dataset is never written into); checked before anything is read.
+    """
+    out = check_png_output(output)
     fig = preview_figure(path, split=split, n=n, stack_index=stack_index)
-    out = Path(output)
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=80)
+    return out
+
+
+def check_png_output(output) -> Path:
+    """``output`` as a Path if it may receive a PNG figure, else one ConfigError line."""
+    out = Path(output)
+    if out.suffix.lower() != ".png":
+        raise ConfigError(f"preview output {str(out)!r}: expected a .png file name (the "
+                          "figure is a PNG), e.g. preview.png")
+    if out.is_dir():
+        raise ConfigError(f"preview output {str(out)!r} is a folder; give a .png file name")
+    for parent in out.resolve().parents:
+        if (parent / "zarr.json").is_file():
+            raise ConfigError(f"preview output {str(out)!r} lies inside the Zarr store "
+                              f"{str(parent)!r}; write the figure outside the dataset")
     return out
 
 
