@@ -7,8 +7,12 @@ error handling of their own for these cases.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import sys
+import tempfile
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -94,21 +98,70 @@ def check_complete_image(path: Path, data: bytes) -> None:
                           "a partial download or copy?); replace the file")
 
 
-def _decode(path: Path, flags: int, what: str) -> np.ndarray:
-    """Read, check for truncation, decode; every failure is one SourceError naming ``path``."""
-    import cv2
+_JPEG_HEAD = b"\xff\xd8\xff"
+_TIFF_HEADS = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
+_STDERR_LOCK = threading.Lock()  # one fd-2 redirection at a time in a process
 
+
+@contextlib.contextmanager
+def _stderr_captured(into: list[str]):
+    """Redirect file descriptor 2 to a temporary file for the block; its text is appended
+    to ``into``. libjpeg reports corrupt data (and goes on decoding) only there."""
+    with _STDERR_LOCK, tempfile.TemporaryFile() as tmp:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        try:
+            os.dup2(tmp.fileno(), 2)
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            tmp.seek(0)
+            into.append(tmp.read().decode("utf-8", "replace"))
+
+
+def _read_image_bytes(path: Path, what: str) -> bytes:
+    """The file's bytes, refused if missing, unreadable, empty or truncated."""
     _require_file(path)
     try:
         data = path.read_bytes()
     except OSError as exc:
         raise SourceError(f"{what} {str(path)!r} cannot be read ({exc.strerror})") from None
+    if not data:
+        raise SourceError(f"{what} {str(path)!r} is empty (0 bytes; an interrupted copy?); "
+                          "replace the file")
     check_complete_image(path, data)
-    image = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
+    return data
+
+
+def _imdecode(path: Path, data: bytes, flags: int, what: str) -> np.ndarray:
+    """Decode ``data``; a JPEG with any libjpeg warning (corrupt scan data, which OpenCV
+    decodes anyway into wrong pixels) and every other failure is one SourceError."""
+    import cv2
+
+    buf = np.frombuffer(data, np.uint8)
+    messages: list[str] = []
+    try:
+        if data[:3] == _JPEG_HEAD:
+            with _stderr_captured(messages):
+                image = cv2.imdecode(buf, flags)
+        else:
+            image = cv2.imdecode(buf, flags)
+    except cv2.error:
+        image = None
+    warning = next((ln.strip() for ln in "".join(messages).splitlines() if ln.strip()), "")
+    if warning:
+        raise SourceError(f"{what} {str(path)!r} is corrupt (the JPEG decoder reported: "
+                          f"{warning[:200]}); replace the file")
     if image is None:
         raise SourceError(f"{what} {str(path)!r} could not be decoded (corrupt or not an "
                           "image)")
     return image
+
+
+def _decode(path: Path, flags: int, what: str) -> np.ndarray:
+    """Read, check, decode; every failure is one SourceError naming ``path``."""
+    return _imdecode(path, _read_image_bytes(path, what), flags, what)
 
 
 def read_rgb(path: str | os.PathLike) -> np.ndarray:
@@ -118,18 +171,47 @@ def read_rgb(path: str | os.PathLike) -> np.ndarray:
     -------
     (H, W, 3) uint8 ndarray
         Grey images are replicated to three channels, alpha is dropped, 16-bit images are
-        reduced to 8 bits. The EXIF orientation is ignored so that pixels stay on the
-        stored grid (the grid the depth map was registered to).
+        reduced to 8 bits, a float TIFF in [0, 1] is scaled by 255 and rounded. The EXIF
+        orientation is ignored so that pixels stay on the stored grid (the grid the depth
+        map was registered to).
 
     Raises
     ------
     SourceError
-        If the file is missing, truncated (JPEG or PNG) or cannot be decoded.
+        If the file is missing, empty, truncated (JPEG or PNG), corrupt (a JPEG the
+        decoder warns about) or cannot be decoded, or a float image outside [0, 1].
     """
     import cv2
 
-    bgr = _decode(Path(path), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION, "image")
+    path = Path(path)
+    data = _read_image_bytes(path, "image")
+    flags = cv2.IMREAD_IGNORE_ORIENTATION
+    if data[:4] in _TIFF_HEADS:  # OpenCV's colour conversion cannot read float samples
+        raw = _imdecode(path, data, cv2.IMREAD_UNCHANGED | flags, "image")
+        if raw.dtype.kind == "f":
+            rgb = _float_rgb(path, _to_rgb(raw))
+            return np.round(rgb * np.float32(255)).astype(np.uint8)
+    bgr = _imdecode(path, data, cv2.IMREAD_COLOR | flags, "image")
     return np.ascontiguousarray(bgr[:, :, ::-1])
+
+
+def _to_rgb(img: np.ndarray) -> np.ndarray:
+    """(H, W, 3) RGB from a decoded BGR(A) or grey image: grey repeated, alpha dropped."""
+    if img.ndim == 2:
+        img = img[..., None]
+    img = img[..., :3] if img.shape[2] >= 3 else np.repeat(img[..., :1], 3, axis=2)
+    return np.ascontiguousarray(img[..., ::-1])  # BGR -> RGB
+
+
+def _float_rgb(path: Path, img: np.ndarray) -> np.ndarray:
+    """A float image's values checked to lie in [0, 1], as float32."""
+    finite = np.isfinite(img).all()
+    lo, hi = float(np.nanmin(img)), float(np.nanmax(img))
+    if not finite or lo < -1e-3 or hi > 1 + 1e-3:
+        raise SourceError(f"image {str(path)!r}: a float image must hold values in [0, 1], "
+                          f"got {lo:.3g}..{hi:.3g}" + ("" if finite else
+                                                       " and non-finite values"))
+    return np.clip(img, 0, 1).astype(np.float32)
 
 
 def read_rgb_float(path: str | os.PathLike) -> np.ndarray:
@@ -141,29 +223,20 @@ def read_rgb_float(path: str | os.PathLike) -> np.ndarray:
     Raises
     ------
     SourceError
-        If the file is missing, truncated, undecodable, of another dtype, or a float image
-        outside [0, 1].
+        If the file is missing, empty, truncated, corrupt, undecodable, of another dtype,
+        or a float image outside [0, 1].
     """
     import cv2
 
     path = Path(path)
-    img = _decode(path, cv2.IMREAD_UNCHANGED | cv2.IMREAD_IGNORE_ORIENTATION, "image")
-    if img.ndim == 2:
-        img = img[..., None]
-    img = img[..., :3] if img.shape[2] >= 3 else np.repeat(img[..., :1], 3, axis=2)
-    img = np.ascontiguousarray(img[..., ::-1])  # BGR -> RGB
+    img = _to_rgb(_decode(path, cv2.IMREAD_UNCHANGED | cv2.IMREAD_IGNORE_ORIENTATION,
+                          "image"))
     if img.dtype == np.uint8:
         return img.astype(np.float32) / np.float32(255)
     if img.dtype == np.uint16:
         return img.astype(np.float32) / np.float32(65535)
     if img.dtype.kind == "f":
-        lo, hi = float(np.nanmin(img)), float(np.nanmax(img))
-        if not np.isfinite(img).all() or lo < -1e-3 or hi > 1 + 1e-3:
-            raise SourceError(f"image {str(path)!r}: a float image must hold values in [0, 1], "
-                              f"got {lo:.3g}..{hi:.3g}" + (" and non-finite values"
-                                                          if not np.isfinite(img).all()
-                                                          else ""))
-        return np.clip(img, 0, 1).astype(np.float32)
+        return _float_rgb(path, img)
     raise SourceError(f"image {str(path)!r}: unsupported pixel type {img.dtype}; expected "
                       "8- or 16-bit integers or float in [0, 1]")
 
@@ -224,6 +297,9 @@ def read_depth_npy(path: str | os.PathLike) -> np.ndarray:
         raise SourceError(f"depth file {str(path)!r} is not a readable .npy array: {exc}") from exc
     if arr.ndim == 3 and arr.shape[2] == 1:
         arr = arr[..., 0]
+    if np.iscomplexobj(arr):
+        raise SourceError(f"depth file {str(path)!r} holds complex numbers ({arr.dtype}); "
+                          "expected a real 2-D array (H, W) in metres")
     if arr.ndim != 2 or not np.issubdtype(arr.dtype, np.number):
         raise SourceError(f"depth file {str(path)!r}: expected a 2-D numeric array (H, W) "
                           f"in metres, got shape {arr.shape} dtype {arr.dtype}")

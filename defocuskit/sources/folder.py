@@ -56,6 +56,20 @@ def _has_pair_dirs(folder: Path) -> bool:
     return (folder / "rgb").is_dir() and (folder / "depth").is_dir()
 
 
+def _refuse_half_splits(root: Path) -> None:
+    """A split folder with ``rgb/`` but no ``depth/`` (or the reverse) is an error, not a
+    split silently left out."""
+    for d in sorted(root.iterdir(), key=lambda p: natural_key(p.name)):
+        if not d.is_dir():
+            continue
+        has = {name: (d / name).is_dir() for name in ("rgb", "depth")}
+        if has["rgb"] != has["depth"]:
+            there, missing = ("rgb", "depth") if has["rgb"] else ("depth", "rgb")
+            raise SourceError(f"folder: split folder {str(d)!r} has {there}/ but no "
+                              f"{missing}/; add {missing}/ (every image needs its depth map) "
+                              "or move the folder out of the input")
+
+
 def stem_split(stem: str, test_fraction: float) -> str:
     """``"test"`` if the hash of ``stem`` falls below ``test_fraction``, else ``"train"``.
 
@@ -134,6 +148,7 @@ class FolderSource(Source):
             split_dirs = {"all": self.path}
         else:
             found = [d for d in self.path.iterdir() if d.is_dir() and _has_pair_dirs(d)]
+            _refuse_half_splits(self.path)
             order = {"train": 0, "val": 1, "test": 2}   # the usual order first, then by name
             found.sort(key=lambda d: (order.get(d.name, 3), natural_key(d.name)))
             split_dirs = {d.name: d for d in found}
