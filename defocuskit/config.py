@@ -37,10 +37,11 @@ RUNTIME_KEYS = ("jobs", "backend", "scheduler", "resume", "overwrite", "on_error
 
 MAX_FRAME = 16384  # pixels per side of a resized frame
 MAX_SHARD = 4096  # samples per shard: a task buffers its whole shard in memory
-# The valid range of every number of SynthConfig (the items of resize one by one); NaN and
-# inf are never valid. `defocuskit synth` options use the same.
+# The valid range of every number of SynthConfig (the items of resize and the values of
+# noise one by one); NaN and inf are never valid. `defocuskit synth` options use the same.
 RANGES: dict[str, Range] = {
     "coc_to_sigma": Range(0, 100, lo_open=True),
+    "noise": Range(0, None),  # each sensor-noise parameter (gain, read_sigma)
     "resize": Range(8, MAX_FRAME, integer=True),
     "limit": Range(1, None, integer=True),
     "seed": Range(0, 2**63 - 1, integer=True),

@@ -251,8 +251,11 @@ class Range:
 
 
 def check_ranges(obj: Any, ranges: dict[str, Range], where: str = "") -> None:
-    """Check every field of ``obj`` named in ``ranges`` (sequences item by item)."""
+    """Check every field of ``obj`` named in ``ranges`` (sequences item by item, a table
+    value by value)."""
     for name, rng in ranges.items():
         value = getattr(obj, name)
+        if isinstance(value, dict):
+            value = list(value.values())
         for v in value if isinstance(value, list | tuple) else (value,):
             rng.check(name, v, where)

@@ -139,23 +139,23 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if isinstance(self.val_split, str) and self.val_split.lower() in ("", "none"):
             self.val_split = None  # "--val-split none" on the command line
-        if self.crop % 32 or self.crop <= 0:
-            raise ConfigError(f"crop: expected a positive multiple of 32, got {self.crop}")
         if self.resize is not None:
-            size = tuple(self.resize) * (2 if len(self.resize) == 1 else 1)
-            if len(size) != 2 or any(v <= 0 or v % 32 for v in size):
-                raise ConfigError(f"resize: expected [H, W] (or [N]) in positive multiples "
-                                  f"of 32, got {list(self.resize)}")
-            self.resize = size
+            if len(self.resize) not in (1, 2):
+                raise ConfigError(f"resize: expected [H, W] (or [N]) in multiples of 32, got "
+                                  f"{list(self.resize)}")
+            self.resize = tuple(self.resize) * (2 if len(self.resize) == 1 else 1)
         if not 0 < self.val_fraction < 1:
             raise ConfigError(f"val_fraction: expected a share in (0, 1), got "
                               f"{self.val_fraction}; use val_split 'none' for no validation")
-        if self.stack_index is not None and self.stack_index < 0:
-            raise ConfigError(f"stack_index: expected an image of the focal stack, 0..K-1, "
-                              f"got {self.stack_index}")
         if not self.train_split.strip():
             raise ConfigError("train_split: expected a split name of the dataset, got ''")
         check_ranges(self, RANGES)
+        if self.crop % 32:
+            raise ConfigError(f"crop: expected a multiple of 32 in {RANGES['crop']}, got "
+                              f"{self.crop}")
+        if self.resize is not None and any(v % 32 for v in self.resize):
+            raise ConfigError(f"resize: expected [H, W] (or [N]) in multiples of 32 in "
+                              f"{RANGES['resize']}, got {list(self.resize)}")
         # BatchNorm needs more than one value per channel at the 1/32-scale bottleneck
         h, w = self.resize if self.resize is not None else (self.crop, self.crop)
         if self.batch_size * (h // 32) * (w // 32) < 2:
