@@ -261,3 +261,20 @@ def test_synth_refuses_a_focus_distance_beyond_float32_range(tmp_path, spec):
     assert code == 1, out
     assert "distances must be in (0, 1e+06] metres" in out and "Traceback" not in out
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("name, options, message", [
+    ("procedural", {"height": 100_000}, r"height must be an integer in \[16, 8192\]"),
+    ("procedural", {"n_train": -1}, r"n_train must be an integer in \[0, "),
+    ("make3d", {"max_depth": INF}, "max_depth must be a finite number > 0 metres, got inf"),
+    ("idfd", {"depth_range_m": NAN}, "depth_range_m must be a finite number > 0 metres"),
+    ("idfd", {"depth_scale": INF}, "depth_scale must be a finite number > 0 metres per code"),
+    ("folder", {"test_fraction": NAN}, r"test_fraction must be in \[0, 1\], got nan"),
+])
+def test_reader_options_outside_their_range_are_refused(tmp_path, name, options, message):
+    from defocuskit.errors import DefocusKitError
+    from defocuskit.sources import get_source
+
+    path = "-" if name == "procedural" else tmp_path
+    with pytest.raises(DefocusKitError, match=message):
+        get_source(name, path, **options)

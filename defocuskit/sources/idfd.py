@@ -21,6 +21,7 @@ in each ``Sample.meta``; pass ``depth_scale`` (metres per code) to override it.
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -100,9 +101,13 @@ class IDFDSource(Source):
             raise ConfigError(f"idfd: variant must be one of {_VARIANTS}, got {variant!r}")
         if not 0.0 <= float(test_fraction) <= 1.0:
             raise ConfigError(f"idfd: test_fraction must be in [0, 1], got {test_fraction!r}")
-        if depth_scale is not None and not float(depth_scale) > 0:
-            raise ConfigError(f"idfd: depth_scale must be > 0 metres per code, got {depth_scale!r}")
+        if depth_scale is not None and not 0 < float(depth_scale) < math.inf:
+            raise ConfigError(f"idfd: depth_scale must be a finite number > 0 metres per code, "
+                              f"got {depth_scale!r}")
         self.variant, self.test_fraction = variant, float(test_fraction)
+        if not 0 < float(depth_range_m) < math.inf:
+            raise ConfigError(f"idfd: depth_range_m must be a finite number > 0 metres, got "
+                              f"{depth_range_m!r}")
         self.depth_range_m = float(depth_range_m)
         self.root = self._variant_dir()
         dirs = {r: find_child_dir(self.root, r) for r in _ROLES}

@@ -18,6 +18,7 @@ per axis. Laser returns above ``max_depth`` (81.9 m) are invalid.
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -87,8 +88,9 @@ class Make3DSource(Source):
                 raise ConfigError(f"make3d: size must be (H, W) or None, got {size!r}") from exc
             if len(size) != 2 or min(size) < 1:
                 raise ConfigError(f"make3d: size must be (H, W) with positive sizes, got {size!r}")
-        if not float(max_depth) > 0:
-            raise ConfigError(f"make3d: max_depth must be > 0 metres, got {max_depth!r}")
+        if not 0 < float(max_depth) < math.inf:
+            raise ConfigError(f"make3d: max_depth must be a finite number > 0 metres, got "
+                              f"{max_depth!r}")
         self.size = size
         self.max_depth = float(max_depth)
         self._pairs: dict[str, list[tuple[str, Path, Path]]] = {}

@@ -40,10 +40,11 @@ def scene_seed(seed: int, split: str, index: int) -> int:
     return int.from_bytes(hashlib.blake2b(key, digest_size=8).digest(), "little") >> 1
 
 
-def _positive_int(name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
-        raise SourceError(f"procedural: option {name} must be an integer >= {minimum}, "
-                          f"got {value!r}")
+def _positive_int(name: str, value: Any, minimum: int, maximum: int = 2**63 - 1) -> int:
+    if (isinstance(value, bool) or not isinstance(value, int | np.integer)
+            or not minimum <= value <= maximum):
+        raise SourceError(f"procedural: option {name} must be an integer in [{minimum}, "
+                          f"{maximum}], got {value!r}")
     return int(value)
 
 
@@ -87,8 +88,8 @@ class ProceduralSource(Source):
         self.path = "-"  # not a filesystem path: the base-class existence check is moot
         self.n = {"train": _positive_int("n_train", n_train, 0),
                   "test": _positive_int("n_test", n_test, 0)}
-        self.height = _positive_int("height", height, 16)
-        self.width = _positive_int("width", width, 16)
+        self.height = _positive_int("height", height, 16, 8192)
+        self.width = _positive_int("width", width, 16, 8192)
         self.seed = _positive_int("seed", seed, 0)
         self.supersample = _positive_int("supersample", supersample, 1)
         if self.supersample > 4:
