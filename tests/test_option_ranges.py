@@ -278,3 +278,11 @@ def test_reader_options_outside_their_range_are_refused(tmp_path, name, options,
     path = "-" if name == "procedural" else tmp_path
     with pytest.raises(DefocusKitError, match=message):
         get_source(name, path, **options)
+
+
+def test_the_docs_list_every_trainer_range():
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "trainer.md").read_text()
+    missing = [k for k, v in train_config.RANGES.items() if f"| `{k}` | {v} |" not in text]
+    assert missing == []
