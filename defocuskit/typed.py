@@ -226,7 +226,10 @@ class Range:
 
     def contains(self, value: float) -> bool:
         """Whether ``value`` (a number) lies in the range; NaN never does."""
-        v = float(value)
+        try:
+            v = float(value)
+        except OverflowError:  # an integer beyond float's range
+            return False
         if math.isnan(v):
             return False
         if math.isinf(v):

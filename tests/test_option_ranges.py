@@ -136,6 +136,7 @@ def any_file(tmp_path):
     (["--lr", "1e308"], "--lr", "a finite number in (0, 10], got 1e+308"),
     (["--lr", "0"], "--lr", "a finite number in (0, 10], got 0"),
     (["--seed", "-1"], "--seed", "an integer in [0, 9223372036854775807], got -1"),
+    (["--seed", "1" + "0" * 400], "--seed", "an integer in [0, 9223372036854775807], got 1000"),
     (["--workers", "-1"], "--workers", "an integer in [0, 1024], got -1"),
     (["--epochs", "0"], "--epochs", "an integer in [1, inf), got 0"),
     (["--batch-size", "0"], "--batch-size", "an integer in [1, 4096]"),
