@@ -274,6 +274,7 @@ def test_damaged_shard_in_a_worker_is_one_clear_line(tmp_path):
     with pytest.raises(click.ClickException) as info:
         load_all()
     msg = info.value.message
-    assert msg.endswith("split 'train', array 'depth', sample 2: its shard file is missing; "
-                        "the dataset is damaged (check it with `defocuskit inspect --verify`)")
+    assert msg.endswith("split 'train', array 'depth', sample 2: its shard file is missing or "
+                        "empty; the dataset is damaged (check it with `defocuskit inspect "
+                        "--verify`)")
     assert "\n" not in msg and "Traceback" not in msg
