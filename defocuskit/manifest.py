@@ -175,8 +175,10 @@ def check_files(path, manifest: dict, *, full: bool = False,
             continue
         if size != want["size"]:
             what = "empty" if size == 0 else f"{size} bytes"
+            how = ("metadata edited or damaged" if rel.endswith("zarr.json")
+                   else "truncated, extended or replaced")
             problems.append(FileProblem(rel, f"{what}, the manifest says {want['size']} "
-                                        "bytes (truncated, extended or replaced)"))
+                                        f"bytes ({how})"))
             continue
         if full or rel.endswith("zarr.json"):
             if _crc(fs, f"{root}/{rel}") != want["crc32c"]:

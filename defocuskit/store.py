@@ -423,5 +423,5 @@ def open_dataset(path, *, storage_options: dict | None = None,
     if check_manifest and manifest is None and note_no_manifest and attrs.get("complete"):
         warnings.warn(f"dataset {path} has no manifest (written before manifests): its "
                       "files are not checked on open; `defocuskit inspect --verify` checks "
-                      "its chunk checksums", NoManifestWarning, stacklevel=2)
+                      "its chunk checksums", NoManifestWarning, stacklevel=1)  # once per dataset
     return DatasetReader(root, path, manifest)

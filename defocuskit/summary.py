@@ -94,13 +94,13 @@ def summarize(path, *, max_samples: int = 64) -> dict[str, Any]:
         if "stats_note" in s:
             continue
         if problems:
-            s["stats_note"] = "not computed: the dataset is damaged (see the problems)"
+            s["stats_note"] = "not computed, the dataset is damaged: see the problems"
             continue
         try:
             s.update(_split_stats(ds[name], max_samples))
         except DataError as exc:
             problems.append(str(exc))
-            s["stats_note"] = "not computed: the dataset is damaged (see the problems)"
+            s["stats_note"] = "not computed, the dataset is damaged: see the problems"
     if problems:
         info["complete"] = False
     return info
@@ -164,7 +164,8 @@ def format_summary(info: dict[str, Any]) -> str:
     """Human-readable rendering of :func:`summarize`'s result."""
     problems = info.get("problems", [])
     if "source" not in info:  # the root metadata cannot be read
-        return "\n".join([f"dataset   {info['path']}", _DAMAGED, *_problem_lines(problems)])
+        return "\n".join([f"dataset   {info['path']}", f"complete  {_DAMAGED}",
+                          *_problem_lines(problems)])
     cam = info.get("camera") or {}
     complete = "yes" if info["complete"] else _DAMAGED if problems else _INCOMPLETE
     lines = [

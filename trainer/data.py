@@ -236,7 +236,8 @@ class DefocusDataset(Dataset):
 
     def _reader(self):
         if self._split is None or self._pid != os.getpid():
-            self._split = open_dataset(self.path)[self.split]
+            # checked against the manifest again in every process (each epoch's workers)
+            self._split = open_dataset(self.path, note_no_manifest=False)[self.split]
             self._pid = os.getpid()
         return self._split
 
