@@ -6,7 +6,7 @@ files swapped both pass their checksums, and an edited ``zarr.json`` (another dt
 shorter shape) changes what every chunk means. The manifest, written when a dataset is
 completed (:func:`write_manifest`, called by :func:`defocuskit.store.mark_complete`, so
 again at the end of every resumed run), lists every file of the dataset with its size
-and the CRC-32C of its whole content, and the sample count of every split. Its
+and the BLAKE2b-128 hash of its whole content, and the sample count of every split. Its
 ``identity`` is a BLAKE2b hash of that list: the dataset's identity, which the trainer
 records in its checkpoints.
 
@@ -29,7 +29,6 @@ import os
 from dataclasses import dataclass
 
 import fsspec
-import google_crc32c
 
 from defocuskit.errors import DataError
 
@@ -85,12 +84,15 @@ def _tracked(rel: str) -> bool:
     return parts[-1] == "zarr.json" or "c" in parts[:-1]
 
 
-def _crc(fs, full: str) -> str:
-    crc = 0
+def _digest(fs, full: str) -> str:
+    """BLAKE2b-128 of a whole file. Not CRC-32C: every chunk of a shard file ends with its
+    own CRC-32C, and the CRC-32C of a sequence of such self-checked pieces depends only on
+    their lengths, so two different shard files of one size would have the same one."""
+    h = hashlib.blake2b(digest_size=16)
     with fs.open(full, "rb") as f:
         while block := f.read(_BLOCK):
-            crc = google_crc32c.extend(crc, block)
-    return f"{crc:08x}"
+            h.update(block)
+    return h.hexdigest()
 
 
 def _identity(body: dict) -> str:
@@ -101,16 +103,16 @@ def _identity(body: dict) -> str:
 
 def write_manifest(path, samples: dict[str, int], *,
                    storage_options: dict | None = None) -> dict:
-    """List every file of the completed dataset at ``path`` with its size and CRC-32C.
+    """List every file of the completed dataset at ``path`` with its size and hash.
 
     ``samples``: the sample count of every split. Written last, after the metadata is
     consolidated; replaces an earlier manifest (a resumed run). Returns the manifest.
     """
     fs, root = _fs(path, storage_options)
-    files = {rel: {"size": size, "crc32c": _crc(fs, f"{root}/{rel}")}
+    files = {rel: {"size": size, "blake2b": _digest(fs, f"{root}/{rel}")}
              for rel, size in sorted(_listing(fs, root).items()) if _tracked(rel)}
     body = {"format": "defocuskit-manifest", "version": MANIFEST_FORMAT,
-            "checksum": "crc32c", "samples": dict(samples), "files": files}
+            "checksum": "blake2b-128", "samples": dict(samples), "files": files}
     body["identity"] = _identity(body)
     text = json.dumps(body, indent=1, sort_keys=True)
     target = f"{root}/{MANIFEST_NAME}"
@@ -161,8 +163,8 @@ def check_files(path, manifest: dict, *, full: bool = False,
                 storage_options: dict | None = None, progress=None) -> list[FileProblem]:
     """Every file of the dataset that differs from ``manifest`` (see the module doc).
 
-    ``full``: also checksum every shard file's content (else sizes only; metadata files
-    are always checksummed). ``progress``, if given, is called with each shard file's size
+    ``full``: also hash every shard file's content (else sizes only; metadata files are
+    always hashed). ``progress``, if given, is called with each shard file's size
     in bytes once it is hashed.
     """
     fs, root = _fs(path, storage_options)
@@ -181,7 +183,7 @@ def check_files(path, manifest: dict, *, full: bool = False,
                                         f"bytes ({how})"))
             continue
         if full or rel.endswith("zarr.json"):
-            if _crc(fs, f"{root}/{rel}") != want["crc32c"]:
+            if _digest(fs, f"{root}/{rel}") != want["blake2b"]:
                 kind = "metadata edited" if rel.endswith("zarr.json") else \
                     "content differs (replaced, swapped or damaged)"
                 problems.append(FileProblem(rel, f"{kind}: its checksum does not match "

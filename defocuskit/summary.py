@@ -117,8 +117,9 @@ def _missing_shard_files(sp, done: np.ndarray, shard_size: int) -> list[str]:
             continue
         for name in names:
             if not sp.chunk_present(name, wanted[0]):
-                out.append(f"{sp.name}/{name} shard {si} (samples {a}-{b - 1}): shard file "
-                           f"missing or empty; {VERIFY_ADVICE}")
+                span = f"sample {a}" if b - a == 1 else f"samples {a}-{b - 1}"
+                out.append(f"{sp.name}/{name} shard {si} ({span}): shard file missing or "
+                           f"empty; {VERIFY_ADVICE}")
     return out
 
 

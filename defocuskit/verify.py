@@ -1,9 +1,9 @@
 """`defocuskit inspect --verify`: read every stored byte and report what cannot be trusted.
 
 First, for a dataset with a manifest (:mod:`defocuskit.manifest`), every file is compared
-with it: size and CRC-32C of the whole file, so an emptied, truncated, extended, swapped or
-replaced shard file and edited metadata are found even where every chunk still passes its
-own checksum. Then, for each split and array, every shard marked done must have its file
+with it: size and BLAKE2b hash of the whole file, so an emptied, truncated, extended,
+swapped or replaced shard file and edited metadata are found even where every chunk still
+passes its own checksum. Then, for each split and array, every shard marked done must have its file
 (not empty), and every chunk in it must decode and match its CRC-32C checksum (schema 2;
 schema-1 datasets have no checksums, so only decoding is checked). File problems name the
 file; chunk problems are reported as ranges of samples. A dataset without a manifest
@@ -69,7 +69,8 @@ def _merge(problems: list[Problem]) -> list[Problem]:
     out: list[Problem] = []
     for p in problems:
         last = out[-1] if out else None
-        if (last and (last.split, last.array, last.reason) == (p.split, p.array, p.reason)
+        if (last and last.file is None and p.file is None
+                and (last.split, last.array, last.reason) == (p.split, p.array, p.reason)
                 and last.stop == p.start):
             out[-1] = Problem(p.split, p.array, last.start, p.stop, p.reason)
         else:
