@@ -108,3 +108,28 @@ def test_resume_on_the_dataset_without_its_manifest_is_refused(data, tmp_path):
     (bare / MANIFEST_NAME).unlink()
     with pytest.raises(CheckpointError, match="bare.zarr has no manifest"):
         fit(bare, run, tiny_cfg(epochs=2), resume=True, log=quiet)
+
+
+def test_on_the_fly_run_refuses_a_damaged_scene_dataset(tmp_path):
+    from tests.test_onthefly import SCENE_ATTRS, _scenes
+    from tests.test_onthefly import tiny_cfg as otf_cfg
+
+    scenes = tmp_path / "scenes.zarr"
+    rng = np.random.default_rng(0)
+    write_arrays(scenes, {"train": _scenes(4, 64, 96, rng)}, attrs=SCENE_ATTRS, shard_size=2)
+    aif = next(f for f in sorted((scenes / "train" / "aif" / "c" / "1").rglob("*"))
+               if f.is_file())
+    aif.write_bytes(b"")
+    with pytest.raises(DataError, match=r"train/aif/c/1/0/0/0: empty, the manifest says"):
+        fit(scenes, tmp_path / "run", otf_cfg(epochs=1), log=quiet)
+
+
+def test_loader_workers_check_the_dataset_again_when_they_start(copy):
+    from torch.utils.data import DataLoader
+
+    from trainer.data import DefocusDataset
+
+    ds = DefocusDataset(copy, "train", heads=("depth", "aif"))  # checked, fine
+    DAMAGE["truncated shard"][0](copy)  # damaged after the run opened it
+    with pytest.raises(Exception, match=r"train/depth/c/1/0/0: .*the manifest says"):
+        list(DataLoader(ds, batch_size=1, num_workers=1))
