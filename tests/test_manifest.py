@@ -251,3 +251,28 @@ def test_zero_byte_shard_without_a_manifest_is_damage_not_fill_values(legacy):
     assert "train/depth shard 1 (sample 2): shard file missing or empty" in r.output
     assert [str(p) for p in verify_dataset(legacy)] == [
         "train/depth sample 2: shard file missing or empty"]
+
+
+def test_a_resumed_synth_run_writes_the_manifest_when_it_completes(samples_dataset, tmp_path,
+                                                                   samples_dir):
+    from defocuskit.config import SynthConfig
+    from defocuskit.synth import run_synth
+
+    done = read_manifest(samples_dataset)
+    out = tmp_path / "resumed.zarr"
+    shutil.copytree(samples_dataset, out)
+    # as a run killed before its last shard: flag unset, not complete, no manifest yet
+    g = zarr.open_group(str(out), mode="r+", use_consolidated=False)
+    g["test"]["_shard_done"][0] = 0
+    g.attrs["complete"] = False
+    (out / MANIFEST_NAME).unlink()
+    cfg = SynthConfig(source="samples", input=str(samples_dir), output=str(out),
+                      camera="2hded", focus="histogram", mode="gather", seed=0, shard_size=4)
+    summary = run_synth(cfg, resume=True, progress=False)
+    assert summary.n_shards == 1  # only the unfinished shard was redone
+    m = read_manifest(out)
+    assert m["samples"] == done["samples"] == {"train": 6, "test": 2}
+    # the same data files; only the root metadata (last run's timing) differs
+    data_files = {k: v for k, v in m["files"].items() if k != "zarr.json"}
+    assert data_files == {k: v for k, v in done["files"].items() if k != "zarr.json"}
+    assert verify_dataset(out) == []
