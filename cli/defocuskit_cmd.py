@@ -192,7 +192,7 @@ def preview(dataset, split, n, output, stack_index):
 @click.argument("dataset")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.option("--verify", is_flag=True, help="Read every stored byte: compare every file with "
-              "the dataset's manifest (size and checksum) and every chunk with its checksum; "
+              "the dataset's manifest (size and hash) and every chunk with its checksum; "
               "report each damaged file, and missing shard files and checksum failures by "
               "split, array and sample range (exit 3).")
 @user_errors
