@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import warnings
 
 import click
 
@@ -50,7 +52,8 @@ def user_errors(fn):
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
-            return fn(*args, **kwargs)
+            with _notes():
+                return fn(*args, **kwargs)
         except DefocusKitError as exc:
             raise click.ClickException(one_line(exc)) from None
         except OSError as exc:  # a read-only or full filesystem, a path under /proc, ...
@@ -91,3 +94,21 @@ class _Ranged(click.ParamType):
 def ranged(lo: float | None = None, hi: float | None = None, **kwargs) -> click.ParamType:
     """A click type for a number in ``Range(lo, hi, **kwargs)`` (or a ``Range`` itself)."""
     return _Ranged(lo if isinstance(lo, Range) else Range(lo, hi, **kwargs))
+
+
+@contextlib.contextmanager
+def _notes():
+    """Library notes for the user (a dataset without a manifest) as one plain line on
+    stderr, instead of a warning with its source line; other warnings as usual."""
+    with warnings.catch_warnings():
+        shown = warnings.showwarning
+
+        def show(message, category, filename, lineno, file=None, line=None):
+            # by name: importing defocuskit.store (zarr) here would slow every --help
+            if category.__name__ == "NoManifestWarning":
+                click.echo(f"note: {message}", err=True)
+            else:
+                shown(message, category, filename, lineno, file, line)
+
+        warnings.showwarning = show
+        yield

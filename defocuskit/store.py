@@ -26,7 +26,13 @@ dataset never looks complete and ``--resume`` redoes exactly the shards not mark
 Every chunk ends in a CRC-32C checksum (Zarr v3's ``crc32c`` codec, after the compressor;
 the shard index has its own), so a flipped bit is an error, never data. A shard file that
 is missing reads, in Zarr, as fill values: :meth:`SplitReader.read` checks that the shard
-file of every sample it reads exists, so fill values are never taken for data.
+file of every sample it reads exists and is not empty, so fill values are never taken
+for data.
+
+A completed dataset carries a manifest (:mod:`defocuskit.manifest`): every file's size and
+checksum. :func:`open_dataset` compares the metadata files and the shard files' sizes with
+it (no data read), so a truncated, emptied, extended or missing file, or edited metadata,
+is refused before anything is read.
 """
 
 from __future__ import annotations
@@ -44,11 +50,13 @@ from zarr.codecs import BloscCodec, Crc32cCodec
 from zarr.core.sync import sync
 
 from defocuskit.errors import DataError, SchemaError
+from defocuskit.manifest import VERIFY_ADVICE, check_files, read_manifest, write_manifest
 
 __all__ = [
     "SCHEMA_VERSION", "SplitSpec", "PER_SAMPLE_SCALARS", "create_dataset", "write_shard",
     "shard_ranges", "done_shards", "mark_complete", "open_dataset", "open_group_rw",
     "write_arrays", "DatasetReader", "SplitReader", "COMPRESSORS", "READABLE_VERSIONS",
+    "NoManifestWarning",
 ]
 
 SCHEMA_VERSION = 2  # 2: every chunk carries a CRC-32C checksum
@@ -65,9 +73,13 @@ COMPRESSORS = {
 @contextlib.contextmanager
 def _quiet_consolidated():
     """Zarr warns that consolidated metadata is not in the v3 spec yet; we rely on it
-    knowingly. Silenced around our own calls only, never process-wide."""
+    knowingly. Zarr also warns, when it lists a group's members, about the manifest file
+    at the root, which is not a Zarr node. Silenced around our own calls only, never
+    process-wide."""
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Consolidated metadata",
+                                category=UserWarning)
+        warnings.filterwarnings("ignore", message="Object at .* is not recognized",
                                 category=UserWarning)
         yield
 
@@ -201,15 +213,31 @@ def done_shards(path, split: str, storage_options: dict | None = None) -> np.nda
 
 def mark_complete(path, *, extra_attrs: dict | None = None,
                   storage_options: dict | None = None) -> None:
-    """Check every shard is done, set ``complete = True`` and consolidate the metadata."""
+    """Check every shard is done, set ``complete = True``, consolidate the metadata and
+    write the manifest (:func:`defocuskit.manifest.write_manifest`).
+
+    A dataset that already has a manifest (a resumed run of a complete dataset) must still
+    match it in its shard files' sizes: damage is never sealed into a new manifest.
+    """
     root = open_group_rw(path, storage_options)
+    samples = {}
     for split in root.attrs["splits"]:
         missing = np.flatnonzero(~done_shards(path, split, storage_options))
         if missing.size:
             raise SchemaError(f"split {split!r}: shards {missing.tolist()} are not written")
+        samples[split] = int(root[split].attrs["n"])
+    old = read_manifest(path, storage_options=storage_options)
+    if old is not None:
+        damaged = [p for p in check_files(path, old, storage_options=storage_options)
+                   if not p.file.endswith("zarr.json")]
+        if damaged:
+            raise DataError(f"dataset {path}: {damaged[0]}; the complete dataset is damaged "
+                            "and a resume does not rewrite finished shards: rebuild it with "
+                            "`defocuskit synth ... --overwrite`")
     root.attrs.update({**(extra_attrs or {}), "complete": True})
     with _quiet_consolidated():
         zarr.consolidate_metadata(root.store)
+    write_manifest(path, samples, storage_options=storage_options)
 
 
 def write_arrays(path, splits: Mapping[str, Mapping[str, np.ndarray]], *,
@@ -278,15 +306,19 @@ class SplitReader:
         return f"dataset {self.dataset_path}, split {self.name!r}, array {name!r}, sample {i}"
 
     def chunk_present(self, name: str, i: int) -> bool:
-        """Whether the file holding sample ``i`` of ``name`` exists (cached per shard)."""
+        """Whether the file holding sample ``i`` of ``name`` exists and is not empty
+        (cached per shard; an empty file reads, in Zarr, as fill values)."""
         arr = self.array(name)
         outer = arr.shards or arr.chunks
         block = i // outer[0]
         key = (name, block)
         if key not in self._present:
             chunk_key = arr.metadata.encode_chunk_key((block,) + (0,) * (arr.ndim - 1))
-            self._present[key] = bool(sync(
-                arr.store_path.store.exists(f"{arr.path}/{chunk_key}")))
+            try:
+                size = sync(arr.store_path.store.getsize(f"{arr.path}/{chunk_key}"))
+            except FileNotFoundError:
+                size = 0
+            self._present[key] = size > 0
         return self._present[key]
 
     def read_array(self, name: str, i: int) -> np.ndarray:
@@ -297,7 +329,7 @@ class SplitReader:
             raise DataError(f"{self._where(name, i)}: skipped when the dataset was written "
                             "(synth --on-error skip); it holds no data")
         if not self.chunk_present(name, i):
-            raise DataError(f"{self._where(name, i)}: its shard file is missing; the "
+            raise DataError(f"{self._where(name, i)}: its shard file is missing or empty; the "
                             "dataset is damaged (check it with `defocuskit inspect --verify`)")
         try:
             return np.asarray(self.array(name)[i])
@@ -313,9 +345,10 @@ class SplitReader:
 class DatasetReader:
     """A complete defocuskit dataset opened for reading (see :func:`open_dataset`)."""
 
-    def __init__(self, root, path):
+    def __init__(self, root, path, manifest: dict | None = None):
         self._root = root
         self.path = path
+        self.manifest = manifest  # None: written before manifests (or not checked)
         self.attrs: dict[str, Any] = dict(root.attrs)
         self.splits: list[str] = list(self.attrs.get("splits", []))
 
@@ -328,20 +361,52 @@ class DatasetReader:
         return iter(self.splits)
 
 
+def _check_against_manifest(path, storage_options) -> dict | None:
+    """The manifest, once the files match it by size and metadata checksum (None if the
+    dataset has none); else DataError naming the first file that differs."""
+    manifest = read_manifest(path, storage_options=storage_options)
+    if manifest is not None:
+        problems = check_files(path, manifest, storage_options=storage_options)
+        if problems:
+            more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+            raise DataError(f"dataset {path}: {problems[0]}{more}; the dataset is "
+                            f"damaged: {VERIFY_ADVICE}")
+    return manifest
+
+
+class NoManifestWarning(UserWarning):
+    """A dataset written before manifests: files are not checked against one on open."""
+
+
 def open_dataset(path, *, storage_options: dict | None = None,
-                 require_complete: bool = True) -> DatasetReader:
+                 require_complete: bool = True, check_manifest: bool = True,
+                 note_no_manifest: bool = True) -> DatasetReader:
     """Open a dataset written by ``defocuskit synth`` for reading.
+
+    With ``check_manifest`` (the default) the dataset's files are compared with its
+    manifest first: metadata by checksum, shard files by size (no data read). A dataset
+    without a manifest (written before manifests) is still read; ``note_no_manifest``
+    says so once per dataset (a :class:`NoManifestWarning`).
 
     Raises
     ------
     SchemaError
         If ``path`` is not a defocuskit dataset, has another schema version, or is not
         complete (an interrupted run; finish it with ``defocuskit synth --resume``).
+    DataError
+        A file differs from the manifest, the manifest itself is damaged, or the root
+        ``zarr.json`` cannot be parsed: the message names the file.
     """
     try:
         root = _open(path, "r", storage_options)
     except (FileNotFoundError, zarr.errors.GroupNotFoundError) as exc:
         raise SchemaError(f"{path}: not a Zarr dataset ({exc.__class__.__name__})") from None
+    except (ValueError, TypeError, KeyError) as exc:  # JSON or metadata that does not parse
+        if check_manifest:  # name the damaged file if the manifest can
+            _check_against_manifest(path, storage_options)
+        raise DataError(f"dataset {path}: its metadata (zarr.json) cannot be read "
+                        f"({exc.__class__.__name__}: {str(exc)[:100]}); the dataset is "
+                        f"damaged: {VERIFY_ADVICE}") from None
     attrs = dict(root.attrs)
     version = attrs.get("schema_version")
     if version is None:
@@ -354,4 +419,9 @@ def open_dataset(path, *, storage_options: dict | None = None,
     if require_complete and not attrs.get("complete", False):
         raise SchemaError(f"{path}: dataset is incomplete (an interrupted synth run); finish "
                           "it with `defocuskit synth ... --resume`")
-    return DatasetReader(root, path)
+    manifest = _check_against_manifest(path, storage_options) if check_manifest else None
+    if check_manifest and manifest is None and note_no_manifest and attrs.get("complete"):
+        warnings.warn(f"dataset {path} has no manifest (written before manifests): its "
+                      "files are not checked on open; `defocuskit inspect --verify` checks "
+                      "its chunk checksums", NoManifestWarning, stacklevel=1)  # once per dataset
+    return DatasetReader(root, path, manifest)

@@ -6,7 +6,9 @@ from typing import Any
 
 import numpy as np
 
-from defocuskit.store import open_dataset
+from defocuskit.errors import DataError
+from defocuskit.manifest import VERIFY_ADVICE, check_files, read_manifest
+from defocuskit.store import open_dataset, shard_ranges
 
 __all__ = ["summarize", "format_summary", "stat_indices"]
 
@@ -26,49 +28,129 @@ def _stats(values: np.ndarray) -> dict[str, float | None]:
             "median": float(np.median(v)), "valid_fraction": float(v.size / values.size)}
 
 
+def _file_problems(path) -> tuple[str, list[str], dict | None]:
+    """(manifest state, problems, manifest): the cheap check of the files against the
+    manifest (sizes, metadata checksums; no data read)."""
+    try:
+        manifest = read_manifest(path)
+    except DataError as exc:
+        return "damaged", [str(exc)], None
+    if manifest is None:
+        return "absent", [], None
+    return "present", [str(p) for p in check_files(path, manifest)], manifest
+
+
 def summarize(path, *, max_samples: int = 64) -> dict[str, Any]:
-    """Summary of a dataset as plain JSON (statistics over up to ``max_samples`` per split)."""
-    ds = open_dataset(path, require_complete=False)
+    """Summary of a dataset as plain JSON (statistics over up to ``max_samples`` per split).
+
+    ``problems`` lists, one line each, damage found without reading everything: files
+    that differ from the manifest in size or (metadata) checksum, shard files missing or
+    empty (a dataset without a manifest), flags that contradict ``complete``, and samples
+    that fail their checksum while the statistics are read. With problems no statistics
+    are given (they would mix in fill values) and ``complete`` is false.
+    """
+    state, problems, _ = _file_problems(path)
+    try:
+        ds = open_dataset(path, require_complete=False, check_manifest=False)
+    except DataError as exc:  # the root metadata does not parse
+        if not problems:
+            problems.append(str(exc))
+        return {"path": str(path), "manifest": state, "complete": False,
+                "problems": problems, "splits": {}}
     a = ds.attrs
     info: dict[str, Any] = {
         "path": str(path), "schema_version": a.get("schema_version"),
-        "complete": bool(a.get("complete", False)), "seed": a.get("seed"),
+        "complete": bool(a.get("complete", False)), "manifest": state, "seed": a.get("seed"),
         "engine_mode": a.get("engine_mode"), "focus_policy": a.get("focus_policy"),
         "camera": a.get("camera"), "source": a.get("source", {}).get("name"),
         "source_identity": a.get("source", {}).get("identity"),
         "versions": a.get("versions"), "last_run": a.get("last_run"), "splits": {},
+        "problems": problems,
     }
+    marked_complete = info["complete"]
     for name in ds.splits:
         sp = ds[name]
         done = np.asarray(sp.array("_shard_done")[:]).astype(bool)
-        idx = stat_indices(len(sp), max_samples)
-        s: dict[str, Any] = {
+        if marked_complete and not done.all():
+            info["complete"] = False
+            problems.append(f"split {name!r}: shards {np.flatnonzero(~done).tolist()} are not "
+                            "marked done although the dataset is marked complete (the "
+                            "'shard done' flag was lost or changed)")
+        if state != "present":  # no manifest to compare sizes with: every shard file there
+            problems += _missing_shard_files(sp, done, int(a["shard_size"]))
+        info["splits"][name] = s = {
             "n": len(sp), "image_shape": list(sp.image_shape), "focal_stack": sp.focal_stack,
             "scene_only": not sp.has("defocused"),
             "arrays": {k: {"shape": list(sp.array(k).shape), "dtype": str(sp.array(k).dtype)}
                        for k in sorted(sp._g.array_keys()) if not k.startswith("_")},
             "shards_done": int(done.sum()), "shards_total": int(done.size),
-            "skipped": len(sp.attrs.get("skipped", [])), "stats_over_samples": int(idx.size),
+            "skipped": len(sp.attrs.get("skipped", [])), "stats_over_samples": 0,
         }
-        if done.all() and len(sp):
-            s["depth_m"] = _stats(np.asarray(sp.array("depth").get_orthogonal_selection(
-                (idx, slice(None), slice(None)))))
-            if sp.has("sigma"):
-                sig = sp.array("sigma")
-                sel = (idx,) + (slice(None),) * (sig.ndim - 1)
-                s["sigma_px"] = _stats(np.asarray(sig.get_orthogonal_selection(sel)))
-                fd = np.asarray(sp.array("focus_distance")[:], dtype=np.float64)
-                s["focus_distance_m"] = _stats(fd)
-                for k in ("focal_length", "f_number", "pixel_pitch", "coc_to_sigma"):
-                    v = np.asarray(sp.array(k)[:], dtype=np.float64)
-                    s[k] = _stats(v)
-        info["splits"][name] = s
+        if not done.all():
+            s["stats_note"] = "not computed: not every shard is written"
+        elif not sp.usable_indices():
+            s["stats_note"] = "not computed: no usable sample"
+    for name, s in info["splits"].items():
+        if "stats_note" in s:
+            continue
+        if problems:
+            s["stats_note"] = "not computed, the dataset is damaged: see the problems"
+            continue
+        try:
+            s.update(_split_stats(ds[name], max_samples))
+        except DataError as exc:
+            problems.append(str(exc))
+            s["stats_note"] = "not computed, the dataset is damaged: see the problems"
+    if problems:
+        info["complete"] = False
     return info
+
+
+def _missing_shard_files(sp, done: np.ndarray, shard_size: int) -> list[str]:
+    """One line per array and shard marked done whose file is missing or empty."""
+    out = []
+    skipped = sp.skipped_indices()
+    names = sorted(k for k in sp._g.array_keys() if not k.startswith("_"))
+    for si, (a, b) in enumerate(shard_ranges(len(sp), shard_size)):
+        wanted = [i for i in range(a, b) if i not in skipped]
+        if not done[si] or not wanted:
+            continue
+        for name in names:
+            if not sp.chunk_present(name, wanted[0]):
+                span = f"sample {a}" if b - a == 1 else f"samples {a}-{b - 1}"
+                out.append(f"{sp.name}/{name} shard {si} ({span}): shard file missing or "
+                           f"empty; {VERIFY_ADVICE}")
+    return out
+
+
+def _whole(sp, name: str) -> np.ndarray:
+    """A small per-sample array, read at once; a chunk that fails is a DataError."""
+    try:
+        return np.asarray(sp.array(name)[:])
+    except Exception as exc:  # noqa: BLE001 - any codec failure means damaged bytes
+        raise DataError(f"{sp.name}/{name}: damaged chunk ({exc.__class__.__name__}); "
+                        f"{VERIFY_ADVICE}") from None
+
+
+def _split_stats(sp, max_samples: int) -> dict[str, Any]:
+    """Depth, sigma and camera statistics of a split, every value read checked."""
+    usable = sp.usable_indices()
+    idx = [usable[k] for k in stat_indices(len(usable), max_samples)]
+    out: dict[str, Any] = {"stats_over_samples": len(idx)}
+    out["depth_m"] = _stats(np.stack([sp.read_array("depth", i) for i in idx]))
+    if out["depth_m"]["min"] is None:
+        out["stats_note"] = f"no valid (finite) depth in the {len(idx)} samples read"
+    if sp.has("sigma"):
+        out["sigma_px"] = _stats(np.stack([sp.read_array("sigma", i) for i in idx]))
+        for k, key in (("focus_distance", "focus_distance_m"), ("focal_length", None),
+                       ("f_number", None), ("pixel_pitch", None), ("coc_to_sigma", None)):
+            out[key or k] = _stats(_whole(sp, k)[usable].astype(np.float64))
+    return out
 
 
 def _fmt(st: dict | None, unit: str, scale: float = 1.0, prec: int = 3) -> str:
     if not st or st.get("min") is None:
-        return "n/a"
+        return "n/a (no finite values)"
     return (f"{st['min'] * scale:.{prec}f} .. {st['max'] * scale:.{prec}f} {unit} "
             f"(mean {st['mean'] * scale:.{prec}f}, valid {100 * st['valid_fraction']:.1f} %)")
 
@@ -81,14 +163,22 @@ _INCOMPLETE = ("NO (interrupted: rerun the same synth command with --resume; "
 
 def format_summary(info: dict[str, Any]) -> str:
     """Human-readable rendering of :func:`summarize`'s result."""
+    problems = info.get("problems", [])
+    if "source" not in info:  # the root metadata cannot be read
+        return "\n".join([f"dataset   {info['path']}", f"complete  {_DAMAGED}",
+                          *_problem_lines(problems)])
     cam = info.get("camera") or {}
+    complete = "yes" if info["complete"] else _DAMAGED if problems else _INCOMPLETE
     lines = [
         f"dataset   {info['path']}",
-        f"complete  {'yes' if info['complete'] else _INCOMPLETE}",
+        f"complete  {complete}",
         f"source    {info['source']}  ({(info.get('source_identity') or {}).get('path', '?')})",
         f"camera    {cam.get('preset')}  {cam.get('source', '')}",
         f"mode      {info['engine_mode']}   focus {info['focus_policy']}   seed {info['seed']}",
     ]
+    if info.get("manifest") == "absent":
+        lines.append("manifest  none (written before manifests): files not checked against "
+                     "one; `inspect --verify` checks the chunk checksums")
     for name, s in info["splits"].items():
         h, w = s["image_shape"]
         stack = f", focal stack of {s['focal_stack']}" if s["focal_stack"] else ""
@@ -100,8 +190,10 @@ def format_summary(info: dict[str, Any]) -> str:
                          "`trainer fit --on-the-fly`")
         for k, v in s["arrays"].items():
             lines.append(f"  {k:<15} {str(tuple(v['shape'])):<24} {v['dtype']}")
-        if "depth_m" in s:
-            lines.append(f"  depth           {_fmt(s['depth_m'], 'm')}")
+        if "depth_m" not in s:
+            lines.append(f"  depth           n/a ({s.get('stats_note', 'not computed')})")
+            continue
+        lines.append(f"  depth           {_fmt(s['depth_m'], 'm')}")
         if "sigma_px" in s:
             lines.append(f"  sigma           {_fmt(s['sigma_px'], 'px', prec=2)}")
             lines.append(f"  focus distance  {_fmt(s['focus_distance_m'], 'm')}")
@@ -109,4 +201,14 @@ def format_summary(info: dict[str, Any]) -> str:
             lines.append(f"  f-number        {_fmt(s['f_number'], '', prec=2)}")
             lines.append(f"  pixel pitch     {_fmt(s['pixel_pitch'], 'um', 1e6, 2)}")
         lines.append(f"  (statistics over {s['stats_over_samples']} samples)")
-    return "\n".join(lines)
+    return "\n".join(lines + _problem_lines(problems))
+
+
+_DAMAGED = "NO (damaged: see the problems below)"
+
+
+def _problem_lines(problems: list[str]) -> list[str]:
+    if not problems:
+        return []
+    return ([f"\n{len(problems)} problem(s):"] + [f"  {p}" for p in problems]
+            + [f"the dataset is damaged: {VERIFY_ADVICE} (it reads every byte)"])

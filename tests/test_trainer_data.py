@@ -9,7 +9,8 @@ import zarr
 from torch.utils.data import DataLoader
 
 from defocuskit.errors import ConfigError, SchemaError
-from defocuskit.store import write_arrays
+from defocuskit.manifest import MANIFEST_NAME
+from defocuskit.store import mark_complete, write_arrays
 from trainer.data import (
     DefocusDataset,
     crop_to,
@@ -137,6 +138,8 @@ def no_depth(tmp_path_factory):
     g = zarr.open_group(str(path), mode="r+", use_consolidated=False)
     del g["train"]["depth"]
     zarr.consolidate_metadata(g.store)
+    (path / MANIFEST_NAME).unlink()  # a dataset made so on purpose: list its files anew
+    mark_complete(path)
     return path
 
 
@@ -274,6 +277,7 @@ def test_damaged_shard_in_a_worker_is_one_clear_line(tmp_path):
     with pytest.raises(click.ClickException) as info:
         load_all()
     msg = info.value.message
-    assert msg.endswith("split 'train', array 'depth', sample 2: its shard file is missing; "
-                        "the dataset is damaged (check it with `defocuskit inspect --verify`)")
+    assert msg.endswith("split 'train', array 'depth', sample 2: its shard file is missing or "
+                        "empty; the dataset is damaged (check it with `defocuskit inspect "
+                        "--verify`)")
     assert "\n" not in msg and "Traceback" not in msg

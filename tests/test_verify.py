@@ -59,13 +59,14 @@ def test_flipped_byte_is_a_named_error_and_a_verify_finding(copy):
 def test_missing_shard_file_is_not_read_as_fill_values(copy):
     _shard_file(copy, "stack", "sigma", 0).unlink()
     sp = open_dataset(copy)["stack"]
-    with pytest.raises(DataError, match="array 'sigma', sample 1: its shard file is missing"):
+    with pytest.raises(DataError, match="array .sigma., sample 1: its shard file is missing or "
+                       "empty"):
         sp.read_array("sigma", 1)
     problems = verify_dataset(copy)
-    assert [str(p) for p in problems] == ["stack/sigma samples 0-1: shard file missing"]
+    assert [str(p) for p in problems] == ["stack/sigma samples 0-1: shard file missing or empty"]
     r = CliRunner().invoke(main, ["inspect", str(copy), "--verify", "--json"])
     assert r.exit_code == 3
-    assert json.loads(r.output)["problems"][0]["reason"] == "shard file missing"
+    assert json.loads(r.output)["problems"][0]["reason"] == "shard file missing or empty"
 
 
 def test_skipped_samples_are_not_data(copy):
@@ -81,7 +82,7 @@ def test_preview_names_the_damage_in_one_line(copy, tmp_path):
     r = CliRunner().invoke(main, ["preview", str(copy), "--split", "real", "-n", "3",
                                   "--output", str(tmp_path / "p.png")])
     assert r.exit_code == 1 and "Traceback" not in r.output
-    assert "split 'real', array 'aif', sample 0: its shard file is missing" in r.output
+    assert "split 'real', array 'aif', sample 0: its shard file is missing or empty" in r.output
 
 
 def test_preview_leaves_out_skipped_samples(copy, tmp_path):

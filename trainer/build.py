@@ -286,6 +286,7 @@ def restore(run: Run, last_path: Path) -> None:
                               f"sigma levels {levels}, this version's rule is {now}; the rest "
                               "of the run would render differently. Start a new run (or use "
                               "the version that made this one)")
+    _check_same_dataset(ckpt, run.train_ds, last_path)
     run.model.load_state_dict(ckpt["model"])
     run.optimizer.load_state_dict(ckpt["optimizer"])
     run.scheduler.load_state_dict(ckpt["scheduler"])
@@ -294,3 +295,19 @@ def restore(run: Run, last_path: Path) -> None:
     run.history = [r for r in ckpt.get("history", []) if r["epoch"] <= run.start_epoch]
     set_rng_state(ckpt["rng"])
     run.encoder_init = ckpt.get("encoder_init")
+
+
+def _check_same_dataset(ckpt: dict, train_ds, last_path: Path) -> None:
+    """A resumed run continues on the dataset it started on: the identity (manifest hash)
+    recorded in ``last.pt`` must be the dataset's. A checkpoint without one (written
+    before identities were recorded, or trained on a dataset without a manifest) is not
+    checked."""
+    then, now = ckpt.get("dataset_identity"), train_ds.dataset_identity
+    if then is None or then == now:
+        return
+    data = train_ds.path
+    what = ("has no manifest (identity unknown)" if now is None
+            else f"is another one (identity {now})")
+    raise CheckpointError(f"--resume: {last_path} was trained on the dataset with identity "
+                          f"{then}; {data} {what}. Resume with the run's own dataset, or "
+                          "start a new run (another --run-dir, or --overwrite)")

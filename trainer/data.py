@@ -148,7 +148,10 @@ class DefocusDataset(Dataset):
         self.resize = None if resize is None else (int(resize[0]), int(resize[1]))
         self.stack_index = stack_index
         self.epoch = 0
-        reader = open_dataset(path)
+        reader = open_dataset(path)  # checked against its manifest (sizes, metadata)
+        # the manifest's hash, None for a dataset written before manifests: a resumed run
+        # must continue on the dataset it started on
+        self.dataset_identity = None if reader.manifest is None else reader.manifest["identity"]
         camera_attrs = reader.attrs.get("camera")
         self.coc_model = (camera_attrs.get("coc_model") if isinstance(camera_attrs, dict)
                           else None)
@@ -236,7 +239,8 @@ class DefocusDataset(Dataset):
 
     def _reader(self):
         if self._split is None or self._pid != os.getpid():
-            self._split = open_dataset(self.path)[self.split]
+            # checked against the manifest again in every process (each epoch's workers)
+            self._split = open_dataset(self.path, note_no_manifest=False)[self.split]
             self._pid = os.getpid()
         return self._split
 

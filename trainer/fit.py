@@ -319,7 +319,8 @@ def _save_epoch(run: Run, completed: int) -> None:
              "model_config": run.model_cfg.to_dict(), "train_config": run.cfg.to_dict(),
              "history": run.history, "rng": rng_state(),
              "encoder_init": run.encoder_init,
-             "render_levels": render_levels(run.rendered_mode)}
+             "render_levels": render_levels(run.rendered_mode),
+             "dataset_identity": run.train_ds.dataset_identity}
     # best.pt first: a kill between the two writes then leaves last.pt one epoch behind,
     # which --resume redoes, instead of a stale best.pt that nothing fixes.
     # best.pt is for eval/predict: no optimiser, scheduler or RNG state.
