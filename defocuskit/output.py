@@ -54,6 +54,7 @@ from defocuskit.lock import real_path, writer_lock
 __all__ = ["PRODUCER", "LEFTOVER_MARKER", "is_remote", "local_path", "real_path",
            "probe_output", "writer_lock", "staging_path", "prepare_staging",
            "swap_into_place", "discard_staging", "foreign_entries", "mark_staging",
+           "restore_interrupted_swap",
            "remove_dataset", "sibling_names"]
 
 PRODUCER = "defocuskit"
@@ -214,26 +215,33 @@ def _check_leftover(folder: Path, role: str, name: str) -> None:
                           "run again")
 
 
-def prepare_staging(path) -> Path:
-    """Return a new, empty staging folder for ``path``, clearing our own stale leftovers.
+def restore_interrupted_swap(path) -> None:
+    """Finish what an ``--overwrite`` killed mid-swap left: a ``.NAME.defocuskit-old``
+    (the previous dataset) is put back if ``NAME`` is missing, and removed otherwise.
 
-    A leftover ``.NAME.defocuskit-old`` is a previous dataset whose swap was cut short:
-    if ``NAME`` is missing it is put back, otherwise it is removed. Leftovers are
-    recognised only by the marker file written into them (:data:`LEFTOVER_MARKER`);
-    anything else under those names is refused and left as it is.
+    Call before looking at the output. Leftovers are recognised only by the marker file
+    written into them (:data:`LEFTOVER_MARKER`); anything else under that name is refused
+    and left as it is.
     """
     final = local_path(path)
     old = _sibling(final, _OLD_SUFFIX)
-    if os.path.lexists(old):
-        _check_leftover(old, "old", final.name)
-        if not os.path.lexists(final):
-            os.rename(old, final)
-            _unmark(final)
-        else:
-            shutil.rmtree(old)
+    if not os.path.lexists(old):
+        return
+    _check_leftover(old, "old", Path(os.path.abspath(final)).name)
+    if not os.path.lexists(final):
+        os.rename(old, final)
+        _unmark(final)
+    else:
+        shutil.rmtree(old)
+
+
+def prepare_staging(path) -> Path:
+    """Return a new, empty staging folder for ``path``, clearing our own stale one (a
+    folder of that name without our marker is refused and left as it is)."""
+    final = local_path(path)
     stage = staging_path(final)
     if os.path.lexists(stage):
-        _check_leftover(stage, "partial", final.name)
+        _check_leftover(stage, "partial", Path(os.path.abspath(final)).name)
         shutil.rmtree(stage)
     stage.mkdir()
     return stage
@@ -272,7 +280,7 @@ def swap_into_place(stage: Path, path, *, replace: bool) -> None:
         stage.rmdir()
         return
     old = _sibling(final, _OLD_SUFFIX)
-    _mark(final, "old", final.name)
+    _mark(final, "old", Path(os.path.abspath(final)).name)
     os.rename(final, old)
     try:
         os.rename(stage, final)

@@ -38,6 +38,7 @@ from defocuskit.output import (
     probe_output,
     real_path,
     remove_dataset,
+    restore_interrupted_swap,
     swap_into_place,
     writer_lock,
 )
@@ -225,6 +226,8 @@ def _write(source: Source, cfg: SynthConfig, settings: dict[str, Any], t0: float
            given: str) -> SynthSummary:
     """:func:`run_synth` under the writer lock; ``cfg.output`` is the real path of a local
     output, ``given`` the path as the user wrote it (for messages)."""
+    if not is_remote(cfg.output):
+        restore_interrupted_swap(cfg.output)
     state = probe_output(cfg.output, cfg.storage_options)
     if state == "dataset" and not (resume or overwrite):
         raise ConfigError(f"output {given!r} already exists; pass --resume to "
