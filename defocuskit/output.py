@@ -61,8 +61,8 @@ PRODUCER = "defocuskit"
 _STAGING_SUFFIX = ".defocuskit-partial"
 _OLD_SUFFIX = ".defocuskit-old"
 LEFTOVER_MARKER = ".defocuskit-leftover"   # written into the staging and old folders
-# files a dataset's root holds besides its zarr.json and split folders
-DATASET_ROOT_FILES = ("zarr.json", LEFTOVER_MARKER)
+# files a dataset's root may hold besides its split folders (the last: a dataset manifest)
+DATASET_ROOT_FILES = ("zarr.json", LEFTOVER_MARKER, "defocuskit-manifest.json")
 
 
 def is_remote(path) -> bool:
