@@ -295,11 +295,16 @@ def foreign_entries(path) -> list[str]:
     """Files and folders inside a local dataset that the dataset did not write.
 
     A dataset holds its root ``zarr.json`` (and :data:`DATASET_ROOT_FILES`), one folder
-    per split, inside it one folder per array, and inside those ``zarr.json`` and the
-    chunk tree ``c/`` whose entries are numbers; anything else (a run directory, notes)
-    is foreign. Returns the foreign paths, relative to ``path`` (at most 10).
+    per split named in its ``splits`` attribute, inside it one folder per array, and
+    inside those ``zarr.json`` and the chunk tree ``c/`` whose entries are numbers;
+    anything else (a run directory, notes, another Zarr group) is foreign. Returns the
+    foreign paths, relative to ``path`` (at most 10).
     """
     root = local_path(path)
+    try:
+        splits = _root_attrs((root / "zarr.json").read_text(), str(root)).get("splits", [])
+    except (OSError, SchemaError):
+        splits = []
     found: list[str] = []
 
     def walk(folder: Path, rel: str, depth: int) -> None:
@@ -312,7 +317,8 @@ def foreign_entries(path) -> list[str]:
                 continue
             if depth < 2 and entry == "zarr.json" and not is_dir:
                 continue
-            if depth < 2 and is_dir and (full / "zarr.json").is_file():
+            if (depth < 2 and is_dir and (full / "zarr.json").is_file()
+                    and (depth == 1 or entry in splits)):
                 walk(full, f"{name}/", depth + 1)
             elif depth == 2 and entry == "zarr.json" and not is_dir:
                 continue

@@ -194,11 +194,14 @@ def test_overwrite_refuses_a_dataset_holding_files_it_did_not_write(tmp_path):
     run.mkdir(parents=True)
     (run / "last.pt").write_bytes(b"checkpoint")
     (out / "test" / "notes.txt").write_text("mine")
+    other = out / "other.zarr"  # another Zarr group is not a split of the dataset
+    other.mkdir()
+    (other / "zarr.json").write_text('{"zarr_format": 3, "node_type": "group"}')
     before = _snapshot(out)
     r = CliRunner().invoke(main, ["synth", "--source", "samples", "--output", str(out),
                                   "--split", "test", "--no-progress", "--overwrite"])
     assert r.exit_code == 1 and "would delete files the dataset did not write" in r.output
-    assert "runs/" in r.output and "test/notes.txt" in r.output
+    assert "(other.zarr/, runs/, test/notes.txt)" in r.output
     assert _snapshot(out) == before
 
 
