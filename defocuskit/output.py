@@ -53,9 +53,8 @@ from defocuskit.lock import real_path, writer_lock
 
 __all__ = ["PRODUCER", "LEFTOVER_MARKER", "is_remote", "local_path", "real_path",
            "probe_output", "writer_lock", "staging_path", "prepare_staging",
-           "swap_into_place", "discard_staging", "foreign_entries", "mark_staging",
-           "restore_interrupted_swap",
-           "remove_dataset", "sibling_names"]
+           "swap_into_place", "discard_staging", "foreign_entries", "refuse_foreign_entries",
+           "mark_staging", "restore_interrupted_swap", "remove_dataset", "sibling_names"]
 
 PRODUCER = "defocuskit"
 _STAGING_SUFFIX = ".defocuskit-partial"
@@ -332,6 +331,18 @@ def foreign_entries(path) -> list[str]:
 
     walk(root, "", 0)
     return found
+
+
+def refuse_foreign_entries(path, shown=None) -> None:
+    """Raise ConfigError naming what :func:`foreign_entries` finds in the local dataset at
+    ``path`` (``--overwrite`` would delete the whole folder); ``shown``: the path as the
+    user wrote it."""
+    foreign = foreign_entries(path)
+    if foreign:
+        listed = ", ".join(foreign[:3]) + (", ..." if len(foreign) > 3 else "")
+        raise ConfigError(f"output {shown or path}: --overwrite would delete files the "
+                          f"dataset did not write ({listed}); move them out of the dataset "
+                          "folder yourself, then run again")
 
 
 def remove_dataset(path, storage_options: dict | None = None) -> None:

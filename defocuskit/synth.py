@@ -31,12 +31,12 @@ from defocuskit.output import (
     LEFTOVER_MARKER,
     describe_os_error,
     discard_staging,
-    foreign_entries,
     is_remote,
     mark_staging,
     prepare_staging,
     probe_output,
     real_path,
+    refuse_foreign_entries,
     remove_dataset,
     restore_interrupted_swap,
     swap_into_place,
@@ -236,7 +236,7 @@ def _write(source: Source, cfg: SynthConfig, settings: dict[str, Any], t0: float
         specs = _open_for_resume(cfg, source, strict_resume)
         return _fill(source, cfg, specs, t0, progress)
     if state == "dataset" and not is_remote(cfg.output):
-        _refuse_foreign_entries(cfg.output, given)
+        refuse_foreign_entries(cfg.output, given)
     if is_remote(cfg.output):
         if state == "dataset":  # recognised as ours: remote stores cannot swap
             remove_dataset(cfg.output, cfg.storage_options)
@@ -261,17 +261,6 @@ def _write(source: Source, cfg: SynthConfig, settings: dict[str, Any], t0: float
                              if state == "dataset" else "")) from None
     finally:
         discard_staging(stage)  # gone already unless this run failed
-
-
-def _refuse_foreign_entries(path: str, given: str) -> None:
-    """``--overwrite`` deletes the whole folder: refuse one that holds what it did not
-    write (a run directory, notes), naming it."""
-    foreign = foreign_entries(path)
-    if foreign:
-        shown = ", ".join(foreign[:3]) + (", ..." if len(foreign) > 3 else "")
-        raise ConfigError(f"output {given}: --overwrite would delete files the dataset did "
-                          f"not write ({shown}); move them out of the dataset folder "
-                          "yourself, then run again")
 
 
 def _input_error_hint(source: Source, output: str, kept: bool) -> str | None:
