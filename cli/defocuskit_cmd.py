@@ -115,13 +115,17 @@ def _parse_size(ctx, param, value):
 @click.option("--resume", is_flag=True, help="Finish an interrupted run (redo incomplete shards).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing defocuskit dataset (never "
               "anything else); the old one stays until the new one is complete.")
+@click.option("--strict-resume", is_flag=True,
+              help="Record a full hash of every input byte when the dataset is started; "
+                   "every --resume reads the whole input again and refuses any change "
+                   "(default: sizes, the listing and each file's first and last KiB).")
 @click.option("--progress/--no-progress", default=None,
               help="Progress bar (default: only on a terminal).")
 @user_errors
 def synth(source, input_, output, camera, focus, mode, coc_model, psf, coc_to_sigma,
           linear_light, noise, resize, splits, limit, splits_path, options, jobs, backend,
           scheduler, seed, shard_size, compressor, on_error, config_file, resume, overwrite,
-          progress):
+          strict_resume, progress):
     """Render a defocus dataset from all-in-focus images and depth.
 
     \b
@@ -153,7 +157,8 @@ def synth(source, input_, output, camera, focus, mode, coc_model, psf, coc_to_si
         options = {**options, "splits_path": splits_path}
     config = resolve_synth_config(config_file=config_file, overrides=given,
                                   source_options=options)
-    summary = run_synth(config, resume=resume, overwrite=overwrite, progress=progress)
+    summary = run_synth(config, resume=resume, overwrite=overwrite, progress=progress,
+                        strict_resume=strict_resume)
     click.echo(f"wrote {summary.n_samples} samples in {summary.n_shards} shards to "
                f"{summary.output} in {summary.seconds:.1f} s "
                f"({summary.samples_per_s:.1f} samples/s)"

@@ -226,10 +226,13 @@ def eval_cmd(data, checkpoint, split, as_json, make3d, max_depth, clip, resize, 
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N.")
 @click.option("--max-pixels", type=click.IntRange(min=1), default=2048 * 2048,
               show_default=True, help="Refuse images larger than this (height x width).")
+@click.option("--overwrite", is_flag=True,
+              help="Replace output files that exist already (never an input image).")
 @click.argument("images", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
 @_progress_options
 @_user_errors
-def predict_cmd(checkpoint, output, device, max_pixels, images, progress, progress_every):
+def predict_cmd(checkpoint, output, device, max_pixels, overwrite, images, progress,
+                progress_every):
     """Predict depth (16-bit PNG in mm + a colour map with a colour bar in metres), the
     all-in-focus image and the defocus map (sigma in pixels: .npy + a colour map with a
     colour bar in pixels), for the heads the checkpoint has.
@@ -240,13 +243,18 @@ def predict_cmd(checkpoint, output, device, max_pixels, images, progress, progre
       -> out/a_depth.png (uint16, mm), out/a_depth_color.png, out/a_aif.png,
          out/a_sigma.npy (float32, px), out/a_sigma_color.png, ...
     Inputs are 8-bit, 16-bit or float in [0, 1] (TIFF); two inputs named alike in different
-    folders get distinct outputs (<folder>_<stem>).
+    folders get distinct outputs (<folder>_<stem>). Every output name is checked before
+    anything is written: one that is an input is refused, one that exists already is
+    refused unless --overwrite. The files written are listed, one per line.
     """
     from trainer.predict import predict_images
 
     written = predict_images(checkpoint, images, output, device=device, max_pixels=max_pixels,
-                             progress=progress is not False, progress_every=progress_every)
-    click.echo(f"wrote {len(written)} files to {output}")
+                             progress=progress is not False, progress_every=progress_every,
+                             overwrite=overwrite)
+    click.echo(f"wrote {len(written)} files to {output}:")
+    for path in written:
+        click.echo(f"  {path.name}")
 
 
 def main(argv=None):

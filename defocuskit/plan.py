@@ -1,17 +1,23 @@
-"""Planning a synth run before anything is written: frame-size checks and the splits' layout.
+"""Planning a synth run before anything is written: frame-size checks, the splits' layout
+and the input's identity.
 
 :func:`check_frame_sizes` refuses mixed frame sizes from the file headers (readers that can
 tell them cheaply); :func:`check_cameras` builds the camera of each split's first sample
 (a focus nearer than the focal length, a sigma that does not fit float32);
-:func:`plan_splits` decides what each split of the new dataset holds.
+:func:`plan_splits` decides what each split of the new dataset holds;
+:func:`input_identity` is what a dataset records of its input and
+:func:`check_input_unchanged` what a resume compares.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 
 from defocuskit.config import SynthConfig
 from defocuskit.errors import ConfigError, DefocusKitError, SourceError
+from defocuskit.output import is_remote, sibling_names
 from defocuskit.shard import (
     SCENE_ONLY,
     fill_invalid_depth,
@@ -22,7 +28,8 @@ from defocuskit.shard import (
 from defocuskit.sources import Sample, Source
 from defocuskit.store import SplitSpec
 
-__all__ = ["check_cameras", "check_frame_sizes", "first_readable_sample", "plan_splits"]
+__all__ = ["check_cameras", "check_frame_sizes", "first_readable_sample", "plan_splits",
+           "input_identity", "check_input_unchanged"]
 
 
 def check_frame_sizes(source: Source, cfg: SynthConfig) -> None:
@@ -123,3 +130,35 @@ def check_cameras(source: Source, cfg: SynthConfig) -> None:
                 raise ConfigError(f"{where}: the camera (focus {cam.focus_distance:g} m, sigma "
                                   f"rule {cam.sigma_rule()}) gives sigma maps beyond float32; "
                                   "lower coc_to_sigma or the aperture; nothing was created")
+
+
+def input_identity(source: Source, cfg: SynthConfig, *, full: bool = False) -> dict[str, Any]:
+    """The input's identity (:meth:`Source.identity`), leaving out the output and its
+    hidden siblings when the dataset is written inside its own input folder."""
+    exclude = () if is_remote(cfg.output) else (sibling_names(cfg.output),)
+    return source.identity(exclude=exclude, full=full)
+
+
+def check_input_unchanged(cfg: SynthConfig, source: Source, stored: dict,
+                           strict_resume: bool) -> None:
+    """Refuse a resume whose input differs from the one the dataset was started with.
+
+    Compared: the size, ``sha256`` (a folder's listing of paths, sizes and times; a file's
+    first 16 MiB), ``sample_sha256`` (each file's first and last KiB) and, for a dataset
+    started with ``strict_resume``, ``full_sha256`` (every byte, read again now). A key
+    the dataset did not record (an older version) is not compared.
+    """
+    if strict_resume and "full_sha256" not in stored:
+        raise ConfigError(f"{cfg.output}: --strict-resume needs the full input hash, which "
+                          "is recorded only when the dataset is started with "
+                          "--strict-resume; resume without it (size, listing and the head "
+                          "and tail of each file are checked) or start again with "
+                          "--overwrite --strict-resume")
+    now = input_identity(source, cfg, full="full_sha256" in stored)
+    keys = ("size", "sha256", "sample_sha256", "full_sha256")
+    changed = [k for k in keys if k in stored and stored[k] != now.get(k)]
+    if changed:
+        raise ConfigError(f"{cfg.output}: the input {cfg.input!r} changed since the dataset "
+                          f"was started ({', '.join(changed)} differ: {stored.get('hashed')}); "
+                          "resuming would mix two inputs. Restore the input or start again "
+                          "with --overwrite")

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import sys
 import time
+import warnings
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -27,16 +28,27 @@ from defocuskit import __version__
 from defocuskit.config import SynthConfig
 from defocuskit.errors import ConfigError, SchemaError, SourceError
 from defocuskit.output import (
+    LEFTOVER_MARKER,
     describe_os_error,
     discard_staging,
     is_remote,
+    mark_staging,
     prepare_staging,
     probe_output,
+    real_path,
+    refuse_foreign_entries,
     remove_dataset,
+    restore_interrupted_swap,
     swap_into_place,
     writer_lock,
 )
-from defocuskit.plan import check_cameras, check_frame_sizes, plan_splits
+from defocuskit.plan import (
+    check_cameras,
+    check_frame_sizes,
+    check_input_unchanged,
+    input_identity,
+    plan_splits,
+)
 from defocuskit.shard import SCENE_ONLY, fill_invalid_depth, release_shard_buffers, run_shard
 from defocuskit.sources import Source, get_source
 from defocuskit.store import (
@@ -95,7 +107,8 @@ def _check_choices(cfg: SynthConfig) -> None:
 
 
 def _provenance(source: Source, cfg: SynthConfig,
-                settings: dict[str, Any] | None = None) -> dict[str, Any]:
+                settings: dict[str, Any] | None = None,
+                strict_resume: bool = False) -> dict[str, Any]:
     """Root attributes of a new dataset; ``settings`` is what
     :func:`~defocuskit.config.resolve_preset_settings` said before ``cfg`` was resolved."""
     import numba
@@ -131,7 +144,7 @@ def _provenance(source: Source, cfg: SynthConfig,
         "settings": settings,
         "focus_policy": cfg.focus,
         "source": {"name": cfg.source, "options": source.options(),
-                   "identity": source.identity()},
+                   "identity": input_identity(source, cfg, full=strict_resume)},
         "versions": {"defocuskit": __version__, "numpy": np.__version__,
                      "numba": numba.__version__, "zarr": zarr.__version__,
                      "numcodecs": numcodecs.__version__, "python": sys.version.split()[0]},
@@ -139,22 +152,18 @@ def _provenance(source: Source, cfg: SynthConfig,
     }
 
 
-def _open_for_resume(cfg: SynthConfig, source: Source) -> dict[str, None]:
+def _open_for_resume(cfg: SynthConfig, source: Source,
+                     strict_resume: bool = False) -> dict[str, None]:
     """Check that the dataset at ``cfg.output`` can be finished with this configuration
-    and this input (its content hash and size, recorded at creation, must not change)."""
+    and this input (its identity recorded at creation must not change: see
+    :func:`~defocuskit.plan.check_input_unchanged`)."""
     root = open_group_rw(cfg.output, cfg.storage_options)
     old = root.attrs.get("content_key")
     if old != cfg.content_key():
         raise ConfigError(f"{cfg.output}: existing dataset was written with another "
                           f"configuration; use --overwrite to replace it (stored: {old})")
-    stored = (root.attrs.get("source") or {}).get("identity") or {}
-    now = source.identity()
-    changed = [k for k in ("size", "sha256") if k in stored and stored[k] != now.get(k)]
-    if changed:
-        raise ConfigError(f"{cfg.output}: the input {cfg.input!r} changed since the dataset "
-                          f"was started ({', '.join(changed)} differ: {stored.get('hashed')}); "
-                          "resuming would mix two inputs. Restore the input or start again "
-                          "with --overwrite")
+    check_input_unchanged(cfg, source, (root.attrs.get("source") or {}).get("identity")
+                           or {}, strict_resume)
     splits = list(root.attrs.get("splits", []))
     for split in splits:
         if split not in root or "_shard_done" not in root[split]:
@@ -165,30 +174,34 @@ def _open_for_resume(cfg: SynthConfig, source: Source) -> dict[str, None]:
 
 
 def _create(source: Source, cfg: SynthConfig, target: str,
-            settings: dict[str, Any] | None = None) -> dict[str, SplitSpec]:
+            settings: dict[str, Any] | None = None,
+            strict_resume: bool = False) -> dict[str, SplitSpec]:
     specs = plan_splits(source, cfg)
-    create_dataset(target, specs, attrs=_provenance(source, cfg, settings),
+    create_dataset(target, specs, attrs=_provenance(source, cfg, settings, strict_resume),
                    shard_size=cfg.shard_size,
                    compressor=cfg.compressor, storage_options=cfg.storage_options)
     return specs
 
 
 def run_synth(cfg: SynthConfig, *, resume: bool = False, overwrite: bool = False,
-              progress: bool | None = None) -> SynthSummary:
+              progress: bool | None = None, strict_resume: bool = False) -> SynthSummary:
     """Run (or resume) a synth job and return its summary.
 
     Never writes into, empties or deletes anything that is not a defocuskit dataset (see
     :mod:`defocuskit.output`): a new dataset goes to a path that does not exist or is an
     empty folder; ``resume`` finishes an existing dataset in place and deletes nothing;
     ``overwrite`` builds the new dataset beside the old one (local paths) and swaps it in
-    only once it is complete.
+    only once it is complete. A local output is taken by its real path (a symbolic link to
+    a dataset resumes or replaces the dataset it points to). ``strict_resume``: a new
+    dataset records a full hash of its input, which every resume reads again.
 
     Raises
     ------
     ConfigError
-        If the output is not a defocuskit dataset, exists and neither ``resume`` nor
-        ``overwrite`` is set, another process is writing it, a resume finds a dataset
-        written with a different configuration, or writing fails (disk full, read-only).
+        If the output is not a defocuskit dataset, holds files the dataset did not write
+        (``overwrite``), exists and neither ``resume`` nor ``overwrite`` is set, another
+        process is writing or reading it, a resume finds a dataset written with a
+        different configuration or input, or writing fails (disk full, read-only).
     SchemaError
         If the output's metadata is damaged or it was left half-created.
     SourceError
@@ -204,37 +217,59 @@ def run_synth(cfg: SynthConfig, *, resume: bool = False, overwrite: bool = False
     _check_choices(cfg)
     source = build_source(cfg)
     check_frame_sizes(source, cfg)  # before the lock: a refused input creates nothing
-    check_cameras(source, cfg)  # a focus nearer than the focal length, ...: likewise
-    with writer_lock(cfg.output):
-        state = probe_output(cfg.output, cfg.storage_options)
-        if state == "dataset" and not (resume or overwrite):
-            raise ConfigError(f"output {cfg.output!r} already exists; pass --resume to "
-                              "finish it or --overwrite to replace it")
-        if state == "dataset" and resume:
-            specs = _open_for_resume(cfg, source)
+    given = cfg.output
+    if not is_remote(cfg.output):
+        cfg = replace(cfg, output=str(real_path(cfg.output)))
+    with writer_lock(cfg.output, shown=given):
+        summary = _write(source, cfg, settings, t0, progress, resume=resume,
+                         overwrite=overwrite, strict_resume=strict_resume, given=given)
+    summary.output = given
+    return summary
+
+
+def _write(source: Source, cfg: SynthConfig, settings: dict[str, Any], t0: float,
+           progress: bool | None, *, resume: bool, overwrite: bool, strict_resume: bool,
+           given: str) -> SynthSummary:
+    """:func:`run_synth` under the writer lock; ``cfg.output`` is the real path of a local
+    output, ``given`` the path as the user wrote it (for messages)."""
+    if not is_remote(cfg.output):
+        restore_interrupted_swap(cfg.output)
+    state = probe_output(cfg.output, cfg.storage_options)
+    if state == "dataset" and not (resume or overwrite):
+        raise ConfigError(f"output {given!r} already exists; pass --resume to "
+                          "finish it or --overwrite to replace it")
+    if state == "dataset" and resume:
+        specs = _open_for_resume(cfg, source, strict_resume)
+        return _fill(source, cfg, specs, t0, progress)
+    # a focus nearer than the focal length, ...: refused before anything is created (a
+    # resume was checked when its dataset was created, and compares its input first)
+    check_cameras(source, cfg)
+    if state == "dataset" and not is_remote(cfg.output):
+        refuse_foreign_entries(cfg.output, given)
+    if is_remote(cfg.output):
+        if state == "dataset":  # recognised as ours: remote stores cannot swap
+            remove_dataset(cfg.output, cfg.storage_options)
+        specs = _create(source, cfg, cfg.output, settings, strict_resume)
+        return _fill(source, cfg, specs, t0, progress)
+    stage = prepare_staging(cfg.output)
+    try:
+        specs = _create(source, cfg, str(stage), settings, strict_resume)
+        mark_staging(stage, cfg.output)
+        if state == "absent":  # move the skeleton in now: a resume finds it there
+            swap_into_place(stage, cfg.output, replace=False)
             return _fill(source, cfg, specs, t0, progress)
-        if is_remote(cfg.output):
-            if state == "dataset":  # recognised as ours: remote stores cannot swap
-                remove_dataset(cfg.output, cfg.storage_options)
-            specs = _create(source, cfg, cfg.output, settings)
-            return _fill(source, cfg, specs, t0, progress)
-        stage = prepare_staging(cfg.output)
-        try:
-            specs = _create(source, cfg, str(stage), settings)
-            if state == "absent":  # move the skeleton in now: a resume finds it there
-                swap_into_place(stage, cfg.output, replace=False)
-                return _fill(source, cfg, specs, t0, progress)
+        with warnings.catch_warnings():  # Zarr's listing meets the marker file
+            warnings.filterwarnings("ignore", f"Object at {LEFTOVER_MARKER} ")
             summary = _fill(source, replace(cfg, output=str(stage)), specs, t0, progress,
                             kept=cfg.output)
-            swap_into_place(stage, cfg.output, replace=True)
-            summary.output = cfg.output
-            return summary
-        except OSError as exc:
-            raise ConfigError(describe_os_error(exc, cfg.output)
-                              + ("; the existing dataset was not changed"
-                                 if state == "dataset" else "")) from None
-        finally:
-            discard_staging(stage)  # gone already unless this run failed
+        swap_into_place(stage, cfg.output, replace=True)
+        return summary
+    except OSError as exc:
+        raise ConfigError(describe_os_error(exc, cfg.output)
+                          + ("; the existing dataset was not changed"
+                             if state == "dataset" else "")) from None
+    finally:
+        discard_staging(stage)  # gone already unless this run failed
 
 
 def _input_error_hint(source: Source, output: str, kept: bool) -> str | None:

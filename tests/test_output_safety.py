@@ -21,7 +21,7 @@ from cli.defocuskit_cmd import main
 from defocuskit import shard as shard_module  # where each shard is written
 from defocuskit.config import SynthConfig
 from defocuskit.errors import ConfigError, SchemaError
-from defocuskit.output import probe_output, staging_path, writer_lock
+from defocuskit.output import mark_staging, probe_output, staging_path, writer_lock
 from defocuskit.store import open_dataset
 from defocuskit.synth import run_synth
 
@@ -149,15 +149,16 @@ def test_overwrite_that_fails_midway_keeps_the_old_dataset(tmp_path, monkeypatch
 def test_our_stale_staging_is_cleared_a_foreign_one_is_not(tmp_path):
     out = tmp_path / "s.zarr"
     stage = staging_path(out)
-    # what a kill during creation leaves: our root metadata, no arrays yet
+    # what a kill after creation leaves: our root metadata, our marker, no data yet
     zarr.open_group(str(stage), mode="w-", attributes={"producer": "defocuskit",
                                                        "schema_version": 1})
+    mark_staging(stage, out)
     run_synth(_cfg(out), progress=False)
     assert not stage.exists() and len(open_dataset(out)["test"]) == 2
 
     out2 = tmp_path / "t.zarr"
     before = _foreign_folder(staging_path(out2))
-    with pytest.raises(ConfigError, match="cannot recognise"):
+    with pytest.raises(ConfigError, match="without the marker .* left as it is"):
         run_synth(_cfg(out2), progress=False)
     assert _snapshot(staging_path(out2)) == before and not out2.exists()
 

@@ -281,3 +281,25 @@ def test_damaged_shard_in_a_worker_is_one_clear_line(tmp_path):
                         "empty; the dataset is damaged (check it with `defocuskit inspect "
                         "--verify`)")
     assert "\n" not in msg and "Traceback" not in msg
+
+
+def test_a_dataset_being_read_is_not_replaced_until_the_reader_lets_go(tmp_path, samples_dir):
+    from defocuskit.config import SynthConfig
+    from defocuskit.lock import lock_path
+    from defocuskit.synth import run_synth
+
+    out = tmp_path / "d.zarr"
+    cfg = SynthConfig(source="samples", input=str(samples_dir), output=str(out),
+                      camera="2hded", focus="fixed:2.0", mode="gather", splits=["test"],
+                      shard_size=1)
+    run_synth(cfg, progress=False)
+    ds = DefocusDataset(out, "test", crop=None)
+    # a DataLoader's forked workers end without letting the parent's hold go
+    loader = DataLoader(ds, batch_size=1, num_workers=1, multiprocessing_context="fork")
+    assert len(list(loader)) == 2
+    for flags in ({"overwrite": True}, {"resume": True}):
+        with pytest.raises(ConfigError, match="is being read"):
+            run_synth(cfg, progress=False, **flags)
+    ds.lock.release()
+    assert not lock_path(out).exists()
+    assert run_synth(cfg, resume=True, progress=False).n_samples == 0

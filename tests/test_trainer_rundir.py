@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import errno
 import hashlib
+import os
 import pickle
 
 import pytest
@@ -132,3 +133,54 @@ def test_unsafe_checkpoint_message_never_suggests_unsafe_loading(tmp_path):
     with pytest.raises(CheckpointError) as info:
         load_checkpoint(bad)
     assert "weights_only" not in str(info.value) and "do not load it unsafely" in str(info.value)
+
+
+def _user_run_dir(tmp_path, **files):
+    run = tmp_path / "mine"
+    run.mkdir()
+    for name, text in files.items():
+        (run / name.replace("_json", ".json").replace("_csv", ".csv")
+         .replace("_pt", ".pt")).write_text(text)
+    return run
+
+
+@pytest.mark.parametrize("files", [{"config_json": '{"lr": 0.1}\n'},
+                                   {"log_csv": "epoch,train_total\n1,0.5\n"},
+                                   {"last_pt": "not a checkpoint"},
+                                   {"config_json": "{}", "log_csv": "epoch\n"}])
+def test_overwrite_refuses_files_the_trainer_cannot_prove_it_wrote(tmp_path, tiny_data,  # noqa: F811
+                                                                   files):
+    run = _user_run_dir(tmp_path, notes_md="mine", **files)
+    before = _snapshot(run)
+    with pytest.raises(ConfigError, match="cannot be proven .* nothing was changed"):
+        fit(tiny_data, run, tiny_cfg(epochs=1), overwrite=True, log=quiet)
+    assert _snapshot(run) == before and sorted(p.name for p in run.iterdir()) == sorted(before)
+
+
+def test_a_trainer_file_edited_by_the_user_is_no_longer_replaced(run, tiny_data):  # noqa: F811
+    with open(run / "log.csv", "a") as f:
+        f.write("# my comment about epoch 1\n")
+    before = _snapshot(run)
+    with pytest.raises(ConfigError, match="log.csv cannot be proven"):
+        fit(tiny_data, run, tiny_cfg(epochs=1), overwrite=True, log=quiet)
+    assert _snapshot(run) == before
+
+
+def test_overwrite_of_a_run_with_plots_and_tensorboard_replaces_them(tmp_path, tiny_data):  # noqa: F811
+    run = tmp_path / "p"
+    fit(tiny_data, run, tiny_cfg(epochs=1, plots=True, val_split="test"), log=quiet)
+    (run / "tb").mkdir(exist_ok=True)
+    (run / "tb" / "events.out.tfevents.1.host").write_bytes(b"tb")
+    assert {"loss_curves.png", "log.csv", "config.json"} <= set(os.listdir(run))
+    fit(tiny_data, run, tiny_cfg(epochs=2), overwrite=True, log=quiet)
+    assert load_checkpoint(run / "last.pt")["epoch"] == 2
+    assert not (run / "tb").exists() and not (run / "loss_curves.png").exists()
+
+
+@pytest.mark.parametrize("inside", ["", "runs/r1"])
+def test_run_dir_equal_to_or_inside_a_dataset_is_refused(samples_dataset, inside):
+    run = samples_dataset / inside if inside else samples_dataset
+    before = {str(p) for p in samples_dataset.rglob("*")}
+    with pytest.raises(ConfigError, match="inside the defocuskit dataset .* outside"):
+        fit(samples_dataset, run, tiny_cfg(epochs=1), log=quiet)
+    assert {str(p) for p in samples_dataset.rglob("*")} == before

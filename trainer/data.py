@@ -32,6 +32,7 @@ import torch.nn.functional as F
 from torch.utils.data import Dataset
 
 from defocuskit.errors import ConfigError, SchemaError
+from defocuskit.lock import reader_lock
 from defocuskit.store import PER_SAMPLE_SCALARS, open_dataset
 from trainer.resize import resize_depth, resize_image
 
@@ -128,8 +129,15 @@ class DefocusDataset(Dataset):
     ``"index"`` int, the sample's index in the split. The dataset's CoC model (root
     attributes ``camera.coc_model``, ``None`` if absent) is the attribute ``coc_model``.
 
+    While the object lives (in the process that made it) it holds the dataset's lock
+    shared (``lock``, a :class:`~defocuskit.lock.ReaderLock`; None where no lock can be
+    made, e.g. a remote store), so ``defocuskit synth`` refuses to replace or resume the
+    dataset meanwhile; ``lock.release()`` lets go early.
+
     Raises
     ------
+    ConfigError
+        ``defocuskit synth`` is writing the dataset.
     SchemaError
         The split lacks an array the heads need, is a focal stack without
         ``stack_index`` (or with one out of range), is no stack but ``stack_index`` is
@@ -148,6 +156,9 @@ class DefocusDataset(Dataset):
         self.resize = None if resize is None else (int(resize[0]), int(resize[1]))
         self.stack_index = stack_index
         self.epoch = 0
+        # a shared hold on the dataset's lock while this object lives: `synth --overwrite`
+        # or `--resume` is refused meanwhile (a pickled copy in a worker holds nothing)
+        self.lock = reader_lock(path)
         reader = open_dataset(path)  # checked against its manifest (sizes, metadata)
         # the manifest's hash, None for a dataset written before manifests: a resumed run
         # must continue on the dataset it started on

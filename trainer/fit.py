@@ -38,7 +38,7 @@ from trainer.data import to_device_batch
 from trainer.evaluate import autocast_for, evaluate
 from trainer.onthefly import render_levels
 from trainer.progress import DEFAULT_EVERY_S, Progress, Ticker, format_duration
-from trainer.rundir import check_run_dir, clear_earlier_run
+from trainer.rundir import check_run_dir, clear_earlier_run, record_run_files
 
 __all__ = ["fit", "DivergedError", "seed_everything", "seed_worker", "epoch_seed"]
 
@@ -190,6 +190,7 @@ def fit(data, run_dir, config: TrainConfig | None = None, *, resume: bool = Fals
     if main:  # after every check above, so a refused run leaves nothing behind
         clear_earlier_run(run_dir, earlier)
         save_config(run.cfg, run_dir)
+        record_run_files(run_dir, "config.json")
         if run.encoder_init is not None and not resume:
             e = run.encoder_init
             log(f"encoder: {e['tensors']} ImageNet tensors from {e['path']} "
@@ -329,6 +330,7 @@ def _save_epoch(run: Run, completed: int) -> None:
                                                   if k not in _RESUME_ONLY})
     save_checkpoint(run.run_dir / "last.pt", state)
     _write_csv(run.history, run.run_dir / "log.csv")
+    record_run_files(run.run_dir, "log.csv")
 
 
 def _report_epoch(run: Run, row: dict, epoch: int, tb, log) -> None:
@@ -348,8 +350,10 @@ def _finish(run: Run, tb) -> None:
         from trainer.plots import plot_loss_curves, plot_val_panel
 
         plot_loss_curves(run.history, run.run_dir / "loss_curves.png")
+        record_run_files(run.run_dir, "loss_curves.png")
         if run.first is not None:
             plot_val_panel(run.first, run.run_dir / "val_panel.png")
+            record_run_files(run.run_dir, "val_panel.png")
     if tb is not None:
         tb.close()
     if run.world > 1 and dist.is_initialized():

@@ -24,10 +24,18 @@ image is refused with the limit stated. Images are read by their stored type: 8-
 16-bit, or float in [0, 1] (e.g. a 32-bit TIFF). Two inputs with the same file name in
 different folders never share outputs: the later ones are named ``<folder>_<stem>``
 (and ``-2``, ``-3``, ... if that is taken too).
+
+Every output name is planned before anything is written: an output that would be one of
+the inputs (``a.png`` and ``a_aif.png`` predicted into their own folder) is refused, with
+or without ``overwrite``; an output file that exists already is refused unless
+``overwrite``. Each file is written under a temporary name and renamed into place, so a
+link at an output path is replaced, never written through.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 from pathlib import Path
 
 import cv2
@@ -42,7 +50,8 @@ from trainer.evaluate import resolve_device
 from trainer.plots import colormap_with_scale_bar
 from trainer.progress import DEFAULT_EVERY_S, Progress, Ticker
 
-__all__ = ["predict_images", "output_stems", "depth_to_png16", "MAX_PIXELS"]
+__all__ = ["predict_images", "output_stems", "plan_outputs", "depth_to_png16", "MAX_PIXELS",
+           "OUTPUT_SUFFIXES"]
 
 MAX_PIXELS = 2048 * 2048  # default size limit of one input image
 
@@ -72,11 +81,83 @@ def depth_to_png16(depth_m: np.ndarray) -> np.ndarray:
     return mm.astype(np.uint16)
 
 
+# what each head writes, in this order, per input stem
+OUTPUT_SUFFIXES = {"depth": ("_depth.png", "_depth_color.png"), "aif": ("_aif.png",),
+                   "defocus": ("_sigma.npy", "_sigma_color.png")}
+
+
+def plan_outputs(images, output, heads, *, overwrite: bool = False) -> list[dict[str, Path]]:
+    """Every file a prediction will write, per input (suffix -> path), checked first.
+
+    Raises
+    ------
+    ConfigError
+        An output path is one of the inputs (e.g. ``a.png`` and ``a_aif.png`` predicted
+        into their own folder), whatever ``overwrite`` says; or an output file exists
+        already and ``overwrite`` is not set.
+    """
+    out_dir = Path(output)
+    inputs = {os.path.realpath(p): Path(p) for p in images}
+    plan, existing = [], []
+    for stem in output_stems(images):
+        targets = {suffix: out_dir / f"{stem}{suffix}"
+                   for head in OUTPUT_SUFFIXES if head in heads
+                   for suffix in OUTPUT_SUFFIXES[head]}
+        for target in targets.values():
+            clash = inputs.get(os.path.realpath(target))
+            if clash is not None:
+                raise ConfigError(f"output {target}: is the input {clash} (or a link to "
+                                  "it), which predict never overwrites; choose another "
+                                  "--output folder")
+            if os.path.lexists(target):
+                existing.append(target.name)
+        plan.append(targets)
+    if existing and not overwrite:
+        shown = ", ".join(existing[:3]) + (", ..." if len(existing) > 3 else "")
+        raise ConfigError(f"output {out_dir}: {len(existing)} of the files to write exist "
+                          f"already ({shown}); pass --overwrite to replace them, or choose "
+                          "another --output")
+    return plan
+
+
+def _replace_with(target: Path, save) -> None:
+    """Write through ``save(temporary path)``, then rename over ``target``: a link at
+    ``target`` is replaced, never written through, and a failed write leaves it as it was."""
+    tmp = target.with_name(f".{target.stem}.partial{target.suffix}")
+    try:
+        save(tmp)
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def _write_image(target: Path, img: np.ndarray) -> None:
+    def save(tmp: Path) -> None:
+        if not cv2.imwrite(str(tmp), img):
+            raise SourceError(f"output {target}: could not be written")
+
+    _replace_with(target, save)
+
+
+def _write_npy(target: Path, arr: np.ndarray) -> None:
+    def save(tmp: Path) -> None:
+        with open(tmp, "wb") as fh:
+            np.save(fh, arr)
+
+    _replace_with(target, save)
+
+
 @torch.no_grad()
 def predict_images(checkpoint, images, output, *, device: str = "auto",
                    max_pixels: int = MAX_PIXELS, progress: bool = True,
-                   progress_every: float = DEFAULT_EVERY_S) -> list[Path]:
+                   progress_every: float = DEFAULT_EVERY_S,
+                   overwrite: bool = False) -> list[Path]:
     """Run a checkpoint on image files and write the outputs (see module doc).
+
+    Every output name is planned, and checked against the inputs and the files already
+    in ``output`` (:func:`plan_outputs`), before anything is written.
 
     Parameters
     ----------
@@ -93,6 +174,8 @@ def predict_images(checkpoint, images, output, *, device: str = "auto",
     progress : bool
         Progress on stderr: a bar on a terminal, else a plain line every ``progress_every``
         seconds (see :mod:`trainer.progress`); False: none.
+    overwrite : bool
+        Replace output files that exist already (an input never).
 
     Returns
     -------
@@ -103,34 +186,27 @@ def predict_images(checkpoint, images, output, *, device: str = "auto",
     dev = resolve_device(device)
     ckpt = load_checkpoint(checkpoint)
     model = build_model(ckpt, path=checkpoint).to(dev).eval()
-    out_dir = Path(output)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    plan = plan_outputs(images, output, model.config.heads, overwrite=overwrite)
+    Path(output).mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
-
-    def write(name: str, img: np.ndarray) -> None:
-        target = out_dir / name
-        if not cv2.imwrite(str(target), img):
-            raise SourceError(f"output {target}: could not be written")
-        written.append(target)
-
     with Progress(len(images), "predict", enabled=progress, ticker=ticker) as bar:
-        for path, stem in zip(images, output_stems(images), strict=True):
+        for path, targets in zip(images, plan, strict=True):
             pred = _predict_one(model, dev, path, max_pixels)
             if "depth" in pred:
                 d = pred["depth"][0, 0].numpy()
-                write(f"{stem}_depth.png", depth_to_png16(d))
-                write(f"{stem}_depth_color.png",
-                      colormap_with_scale_bar(d, label="depth [m]")[..., ::-1])
+                _write_image(targets["_depth.png"], depth_to_png16(d))
+                _write_image(targets["_depth_color.png"],
+                             colormap_with_scale_bar(d, label="depth [m]")[..., ::-1])
             if "aif" in pred:
                 a = pred["aif"][0].clamp(0, 1).permute(1, 2, 0).numpy()
-                write(f"{stem}_aif.png", (a * 255 + 0.5).astype(np.uint8)[..., ::-1])
+                _write_image(targets["_aif.png"], (a * 255 + 0.5).astype(np.uint8)[..., ::-1])
             if "defocus" in pred:
                 sigma = pred["defocus"][0, 0].numpy().astype(np.float32)
-                target = out_dir / f"{stem}_sigma.npy"
-                np.save(target, sigma)
-                written.append(target)
-                write(f"{stem}_sigma_color.png",
-                      colormap_with_scale_bar(sigma, label="sigma [px]", vmin=0.0)[..., ::-1])
+                _write_npy(targets["_sigma.npy"], sigma)
+                _write_image(targets["_sigma_color.png"],
+                             colormap_with_scale_bar(sigma, label="sigma [px]",
+                                                     vmin=0.0)[..., ::-1])
+            written += targets.values()
             bar.update(1)
     return written
 

@@ -71,34 +71,92 @@ def validate_sample(sample: Sample) -> None:
                           f"{sample.defocused.dtype}")
 
 
-def file_identity(path: str | os.PathLike, *, hash_bytes: int = 1 << 24) -> dict[str, Any]:
-    """Identity of an input file or folder for provenance: path, size and a content hash.
+SAMPLE_BYTES = 1024  # the head and the tail of each file in ``sample_sha256``
 
-    For a file the hash is SHA-256 of its first ``hash_bytes`` bytes plus its size (a full
-    hash of a 2.8 GB .mat would dominate a run); for a folder it is the hash of the sorted
+
+def _listing(p: Path, exclude) -> list[Path]:
+    """Every file below folder ``p`` (sorted), leaving out what ``exclude`` names: pairs
+    ``(real path, hidden-sibling prefix)`` of an output that lies inside the input."""
+    skip = {Path(os.path.realpath(real)) for real, _ in exclude}
+    prefixes = [(Path(os.path.realpath(real)).parent, prefix) for real, prefix in exclude]
+    files = []
+    for folder, dirs, names in os.walk(p):
+        here = Path(folder)
+        real_here = Path(os.path.realpath(here))
+
+        def kept(name: str, real_here=real_here) -> bool:
+            return (real_here / name not in skip
+                    and not any(real_here == parent and name.startswith(prefix)
+                                for parent, prefix in prefixes))
+
+        dirs[:] = sorted(d for d in dirs if kept(d))
+        files += [here / n for n in names if kept(n) and (here / n).is_file()]
+    return sorted(files)
+
+
+def _hash_file(h, f: Path, size: int, full: bool) -> None:
+    """Feed the head and tail (``SAMPLE_BYTES`` each) of ``f``, or all of it, into ``h``."""
+    with open(f, "rb") as fh:
+        if full:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+            return
+        h.update(fh.read(SAMPLE_BYTES))
+        if size > SAMPLE_BYTES:
+            fh.seek(max(SAMPLE_BYTES, size - SAMPLE_BYTES))
+            h.update(fh.read(SAMPLE_BYTES))
+
+
+def file_identity(path: str | os.PathLike, *, hash_bytes: int = 1 << 24, exclude=(),
+                  full: bool = False) -> dict[str, Any]:
+    """Identity of an input file or folder for provenance and resume.
+
+    ``sha256``: for a file, SHA-256 of its first ``hash_bytes`` bytes plus its size (a full
+    hash of a 2.8 GB .mat would dominate a run); for a folder, the hash of the sorted
     relative paths, sizes and modification times (nanoseconds, as the file system keeps
-    them) of every file below it, so a file rewritten with the same size within the same
-    second still changes it.
+    them) of every file below it. ``sample_sha256``: the hash of each file's relative path,
+    size, first and last KiB (two small reads per file), which also notices a file
+    rewritten with the same size and time stamp when its head or tail changed. With
+    ``full``, ``full_sha256`` too: every byte of every file (``--strict-resume``).
+
+    ``exclude``: ``(real path, name prefix)`` pairs of an output inside the input folder
+    (see :func:`defocuskit.output.sibling_names`); it and its hidden siblings are left out.
     """
     p = Path(path)
-    h = hashlib.sha256()
+    h, sample = hashlib.sha256(), hashlib.sha256()
+    whole = hashlib.sha256() if full else None
     if p.is_file():
         size = p.stat().st_size
         with open(p, "rb") as fh:
             h.update(fh.read(hash_bytes))
         h.update(str(size).encode())
         kind = "file" if size <= hash_bytes else f"file (first {hash_bytes} bytes + size)"
-        return {"path": str(p.resolve()), "size": size, "sha256": h.hexdigest(), "hashed": kind}
-    if p.is_dir():
-        total = 0
-        for f in sorted(q for q in p.rglob("*") if q.is_file()):
+        ident = {"path": str(p.resolve()), "size": size, "sha256": h.hexdigest(),
+                 "hashed": kind}
+        files = [(p, p.name, size)]
+    elif p.is_dir():
+        files = []
+        for f in _listing(p, exclude):
             st = f.stat()
-            total += st.st_size
-            h.update(f"{f.relative_to(p).as_posix()}:{st.st_size}:{st.st_mtime_ns}\n"
-                     .encode())
-        return {"path": str(p.resolve()), "size": total, "sha256": h.hexdigest(),
-                "hashed": "folder listing (relative paths + sizes + mtimes in ns)"}
-    raise SourceError(f"input {str(p)!r} does not exist")
+            rel = f.relative_to(p).as_posix()
+            files.append((f, rel, st.st_size))
+            h.update(f"{rel}:{st.st_size}:{st.st_mtime_ns}\n".encode())
+        ident = {"path": str(p.resolve()), "size": sum(s for _, _, s in files),
+                 "sha256": h.hexdigest(),
+                 "hashed": "folder listing (relative paths + sizes + mtimes in ns)"}
+    else:
+        raise SourceError(f"input {str(p)!r} does not exist")
+    for f, rel, size in files:
+        sample.update(f"{rel}:{size}\n".encode())
+        _hash_file(sample, f, size, full=False)
+        if whole is not None:
+            whole.update(f"{rel}:{size}\n".encode())
+            _hash_file(whole, f, size, full=True)
+    ident["sample_sha256"] = sample.hexdigest()
+    ident["sample_hashed"] = f"each file's path, size, first and last {SAMPLE_BYTES} bytes"
+    if whole is not None:
+        ident["full_sha256"] = whole.hexdigest()
+    return ident
 
 
 class Source:
@@ -135,9 +193,10 @@ class Source:
         """The reader's resolved options (plain JSON), stored with the dataset."""
         return {}
 
-    def identity(self) -> dict[str, Any]:
-        """Provenance of the input: path, size, content hash."""
-        return file_identity(self.path)
+    def identity(self, *, exclude=(), full: bool = False) -> dict[str, Any]:
+        """Provenance of the input: path, size, content hashes (see :func:`file_identity`;
+        ``exclude`` and ``full`` are passed on to it)."""
+        return file_identity(self.path, exclude=exclude, full=full)
 
     def _check_split(self, split: str) -> None:
         if split not in self.splits():

@@ -316,10 +316,10 @@ class FolderSource(Source):
         out["split_sizes"] = {k: len(v) for k, v in self._pairs.items()}
         return out
 
-    def identity(self) -> dict[str, Any]:
+    def identity(self, *, exclude=(), full: bool = False) -> dict[str, Any]:
         """The folder's listing hash; with a ``split_file`` outside the folder, its content
         is folded into the hash too (a resume then refuses a changed list)."""
-        ident = file_identity(self.path)
+        ident = file_identity(self.path, exclude=exclude, full=full)
         if self.split_file is not None:
             sf = file_identity(self.split_file)
             ident["split_file"] = sf

@@ -188,8 +188,8 @@ class IDFDSource(Source):
                 "split_rule": "sha256(scene)[:32 bits] / 2**32 < test_fraction -> test",
                 "depth_scale": dict(self._scale), "depth_range_m": self.depth_range_m}
 
-    def identity(self) -> dict[str, Any]:
-        ident = file_identity(self.root)
+    def identity(self, *, exclude=(), full: bool = False) -> dict[str, Any]:
+        ident = file_identity(self.root, exclude=exclude, full=full)
         ident["triplets"] = len(self._triplets)
         ident["unpaired_files"] = self.unpaired
         return ident

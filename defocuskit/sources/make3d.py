@@ -156,8 +156,8 @@ class Make3DSource(Source):
         return {"size": list(self.size) if self.size else None, "max_depth": self.max_depth,
                 "depth_channel": 3, "depth_resample": "nearest (pixel centres, rows to rows)"}
 
-    def identity(self) -> dict[str, Any]:
-        ident = file_identity(self.path)
+    def identity(self, *, exclude=(), full: bool = False) -> dict[str, Any]:
+        ident = file_identity(self.path, exclude=exclude, full=full)
         ident["pairs"] = {s: len(p) for s, p in self._pairs.items()}
         ident["unpaired_files"] = dict(self._unpaired)
         return ident

@@ -109,8 +109,9 @@ class MiddleburySource(Source):
         return Sample(sample_id=ids[index], aif=np.ascontiguousarray(left, dtype=np.uint8),
                       depth=depth, meta=meta)
 
-    def identity(self) -> dict[str, Any]:
-        """Provenance: scikit-image version and SHA-256 of the image and disparity arrays."""
+    def identity(self, *, exclude=(), full: bool = False) -> dict[str, Any]:
+        """Provenance: scikit-image version and SHA-256 of the image and disparity arrays
+        (every byte: ``full`` adds nothing; there is no folder to ``exclude`` from)."""
         left, disparity, version = _load_motorcycle()
         h = hashlib.sha256()
         for arr in (left, disparity):

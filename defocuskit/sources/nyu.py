@@ -159,8 +159,8 @@ class NYUSource(Source):
                 "crop_box": list(NYU_CROP) if self.crop else None,
                 "depth_kind": self.depth_kind, "depth_variable": self._depth_var}
 
-    def identity(self) -> dict[str, Any]:
-        ident = file_identity(self.path)
+    def identity(self, *, exclude=(), full: bool = False) -> dict[str, Any]:
+        ident = file_identity(self.path, exclude=exclude, full=full)
         ident["splits"] = file_identity(self.splits_path)
         return ident
 

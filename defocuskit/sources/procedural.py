@@ -129,8 +129,9 @@ class ProceduralSource(Source):
         return {"n_train": self.n["train"], "n_test": self.n["test"], "height": self.height,
                 "width": self.width, "seed": self.seed, "supersample": self.supersample}
 
-    def identity(self) -> dict[str, Any]:
-        """Provenance: the generator (module and version) and the options; no file."""
+    def identity(self, *, exclude=(), full: bool = False) -> dict[str, Any]:
+        """Provenance: the generator (module and version) and the options; no file (``exclude``
+        and ``full`` do not apply)."""
         opts = self.options()
         key = f"procedural-v{GENERATOR_VERSION}:{sorted(opts.items())}".encode()
         return {"path": "(generated: defocuskit.sources.procedural)",
