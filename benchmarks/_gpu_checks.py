@@ -9,7 +9,7 @@ import math
 import time
 
 import torch
-from _gpu_train import Check, _build, _config, _loader, _steps
+from _gpu_train import Check, ItemTimeout, _build, _config, _loader, _steps
 
 from trainer import device as dev
 from trainer.config import METHODS
@@ -81,7 +81,9 @@ def eval_agreement(check: Check) -> dict:
             ok = abs(v - w) <= EVAL_ATOL + EVAL_RTOL * abs(v)
             diffs[k]["within"] = ok
             worst = max(worst, abs(v - w) / max(abs(v), 1e-12))
-    return {"fit_steps": out["steps"], "fit_seconds": fit_s,
+    note = ("the device is the CPU: both evaluations ran on the CPU"
+            if check.device.type == "cpu" else None)
+    return {"note": note, "fit_steps": out["steps"], "fit_seconds": fit_s,
             "fit_images_per_s": out["last"].get("train_images_per_s"),
             "samples": check.eval_samples, "rtol": EVAL_RTOL, "atol": EVAL_ATOL,
             "max_rel_diff": worst, "within_tolerance": all(d["within"] for d in diffs.values()),
@@ -171,6 +173,8 @@ def item_models(check: Check, rec: dict, deadline: float) -> None:
     for name, variant in MODEL_VARIANTS.items():
         try:
             rows.append(model_row(check, name, variant))
+        except ItemTimeout:
+            raise
         except Exception as exc:
             rows.append({"model": name, "error": f"{type(exc).__name__}: {exc}"[:500]})
             dev.release_memory(check.device)

@@ -34,6 +34,11 @@ TARGET_MINUTES = 30.0  # the whole schedule on one GPU; 397,500 / 1800 s = 220 i
 VARIANTS = (("fp32", False, False, False), ("bf16_cl", True, True, False),
             ("bf16_cl_compile", True, True, True))
 
+class ItemTimeout(Exception):
+    """An item ran past its share of the budget (raised by gpu_check's alarm); the rows
+    of an item re-raise it instead of recording it as one row's failure."""
+
+
 @dataclasses.dataclass
 class Check:
     """What every item needs: the device, the sizes of this mode, the dataset."""
@@ -46,6 +51,7 @@ class Check:
     batches: tuple[int, ...]
     workers: int  # DataLoader workers of the training rows
     loader_workers: tuple[int, ...]
+    loader_batches: int  # most timed batches of a loader row
     model: dict
     steps: int  # most timed steps of a row (the deadline may stop it sooner)
     warmup: int
@@ -117,6 +123,8 @@ def train_row(check: Check, batch: int, variant: str, deadline: float) -> dict:
         return row
     cfg = _config(check, batch_size=batch, amp=amp, channels_last=cl, compile=comp,
                   num_workers=check.workers)
+    if comp:
+        torch._dynamo.reset()  # compile for this model and batch size alone
     run = _build(check, cfg, f"train_{batch}_{variant}")
     model = _wrap_for_training(run)
     n_total = check.warmup + 2 * check.steps + 1
@@ -148,15 +156,18 @@ def item_train(check: Check, rec: dict, deadline: float) -> None:
         share = (deadline - time.perf_counter()) * weights[k] / sum(weights[k:])
         try:
             rows.append(train_row(check, batch, variant, time.perf_counter() + share))
+        except ItemTimeout:
+            raise
         except Exception as exc:  # one variant failing (a compile, a dtype) is a figure too
             rows.append({"batch_size": batch, "variant": variant,
                          "error": f"{type(exc).__name__}: {exc}"[:500]})
             dev.release_memory(check.device)
     done = [r for r in rows if "e2e_images_per_s" in r]
-    rec["summary"] = [f"bs{r['batch_size']} {r['variant']}: {r['e2e_images_per_s']:.1f} "
-                      f"img/s e2e, {r['model_images_per_s']:.1f} model-only"
-                      + (f", {r['peak_memory_gib']:.2f} GiB" if r["peak_memory_gib"] else "")
-                      for r in done]
+    rec["summary"] = [f"bs{r['batch_size']} {r['variant']}: " + (
+        f"{r['e2e_images_per_s']:.1f} img/s e2e, {r['model_images_per_s']:.1f} model-only"
+        + (f", {r['peak_memory_gib']:.2f} GiB" if r["peak_memory_gib"] else "")
+        if r in done else f"skipped ({r['skipped'][:40]}...)" if "skipped" in r
+        else f"FAILED {r['error'][:60]}") for r in rows]
     failed = [r for r in rows if "error" in r]
     if failed and not done:
         raise RuntimeError(f"every training row failed; first: {failed[0]['error']}")
@@ -174,13 +185,13 @@ def item_loader(check: Check, rec: dict, deadline: float) -> None:
     run = _build(check, cfg, "loader")
     for k, (batch, workers) in enumerate(plan):
         share = (deadline - time.perf_counter()) / (len(plan) - k)
-        loader = _loader(run, workers, 10_000, batch)
+        loader = _loader(run, workers, check.loader_batches + 1, batch)
         t0 = time.perf_counter()
         it = iter(loader)
         next(it)  # the wait an epoch starts with: workers started, first batch made
         first = time.perf_counter() - t0
         t0, seen, stop = time.perf_counter(), 0, time.perf_counter() + share - first
-        for b in _deadline_stream(it, 10_000, stop):
+        for b in _deadline_stream(it, check.loader_batches, stop):
             seen += b["defocused"].shape[0]
         dt = time.perf_counter() - t0
         row = {"batch_size": batch, "workers": workers, "first_batch_s": first,

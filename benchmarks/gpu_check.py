@@ -40,16 +40,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the benchmarks/ helpers
 import _gpu_checks as checks  # noqa: E402
 import _gpu_train as train  # noqa: E402
+from _gpu_train import ItemTimeout  # noqa: E402
 from _machine import cpu_model  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 TINY_MODEL = {"growth_rate": 8, "num_init_features": 16, "block_config": [2, 3, 4, 3]}
 
 GRACE_S = 30.0  # an item is stopped (status "timeout") this long after its share
-
-
-class ItemTimeout(Exception):
-    """An item ran past its share of the budget plus GRACE_S."""
 
 
 class InjectedFailure(Exception):
@@ -130,13 +127,14 @@ def make_check(a, device, work: Path):
     """The sizes of a full (CUDA) or ``--tiny`` run."""
     if a.tiny:
         return train.Check(device=device, tiny=True, work=work, frame=(96, 128), crop=64,
-                           batches=(2, 4), workers=0, loader_workers=(0, 2),
+                           batches=(2, 4), workers=0, loader_workers=(0, 2), loader_batches=4,
                            model=TINY_MODEL, steps=a.steps or 2, warmup=1, agree_steps=3,
                            eval_samples=2, reblur_rows=((64, 2, 8.0), (128, 1, 16.0),
                                                         (128, 1, 32.0)), n_train=12, n_test=2)
     return train.Check(device=device, tiny=False, work=work, frame=(480, 640), crop=256,
-                       batches=(4, 16), workers=a.workers, loader_workers=(8, 16), model={},
-                       steps=a.steps or 300, warmup=3, agree_steps=20, eval_samples=4,
+                       batches=(4, 16), workers=a.workers, loader_workers=(8, 16),
+                       loader_batches=300, model={}, steps=a.steps or 300, warmup=3,
+                       agree_steps=20, eval_samples=4,
                        reblur_rows=((256, 4, 8.0), (256, 4, 32.0), (512, 1, 16.0),
                                     (512, 1, 32.0)), n_train=64, n_test=8)
 

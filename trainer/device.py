@@ -91,4 +91,6 @@ def device_info(device) -> dict:
                     driver=_driver_version(), cudnn=torch.backends.cudnn.version(),
                     cudnn_allow_tf32=torch.backends.cudnn.allow_tf32,
                     matmul_allow_tf32=torch.backends.cuda.matmul.allow_tf32)
+    else:
+        info["peak_memory"] = "a CUDA allocator statistic: null on the CPU"
     return info
