@@ -140,7 +140,7 @@ def make_check(a, device, work: Path):
 
 
 # (name, share weight of the budget, function), in order of importance
-ITEMS = (("dataset", 0.5, make_dataset), ("train", 4.0, train.item_train),
+ITEMS = (("dataset", 1.0, make_dataset), ("train", 4.0, train.item_train),
          ("loader", 1.0, train.item_loader), ("projection", 0.05, train.item_projection),
          ("agreement", 1.5, checks.item_agreement), ("reblur", 1.0, checks.item_reblur),
          ("models", 1.0, checks.item_models))

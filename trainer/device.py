@@ -89,6 +89,7 @@ def device_info(device) -> dict:
                     gpu_memory_gib=round(props.total_memory / 2**30, 2),
                     multiprocessors=props.multi_processor_count,
                     driver=_driver_version(), cudnn=torch.backends.cudnn.version(),
+                    cudnn_benchmark=torch.backends.cudnn.benchmark,
                     cudnn_allow_tf32=torch.backends.cudnn.allow_tf32,
                     matmul_allow_tf32=torch.backends.cuda.matmul.allow_tf32)
     else:
