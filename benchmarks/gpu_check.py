@@ -1,4 +1,4 @@
-"""Every figure of shared/GPU_CHECKLIST.md items 1-5 in one command, within a time budget.
+"""Every figure of the GPU checklist's items 1-5 in one command, within a time budget.
 
 Synthesises its own dataset (procedural scenes, NYU-sized 480x640 frames, stored gather
 defocus; ``--tiny``: 96x128), then runs, in order of importance, each item under its share
@@ -19,7 +19,7 @@ after every item) holds the GPU, driver, CUDA and torch versions and every figur
 is printed last. ``--device cpu --tiny`` runs every code path in a minute or two on the CPU
 (tests/test_gpu_check.py). Usage (docs/benchmarks.md, "GPU")::
 
-    python benchmarks/gpu_check.py --out gpu_check.json            # CUDA, <= 8 min
+    python benchmarks/gpu_check.py --out gpu_check.json            # CUDA, about 7 min
     python benchmarks/gpu_check.py --device cpu --tiny --out /tmp/g.json
 """
 
@@ -33,6 +33,7 @@ import os
 import signal
 import sys
 import tempfile
+import threading
 import time
 import traceback
 from pathlib import Path
@@ -55,8 +56,10 @@ class InjectedFailure(Exception):
 
 @contextlib.contextmanager
 def hard_limit(seconds: float):
-    """Raise ItemTimeout in the main thread after ``seconds`` (POSIX; else no limit)."""
-    if not hasattr(signal, "setitimer"):
+    """Raise ItemTimeout in the main thread after ``seconds`` (POSIX main thread; elsewhere
+    no limit)."""
+    if not hasattr(signal, "setitimer") or threading.current_thread() is not \
+            threading.main_thread():
         yield
         return
 
@@ -171,15 +174,20 @@ def main(argv=None) -> dict:
                     help="tiny frames, model and step counts: every code path in a minute or "
                          "two on the CPU (the test of this script)")
     ap.add_argument("--budget", type=float, default=None,
-                    help="seconds for the whole check (default 450; --tiny 240)")
+                    help="seconds for the whole check (default 420; --tiny 240)")
     ap.add_argument("--workers", type=int, default=8,
                     help="DataLoader workers of the training rows (--tiny: 0)")
     ap.add_argument("--steps", type=int, default=None,
                     help="most timed steps per training row (default 300; --tiny 2)")
-    ap.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "gpu_check.json"))
+    ap.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "gpu_check.json"),
+                    help="the JSON written (default benchmarks/results/gpu_check.json)")
     ap.add_argument("--fail-item", default=None, choices=[n for n, _, _ in ITEMS],
                     help="make this item raise after it ran (tests the recording)")
     a = ap.parse_args(argv)
+    for name, value, low in (("--budget", a.budget, 1), ("--workers", a.workers, 0),
+                             ("--steps", a.steps, 1)):
+        if value is not None and value < low:
+            ap.error(f"{name}: expected >= {low}, got {value}")
     return check_and_report(a)
 
 
@@ -219,7 +227,7 @@ def check_and_report(a) -> dict:
         device = resolve_device(a.device)
     except DefocusKitError as exc:
         sys.exit(f"gpu_check: --device: {exc}")
-    budget = a.budget if a.budget is not None else (240.0 if a.tiny else 450.0)
+    budget = a.budget if a.budget is not None else (240.0 if a.tiny else 420.0)
     out = Path(a.out)
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="gpu_check_") as tmp:

@@ -187,3 +187,13 @@ def test_cuda_device_refused_with_one_line_when_there_is_none(tmp_path):
     assert proc.returncode != 0 and not out.exists()
     assert proc.stderr.strip().splitlines() == [
         "gpu_check: --device: device 'cuda': CUDA is not available on this machine"]
+
+
+@pytest.mark.parametrize("args", [["--budget", "0"], ["--workers", "-1"], ["--steps", "0"]])
+def test_bad_option_is_refused_with_one_line_naming_it(args, capsys):
+    gc = _load()
+    with pytest.raises(SystemExit) as exc:
+        gc.main(["--device", "cpu", "--tiny", *args])
+    assert exc.value.code == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert f"{args[0]}: expected >= " in last and args[1] in last
