@@ -45,6 +45,7 @@ from _gpu_train import ItemTimeout  # noqa: E402
 from _machine import cpu_model  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
+SCRIPT_NAME = "benchmarks/gpu_check.py"  # the "script" entry of every JSON it writes
 TINY_MODEL = {"growth_rate": 8, "num_init_features": 16, "block_config": [2, 3, 4, 3]}
 
 GRACE_S = 30.0  # an item is stopped (status "timeout") this long after its share
@@ -188,6 +189,9 @@ def main(argv=None) -> dict:
                              ("--steps", a.steps, 1)):
         if value is not None and value < low:
             ap.error(f"{name}: expected >= {low}, got {value}")
+    if not _ours(Path(a.out)):
+        ap.error(f"--out {a.out}: exists and is not a result of this script; choose another "
+                 "path (it is left as it is)")
     return check_and_report(a)
 
 
@@ -212,11 +216,23 @@ def environment(device) -> dict:
 
 
 def _write(path: Path, doc: dict) -> None:
-    """Replace the JSON whole (a temporary file renamed over it): a kill leaves the last."""
+    """Replace the JSON whole (a temporary file of a fresh name renamed over it), so a kill
+    leaves the last complete one."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".part")
-    tmp.write_text(json.dumps(doc, indent=2, default=str) + "\n")
-    tmp.replace(path)
+    with tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=f".{path.name}.",
+                                     suffix=".part", delete=False) as f:
+        f.write(json.dumps(doc, indent=2, default=str) + "\n")
+    Path(f.name).replace(path)
+
+
+def _ours(path: Path) -> bool:
+    """Whether ``path`` is absent or an earlier result of this script (which it replaces)."""
+    if not path.exists():
+        return True
+    try:
+        return json.loads(path.read_text()).get("script") == SCRIPT_NAME
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 def check_and_report(a) -> dict:
@@ -232,7 +248,7 @@ def check_and_report(a) -> dict:
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="gpu_check_") as tmp:
         check = make_check(a, device, Path(tmp))
-        doc = {"script": "benchmarks/gpu_check.py", "mode": "tiny" if a.tiny else "full",
+        doc = {"script": SCRIPT_NAME, "mode": "tiny" if a.tiny else "full",
                "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                "budget_s": budget, "environment": environment(device),
                "items": check.results}

@@ -197,3 +197,26 @@ def test_bad_option_is_refused_with_one_line_naming_it(args, capsys):
     assert exc.value.code == 2
     last = capsys.readouterr().err.strip().splitlines()[-1]
     assert f"{args[0]}: expected >= " in last and args[1] in last
+
+
+def test_a_foreign_file_at_out_is_refused_and_left_as_it_was(tmp_path, capsys):
+    gc = _load()
+    foreign = tmp_path / "notes.json"
+    foreign.write_text('{"mine": 1}\n')
+    with pytest.raises(SystemExit) as exc:
+        gc.main(["--device", "cpu", "--tiny", "--out", str(foreign)])
+    assert exc.value.code == 2 and "is not a result of this script" in capsys.readouterr().err
+    assert foreign.read_text() == '{"mine": 1}\n'
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.json"]
+
+
+def test_result_json_is_replaced_whole_without_touching_files_beside_it(tmp_path):
+    gc = _load()
+    out = tmp_path / "g.json"
+    beside = tmp_path / "g.json.part"  # a name a plain temporary could have taken
+    beside.write_text("keep")
+    gc._write(out, {"script": gc.SCRIPT_NAME, "n": 1})
+    gc._write(out, {"script": gc.SCRIPT_NAME, "n": 2})
+    assert json.loads(out.read_text())["n"] == 2 and gc._ours(out)
+    assert beside.read_text() == "keep"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["g.json", "g.json.part"]
