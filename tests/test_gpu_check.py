@@ -220,3 +220,34 @@ def test_result_json_is_replaced_whole_without_touching_files_beside_it(tmp_path
     assert json.loads(out.read_text())["n"] == 2 and gc._ours(out)
     assert beside.read_text() == "keep"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["g.json", "g.json.part"]
+
+
+def test_device_helper_asks_cuda_for_pinned_batches_and_asynchronous_copies():
+    from trainer import device as dev
+
+    class Recorder:  # stands in for a tensor: records how it is moved
+        def to(self, device, non_blocking=False):
+            self.moved = (torch.device(device), non_blocking)
+            return self
+
+    cuda = torch.device("cuda")  # a device object needs no GPU; nothing is allocated
+    assert dev.pin_memory(cuda) is True and dev.pin_memory("cuda:1") is True
+    assert dev.to_device(Recorder(), cuda).moved == (cuda, True)
+    assert dev.to_device(Recorder(), "cpu").moved == (torch.device("cpu"), False)
+
+
+def test_trainer_batches_reach_the_device_through_the_helper(monkeypatch):
+    import trainer.data as data
+
+    seen = []
+
+    def spy(tensor, device):
+        seen.append(tuple(tensor.shape))
+        return tensor.to(device)
+
+    monkeypatch.setattr(data, "to_device", spy)
+    batch = {"defocused": torch.zeros(2, 3, 4, 4, dtype=torch.uint8),
+             "depth": torch.ones(2, 1, 4, 4), "index": torch.arange(2)}
+    out = data.to_device_batch(batch, torch.device("cpu"))
+    assert sorted(seen) == [(2, 1, 4, 4), (2, 3, 4, 4)]  # every tensor but the index
+    assert out["defocused"].dtype == torch.float32 and set(out) == {"defocused", "depth"}
