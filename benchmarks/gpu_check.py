@@ -28,15 +28,25 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import math
 import os
 import signal
+import subprocess
 import sys
 import tempfile
 import threading
 import time
 import traceback
 from pathlib import Path
+
+import numba
+import numpy
+import zarr
+
+from defocuskit.config import SynthConfig
+from defocuskit.errors import DefocusKitError
+from defocuskit.synth import run_synth
+from trainer.device import device_info, release_memory
+from trainer.evaluate import resolve_device
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the benchmarks/ helpers
 import _gpu_checks as checks  # noqa: E402
@@ -105,16 +115,13 @@ def run_items(items, check, budget_s: float, *, fail_item: str | None = None,
             say(f"  {name} {rec['status']}: {rec['error']}")
         rec["seconds"] = round(time.perf_counter() - t0, 2)
         with contextlib.suppress(Exception):
-            train.dev.release_memory(check.device)
+            release_memory(check.device)
         save()
     return check.results
 
 
 def make_dataset(check, rec: dict, deadline: float) -> None:
     """The procedural train / test dataset every item reads (stored gather defocus)."""
-    from defocuskit.config import SynthConfig
-    from defocuskit.synth import run_synth
-
     h, w = check.frame
     path = check.work / "data.zarr"
     cfg = SynthConfig(source="procedural", input="-", output=str(path), mode="gather",
@@ -164,10 +171,6 @@ def table(results: dict) -> str:
     return "\n".join(lines)
 
 
-def _finite(x) -> bool:
-    return not isinstance(x, float) or math.isfinite(x)
-
-
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--device", default="cuda", help="cuda (default), cuda:N or cpu")
@@ -197,18 +200,10 @@ def main(argv=None) -> dict:
 
 def environment(device) -> dict:
     """The device (GPU, driver, CUDA, cuDNN, torch) and the host's CPU and versions."""
-    import numba
-    import numpy
-    import zarr
-
-    from trainer import device as dev
-
-    env = dev.device_info(device)
+    env = device_info(device)
     env.update(cpu=cpu_model(), cpu_count=os.cpu_count(), numpy=numpy.__version__,
                numba=numba.__version__, zarr=zarr.__version__)
     with contextlib.suppress(Exception):
-        import subprocess
-
         env["git_commit"] = subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"],
                                            capture_output=True, text=True, timeout=10,
                                            check=True).stdout.strip()
@@ -236,9 +231,6 @@ def _ours(path: Path) -> bool:
 
 
 def check_and_report(a) -> dict:
-    from defocuskit.errors import DefocusKitError
-    from trainer.evaluate import resolve_device
-
     try:
         device = resolve_device(a.device)
     except DefocusKitError as exc:
