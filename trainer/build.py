@@ -23,6 +23,7 @@ from defocuskit.store import open_dataset
 from trainer.checkpoint import CheckpointError, load_checkpoint, set_rng_state
 from trainer.config import TrainConfig
 from trainer.data import DefocusDataset, holdout_indices, required_arrays
+from trainer.device import pin_memory
 from trainer.evaluate import resolve_device
 from trainer.losses import LossConfig, TwoHeadedLoss
 from trainer.metrics import benchmark_max_depth
@@ -242,8 +243,8 @@ def build_run(data, run_dir: Path, cfg: TrainConfig, *, device, rank: int, world
     gen = torch.Generator()
     sampler = (DistributedSampler(train_ds, num_replicas=world, rank=rank, shuffle=True,
                                   seed=cfg.seed) if world > 1 else None)
-    loader_kw = dict(num_workers=cfg.num_workers, pin_memory=cuda, worker_init_fn=seed_worker,
-                     persistent_workers=False)
+    loader_kw = dict(num_workers=cfg.num_workers, pin_memory=pin_memory(device),
+                     worker_init_fn=seed_worker, persistent_workers=False)
     per_rank = len(sampler) if sampler is not None else len(train_ds)
     # a trailing batch of one sample gives BatchNorm no batch statistics: drop it
     drop_last = per_rank % cfg.batch_size == 1 and per_rank > cfg.batch_size

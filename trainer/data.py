@@ -34,6 +34,7 @@ from torch.utils.data import Dataset
 from defocuskit.errors import ConfigError, SchemaError
 from defocuskit.lock import reader_lock
 from defocuskit.store import PER_SAMPLE_SCALARS, open_dataset
+from trainer.device import to_device
 from trainer.resize import resize_depth, resize_image
 
 __all__ = ["DefocusDataset", "required_arrays", "to_device_batch", "pad_to_multiple",
@@ -311,13 +312,12 @@ def to_device_batch(batch: dict, device, *, channels_last: bool = False) -> dict
     ``"depth"`` (B, 1, h, w) float32 metres, ``"sigma"`` (B, 1, h, w) float32 pixels and the
     (B,) float32 camera values, whichever the batch holds.
     """
-    non_blocking = torch.device(device).type == "cuda"
     fmt = torch.channels_last if channels_last else torch.contiguous_format
     out = {}
     for k, v in batch.items():
         if not torch.is_tensor(v) or k == "index":
             continue
-        v = v.to(device, non_blocking=non_blocking)
+        v = to_device(v, device)  # asynchronous to CUDA (from the loader's pinned memory)
         if v.dtype == torch.uint8:
             v = v.float().div_(255.0)
         out[k] = v.contiguous(memory_format=fmt) if v.ndim == 4 else v

@@ -25,6 +25,7 @@ from torch.utils.data import DataLoader
 
 from defocuskit.store import open_dataset
 from trainer.data import DefocusDataset, crop_to, pad_to_multiple, to_device_batch
+from trainer.device import pin_memory
 from trainer.metrics import MAKE3D_RANGES, MetricAccumulator, benchmark_max_depth
 from trainer.progress import DEFAULT_EVERY_S, Progress, Ticker
 
@@ -231,7 +232,7 @@ def evaluate_checkpoint(data, checkpoint, *, split: str = "test", device: str = 
             stack_index = None  # a run trained on a stack, scored on single images
         ds = DefocusDataset(data, split, stack_index=stack_index, **kw)
     loader = DataLoader(ds, batch_size=batch_size, shuffle=False, num_workers=num_workers,
-                        pin_memory=dev.type == "cuda")
+                        pin_memory=pin_memory(dev))
     amp = train_cfg.get("amp")  # as trained: None means bf16 on CUDA only
     amp = dev.type == "cuda" if amp is None else bool(amp)
     with Progress(len(ds), f"eval {split}", enabled=progress, ticker=ticker) as bar:
