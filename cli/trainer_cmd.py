@@ -78,11 +78,12 @@ def trainer():
 @click.option("--resize", callback=_frame_size(False), metavar="SIZE",
               help="Official protocol: resize whole frames to N x N or HxW (multiples of 32) "
                    "for training and evaluation, instead of crops.")
-@click.option("--heads", help="Heads to train, comma-separated: depth,aif (default), or any "
-                                "of depth, aif, defocus (the sigma map in pixels).")
+@click.option("--heads", help="Heads to train, comma-separated: any of depth, aif, defocus "
+                                "(the sigma map in pixels); default: the method's.")
 @click.option("--method", type=click.Choice(["supervised", "self-supervised"]), default=None,
               help="supervised (default: every head against its label) or self-supervised "
-                   "(defocus head from re-blurring the true AiF; heads defocus[,aif]).")
+                   "(defocus head from re-blurring the true AiF; heads aif,defocus, or "
+                   "defocus).")
 @click.option("--consistency", type=float,
               help="Weight of MDDNet's |sigma - sigma_camera(depth)| term (heads depth and "
                    "defocus; default 0: off).")

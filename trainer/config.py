@@ -142,6 +142,26 @@ class TrainConfig:
         if self.lr <= 0:
             raise ConfigError(f"lr: expected > 0, got {self.lr}")
         _check_heads_and_method(self)
+        _check_render_options(self)
+
+
+def _check_render_options(cfg: TrainConfig) -> None:
+    """The on-the-fly rendering options, checked whenever given (on the fly or not)."""
+    if cfg.camera is not None:
+        from defocuskit.presets import get_preset
+
+        get_preset(cfg.camera)
+    if cfg.focus is not None:
+        from defocuskit.focus import make_focus_policy
+
+        make_focus_policy(cfg.focus)
+    if cfg.render_mode is not None or cfg.psf is not None:
+        from defocuskit.blur import MODES, PSFS
+
+        for name, value, known in (("render_mode", cfg.render_mode, MODES),
+                                   ("psf", cfg.psf, PSFS)):
+            if value is not None and value not in known:
+                raise ConfigError(f"{name}: expected one of {list(known)}, got {value!r}")
 
 
 def _check_heads_and_method(cfg: TrainConfig) -> None:
@@ -213,7 +233,19 @@ def resolve_config(*, preset: str | None = None, config_file: str | Path | None 
     merged.update(_checked(file_opts, f"config file {config_file}"))
     cli = {k: v for k, v in (overrides or {}).items() if v is not None}
     merged.update(_checked(cli, "command line"))
-    return TrainConfig(**merged)
+    return TrainConfig(**_with_method_heads(merged))
+
+
+# the heads a method trains when no preset, file or option names them
+METHOD_HEADS = {"supervised": ("depth", "aif"), "self-supervised": ("aif", "defocus")}
+
+
+def _with_method_heads(merged: dict) -> dict:
+    """``merged`` with the method's default heads where nothing named the heads."""
+    method = merged.get("method", TrainConfig.method)
+    if "heads" in merged or method not in METHOD_HEADS:
+        return merged
+    return {**merged, "heads": METHOD_HEADS[method]}
 
 
 def resolve_run_config(run_dir, *, resume: bool = False, preset: str | None = None,
