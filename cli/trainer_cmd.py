@@ -243,6 +243,17 @@ def predict_cmd(checkpoint, output, device, max_pixels, images, progress, progre
     click.echo(f"wrote {len(written)} files to {output}")
 
 
+TORCH_MISSING = ("trainer needs PyTorch, which is not installed: install the [train] extra "
+                 "(pip install -e \".[train]\" in the checkout; CPU-only torch: pip install "
+                 "torch --index-url https://download.pytorch.org/whl/cpu)")
+
+
 def main(argv=None):
     """Console-script entry point (``trainer``)."""
-    return trainer.main(args=argv, prog_name="trainer")
+    try:
+        return trainer.main(args=argv, prog_name="trainer")
+    except ModuleNotFoundError as exc:  # a toolkit-only install: one line, no traceback
+        if exc.name != "torch":
+            raise
+        click.echo(f"Error: {TORCH_MISSING}", err=True)
+        raise SystemExit(1) from None

@@ -4,6 +4,10 @@ options on a run that reads stored inputs, and a method's default heads."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -98,3 +102,22 @@ def test_method_default_heads_yield_to_a_config_file(tmp_path):
     path.write_text(json.dumps({"heads": ["defocus"]}))
     cfg = resolve_config(config_file=path, overrides={"method": "self-supervised"})
     assert cfg.heads == ("defocus",)
+
+
+NO_TORCH = "import sys; sys.modules['torch'] = None; from cli.trainer_cmd import main; main()"
+
+
+@pytest.mark.parametrize("command", ["fit", "eval"])
+def test_without_torch_the_trainer_says_in_one_line_to_install_the_train_extra(command,
+                                                                               tmp_path):
+    repo = Path(__file__).resolve().parents[1]
+    args = {"fit": ["fit", "--data", ".", "--run-dir", str(tmp_path / "r")],
+            "eval": ["eval", "--data", ".", "--checkpoint", "pyproject.toml"]}[command]
+    env = {**os.environ, "PYTHONPATH": str(repo)}
+    res = subprocess.run([sys.executable, "-c", NO_TORCH, *args], cwd=repo, env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 1
+    assert "Traceback" not in res.stderr
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and "[train]" in lines[0] and "PyTorch" in lines[0], res.stderr
+    assert not (tmp_path / "r").exists()
