@@ -124,6 +124,9 @@ def trainer():
 @click.option("--max-steps", type=int, help="Stop after this many optimiser steps.")
 @click.option("--tensorboard/--no-tensorboard", default=None,
               help="Also log to TensorBoard (if installed).")
+@click.option("--save", type=click.Choice(["both", "best", "last"]), default=None,
+              help="Checkpoints to keep: both (default), best (best.pt only: no --resume) "
+                   "or last (last.pt only). See also `trainer export`.")
 @click.option("--resume", is_flag=True,
               help="Continue RUN_DIR/last.pt (with RUN_DIR/config.json unless --config).")
 @click.option("--overwrite", is_flag=True,
@@ -241,6 +244,31 @@ def predict_cmd(checkpoint, output, device, max_pixels, images, progress, progre
     written = predict_images(checkpoint, images, output, device=device, max_pixels=max_pixels,
                              progress=progress is not False, progress_every=progress_every)
     click.echo(f"wrote {len(written)} files to {output}")
+
+
+@trainer.command("export", context_settings=CONTEXT)
+@click.option("--checkpoint", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="A last.pt / best.pt from `trainer fit`.")
+@click.option("--output", required=True, type=click.Path(dir_okay=False),
+              help="The export to write (a new file; an existing one is refused).")
+@click.option("--half", is_flag=True,
+              help="Store the weights in float16 (half the size; loaded back as float32).")
+@_user_errors
+def export_cmd(checkpoint, output, half):
+    """Write a weights-only copy of a checkpoint for `eval` and `predict`: no optimiser,
+    scheduler or RNG state (it cannot be resumed).
+
+    \b
+    Example:
+      trainer export --checkpoint runs/nyu/best.pt --output nyu_weights.pt --half
+      trainer predict --checkpoint nyu_weights.pt --output out/ photo.jpg
+    """
+    from trainer.export import export_weights
+
+    done = export_weights(checkpoint, output, half=half)
+    click.echo(f"wrote {done['path']} ({done['bytes'] / 1e6:.1f} MB, "
+               f"{'float16' if half else 'float32'} weights; {checkpoint} is "
+               f"{done['source_bytes'] / 1e6:.1f} MB)")
 
 
 TORCH_MISSING = ("trainer needs PyTorch, which is not installed: install the [train] extra "

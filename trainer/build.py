@@ -291,6 +291,9 @@ def _monitor(cfg: TrainConfig) -> str:
 def restore(run: Run, last_path: Path) -> None:
     """Continue from ``last.pt``: weights, optimiser, schedule, counters, history, RNG."""
     ckpt = load_checkpoint(last_path)  # on the CPU; load_state_dict moves it
+    if "optimizer" not in ckpt:
+        raise CheckpointError(f"--resume: {last_path} holds weights only (a best.pt or an "
+                              "export), not the optimiser state a run continues from")
     if ckpt["model_config"] != run.model_cfg.to_dict():
         raise CheckpointError(f"--resume: {last_path} holds model {ckpt['model_config']}, "
                               f"the config asks for {run.model_cfg.to_dict()}")

@@ -23,6 +23,7 @@ __all__ = ["TrainConfig", "PRESETS", "resolve_config", "resolve_run_config",
            "load_config_file", "save_config"]
 
 METHODS = ("supervised", "self-supervised")
+SAVE_CHOICES = ("both", "best", "last")  # which checkpoints a run keeps
 
 
 @dataclass
@@ -92,6 +93,7 @@ class TrainConfig:
     progress: bool = True  # tqdm bar (shown only on a TTY and on rank 0)
     tensorboard: bool = False  # also log to TensorBoard if the package is installed
     plots: bool = True  # loss_curves.png and val_panel.png at the end
+    save: str = "both"  # checkpoints kept: "both", "best" (no resume) or "last" (no best.pt)
 
     def to_dict(self) -> dict:
         """Plain-JSON form (tuples become lists)."""
@@ -143,6 +145,8 @@ class TrainConfig:
             raise ConfigError(f"lr: expected > 0, got {self.lr}")
         _check_heads_and_method(self)
         _check_render_options(self)
+        if self.save not in SAVE_CHOICES:
+            raise ConfigError(f"save: expected one of {list(SAVE_CHOICES)}, got {self.save!r}")
 
 
 def _check_render_options(cfg: TrainConfig) -> None:

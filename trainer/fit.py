@@ -274,10 +274,11 @@ def _save_epoch(run: Run, completed: int) -> None:
     # best.pt first: a kill between the two writes then leaves last.pt one epoch behind,
     # which --resume redoes, instead of a stale best.pt that nothing fixes.
     # best.pt is for eval/predict: no optimiser, scheduler or RNG state.
-    if improved:
+    if improved and run.cfg.save in ("both", "best"):
         save_checkpoint(run.run_dir / "best.pt", {k: v for k, v in state.items()
                                                   if k not in _RESUME_ONLY})
-    save_checkpoint(run.run_dir / "last.pt", state)
+    if run.cfg.save in ("both", "last"):
+        save_checkpoint(run.run_dir / "last.pt", state)
     _write_csv(run.history, run.run_dir / "log.csv")
 
 
