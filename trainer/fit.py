@@ -298,7 +298,7 @@ def _finish(run: Run, tb) -> None:
     if run.main and run.cfg.plots and run.history:
         from trainer.plots import plot_loss_curves, plot_val_panel
 
-        plot_loss_curves(run.history, run.run_dir / "loss_curves.png")
+        plot_loss_curves(run.history, run.run_dir / "loss_curves.png", monitor=run.monitor)
         if run.first is not None:
             plot_val_panel(run.first, run.run_dir / "val_panel.png")
     if tb is not None:
