@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
+from defocuskit.preview import DEPTH_CMAP, INVALID_RGB
+
 __all__ = ["plot_loss_curves", "plot_val_panel", "loss_curves_figure", "val_panel_figure",
            "depth_colormap", "colormap_with_scale_bar",
            "SCALE_BAR_WIDTH_PX", "SCALE_BAR_MIN_HEIGHT_PX"]
@@ -125,8 +127,10 @@ def plot_loss_curves(history: list[dict], path, *, monitor: str | None = None) -
     return Path(path)
 
 
-def depth_colormap(depth: np.ndarray, *, vmin=None, vmax=None, cmap="turbo") -> np.ndarray:
-    """(H, W) float metres -> (H, W, 3) uint8 RGB; NaN / invalid pixels are black."""
+def depth_colormap(depth: np.ndarray, *, vmin=None, vmax=None,
+                   cmap=DEPTH_CMAP) -> np.ndarray:
+    """(H, W) float metres -> (H, W, 3) uint8 RGB; NaN / invalid pixels are
+    :data:`~defocuskit.preview.INVALID_RGB` (mid grey, as in ``defocuskit preview``)."""
     import matplotlib
 
     d = np.asarray(depth, dtype=np.float64)
@@ -137,7 +141,7 @@ def depth_colormap(depth: np.ndarray, *, vmin=None, vmax=None, cmap="turbo") -> 
         vmax = float(d[finite].max()) if finite.any() else 1.0
     scaled = np.clip((d - vmin) / max(vmax - vmin, 1e-12), 0, 1)
     rgb = matplotlib.colormaps[cmap](np.where(finite, scaled, 0))[..., :3]
-    rgb[~finite] = 0
+    rgb[~finite] = INVALID_RGB
     return (rgb * 255 + 0.5).astype(np.uint8)
 
 
@@ -153,13 +157,13 @@ def _value_range(values: np.ndarray, vmin, vmax) -> tuple[float, float]:
 
 
 def colormap_with_scale_bar(values: np.ndarray, *, label: str, vmin=None, vmax=None,
-                            cmap: str = "turbo") -> np.ndarray:
+                            cmap: str = DEPTH_CMAP) -> np.ndarray:
     """A colour-mapped map with its colour bar: what ``trainer predict`` writes for viewing.
 
     Parameters
     ----------
     values : (H, W) float ndarray
-        Depth in metres, sigma in pixels, ...; NaN is black.
+        Depth in metres, sigma in pixels, ...; NaN is mid grey (``INVALID_RGB``).
     label : str
         The colour bar's label with the unit, e.g. ``"depth [m]"``.
     vmin, vmax : float, optional
@@ -264,7 +268,7 @@ def _mapped(fig, ax, first: dict, name: str, r: int, label: str) -> np.ndarray:
     if not np.isfinite(ref).any():
         ref = img
     vmin, vmax = _value_range(ref, None, None)
-    fig.colorbar(ScalarMappable(Normalize(vmin, vmax), cmap="turbo"), ax=ax, shrink=0.8,
+    fig.colorbar(ScalarMappable(Normalize(vmin, vmax), cmap=DEPTH_CMAP), ax=ax, shrink=0.8,
                  label=label)
     return depth_colormap(img, vmin=vmin, vmax=vmax)
 
