@@ -8,9 +8,14 @@ import click
 
 from defocuskit.errors import DefocusKitError
 
-__all__ = ["CONTEXT", "user_errors", "one_line"]
+__all__ = ["CONTEXT", "user_errors", "one_line", "count"]
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+def count(n: int, noun: str) -> str:
+    """``1 shard``, ``2 shards``: a number with its noun in the right number."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def one_line(exc: BaseException) -> str:
