@@ -148,6 +148,8 @@ def synth(source, input_, output, camera, focus, mode, coc_model, psf, coc_to_si
     config = resolve_synth_config(config_file=config_file, overrides=given,
                                   source_options=options)
     summary = run_synth(config, resume=resume, overwrite=overwrite, progress=progress)
+    for note in summary.notes:
+        click.echo(f"note: {note}", err=True)
     click.echo(f"wrote {count(summary.n_samples, 'sample')} in "
                f"{count(summary.n_shards, 'shard')} to "
                f"{summary.output} in {summary.seconds:.1f} s "
