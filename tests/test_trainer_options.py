@@ -121,3 +121,23 @@ def test_without_torch_the_trainer_says_in_one_line_to_install_the_train_extra(c
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1 and "[train]" in lines[0] and "PyTorch" in lines[0], res.stderr
     assert not (tmp_path / "r").exists()
+
+
+def test_defocus_dataset_takes_the_command_lines_comma_string(stored):
+    from trainer.data import DefocusDataset
+
+    as_text = DefocusDataset(stored[0], "train", heads="depth,aif", crop=None)
+    as_tuple = DefocusDataset(stored[0], "train", heads=("depth", "aif"), crop=None)
+    assert as_text.heads == as_tuple.heads == ("depth", "aif")
+    a, b = as_text[0], as_tuple[0]
+    assert sorted(a) == sorted(b) and all(np.array_equal(a[k], b[k], equal_nan=True) for k in a)
+    assert DefocusDataset(stored[0], "train", heads=" aif ", crop=None).heads == ("aif",)
+
+
+@pytest.mark.parametrize("heads", ["d", "depth,,aif", "depth,depth", "", ["sigma"]])
+def test_defocus_dataset_refuses_unknown_heads_in_one_clear_message(stored, heads):
+    from trainer.data import DefocusDataset
+
+    with pytest.raises(ConfigError, match=r"heads: expected a non-empty subset of depth, aif, "
+                                          r"defocus .*'depth,aif'"):
+        DefocusDataset(stored[0], "train", heads=heads)
