@@ -58,3 +58,33 @@ def test_each_command_parses_with_the_clis_options(args, tmp_path):
         cfg = resolve_config(overrides=options)
         heads = parsed["heads"]
         assert cfg.heads == (tuple(heads.split(",")) if heads else ("depth", "aif"))
+
+
+def documented_command_lines() -> list[tuple[str, str]]:
+    """``(doc, line)`` for every concrete ``defocuskit`` / ``trainer`` line in the code
+    blocks of README.md and docs/*.md (continuations joined; synopses with [...], |, <...>
+    or ... left out)."""
+    found = []
+    for doc in [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]:
+        for block in re.findall(r"```[a-z]*\n(.*?)```", doc.read_text(), flags=re.S):
+            for line in re.sub(r"\\\n\s*", " ", block).splitlines():
+                line = re.sub(r"^(\.venv/bin/|\$\(BIN\)/)", "", line.split(" #")[0].strip())
+                if (re.match(r"(defocuskit|trainer) [a-z]", line)
+                        and not any(c in line for c in "[|…<>") and "..." not in line):
+                    found.append((doc.name, line))
+    return found
+
+
+def test_the_docs_have_many_command_lines():
+    assert len(documented_command_lines()) >= 30
+
+
+@pytest.mark.parametrize("doc, line", documented_command_lines(),
+                         ids=lambda v: v if isinstance(v, str) and v.endswith(".md") else "")
+def test_every_documented_command_line_uses_real_options(doc, line):
+    args = shlex.split(line)
+    group = {"defocuskit": defocuskit, "trainer": trainer}[args[0]]
+    ctx = click.Context(group, info_name=args[0])
+    command = group.get_command(ctx, args[1])
+    assert command is not None, f"{doc}: no command {args[1]!r} in: {line}"
+    command.make_parser(ctx).parse_args(args[2:])  # an unknown option raises UsageError
