@@ -279,6 +279,8 @@ def _camera_name(attrs: dict) -> str:
 
 def _psf_text(attrs: dict) -> str:
     psf = attrs.get("psf")
+    if psf is None:
+        return "not recorded"
     return f"{psf} (radius = 2 sigma)" if psf == "disc" else str(psf)
 
 

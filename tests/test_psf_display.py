@@ -65,3 +65,13 @@ def test_the_invalid_colour_is_far_from_every_colour_of_the_depth_map():
     assert distance.min() > 0.25  # near or far depth never looks invalid
     shown = depth_colormap(np.array([[1.0, np.nan, 3.0]]))
     np.testing.assert_array_equal(shown[0, 1], np.round(np.asarray(INVALID_RGB) * 255))
+
+
+def test_a_dataset_that_records_no_psf_says_so_in_words():
+    from pathlib import Path
+
+    golden = Path(__file__).parent / "data" / "golden_v2.zarr"  # written before psf existed
+    fig = preview_figure(golden, split="train", n=1)
+    assert "psf       not recorded" in _panel(fig, "caption").texts[0].get_text()
+    text = CliRunner().invoke(main, ["inspect", str(golden)]).output
+    assert "psf       not recorded" in text
