@@ -144,7 +144,7 @@ def fit_cmd(data, run_dir, preset, config_file, resume, overwrite, **options):
       trainer fit --data stack.zarr --run-dir runs/stack --stack-index 1
       trainer fit --data nyu.zarr --run-dir runs/nyu --encoder-weights densenet121.pth
       trainer fit --data nyu.zarr --run-dir runs/mdd --heads depth,defocus --consistency 0.1
-      trainer fit --data nyu.zarr --run-dir runs/ss --method self-supervised --heads aif,defocus
+      trainer fit --data nyu.zarr --run-dir runs/ss --method self-supervised
       trainer fit --data nyu.zarr --run-dir runs/nyu --resume
       trainer fit --data scenes.zarr --run-dir runs/otf --on-the-fly --camera 2hded
       torchrun --nproc_per_node 4 -m trainer fit --data nyu.zarr --run-dir runs/ddp
