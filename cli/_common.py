@@ -11,12 +11,17 @@ import click
 from defocuskit.errors import DefocusKitError
 from defocuskit.typed import Range
 
-__all__ = ["CONTEXT", "user_errors", "one_line", "ranged"]
+__all__ = ["CONTEXT", "user_errors", "one_line", "ranged", "count"]
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 # the packages whose errors are a remote store's answer (fsspec backends and their clients)
 REMOTE_STORAGE_MODULES = ("botocore", "aiobotocore", "s3fs", "gcsfs", "google.", "adlfs",
                           "azure.", "aiohttp", "fsspec")
+
+
+def count(n: int, noun: str) -> str:
+    """``1 shard``, ``2 shards``: a number with its noun in the right number."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def one_line(exc: BaseException) -> str:

@@ -11,7 +11,7 @@ import sys
 
 import click
 
-from cli._common import CONTEXT, ranged, user_errors
+from cli._common import CONTEXT, count, ranged, user_errors
 from defocuskit import __version__
 from defocuskit.config import MAX_FRAME, RANGES
 from defocuskit.errors import DefocusKitError
@@ -159,13 +159,16 @@ def synth(source, input_, output, camera, focus, mode, coc_model, psf, coc_to_si
                                   source_options=options)
     summary = run_synth(config, resume=resume, overwrite=overwrite, progress=progress,
                         strict_resume=strict_resume)
-    click.echo(f"wrote {summary.n_samples} samples in {summary.n_shards} shards to "
+    for note in summary.notes:
+        click.echo(f"note: {note}", err=True)
+    click.echo(f"wrote {count(summary.n_samples, 'sample')} in "
+               f"{count(summary.n_shards, 'shard')} to "
                f"{summary.output} in {summary.seconds:.1f} s "
                f"({summary.samples_per_s:.1f} samples/s)"
-               + (f"; {summary.n_shards_reused} shards were already complete"
+               + (f"; {count(summary.n_shards_reused, 'shard')} already complete"
                   if summary.n_shards_reused else ""))
     if summary.skipped:
-        click.echo(f"skipped {summary.n_skipped} samples (recorded in the dataset's "
+        click.echo(f"skipped {count(summary.n_skipped, 'sample')} (recorded in the dataset's "
                    "'skipped' attribute):", err=True)
         for s in summary.skipped[:10]:
             click.echo(f"  {s['split']}/{s['sample_id']}: {s['error']}", err=True)
@@ -268,8 +271,9 @@ def cameras():
     from defocuskit.camera_table import TABLE_KEYS
     from defocuskit.presets import list_presets
 
-    for name, preset in list_presets().items():
-        click.echo(f"{name}\n  " + preset.describe().replace("\n", "\n  ") + "\n")
+    for preset in list_presets().values():
+        heading, _, body = preset.describe().partition(": ")  # "name (kind): ..."
+        click.echo(f"{heading}\n  " + body.replace("\n", "\n  ") + "\n")
     click.echo("A camera can also be given by its parameters, e.g. --camera "
                f"focal_mm=50,f_number=2.8,pitch_um=5.6; keys: {', '.join(TABLE_KEYS)}")
 

@@ -82,11 +82,12 @@ def trainer():
 @click.option("--resize", callback=_frame_size(False), metavar="SIZE",
               help="Official protocol: resize whole frames to N x N or HxW (multiples of 32) "
                    "for training and evaluation, instead of crops.")
-@click.option("--heads", help="Heads to train, comma-separated: depth,aif (default), or any "
-                                "of depth, aif, defocus (the sigma map in pixels).")
+@click.option("--heads", help="Heads to train, comma-separated: any of depth, aif, defocus "
+                                "(the sigma map in pixels); default: the method's.")
 @click.option("--method", type=click.Choice(["supervised", "self-supervised"]), default=None,
               help="supervised (default: every head against its label) or self-supervised "
-                   "(defocus head from re-blurring the true AiF; heads defocus[,aif]).")
+                   "(defocus head from re-blurring the true AiF; heads aif,defocus, or "
+                   "defocus).")
 @click.option("--consistency", type=ranged(RANGES["consistency"]),
               help="Weight of MDDNet's |sigma - sigma_camera(depth)| term (heads depth and "
                    "defocus; default 0: off).")
@@ -129,6 +130,9 @@ def trainer():
               help="Stop after this many optimiser steps.")
 @click.option("--tensorboard/--no-tensorboard", default=None,
               help="Also log to TensorBoard (if installed).")
+@click.option("--save", type=click.Choice(["both", "best", "last"]), default=None,
+              help="Checkpoints to keep: both (default), best (best.pt only: no --resume) "
+                   "or last (last.pt only). See also `trainer export`.")
 @click.option("--resume", is_flag=True,
               help="Continue RUN_DIR/last.pt (with RUN_DIR/config.json unless --config).")
 @click.option("--overwrite", is_flag=True,
@@ -146,7 +150,7 @@ def fit_cmd(data, run_dir, preset, config_file, resume, overwrite, **options):
       trainer fit --data stack.zarr --run-dir runs/stack --stack-index 1
       trainer fit --data nyu.zarr --run-dir runs/nyu --encoder-weights densenet121.pth
       trainer fit --data nyu.zarr --run-dir runs/mdd --heads depth,defocus --consistency 0.1
-      trainer fit --data nyu.zarr --run-dir runs/ss --method self-supervised --heads aif,defocus
+      trainer fit --data nyu.zarr --run-dir runs/ss --method self-supervised
       trainer fit --data nyu.zarr --run-dir runs/nyu --resume
       trainer fit --data scenes.zarr --run-dir runs/otf --on-the-fly --camera 2hded
       torchrun --nproc_per_node 4 -m trainer fit --data nyu.zarr --run-dir runs/ddp
@@ -257,6 +261,42 @@ def predict_cmd(checkpoint, output, device, max_pixels, overwrite, images, progr
         click.echo(f"  {path.name}")
 
 
+@trainer.command("export", context_settings=CONTEXT)
+@click.option("--checkpoint", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="A last.pt / best.pt from `trainer fit`.")
+@click.option("--output", required=True, type=click.Path(dir_okay=False),
+              help="The export to write (a new file; an existing one is refused).")
+@click.option("--half", is_flag=True,
+              help="Store the weights in float16 (half the size; loaded back as float32).")
+@_user_errors
+def export_cmd(checkpoint, output, half):
+    """Write a weights-only copy of a checkpoint for `eval` and `predict`: no optimiser,
+    scheduler or RNG state (it cannot be resumed).
+
+    \b
+    Example:
+      trainer export --checkpoint runs/nyu/best.pt --output nyu_weights.pt --half
+      trainer predict --checkpoint nyu_weights.pt --output out/ photo.jpg
+    """
+    from trainer.export import export_weights
+
+    done = export_weights(checkpoint, output, half=half)
+    click.echo(f"wrote {done['path']} ({done['bytes'] / 1e6:.1f} MB, "
+               f"{'float16' if half else 'float32'} weights; {checkpoint} is "
+               f"{done['source_bytes'] / 1e6:.1f} MB)")
+
+
+TORCH_MISSING = ("trainer needs PyTorch, which is not installed: install the [train] extra "
+                 "(pip install -e \".[train]\" in the checkout; CPU-only torch: pip install "
+                 "torch --index-url https://download.pytorch.org/whl/cpu)")
+
+
 def main(argv=None):
     """Console-script entry point (``trainer``)."""
-    return trainer.main(args=argv, prog_name="trainer")
+    try:
+        return trainer.main(args=argv, prog_name="trainer")
+    except ModuleNotFoundError as exc:  # a toolkit-only install: one line, no traceback
+        if exc.name != "torch":
+            raise
+        click.echo(f"Error: {TORCH_MISSING}", err=True)
+        raise SystemExit(1) from None

@@ -145,7 +145,10 @@ class SynthConfig:
             d = {**d, "input": "-"}  # a generated source: no input to name
         missing = [k for k in ("source", "input", "output") if d.get(k) in (None, "")]
         if missing:
-            raise ConfigError(f"missing required setting(s): {missing}")
+            names = ", ".join(missing)
+            options = ", ".join(f"--{k}" for k in missing)
+            raise ConfigError(f"missing required setting{'s' if len(missing) > 1 else ''}: "
+                              f"{names} (give {options}, or set it in the --config file)")
         return cls(**check_fields(cls, d, "synth config"))
 
 

@@ -79,6 +79,28 @@ class CameraPreset:
     coc_step_px: float = 0.0
     focus: str | None = None
     mode: str | None = None
+    reference_width_px: int | None = None  # a fixed pitch's source frame width (see frame_note)
+
+    def frame_note(self, width: int) -> str | None:
+        """What a fixed pixel pitch does on frames ``width`` px wide, when they differ from
+        the source's frames (``reference_width_px``) by more than 2x; else None.
+
+        A fixed pitch keeps sigma in pixels as on the source's frames, whatever the frame
+        size: on frames k times smaller (a downscaled image of the same scene) the blur is
+        k times larger relative to the frame than in the source.
+        """
+        ref = self.reference_width_px
+        if ref is None or not width > 0 or 0.5 <= ref / width <= 2.0:
+            return None
+        pitch_um = self.factory(int(width), np.random.default_rng(0)).pixel_pitch * 1e6
+        ratio = ref / width
+        size, blur = ((f"{ratio:.1f}x narrower", f"{ratio:.1f}x larger") if ratio > 1 else
+                      (f"{1 / ratio:.1f}x wider", f"{1 / ratio:.1f}x smaller"))
+        return (f"camera {self.name}: its fixed {pitch_um:g} um pixel pitch comes from "
+                f"{ref} px wide frames; these are {width} px wide ({size}), so sigma in "
+                f"pixels stays as on {ref} px frames and the blur is {blur} relative to the "
+                f"frame than in the source; to keep the source's blur relative to the "
+                f"frame, give --camera {self.name},pitch_um={pitch_um * ratio:.3g}")
 
     def make(self, *, image_width: int, rng: np.random.Generator,
              coc_model: str | None = None, coc_to_sigma: float | None = None) -> Camera:
@@ -187,7 +209,8 @@ _PRESETS = {
             "Carvalho et al., 'Deep Depth from Defocus: how can defocus blur improve 3D "
             "estimation using dense neural networks?', ECCV Workshops 2018 (the synthetic data "
             "D3-Net names; code marcelampc/d3net_depth_estimation, refoc_image.m)", False,
-            _make_d3net, coc_to_sigma=0.3, focus="fixed:2.0", mode="layered"),
+            _make_d3net, coc_to_sigma=0.3, focus="fixed:2.0", mode="layered",
+            reference_width_px=640),  # NYU-v2's 640 x 480 frames
         CameraPreset(
             "syndof", "SYNDOF randomised camera: f drawn from {50, 70, 85} mm with weights "
             "(.1, .4, .4) normalised, pixel pitch = 36 mm / image width, f-number solved per "
@@ -203,7 +226,7 @@ _PRESETS = {
             "pixel spreads its own Gaussian).",
             "He, Hong, Fu and Liu, 'Multi-task Learning for Monocular Depth and Defocus "
             "Estimations with Real Images' (MDDNet), arXiv preprint, eq. 2 and 7-9", False,
-            _make_mddnet, coc_to_sigma=1.0, mode="scatter"),
+            _make_mddnet, coc_to_sigma=1.0, mode="scatter"),  # frame size: not recorded
         CameraPreset(
             "idfd-nikon", "iDFD Nikon DSLR with a 14 mm lens at f/2.8 (the defocused shots); "
             "the sensor width is not published: 36 mm full frame is assumed.",

@@ -22,7 +22,18 @@ from defocuskit.errors import ConfigError, DataError
 from defocuskit.store import open_dataset
 from defocuskit.summary import stat_indices
 
-__all__ = ["check_png_output", "preview_dataset", "preview_figure", "render_note"]
+__all__ = ["check_png_output", "preview_dataset", "preview_figure", "render_note", "DEPTH_CMAP",
+           "INVALID_RGB", "cmap_with_invalid"]
+
+DEPTH_CMAP = "turbo"  # the one depth colour map of the preview and the trainer's images
+INVALID_RGB = (0.5, 0.5, 0.5)  # invalid (NaN) pixels: mid grey, a colour turbo never takes
+
+
+def cmap_with_invalid(name: str = DEPTH_CMAP):
+    """A matplotlib colour map (default: the depth one) drawing NaN in :data:`INVALID_RGB`."""
+    import matplotlib
+
+    return matplotlib.colormaps[name].with_extremes(bad=INVALID_RGB)
 
 
 def _camera_for(sp, i: int, coc_model: str, k: int = 0):
@@ -113,7 +124,7 @@ def preview_figure(path, *, split: str | None = None, n: int = 4,
     fig = Figure(figsize=((3.2 if whole_stack else 4.2) * cols, 3.0 * rows),
                  layout="constrained")
     axes = fig.subplots(rows, cols, squeeze=False)
-    panels = dict(fig=fig, sp=sp, slices=slices, stack=stack)
+    panels = dict(fig=fig, sp=sp, slices=slices, stack=stack, psf=ds.attrs.get("psf"))
     depth_all, sigma_all = [], []
     for r, i in enumerate(idx):
         names = ("aif", "depth", *(("defocused",) if has_defocused else ()),
@@ -219,15 +230,17 @@ def _defocused(ax, img, i: int, k: int, p: dict) -> None:
 
 
 def _depth(fig, ax, depth, has_defocused: bool) -> None:
-    im = _image(ax, depth, "depth", "depth (NaN = invalid, white)"
-                + ("" if has_defocused else "; scene only"), cmap="magma_r")
+    im = _image(ax, depth, "depth", "depth (grey = invalid)"
+                + ("" if has_defocused else "; scene only"), cmap=cmap_with_invalid())
     fig.colorbar(im, ax=ax, label="depth [m]", shrink=0.85)
 
 
 def _sigma(ax, sig, i: int, k: int, p: dict) -> np.ndarray:
     fd = _focus_m(p["sp"], i, k)
-    _image(ax, sig, f"sigma:{k}", "defocus map sigma"
-           + (f", focus {fd:.2f} m" if p["stack"] and fd is not None else ""), cmap="viridis")
+    disc = ", disc radius 2 sigma" if p.get("psf") == "disc" else ""
+    _image(ax, sig, f"sigma:{k}", "defocus map sigma" + disc
+           + (f", focus {fd:.2f} m" if p["stack"] and fd is not None else ""),
+           cmap=cmap_with_invalid("viridis"))
     return sig[np.isfinite(sig)]
 
 
@@ -286,10 +299,18 @@ def _camera_name(attrs: dict) -> str:
     return str(camera)
 
 
+def _psf_text(attrs: dict) -> str:
+    psf = attrs.get("psf")
+    if psf is None:
+        return "not recorded"
+    return f"{psf} (radius = 2 sigma)" if psf == "disc" else str(psf)
+
+
 def _caption(attrs: dict, sp) -> str:
     cfg = attrs.get("config", {})
     stack = f"\nstack     {sp.focal_stack} images per sample" if sp.focal_stack else ""
     return (f"split     {sp.name} ({len(sp)} samples)\nsource    {cfg.get('source')}\n"
             f"camera    {_camera_name(attrs)}\nfocus     {cfg.get('focus')}\n"
-            f"mode      {cfg.get('mode')}\nseed      {cfg.get('seed')}{stack}\n"
+            f"mode      {cfg.get('mode')}\npsf       {_psf_text(attrs)}\n"
+            f"seed      {cfg.get('seed')}{stack}\n"
             f"schema    v{attrs.get('schema_version')}")

@@ -341,6 +341,35 @@ class SplitReader:
     def read(self, i: int, names=("defocused", "aif", "depth")) -> dict[str, np.ndarray]:
         return {n: self.read_array(n, i) for n in names}
 
+    def read_all(self, name: str) -> np.ndarray:
+        """Every usable sample of one array as one ndarray, checked as :meth:`read_array`
+        checks one (a missing shard file or damaged bytes raise :class:`DataError`, never
+        fill values); samples skipped by ``synth --on-error skip`` are left out, so row k
+        is sample ``usable_indices()[k]``. Read a shard at a time."""
+        arr = self.array(name)
+        per_file = (arr.shards or arr.chunks)[0]
+        skipped = self.skipped_indices()
+        parts = []
+        for a in range(0, len(self), per_file):
+            b = min(a + per_file, len(self))
+            keep = [i - a for i in range(a, b) if i not in skipped]
+            if not keep:
+                continue
+            where = self._where(name, f"{a}-{b - 1}").replace("sample ", "samples ")
+            if not self.chunk_present(name, a):
+                raise DataError(f"{where}: their shard file is missing; the dataset is "
+                                "damaged (check it with `defocuskit inspect --verify`)")
+            try:
+                block = np.asarray(arr[a:b])
+            except Exception as exc:  # noqa: BLE001 - any codec failure means damaged bytes
+                raise DataError(f"{where}: damaged data ({exc.__class__.__name__}: "
+                                f"{str(exc)[:120]}); check it with `defocuskit inspect "
+                                "--verify`") from None
+            parts.append(block[keep])
+        if not parts:
+            return np.empty((0, *arr.shape[1:]), dtype=arr.dtype)
+        return np.concatenate(parts)
+
 
 class DatasetReader:
     """A complete defocuskit dataset opened for reading (see :func:`open_dataset`)."""

@@ -62,6 +62,7 @@ def summarize(path, *, max_samples: int = 64) -> dict[str, Any]:
         "path": str(path), "schema_version": a.get("schema_version"),
         "complete": bool(a.get("complete", False)), "manifest": state, "seed": a.get("seed"),
         "engine_mode": a.get("engine_mode"), "focus_policy": a.get("focus_policy"),
+        "psf": a.get("psf"),
         "camera": a.get("camera"), "source": a.get("source", {}).get("name"),
         "source_identity": a.get("source", {}).get("identity"),
         "versions": a.get("versions"), "last_run": a.get("last_run"), "splits": {},
@@ -161,6 +162,15 @@ _INCOMPLETE = ("NO (interrupted: rerun the same synth command with --resume; "
                "with a changed input or configuration, --overwrite instead)")
 
 
+def _psf_words(psf) -> str:
+    """The PSF and what sigma means for it."""
+    if psf == "disc":
+        return "disc (uniform, radius = 2 sigma)"
+    if psf == "gaussian":
+        return "gaussian (sigma = its standard deviation)"
+    return "not recorded" if psf is None else str(psf)
+
+
 def format_summary(info: dict[str, Any]) -> str:
     """Human-readable rendering of :func:`summarize`'s result."""
     problems = info.get("problems", [])
@@ -175,6 +185,7 @@ def format_summary(info: dict[str, Any]) -> str:
         f"source    {info['source']}  ({(info.get('source_identity') or {}).get('path', '?')})",
         f"camera    {cam.get('preset')}  {cam.get('source', '')}",
         f"mode      {info['engine_mode']}   focus {info['focus_policy']}   seed {info['seed']}",
+        f"psf       {_psf_words(info.get('psf'))}",
     ]
     if info.get("manifest") == "absent":
         lines.append("manifest  none (written before manifests): files not checked against "

@@ -80,6 +80,7 @@ class SynthSummary:
     n_shards_reused: int = 0     # shards already complete (resume)
     seconds: float = 0.0
     skipped: list[dict[str, Any]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # said once per run (the CLI: stderr)
 
     @property
     def samples_per_s(self) -> float:
@@ -288,6 +289,18 @@ def _input_error_hint(source: Source, output: str, kept: bool) -> str | None:
             "that changed since the dataset was started)")
 
 
+def _frame_notes(cfg: SynthConfig, specs: dict) -> list[str]:
+    """A fixed-pitch camera preset's note on frames far from its source's size, once per
+    frame width (:meth:`~defocuskit.presets.CameraPreset.frame_note`)."""
+    from defocuskit.presets import get_preset
+
+    if cfg.mode == SCENE_ONLY:
+        return []
+    preset = get_preset(cfg.camera)
+    widths = sorted({spec.width for spec in specs.values() if spec is not None})  # resume: none
+    return [note for w in widths if (note := preset.frame_note(w)) is not None]
+
+
 def _fill(source: Source, cfg: SynthConfig, specs: dict, t0: float,
           progress: bool | None, kept: str | None = None) -> SynthSummary:
     """Render and write every shard not yet done, then mark the dataset complete.
@@ -297,7 +310,7 @@ def _fill(source: Source, cfg: SynthConfig, specs: dict, t0: float,
     """
     from tqdm.auto import tqdm
 
-    summary = SynthSummary(output=cfg.output)
+    summary = SynthSummary(output=cfg.output, notes=_frame_notes(cfg, specs))
     root = open_group_rw(cfg.output, cfg.storage_options)
     shard_size = int(root.attrs["shard_size"])
     tasks = []

@@ -89,9 +89,14 @@ def test_cameras_ends_with_how_to_give_a_camera_by_its_parameters():
     assert SynthConfig(source="procedural", input="-", output="x",
                        camera=example).camera == {"focal_mm": 50.0, "f_number": 2.8,
                                                   "pitch_um": 5.6}
-    # the presets still come first, each once
+    # the presets still come first, each named once: a heading "name (kind)", then its
+    # paragraph, which does not repeat the name
+    lines = r.output.splitlines()
     for name in ("2hded", "d3net-nyu", "syndof", "mddnet", "idfd-nikon"):
-        assert r.output.count(f"\n{name}\n") + r.output.startswith(f"{name}\n") == 1
+        headings = [i for i, ln in enumerate(lines) if ln.startswith(f"{name} (")]
+        assert len(headings) == 1, name
+        assert lines[headings[0]] in (f"{name} (fixed)", f"{name} (randomised per sample)")
+        assert not lines[headings[0] + 1].strip().startswith(name)
 
 
 def test_a_dataset_without_a_recorded_camera_name_shows_its_config_camera_as_text():

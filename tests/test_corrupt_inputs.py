@@ -117,7 +117,7 @@ def test_synth_stops_at_a_corrupt_jpeg_or_skips_it(tmp_path):
     code, out = invoke(defocuskit, *base, "--output", tmp_path / "skip.zarr",
                        "--on-error", "skip")
     assert code == 0, out
-    assert "skipped 1 samples" in out and "all/b: image" in out and "is corrupt" in out
+    assert "skipped 1 sample " in out and "all/b: image" in out and "is corrupt" in out
     ds = open_dataset(tmp_path / "skip.zarr", require_complete=False)
     assert ds["all"].skipped_indices() == {1}
     np.testing.assert_array_equal(ds["all"].read_array("aif", 0), texture(seed=1))

@@ -158,9 +158,11 @@ def test_resume_under_another_layered_level_rule_is_refused(tmp_path, tiny_scene
 
 
 def test_a_run_that_only_reads_records_no_level_rule(tmp_path, samples_dataset):
-    # render_mode is only used when the loaders render: a run on stored inputs records none
+    # render_mode is only used when the loaders render: a run on stored inputs refuses it
     cfg = tiny_cfg(epochs=1, on_the_fly=False, render_mode="layered")
-    fit(samples_dataset, tmp_path / "s", cfg, log=quiet)
+    with pytest.raises(ConfigError, match="--render-mode: apply only on the fly"):
+        fit(samples_dataset, tmp_path / "s", cfg, log=quiet)
+    fit(samples_dataset, tmp_path / "s", dataclasses.replace(cfg, render_mode=None), log=quiet)
     assert load_checkpoint(tmp_path / "s" / "last.pt")["render_levels"] is None
 
 

@@ -141,4 +141,4 @@ def test_synth_without_input(tmp_path):
                                   "--option", "n_test=0", "--option", "height=32",
                                   "--option", "width=32", "--no-progress"])
     assert r.exit_code == 0, r.output
-    assert "wrote 1 samples" in r.output
+    assert "wrote 1 sample in" in r.output

@@ -61,6 +61,8 @@ def test_fit_without_a_terminal_prints_a_line_per_due_step(fitted):
     assert [(m[1], m[2], m[3], m[4]) for m in train] == [
         ("1", "2", "1", "4"), ("1", "2", "2", "4"), ("2", "2", "3", "4"), ("2", "2", "4", "4")]
     assert train[-1][7] == "0s"  # nothing left after the last step
+    # an epoch's first step (worker start, warm-up) gives no pace: no number is guessed
+    assert train[0][7] == train[2][7] == "estimating"
     # the loss shown is the epoch's mean so far: at its last step, the epoch's log.csv value
     with open(run_dir / "log.csv") as f:
         rows = list(csv.DictReader(f))
@@ -149,6 +151,20 @@ class FakeClock:
 
     def __call__(self):
         return self.now
+
+
+def test_training_eta_leaves_out_the_slow_first_step():
+    import time
+
+    from trainer.fit import _train_line
+
+    now = time.perf_counter()
+    # the first step took 90 s (warm-up), the 10 after it 1 s each; 10 steps are left
+    state = {"n_batches": 11, "n_images": 22, "step": 11, "sums": {}, "t_first": now - 10}
+    line = _train_line(0, 1, 21, state, now - 100, 1)
+    assert line.endswith("ETA 10s"), line  # the pace since the first step, not 100 s / 11
+    first = dict(state, n_batches=1, step=1)
+    assert _train_line(0, 1, 21, first, now - 90, 1).endswith("ETA estimating")
 
 
 def test_ticker_pace_follows_the_clock():

@@ -89,3 +89,27 @@ def test_preview_leaves_out_skipped_samples(copy, tmp_path):
     r = CliRunner().invoke(main, ["preview", str(copy), "--split", "skipped", "-n", "3",
                                   "--output", str(tmp_path / "p.png")])
     assert r.exit_code == 0, r.output
+
+
+def test_read_all_reads_a_whole_split_checked(copy):
+    sp = open_dataset(copy)["train"]
+    whole = sp.read_all("depth")
+    expected = np.stack([sp.read_array("depth", i) for i in range(len(sp))])
+    np.testing.assert_array_equal(whole, expected)
+    _flip_byte(_shard_file(copy, "train", "depth", 0))
+    with pytest.raises(DataError, match=r"array 'depth', samples 0-1: damaged"):
+        open_dataset(copy)["train"].read_all("depth")
+
+
+def test_read_all_refuses_a_missing_shard_file_instead_of_fill_values(copy):
+    _shard_file(copy, "stack", "sigma", 0).unlink()
+    with pytest.raises(DataError, match="array 'sigma', samples 0-1: their shard file is "
+                                        "missing"):
+        open_dataset(copy)["stack"].read_all("sigma")
+
+
+def test_read_all_leaves_out_skipped_samples(copy):
+    sp = open_dataset(copy)["skipped"]
+    whole = sp.read_all("depth")
+    assert whole.shape[0] == 2
+    np.testing.assert_array_equal(whole[1], sp.read_array("depth", 2))

@@ -134,6 +134,7 @@ def _render_settings(reader, data, cfg: TrainConfig, named_val):
                           "--on-the-fly (docs/trainer.md, 'On-the-fly defocus')")
     val_scene_only = named_val is not None and not reader[named_val].has("defocused")
     if not (cfg.on_the_fly or val_scene_only):
+        _refuse_unused_render_options(cfg, data)
         return cfg, None
     from trainer.onthefly import resolve_render_settings, warm_up
 
@@ -144,6 +145,19 @@ def _render_settings(reader, data, cfg: TrainConfig, named_val):
         cfg, camera=settings.camera, focus=settings.focus, render_mode=settings.mode,
         psf=settings.psf, render_seed=cfg.seed if cfg.render_seed is None else cfg.render_seed)
     return cfg, settings
+
+
+RENDER_OPTIONS = (("camera", "--camera"), ("focus", "--focus"),
+                  ("render_mode", "--render-mode"), ("psf", "--psf"))
+
+
+def _refuse_unused_render_options(cfg: TrainConfig, data) -> None:
+    """A run that renders nothing refuses the rendering options, which it would ignore."""
+    given = [opt for name, opt in RENDER_OPTIONS if getattr(cfg, name) is not None]
+    if given:
+        raise ConfigError(f"{', '.join(given)}: apply only on the fly; this run reads the "
+                          f"stored defocused input of {data}: add --on-the-fly to render "
+                          f"with them, or drop them")
 
 
 def build_criterion(cfg: TrainConfig, coc_model: str | None, data, coc_offset_px=0.0):
@@ -278,6 +292,9 @@ def _monitor(cfg: TrainConfig) -> str:
 def restore(run: Run, last_path: Path) -> None:
     """Continue from ``last.pt``: weights, optimiser, schedule, counters, history, RNG."""
     ckpt = load_checkpoint(last_path)  # on the CPU; load_state_dict moves it
+    if "optimizer" not in ckpt:
+        raise CheckpointError(f"--resume: {last_path} holds weights only (a best.pt or an "
+                              "export), not the optimiser state a run continues from")
     if ckpt["model_config"] != run.model_cfg.to_dict():
         raise CheckpointError(f"--resume: {last_path} holds model {ckpt['model_config']}, "
                               f"the config asks for {run.model_cfg.to_dict()}")

@@ -57,6 +57,7 @@ RANGES: dict[str, Range] = {
     "sigma_max": Range(0, 32, lo_open=True),
     "max_depth": Range(0, None, lo_open=True, inf_ok=True),
 }
+SAVE_CHOICES = ("both", "best", "last")  # which checkpoints a run keeps
 
 
 @dataclass
@@ -126,6 +127,7 @@ class TrainConfig:
     progress: bool = True  # tqdm bar (shown only on a TTY and on rank 0)
     tensorboard: bool = False  # also log to TensorBoard if the package is installed
     plots: bool = True  # loss_curves.png and val_panel.png at the end
+    save: str = "both"  # checkpoints kept: "both", "best" (no resume) or "last" (no best.pt)
 
     def to_dict(self) -> dict:
         """Plain-JSON form (tuples become lists)."""
@@ -163,6 +165,28 @@ class TrainConfig:
                               "BatchNorm one value per channel at the 1/32 bottleneck; use "
                               "batch_size >= 2 or frames of 64 px or more")
         _check_heads_and_method(self)
+        _check_render_options(self)
+        if self.save not in SAVE_CHOICES:
+            raise ConfigError(f"save: expected one of {list(SAVE_CHOICES)}, got {self.save!r}")
+
+
+def _check_render_options(cfg: TrainConfig) -> None:
+    """The on-the-fly rendering options, checked whenever given (on the fly or not)."""
+    if cfg.camera is not None:
+        from defocuskit.presets import get_preset
+
+        get_preset(cfg.camera)
+    if cfg.focus is not None:
+        from defocuskit.focus import make_focus_policy
+
+        make_focus_policy(cfg.focus)
+    if cfg.render_mode is not None or cfg.psf is not None:
+        from defocuskit.blur import MODES, PSFS
+
+        for name, value, known in (("render_mode", cfg.render_mode, MODES),
+                                   ("psf", cfg.psf, PSFS)):
+            if value is not None and value not in known:
+                raise ConfigError(f"{name}: expected one of {list(known)}, got {value!r}")
 
 
 def _check_heads_and_method(cfg: TrainConfig) -> None:
@@ -234,7 +258,19 @@ def resolve_config(*, preset: str | None = None, config_file: str | Path | None 
     merged.update(_checked(file_opts, f"config file {config_file}"))
     cli = {k: v for k, v in (overrides or {}).items() if v is not None}
     merged.update(_checked(cli, "command line"))
-    return TrainConfig(**merged)
+    return TrainConfig(**_with_method_heads(merged))
+
+
+# the heads a method trains when no preset, file or option names them
+METHOD_HEADS = {"supervised": ("depth", "aif"), "self-supervised": ("aif", "defocus")}
+
+
+def _with_method_heads(merged: dict) -> dict:
+    """``merged`` with the method's default heads where nothing named the heads."""
+    method = merged.get("method", TrainConfig.method)
+    if "heads" in merged or method not in METHOD_HEADS:
+        return merged
+    return {**merged, "heads": METHOD_HEADS[method]}
 
 
 def resolve_run_config(run_dir, *, resume: bool = False, preset: str | None = None,

@@ -35,10 +35,11 @@ from defocuskit.errors import ConfigError, SchemaError
 from defocuskit.lock import reader_lock
 from defocuskit.store import PER_SAMPLE_SCALARS, open_dataset
 from trainer.device import to_device
+from trainer.model import KNOWN_HEADS
 from trainer.resize import resize_depth, resize_image
 
-__all__ = ["DefocusDataset", "required_arrays", "to_device_batch", "pad_to_multiple",
-           "crop_to", "holdout_indices", "MAX_ANISOTROPY"]
+__all__ = ["DefocusDataset", "parse_heads", "required_arrays", "to_device_batch",
+           "pad_to_multiple", "crop_to", "holdout_indices", "MAX_ANISOTROPY"]
 
 _HOLDOUT_STREAM = 0x5A1D  # separates the holdout draw from the other uses of the seed
 
@@ -87,6 +88,24 @@ def holdout_indices(n: int, fraction: float, *, seed: int) -> tuple[list[int], l
     return sorted(int(i) for i in perm[k:]), sorted(int(i) for i in perm[:k])
 
 
+def parse_heads(heads) -> tuple[str, ...]:
+    """Heads as a tuple: from a sequence, or the command line's comma string ``"depth,aif"``.
+
+    Raises
+    ------
+    ConfigError
+        An unknown, repeated or missing head (naming the known ones).
+    """
+    names = heads.split(",") if isinstance(heads, str) else list(heads)
+    names = [str(h).strip() for h in names]
+    bad = [h for h in names if h not in KNOWN_HEADS]
+    if not names or bad or len(set(names)) != len(names):
+        raise ConfigError(f"heads: expected a non-empty subset of {', '.join(KNOWN_HEADS)} "
+                          f"(a sequence or a comma-separated string such as 'depth,aif'), "
+                          f"got {heads!r}")
+    return tuple(names)
+
+
 class DefocusDataset(Dataset):
     """Samples of one split as uint8 / float32 tensors.
 
@@ -96,8 +115,9 @@ class DefocusDataset(Dataset):
         A complete dataset written by ``defocuskit synth`` (local path or fsspec URL).
     split : str
         The split to read, e.g. ``"train"``.
-    heads : sequence of str, keyword-only
-        Heads to be trained or evaluated; decides which arrays must exist.
+    heads : sequence of str or str, keyword-only
+        Heads to be trained or evaluated (``("depth", "aif")`` or the command line's
+        ``"depth,aif"``); decides which arrays must exist.
     crop : int or None, keyword-only
         Square random-crop size in pixels for training (of the resized frame when
         ``resize`` is given); ``None`` returns whole frames.
@@ -152,7 +172,7 @@ class DefocusDataset(Dataset):
                  resize: tuple[int, int] | None = None, hflip: bool = True, seed: int = 0,
                  stack_index: int | None = None, max_samples: int | None = None,
                  indices=None, arrays=None):
-        self.path, self.split, self.heads = path, split, tuple(heads)
+        self.path, self.split, self.heads = path, split, parse_heads(heads)
         self.crop, self.hflip, self.seed = crop, hflip, seed
         self.resize = None if resize is None else (int(resize[0]), int(resize[1]))
         self.stack_index = stack_index

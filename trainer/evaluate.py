@@ -256,6 +256,21 @@ def _fixed_render_dataset(data, split, attrs: dict, train_cfg: dict, kw: dict):
                            render_stream=train_cfg.get("render_stream", FIXED_STREAM), **kw)
 
 
+# what an unset protocol value means, in words
+_NONE_WORDS = {"max_depth": "none (every depth scored)", "resize": "none (native frames)"}
+
+
+def _plain(key: str, value) -> str:
+    """A table value in plain words: no Python ``None``, ``True`` or lists."""
+    if value is None:
+        return _NONE_WORDS.get(key, "none")
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if key == "resize" and isinstance(value, list | tuple):
+        return "x".join(str(v) for v in value)
+    return str(value)
+
+
 def format_table(metrics: dict) -> str:
     """Two aligned columns, metric and value (floats with 4 decimals)."""
     rows = []
@@ -264,7 +279,7 @@ def format_table(metrics: dict) -> str:
             continue
         if isinstance(v, float):
             v = f"{v:.4f}" if math.isfinite(v) else str(v)
-        rows.append((k, str(v)))
+        rows.append((k, _plain(k, v)))
     width = max((len(k) for k, _ in rows), default=6)
     lines = [f"{'metric':<{width}}  value", f"{'-' * width}  -----"]
     lines += [f"{k:<{width}}  {v}" for k, v in rows]

@@ -129,6 +129,7 @@ def _train_epoch(model, loader, criterion, optimizer, *, device, amp, channels_l
         n_images += b["defocused"].shape[0]
         step += 1
         state.update(n_batches=n_batches, n_images=n_images, step=step)
+        state.setdefault("t_first", time.perf_counter())  # the ETA leaves the first step out
         if progress.bar is not None and n_batches % 5 == 1:
             progress.set_postfix(loss=f"{float(terms['total']):.4f}")
         progress.update(1)
@@ -287,9 +288,16 @@ def _train_line(epoch: int, epochs: int, total: int, state: dict, t0: float,
     elapsed = max(time.perf_counter() - t0, 1e-9)
     loss = state["sums"].get("total")
     loss_text = f"loss {float(loss) / n:.4g}  " if loss is not None else ""
-    eta = (total - state["step"]) * elapsed / n
+    # the first step of an epoch also starts the workers and warms up (compiled kernels,
+    # allocations): the ETA uses the pace of the steps after it, and waits for one
+    after = state["n_batches"] - 1
+    if after < 1 or "t_first" not in state:
+        eta_text = "estimating"
+    else:
+        pace = (time.perf_counter() - state["t_first"]) / after
+        eta_text = format_duration((total - state["step"]) * pace)
     return (f"epoch {epoch + 1}/{epochs}  step {state['step']}/{total}  {loss_text}"
-            f"{state['n_images'] * world / elapsed:.2f} img/s  ETA {format_duration(eta)}")
+            f"{state['n_images'] * world / elapsed:.2f} img/s  ETA {eta_text}")
 
 
 def _validate(run: Run, row: dict, completed: int, stopped: bool, ticker: Ticker) -> None:
@@ -325,10 +333,11 @@ def _save_epoch(run: Run, completed: int) -> None:
     # best.pt first: a kill between the two writes then leaves last.pt one epoch behind,
     # which --resume redoes, instead of a stale best.pt that nothing fixes.
     # best.pt is for eval/predict: no optimiser, scheduler or RNG state.
-    if improved:
+    if improved and run.cfg.save in ("both", "best"):
         save_checkpoint(run.run_dir / "best.pt", {k: v for k, v in state.items()
                                                   if k not in _RESUME_ONLY})
-    save_checkpoint(run.run_dir / "last.pt", state)
+    if run.cfg.save in ("both", "last"):
+        save_checkpoint(run.run_dir / "last.pt", state)
     _write_csv(run.history, run.run_dir / "log.csv")
     record_run_files(run.run_dir, "log.csv")
 
@@ -349,7 +358,7 @@ def _finish(run: Run, tb) -> None:
     if run.main and run.cfg.plots and run.history:
         from trainer.plots import plot_loss_curves, plot_val_panel
 
-        plot_loss_curves(run.history, run.run_dir / "loss_curves.png")
+        plot_loss_curves(run.history, run.run_dir / "loss_curves.png", monitor=run.monitor)
         record_run_files(run.run_dir, "loss_curves.png")
         if run.first is not None:
             plot_val_panel(run.first, run.run_dir / "val_panel.png")
