@@ -16,14 +16,14 @@ trainer's validation pass on scenes held out of the training split (``val_split 
 
 Two more row groups (``--rows``), on the same scenes:
 
-``selfsup`` (issue 11): the sigma (defocus) map on the test scenes, MAE and MSE in pixels
+``selfsup``: the sigma (defocus) map on the test scenes, MAE and MSE in pixels
     against the stored sigma, of (d) a constant, the training split's mean stored sigma
     (and its median, the L1-optimal constant); (e) the supervised defocus head (heads
     aif,defocus, L1 against the stored sigma); (f) the self-supervised method of the
     thesis (heads aif,defocus, no depth or sigma label: re-blur of the AiF compared with
     the input). ``sigma_max`` of (f) is the largest stored sigma of the dataset rounded up
     to a whole pixel (its re-blur border, ceil(3 sigma_max), must fit in the crop).
-``onthefly`` (issue 12): depth from a second dataset of the same scenes whose focus is
+``onthefly``: depth from a second dataset of the same scenes whose focus is
     drawn per sample (policy ``uniform``, between the nearest and farthest depth of the
     scene): (g) trained on that one frozen draw; (h) trained with on-the-fly defocus, a
     fresh ``uniform`` focus per sample and epoch, same camera, engine and PSF. Both are
@@ -352,7 +352,7 @@ def main(argv=None) -> dict:
                    help="override a setting, e.g. --set steps=200 --set n_train=32")
     p.add_argument("--rows", default=",".join(ROWS),
                    help="comma-separated row groups to run: depth ((a)-(c)), selfsup "
-                        "((d)-(f), issue 11), onthefly ((g)-(h), issue 12); default all")
+                        "((d)-(f)), onthefly ((g)-(h)); default all")
     p.add_argument("--workdir", help="keep the datasets and runs here (default: a temp dir)")
     p.add_argument("--out", help="JSON path (default benchmarks/results/learning[_quick].json)")
     p.add_argument("--figure", help="PNG path (default docs/figures/learning[_quick].png)")

@@ -21,7 +21,7 @@ short calls, about a second's worth); the load average is recorded because the m
 shared. The first
 run compiles the frozen baseline kernels (about a minute and a half; cached afterwards).
 
-Two realistic scenes beside the bands (issue 9, "Speed on real depth maps"), one thread,
+Two realistic scenes beside the bands ("speed on real depth maps"), one thread,
 every mode and PSF at sigma max 2, 8 and 16, plus the old-vs-new kernel comparison on them:
 
 * ``room``: a procedural indoor room at 640x480 (``get_source("procedural", None, ...)``,

@@ -129,7 +129,7 @@ def main():
         "DEFOCUSKIT_BENCH_DIR", "/tmp/defocuskit-bench")))
     ap.add_argument("--jobs", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--mode", choices=("gather", "scatter", "layered"), default="gather",
-                    help="render mode (default gather, the figure issue 9 asks for; results "
+                    help="render mode (default gather, the target's figure; results "
                          "of another mode go to bench_synth_<mode>.json)")
     args = ap.parse_args()
     load_before = os.getloadavg()
@@ -149,7 +149,7 @@ def main():
     result = {"benchmark": "bench_synth", "frames": args.frames, "frame_size": [480, 640],
               "crop": [427, 561], "input_mb": round(mat.stat().st_size / 1e6, 1),
               "input_build_s": round(build_s, 1), "mode": args.mode, "compressor": "lz4",
-              "runs": runs, "target": "1449 frames in <= 60 s with --jobs 2 (issue 9)",
+              "runs": runs, "target": "1449 frames in <= 60 s with --jobs 2",
               "load_average": {"before": load_before, "after": os.getloadavg()},
               "command": "python benchmarks/bench_synth.py" + (
                   f" --frames {args.frames}" if args.frames != 1449 else "") + (

@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from _machine import cpu_model
 from torch.utils.data import DataLoader
 
 from defocuskit.store import write_arrays
@@ -187,7 +188,8 @@ def main(argv=None) -> dict:
     steps = a.steps or (30 if cuda else 2)
     sizes = [int(s) for s in a.batch_sizes.split(",")]
     info = {"device": torch.cuda.get_device_name(device) if cuda else platform.processor()
-            or platform.machine(), "cpu_count": os.cpu_count(),
+            or platform.machine(), "cpu": cpu_model(), "cpu_count": os.cpu_count(),
+            "load_average_before": list(os.getloadavg()),
             "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
             "python": platform.python_version(), "input": [256, 256],
             "parameters": count_parameters(TwoHeadedNet(ModelConfig()))}
@@ -225,6 +227,7 @@ def main(argv=None) -> dict:
                 print(f"e2e    bs={bs:3d} workers={a.workers} {r['images_per_s']:8.2f} img/s "
                       f"(model alone {best:.2f}); paper schedule "
                       f"{r['paper_schedule_minutes']:.0f} min", flush=True)
+    info["load_average_after"] = list(os.getloadavg())
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(res, indent=2) + "\n")

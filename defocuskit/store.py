@@ -63,7 +63,7 @@ SCHEMA_VERSION = 2  # 2: every chunk carries a CRC-32C checksum
 READABLE_VERSIONS = (1, 2)
 PER_SAMPLE_SCALARS = ("focus_distance", "focal_length", "f_number", "pixel_pitch", "coc_to_sigma")
 COMPRESSORS = {
-    # lz4 reads fastest; zstd + bitshuffle compresses better (DESIGN.md, measured here)
+    # lz4 decodes faster; zstd + bitshuffle compresses smaller (Blosc's trade-off)
     "lz4": lambda: BloscCodec(cname="lz4", clevel=5, shuffle="shuffle"),
     "zstd": lambda: BloscCodec(cname="zstd", clevel=5, shuffle="bitshuffle"),
 }

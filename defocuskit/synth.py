@@ -64,8 +64,8 @@ __all__ = ["SCENE_ONLY", "SynthSummary", "run_synth", "build_source", "fill_inva
 
 # the first compile of each mode's kernels in synth's warm-up (Gaussian PSF; the disc PSF
 # takes 1-2 s), measured with an empty NUMBA_CACHE_DIR, each mode in a fresh process, on 2
-# shared CPU cores: gather 2.9-5.0 s, scatter 3.1-3.3 s, layered 5.1-6.5 s (9 s since its
-# long-support blur passes, 2026-12-02); a cached load takes about 0.5 s
+# shared CPU cores: gather 2.9-5.0 s, scatter 3.1-3.3 s, layered up to 9 s (its
+# long-support blur passes); a cached load takes about 0.5 s
 _COMPILE_TIME = {"gather": "about 3-5 s", "scatter": "about 3 s", "layered": "about 5-10 s"}
 
 

@@ -228,7 +228,7 @@ def test_layered_crop_is_close_to_the_whole_frame(scene):
     """Layered picks its sigma levels from the window's sigma range, so a crop agrees with
     the whole frame only closely. On this worst case (uniform noise texture, sigma up to 7
     px) measured: mean |difference| 0.82 grey levels, largest 7, with both the uniform and
-    the relative level rule (2026-12-04); required: mean <= 1.2, largest <= 10 (of 255)."""
+    the relative level rule; required: mean <= 1.2, largest <= 10 (of 255)."""
     aif, depth, camera = scene
     settings = RenderSettings(camera="2hded", focus="fixed:1.5", mode="layered")
     whole = render_window(aif, depth, camera, (0, 0, 96, 128), settings)["defocused"]

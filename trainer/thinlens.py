@@ -13,7 +13,8 @@ with one camera per sample (the per-sample scalars a defocuskit split stores), s
 predicted depth map can be turned into the defocus map it implies and compared with a
 predicted one (MDDNet's physical consistency: He et al., "Multi-task Learning for
 Monocular Depth and Defocus Estimations with Real Images", eq. 2). ``tests/test_thinlens.py``
-checks them against ``Camera.sigma_px``.
+checks them against the lens equation and similar triangles worked out independently,
+``tests/test_defocus_head.py`` against ``Camera.sigma_px``.
 """
 
 from __future__ import annotations

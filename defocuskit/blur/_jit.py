@@ -52,7 +52,7 @@ SIMD_FLAGS = {
     "slp+loop": (1, 1),
     # short constant-length lane loops (scatter's grouped rows): SLP packs them; with the
     # loop vectoriser on too, the grouped scatter ran 9 % slower on the Motorcycle at sigma
-    # max 8 (same output), and the per-source path it replaced 2x slower
+    # max 8 (same output), and a source-by-source scatter loop 2x slower
     "slp": (1, 0),
 }
 

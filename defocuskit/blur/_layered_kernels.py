@@ -26,7 +26,7 @@ __all__ = ["BLUR_COLUMNS_SIGNATURE", "BLUR_LANES", "BLUR_ROWS_SIGNATURE", "NEEDE
            "level_boxes", "needed_groups", "unpremultiply"]
 
 BLUR_LANES = 64  # floats per SIMD group of the blur passes (16 RGBA pixels); change and measure
-# (2026-12-02, AVX2 host, layered on the Motorcycle: 32 floats 1.6-2.1x slower, 128 floats
+# (AVX2 host, layered on the Motorcycle: 32 floats 1.6-2.1x slower, 128 floats
 # 4-7 % slower than 64)
 BLUR_COLUMNS_SIGNATURE = ("void(int64, int64, float32[::1], int64, int64, int64, int64, "
                           "float32[::1], int64, float32[::1], boolean[:, ::1])")

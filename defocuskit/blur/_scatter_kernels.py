@@ -19,9 +19,9 @@ for that row: one load and one store of the accumulator per GROUP sources instea
 per source. A source-by-source loop (one load, FMA and store of the accumulator per 8
 floats) ran at the same speed in every variant tried (weights laid out per channel, column
 strips, other source orders); four sources per load and store ran about 2x faster on the
-Middlebury Motorcycle (``benchmarks/bench_render.py``), six since the vectors are
-aligned. Two target rows go per pass and share the Q loads; the group's 1-D weights are
-built as lanes (one recurrence for all).
+Middlebury Motorcycle (``benchmarks/bench_render.py``), six with aligned vectors. Two
+target rows go per pass and share the Q loads; the group's 1-D weights are built as lanes
+(one recurrence for all).
 Vectors of 8 floats may run up to 7 floats past a row's last target column, into the
 accumulator's row slack (:data:`ACC_SLACK`), so the accumulator is ``(H, acc_columns(W))``.
 Both passes start their vectors at an even column (the frame takes one more, zero column
@@ -54,7 +54,7 @@ NORMALISE_SIGNATURE = "void(float32[:, ::1], float32[:, :, ::1])"
 RUN_MIN = 16
 # adjacent sources spread together by the grouped path: with aligned vectors 6 was 5-10 %
 # faster than 4 on the Motorcycle and the room without runs at sigma max 8 (5, 7 and 8
-# in between; 16 was ~25 % slower than 4 before the alignment)
+# in between; 16 was ~25 % slower than 4 with unaligned vectors)
 GROUP = 6
 ACC_SLACK = 8  # floats after each accumulator row that the 8-float vectors may touch
 _GMAX = 2 * kernel_radius(SIGMA_MAX_PX) + 1  # longest 1-D weight row (sigma is clamped)

@@ -52,20 +52,20 @@ __all__ = ["MAX_LEVEL_REL_STEP", "MAX_LEVEL_STEP_PX", "blur_layered", "estimate_
 
 MAX_LEVEL_STEP_PX = 0.5
 # Relative level step: beyond 1.25 px of sigma, neighbouring levels are up to 40 % of the
-# level apart, the relative step that 0.5 px already is at 1.25 px. Chosen on 2026-12-04
-# from benchmarks/layered_levels.py (docs/camera_model.md, "Layered: level spacing"):
+# level apart, the relative step that 0.5 px already is at 1.25 px. Chosen with
+# benchmarks/layered_levels.py (docs/camera_model.md, "Layered: level spacing"):
 # against uniform 0.5 px steps, on the real Middlebury depth at sigma max 8 17 levels
 # instead of 33, 1.6x faster and closer to gather (mean 2.40/255 against 3.17: fewer cuts
 # through continuous surfaces); on a plane through focus 1.75 against 1.90; on a plane
-# far from focus (sigma 2.8-6 px) 0.99 against 0.61 (coarser quantisation). 0 gives the
-# uniform rule of the releases before.
+# far from focus (sigma 2.8-6 px) 0.99 against 0.61 (coarser quantisation). 0 gives
+# uniform 0.5 px steps.
 MAX_LEVEL_REL_STEP = 0.4
 # Gaussian levels with a support radius up to this use cv2.GaussianBlur, longer ones the
 # engine's separable kernel; both compute the same truncated normalised kernel. On a dense
 # 640x480 RGBA frame, one thread, the engine's kernel took 6.7 ms at r = 24 against
 # OpenCV's 13 ms, and was no faster at r <= 6; on the realistic scenes of
 # benchmarks/bench_render.py, thresholds 0, 3 and 6 gave the same speed within 5 %
-# (2026-12-02, AVX2 host)
+# (AVX2 host)
 CV2_MAX_RADIUS = 6
 
 
@@ -159,7 +159,7 @@ class _Scratch:
         # BLUR_LANES floats of slack: the blur's last lane group of a row reads past its end.
         # From 64-byte boundaries (rows of a multiple of 16 floats): the same bits, and on
         # the Motorcycle at sigma max 8 4-10 % faster than NumPy's 16-byte alignment
-        # (2026-12-04, interleaved, /tmp copy of the module)
+        # (interleaved calls against a 16-byte-aligned variant)
         self.bufs = [aligned_zeros((h * w * 4 + BLUR_LANES,)) for _ in range(4)]
         self.rows = aligned_zeros((nthreads, round_up(4 * (w + 2 * r_max) + BLUR_LANES, 16)))
         groups = -(-4 * w // BLUR_LANES)
