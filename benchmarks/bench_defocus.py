@@ -111,7 +111,8 @@ def main() -> None:
                     help="SIZExBATCH@SIGMAMAX, comma-separated")
     args = ap.parse_args()
     device = torch.device(args.device)
-    render(np.zeros((8, 8, 3), np.float32), np.ones((8, 8), np.float32))  # compile first
+    # compile first
+    render(np.zeros((8, 8, 3), np.float32), np.ones((8, 8), np.float32), mode="gather")
     rows = []
     for spec in args.rows.split(","):
         size_batch, smax = spec.split("@")

@@ -288,7 +288,8 @@ def print_realistic(res: dict) -> None:
 def cold_start() -> float:
     code = ("import time; t = time.perf_counter(); import numpy as np; "
             "from defocuskit import render; "
-            "render(np.zeros((480, 640, 3), np.uint8), np.full((480, 640), 4, np.float32)); "
+            "render(np.zeros((480, 640, 3), np.uint8), np.full((480, 640), 4, np.float32), "
+            "mode='gather'); "
             "print(time.perf_counter() - t)")
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return float(res.stdout.strip())

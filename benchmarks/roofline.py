@@ -72,11 +72,11 @@ def fma_peak(repeats: int) -> float:
 
 def gather_speed(img, sigma, repeats: int) -> float:
     """Median thread-CPU seconds of one ``render(..., mode="gather", threads=1)``."""
-    render(img, sigma, threads=1)
+    render(img, sigma, threads=1, mode="gather")
     ts = []
     for _ in range(repeats):
         t0 = time.thread_time()
-        render(img, sigma, threads=1)
+        render(img, sigma, threads=1, mode="gather")
         ts.append(time.thread_time() - t0)
     return float(np.median(ts))
 

@@ -55,7 +55,7 @@ def psf_figure():
     impulse = np.zeros((n, n, 3), np.float32)
     impulse[n // 2, n // 2] = 1.0
     flat = np.full((n, n), s, np.float32)
-    psfs = {p: render(impulse, flat, psf=p)[..., 0] for p in PSFS}
+    psfs = {p: render(impulse, flat, psf=p, mode="gather")[..., 0] for p in PSFS}
     img, depth, sigma = scene(highlights=True)
     outs = {p: render(img, sigma, mode="gather", psf=p) for p in PSFS}
     fig, axes = plt.subplots(2, 3, figsize=(12, 7))

@@ -23,8 +23,8 @@ def _random_sigma(shape, hi):
 @pytest.mark.parametrize("hi", [0.6, 3.0])
 def test_disc_gather_matches_naive_on_random_sigma(hi):
     sigma = _random_sigma(IMG.shape[:2], hi)
-    np.testing.assert_allclose(render(IMG, sigma, psf="disc"), naive_disc_gather(IMG, sigma),
-                               atol=2e-6)
+    np.testing.assert_allclose(render(IMG, sigma, psf="disc", mode="gather"),
+                               naive_disc_gather(IMG, sigma), atol=2e-6)
 
 
 @pytest.mark.parametrize("hi", [0.6, 3.0])

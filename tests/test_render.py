@@ -46,7 +46,8 @@ def test_gather_matches_naive_on_random_sigma():
     sigma = RNG.uniform(0, 3, IMG.shape[:2]).astype(np.float32)
     sigma[3, 5] = 0.0
     sigma[4, 6] = 0.05  # tiny sigma: weights underflow cleanly
-    np.testing.assert_allclose(render(IMG, sigma), naive_gather(IMG, sigma), atol=2e-6)
+    np.testing.assert_allclose(render(IMG, sigma, mode="gather"), naive_gather(IMG, sigma),
+                               atol=2e-6)
 
 
 def test_scatter_matches_naive_on_random_sigma():
@@ -99,7 +100,7 @@ def test_layered_sharp_foreground_not_smeared_and_no_halo():
     # the blurred background is made of background only: no white halo leaks into it,
     # whereas gather (each pixel's own window) lets the bright square bleed out
     assert np.abs(out[sl.start - 2, 20] - 0.2).max() < 1e-5
-    assert render(img, sigma)[sl.start - 2, 20, 0] > 0.3
+    assert render(img, sigma, mode="gather")[sl.start - 2, 20, 0] > 0.3
 
 
 def test_layered_fills_background_hidden_by_blurred_foreground():
@@ -131,36 +132,37 @@ def test_uint8_and_float32_paths_agree(mode, psf):
 
 def test_nan_sigma_is_no_blur_and_large_sigma_is_clamped():
     sigma = np.full(IMG.shape[:2], np.nan, np.float32)
-    np.testing.assert_array_equal(render(IMG, sigma), IMG)
+    np.testing.assert_array_equal(render(IMG, sigma, mode="gather"), IMG)
     img = IMG[:8, :8]
-    big = render(img, np.full((8, 8), 1e6, np.float32))
-    np.testing.assert_allclose(big, render(img, np.full((8, 8), SIGMA_MAX_PX, np.float32)))
+    big = render(img, np.full((8, 8), 1e6, np.float32), mode="gather")
+    np.testing.assert_allclose(big, render(img, np.full((8, 8), SIGMA_MAX_PX, np.float32),
+                                           mode="gather"))
 
 
 def test_linear_light_blurs_in_linear_space():
     img = np.zeros((9, 40, 3), np.float32)
     img[:, 20:] = 1.0
     s = np.full((9, 40), 20.0, np.float32)  # wide blur: the edge column gets ~half the light
-    mid_lin = render(img, s, linear_light=True)[4, 20, 0]
-    mid_srgb = render(img, s)[4, 20, 0]
+    mid_lin = render(img, s, linear_light=True, mode="gather")[4, 20, 0]
+    mid_srgb = render(img, s, mode="gather")[4, 20, 0]
     # 50 % linear light encodes to sRGB 0.735; blurring the encoded values stays near 0.5
     assert abs(mid_srgb - 0.5) < 0.06
     assert abs(mid_lin - 0.735) < 0.05
     np.testing.assert_allclose(render(np.full((8, 8, 3), 0.3, np.float32), s[:8, :8],
-                                      linear_light=True), 0.3, atol=1e-5)
+                                      linear_light=True, mode="gather"), 0.3, atol=1e-5)
 
 
 def test_noise_is_seeded_and_has_the_model_variance():
     img = np.full((200, 200, 3), 0.5, np.float32)
     s = np.zeros((200, 200), np.float32)
     noise = SensorNoise(gain=0.01, read_sigma=0.02)
-    a = render(img, s, noise=noise, seed=3)
+    a = render(img, s, noise=noise, seed=3, mode="gather")
     np.testing.assert_array_equal(a, render(img, s, noise={"gain": 0.01, "read_sigma": 0.02},
-                                            seed=3))
-    assert not np.array_equal(a, render(img, s, noise=noise, seed=4))
+                                            seed=3, mode="gather"))
+    assert not np.array_equal(a, render(img, s, noise=noise, seed=4, mode="gather"))
     assert abs(a.var() - (0.01 * 0.5 + 0.02**2)) < 3e-4
     assert abs(a.mean() - 0.5) < 2e-3
-    np.testing.assert_array_equal(render(img, s), img)  # off by default
+    np.testing.assert_array_equal(render(img, s, mode="gather"), img)  # off by default
 
 
 @pytest.mark.parametrize("kwargs, match", [
@@ -208,7 +210,8 @@ def test_gather_matches_naive_with_mixed_radii_in_one_lane_group():
     # one lane group (16 px) mixing sigma 0, tiny, small and the group maximum
     img = RNG.random((9, 40, 3), dtype=np.float32)
     sigma = np.tile(np.array([0, 0.05, 0.3, 2.9, 1.1, 0, 0.7, 2.0], np.float32), (9, 5))
-    np.testing.assert_allclose(render(img, sigma), naive_gather(img, sigma), atol=2e-6)
+    np.testing.assert_allclose(render(img, sigma, mode="gather"), naive_gather(img, sigma),
+                               atol=2e-6)
 
 
 def test_scatter_runs_of_equal_sigma_match_naive():
@@ -309,7 +312,7 @@ def test_gather_matches_naive_up_to_the_largest_sigma(threads):
     sigma = RNG.uniform(0, SIGMA_MAX_PX, (6, 40)).astype(np.float32)
     sigma[0, :6] = [0.0, 0.05, 0.3, 8.0, SIGMA_MAX_PX, 1e6]  # 1e6 is clamped to SIGMA_MAX_PX
     ref = naive_gather(img, np.minimum(sigma, SIGMA_MAX_PX))
-    np.testing.assert_allclose(render(img, sigma, threads=threads), ref, atol=1e-5)
+    np.testing.assert_allclose(render(img, sigma, threads=threads, mode="gather"), ref, atol=1e-5)
 
 
 @pytest.mark.parametrize("threads", [1, 2])
@@ -384,3 +387,21 @@ def test_scatter_groups_mixing_wide_and_off_image_sources():
         sigma[0, 0] = 31.99
         np.testing.assert_allclose(render(img, sigma, mode="scatter"), naive_scatter(img, sigma),
                                    atol=5e-6)
+
+
+def test_default_mode_is_synth_fallback_and_needs_depth():
+    """One default: render() composites in layers, as synth does where a preset names no
+    mode; without depth it says which mode needs none."""
+    from defocuskit.presets import FALLBACK_MODE
+
+    assert FALLBACK_MODE == "layered"
+    img = RNG.random((12, 16, 3), dtype=np.float32)
+    sigma = np.where(np.arange(16) < 8, 0.0, 2.5).astype(np.float32)[None].repeat(12, 0)
+    depth = np.where(np.arange(16) < 8, 1.0, 6.0)[None].repeat(12, 0)
+    np.testing.assert_array_equal(
+        render(img, sigma, depth=depth, focus_distance=1.0),
+        render(img, sigma, mode=FALLBACK_MODE, depth=depth, focus_distance=1.0))
+    assert not np.allclose(render(img, sigma, depth=depth, focus_distance=1.0),
+                           render(img, sigma, mode="gather"), atol=1e-3)
+    with pytest.raises(ConfigError, match=r"'layered' \(the default\) needs depth=.*'gather'"):
+        render(img, sigma)

@@ -54,7 +54,7 @@ _PER_PIXEL = {("gather", "gaussian"): blur_gather, ("scatter", "gaussian"): blur
               ("gather", "disc"): blur_gather_disc, ("scatter", "disc"): blur_scatter_disc}
 
 
-def render(aif, sigma_px, *, mode: str = "gather", psf: str = "gaussian", depth=None,
+def render(aif, sigma_px, *, mode: str = "layered", psf: str = "gaussian", depth=None,
            linear_light: bool = False, noise=None, seed=None, threads: int | None = None,
            focus_distance: float | None = None) -> np.ndarray:
     """Render a defocused image.
@@ -68,12 +68,14 @@ def render(aif, sigma_px, *, mode: str = "gather", psf: str = "gaussian", depth=
         Blur sigma per pixel, >= 0; NaN means no blur; clamped to SIGMA_MAX_PX. The
         Gaussian's standard deviation, or half the disc's radius (``psf="disc"``).
     mode : {"gather", "scatter", "layered"}
-        Blur model, see the module docstring. The default, ``gather``, needs no depth;
-        ``layered`` is the one that models occlusion.
+        Blur model, see the module docstring. The default, ``layered``, is the one that
+        models occlusion and the default of ``defocuskit synth``; it needs ``depth``.
+        ``gather`` needs no depth.
     psf : {"gaussian", "disc"}
         PSF shape, see :mod:`defocuskit.blur.psf`; every mode takes both.
     depth : (H, W) float ndarray, metres, optional
-        Required by ``layered`` (front/back order); ignored by the other modes.
+        Required by ``layered`` (front/back order), the default mode; ignored by the
+        other modes.
     linear_light : bool
         Decode sRGB to linear light before blurring and encode afterwards.
     noise : SensorNoise or dict, optional
@@ -99,7 +101,7 @@ def render(aif, sigma_px, *, mode: str = "gather", psf: str = "gaussian", depth=
     Examples
     --------
     >>> img = np.zeros((32, 32, 3), np.uint8)
-    >>> render(img, np.full((32, 32), 1.5, np.float32)).shape
+    >>> render(img, np.full((32, 32), 1.5, np.float32), depth=np.full((32, 32), 3.0)).shape
     (32, 32, 3)
     """
     img = check_image(aif)
@@ -114,7 +116,8 @@ def render(aif, sigma_px, *, mode: str = "gather", psf: str = "gaussian", depth=
             raise RenderInputError("render: noise needs seed= (an int or a Generator)")
     if mode == "layered":
         if depth is None:
-            raise RenderInputError("render: mode 'layered' needs depth= (H, W) in metres")
+            raise RenderInputError("render: mode 'layered' (the default) needs depth= (H, W) "
+                                   "in metres; mode='gather' blurs without depth")
         depth = np.asarray(depth)
         if depth.shape != sig.shape or not np.issubdtype(depth.dtype, np.floating):
             raise RenderInputError(f"render: depth must be a float (H, W) = {sig.shape} array "
