@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import matplotlib.image as mpimg
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -73,7 +75,16 @@ def test_preview_command_writes_the_figure_with_a_custom_camera(tmp_path):
     png = tmp_path / "p.png"
     r = CliRunner().invoke(main, ["preview", str(out), "-n", "1", "--output", str(png)])
     assert r.exit_code == 0, r.output
-    assert png.stat().st_size > 0
+    # the file is the figure whose caption shows the camera's text (tested above), pixel
+    # for pixel, at the command's 80 dpi
+    fig = preview_figure(out, n=1)
+    assert _caption_camera(fig) == CUSTOM
+    again = tmp_path / "again.png"
+    fig.savefig(again, dpi=80)
+    written, expected = mpimg.imread(png), mpimg.imread(again)
+    w, h = fig.get_size_inches() * 80
+    assert written.shape[:2] == (round(h), round(w))
+    np.testing.assert_array_equal(written, expected)
 
 
 def test_cameras_ends_with_how_to_give_a_camera_by_its_parameters():

@@ -152,7 +152,19 @@ def focal_stack(tmp_path_factory):
 
 
 def test_aif_head_alone_needs_no_depth(no_depth):
-    DefocusDataset(no_depth, "train", heads=("aif",))
+    """An aif-only model reads a dataset without depth: every sample comes whole, its
+    images as stored, and no depth is made up for it."""
+    ds = DefocusDataset(no_depth, "train", heads=("aif",), hflip=False)
+    assert len(ds) == 2
+    stored = coded_split(2)
+    for i in range(2):
+        item = ds[i]
+        assert "depth" not in item and item["index"] == i
+        for name in ("defocused", "aif"):
+            assert item[name].dtype == torch.uint8 and item[name].shape == (3, H, W)
+            np.testing.assert_array_equal(item[name].permute(1, 2, 0).numpy(), stored[name][i])
+    with pytest.raises(IndexError):
+        ds[2]
 
 
 def test_depth_head_without_a_depth_array_is_refused(no_depth):

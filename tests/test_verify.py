@@ -12,6 +12,7 @@ from click.testing import CliRunner
 
 from cli.defocuskit_cmd import main
 from defocuskit.errors import DataError
+from defocuskit.preview import preview_figure
 from defocuskit.store import open_dataset
 from defocuskit.verify import verify_dataset
 
@@ -86,9 +87,19 @@ def test_preview_names_the_damage_in_one_line(copy, tmp_path):
 
 
 def test_preview_leaves_out_skipped_samples(copy, tmp_path):
+    sp = open_dataset(copy)["skipped"]
+    assert len(sp) == 3 and sp.skipped_indices() == {1}  # the golden copy's skipped sample
     r = CliRunner().invoke(main, ["preview", str(copy), "--split", "skipped", "-n", "3",
                                   "--output", str(tmp_path / "p.png")])
     assert r.exit_code == 0, r.output
+    assert (tmp_path / "p.png").stat().st_size > 0
+    # asked for 3, shown are the 2 samples that hold data, each its own image
+    fig = preview_figure(copy, split="skipped", n=3)
+    shown = [ax for ax in fig.axes if ax.get_label() == "aif"]
+    assert [ax.get_title() for ax in shown] == [f"skipped-{i}: all-in-focus" for i in (0, 2)]
+    assert sp.sample_ids[1] == "skipped-1"  # the one left out
+    for ax, i in zip(shown, (0, 2), strict=True):
+        np.testing.assert_array_equal(ax.images[0].get_array(), sp.read_array("aif", i))
 
 
 def test_read_all_reads_a_whole_split_checked(copy):
