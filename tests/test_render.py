@@ -1,5 +1,7 @@
 """Render engine: fast kernels against plain references and closed-form cases."""
 
+import math
+
 import numpy as np
 import pytest
 from naive import gaussian_reference, naive_gather, naive_scatter
@@ -106,11 +108,17 @@ def test_layered_sharp_foreground_not_smeared_and_no_halo():
 def test_layered_fills_background_hidden_by_blurred_foreground():
     img, sigma, depth, sl = _two_planes(3.0, 0.0, 0.0, 1.0)
     out = render(img, sigma, mode="layered", depth=depth, focus_distance=6.0)
-    # the edge of a blurred black square over white is half covered: ~0.5 on both sides
-    # (unfilled, the inside edge would show only the black foreground)
-    inside, outside = out[sl.start, 20, 0], out[sl.start - 1, 20, 0]
-    assert 0.35 < inside < 0.65
-    assert 0.35 < outside < 0.8
+    # a lens gives 1 - alpha: alpha the square's mask blurred by the truncated Gaussian
+    r = math.ceil(3 * 3.0)
+    w = np.exp(-np.arange(-r, r + 1) ** 2 / (2 * 3.0**2))
+    profile = np.convolve(np.isin(np.arange(40), np.arange(40)[sl]), w / w.sum(), "same")
+    ideal = 1.0 - profile * profile[20]  # column 20 is the square's middle
+    # outside the square the background is exact, up to its last spilled pixel
+    np.testing.assert_allclose(out[:sl.start, 20, 0], ideal[:sl.start], atol=1e-5)
+    # inside the edge the hidden background is filled (unfilled it would be 0, the black
+    # foreground alone); partly, so at most 0.1 of the step darker than the lens
+    inside = out[sl.start, 20, 0]
+    assert ideal[sl.start] - 0.1 <= inside <= ideal[sl.start] + 1e-6
 
 
 def test_layered_estimates_the_focus_when_not_given():
