@@ -1,13 +1,33 @@
-"""Shared fixtures: the bundled samples, a small dataset synthesised from them, one thread."""
+"""Shared fixtures: the bundled samples, a small dataset synthesised from them, one thread.
+
+On a toolkit-only install (``pip install -e ".[dev]"``, no torch) a test module that needs
+torch is reported as skipped, with the reason, instead of failing to collect.
+"""
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / "samples"
+HAS_TORCH = importlib.util.find_spec("torch") is not None
+NEEDS_TORCH = ("needs torch, which a toolkit-only install lacks (the trainer's extra: "
+               "pip install -e \".[train]\")")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector):
+    """Without torch, a test module whose import fails for want of torch is skipped."""
+    outcome = yield
+    report = outcome.get_result()
+    if HAS_TORCH or not report.failed or not isinstance(collector, pytest.Module):
+        return
+    if "No module named 'torch" in str(report.longrepr):  # torch or torchvision
+        report.outcome = "skipped"
+        report.longrepr = (str(collector.path), 0, f"Skipped: {NEEDS_TORCH}")
 
 
 @pytest.fixture(scope="session")
