@@ -172,6 +172,7 @@ def checkpoint(tmp_path_factory):
     return root / "run" / "last.pt"
 
 
+@pytest.mark.torch
 @pytest.mark.parametrize("kind", ["empty-png", "scrambled-jpeg"])
 def test_trainer_predict_on_a_broken_image_is_one_line(checkpoint, tmp_path, kind):
     if kind == "empty-png":

@@ -234,6 +234,7 @@ def test_cli_bad_camera_is_one_line_and_writes_nothing(tmp_path, camera, message
     assert not out.exists()
 
 
+@pytest.mark.torch
 def test_on_the_fly_training_reads_the_custom_camera(tmp_path):
     from cli.trainer_cmd import trainer
     from trainer.onthefly import draw_camera, resolve_render_settings

@@ -248,6 +248,7 @@ def fit(data, run_dir, tiny_config, *extra):
         "--val-split", "none", *[str(a) for a in extra]])
 
 
+@pytest.mark.torch
 def test_synth_records_the_split_and_fit_trains_on_it(split_dataset, tiny_config, tmp_path):
     ds = open_dataset(split_dataset)
     stems = [f"shot{i}" for i in range(10)]
@@ -281,6 +282,7 @@ def test_synth_records_the_split_and_fit_trains_on_it(split_dataset, tiny_config
     assert res.exit_code == 1 and "not a focal stack" in res.output, res.output
 
 
+@pytest.mark.torch
 def test_a_flat_folder_trains_with_train_split_all(tiny_folder, tiny_config, tmp_path):
     out = tmp_path / "flat.zarr"
     res = synth("--source", "folder", "--input", tiny_folder, "--output", out, "--limit", "4",
@@ -302,6 +304,7 @@ def stack_dataset(tiny_folder) -> Path:
     return out
 
 
+@pytest.mark.torch
 def test_stack_index_on_a_focal_stack(stack_dataset, tiny_config, tmp_path):
     assert open_dataset(stack_dataset)["all"].focal_stack == 2
     res = fit(stack_dataset, tmp_path / "r0", tiny_config, "--train-split", "all")

@@ -179,6 +179,7 @@ def test_trainer_eval_accepts_an_infinite_max_depth():
     assert _Ranged(rng).convert("inf", None, None) == INF
 
 
+@pytest.mark.torch
 @pytest.mark.parametrize("kwargs, message", [
     ({"max_samples": 0}, r"limit: expected an integer in \[1, inf\), got 0"),
     ({"max_depth": NAN}, r"max_depth: expected a number in \(0, inf\], got nan"),
@@ -192,6 +193,7 @@ def test_evaluate_checkpoint_checks_its_arguments_before_reading(tmp_path, kwarg
         evaluate_checkpoint(tmp_path / "none.zarr", tmp_path / "none.pt", **kwargs)
 
 
+@pytest.mark.torch
 @pytest.mark.parametrize("content, message", [
     ('{"momentum": NaN}', "momentum: expected a finite number in [0, 1), got nan"),
     ('{"mu": NaN}', "mu: expected a finite number in [0, inf), got nan"),

@@ -52,6 +52,7 @@ def fitted(tiny_data, tmp_path_factory):
     return run_dir, res
 
 
+@pytest.mark.torch
 def test_fit_without_a_terminal_prints_a_line_per_due_step(fitted):
     run_dir, res = fitted
     lines = res.stderr.splitlines()
@@ -81,12 +82,14 @@ def test_fit_without_a_terminal_prints_a_line_per_due_step(fitted):
     assert sum(ln.startswith("epoch ") for ln in res.stdout.splitlines()) == 2
 
 
+@pytest.mark.torch
 def test_fit_with_the_default_pace_prints_no_line_in_a_short_run(tiny_data, tmp_path):
     res = _fit(tiny_data, tmp_path / "run")  # 30 s default: a run of seconds stays quiet
     assert res.exit_code == 0, res.output
     assert not [ln for ln in res.stderr.splitlines() if ln.startswith(("epoch", "validate"))]
 
 
+@pytest.mark.torch
 def test_fit_no_progress_is_silent(tiny_data, tmp_path):
     res = _fit(tiny_data, tmp_path / "run", "--no-progress", "--progress-every", "0")
     assert res.exit_code == 0, res.output
@@ -100,6 +103,7 @@ def _eval(data, run_dir, *extra):
                                         *extra])
 
 
+@pytest.mark.torch
 def test_eval_progress_lines_keep_stdout_json(tiny_data, fitted):
     res = _eval(tiny_data, fitted[0], "--progress-every", "0")
     assert res.exit_code == 0, res.output
@@ -119,6 +123,7 @@ def _predict(run_dir, out, images, *extra):
                                         *map(str, images)])
 
 
+@pytest.mark.torch
 def test_predict_progress_lines_and_no_progress(fitted, tmp_path):
     rng = np.random.default_rng(5)
     images = []
@@ -135,6 +140,7 @@ def test_predict_progress_lines_and_no_progress(fitted, tmp_path):
     assert quiet.stdout.strip() == res.stdout.strip().replace("/out", "/out2")
 
 
+@pytest.mark.torch
 def test_a_negative_interval_is_refused(fitted, tmp_path):
     cv2.imwrite(str(tmp_path / "x.png"), np.zeros((40, 48, 3), np.uint8))
     res = _predict(fitted[0], tmp_path / "out", [tmp_path / "x.png"], "--progress-every", "-1")
@@ -153,6 +159,7 @@ class FakeClock:
         return self.now
 
 
+@pytest.mark.torch
 def test_training_eta_leaves_out_the_slow_first_step():
     import time
 

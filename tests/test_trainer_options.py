@@ -41,6 +41,7 @@ def _fit(stored, run_dir, *args):
         "--device", "cpu", "--val-split", "none", "--no-progress", *args])
 
 
+@pytest.mark.torch
 @pytest.mark.parametrize("args, named", [
     (["--camera", "d3net-nyu"], "--camera"),
     (["--focus", "uniform"], "--focus"),
@@ -56,6 +57,7 @@ def test_on_the_fly_options_without_on_the_fly_are_refused_and_write_nothing(
     assert not (tmp_path / "run" / "config.json").exists()
 
 
+@pytest.mark.torch
 @pytest.mark.parametrize("args, message", [
     (["--camera", "nonsense"], "unknown camera preset 'nonsense'"),
     (["--focus", "fixed:-3"], "distances must be in (0, 1e+06] metres"),
@@ -68,12 +70,14 @@ def test_on_the_fly_options_are_validated_whenever_given(stored, tmp_path, args,
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.torch
 def test_a_config_file_with_a_bad_render_mode_or_psf_is_refused():
     for key, value in (("render_mode", "fast"), ("psf", "box")):
         with pytest.raises(ConfigError, match=rf"{key}: expected one of .*got '{value}'"):
             TrainConfig(**{key: value})
 
 
+@pytest.mark.torch
 def test_a_run_on_stored_inputs_records_no_camera_or_focus(stored, tmp_path):
     res = _fit(stored, tmp_path / "run")
     assert res.exit_code == 0, res.output
@@ -82,6 +86,7 @@ def test_a_run_on_stored_inputs_records_no_camera_or_focus(stored, tmp_path):
     assert [saved[k] for k in ("camera", "focus", "render_mode", "psf")] == [None] * 4
 
 
+@pytest.mark.torch
 def test_self_supervised_alone_brings_its_default_heads(stored, tmp_path):
     res = _fit(stored, tmp_path / "run", "--method", "self-supervised")
     assert res.exit_code == 0, res.output
@@ -89,12 +94,14 @@ def test_self_supervised_alone_brings_its_default_heads(stored, tmp_path):
     assert saved["method"] == "self-supervised" and saved["heads"] == ["aif", "defocus"]
 
 
+@pytest.mark.torch
 def test_explicit_heads_that_contradict_the_method_stay_an_error(stored, tmp_path):
     res = _fit(stored, tmp_path / "run", "--method", "self-supervised", "--heads", "depth,aif")
     assert res.exit_code == 1 and "method self-supervised" in res.output, res.output
     assert "got ['depth', 'aif']" in res.output
 
 
+@pytest.mark.torch
 def test_method_default_heads_yield_to_a_config_file(tmp_path):
     assert resolve_config(overrides={"method": "self-supervised"}).heads == ("aif", "defocus")
     assert resolve_config(overrides={"method": "supervised"}).heads == ("depth", "aif")
@@ -123,6 +130,7 @@ def test_without_torch_the_trainer_says_in_one_line_to_install_the_train_extra(c
     assert not (tmp_path / "r").exists()
 
 
+@pytest.mark.torch
 def test_defocus_dataset_takes_the_command_lines_comma_string(stored):
     from trainer.data import DefocusDataset
 
@@ -134,6 +142,7 @@ def test_defocus_dataset_takes_the_command_lines_comma_string(stored):
     assert DefocusDataset(stored[0], "train", heads=" aif ", crop=None).heads == ("aif",)
 
 
+@pytest.mark.torch
 @pytest.mark.parametrize("heads", ["d", "depth,,aif", "depth,depth", "", ["sigma"]])
 def test_defocus_dataset_refuses_unknown_heads_in_one_clear_message(stored, heads):
     from trainer.data import DefocusDataset
