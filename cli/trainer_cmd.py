@@ -126,6 +126,9 @@ def trainer():
                                                    resolve_path=True),
               help="torchvision DenseNet-121 state dict file: ImageNet init of the encoder "
                    "(fresh runs only; see docs/trainer.md).")
+@click.option("--input-range", type=click.Choice(["centred", "unit"]), default=None,
+              help="What the encoder sees of an image x in [0, 1]: centred 2x - 1 (default, "
+                   "the official code) or unit x; the AiF stays in [0, 1] either way.")
 @click.option("--max-steps", type=ranged(RANGES["max_steps"]),
               help="Stop after this many optimiser steps.")
 @click.option("--tensorboard/--no-tensorboard", default=None,
