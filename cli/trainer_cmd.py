@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 
 import click
 
@@ -158,13 +159,16 @@ def fit_cmd(data, run_dir, preset, config_file, resume, overwrite, **options):
       trainer fit --data scenes.zarr --run-dir runs/otf --on-the-fly --camera 2hded
       torchrun --nproc_per_node 4 -m trainer fit --data nyu.zarr --run-dir runs/ddp
     """
-    from trainer.config import resolve_run_config
+    from trainer.config import imagenet_note, resolve_run_config
     from trainer.fit import fit
 
     options["compile"] = options.pop("compile_")
     every = options.pop("progress_every")
     cfg = resolve_run_config(run_dir, resume=resume, preset=preset, config_file=config_file,
                              overrides=options)
+    note = imagenet_note(cfg, preset=preset, config_file=config_file, resume=resume)
+    if note is not None and os.environ.get("RANK", "0") == "0":  # rank 0 under torchrun
+        click.echo(note)
     summary = fit(data, run_dir, cfg, resume=resume, overwrite=overwrite, log=click.echo,
                   progress_every=every)
     if summary["best"] is not None:

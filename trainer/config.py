@@ -20,7 +20,7 @@ from defocuskit.errors import ConfigError
 from defocuskit.typed import Range, check_fields, check_ranges, load_config_file
 
 __all__ = ["TrainConfig", "PRESETS", "RANGES", "resolve_config", "resolve_run_config",
-           "load_config_file", "save_config"]
+           "load_config_file", "save_config", "imagenet_note", "IMAGENET_NOTE"]
 
 METHODS = ("supervised", "self-supervised")
 MAX_FRAME = 8192  # pixels per side of a crop or resized frame
@@ -306,6 +306,26 @@ def resolve_run_config(run_dir, *, resume: bool = False, preset: str | None = No
             overrides = {"input_range": "unit", **{k: v for k, v in (overrides or {}).items()
                                                    if v is not None}}
     return resolve_config(preset=preset, config_file=config_file, overrides=overrides)
+
+
+# the one line a paper-preset run without ImageNet weights prints (docs/trainer.md,
+# "ImageNet initialisation of the encoder", says how the file is made)
+IMAGENET_NOTE = (
+    "note: the published 2HDED:NET numbers used an ImageNet-initialised encoder; this run "
+    "starts from random weights. Make the file where torchvision and internet are "
+    "available: python -c \"import torch, torchvision; torch.save(torchvision.models."
+    "densenet121(weights='IMAGENET1K_V1').state_dict(), 'densenet121.pth')\" and pass "
+    "--encoder-weights densenet121.pth (docs/trainer.md, ImageNet initialisation)")
+
+
+def imagenet_note(cfg: TrainConfig, *, preset: str | None = None,
+                  config_file: str | Path | None = None, resume: bool = False) -> str | None:
+    """:data:`IMAGENET_NOTE` for a fresh run of the ``paper`` preset (named, or the default)
+    on the DenseNet-121 encoder without ``encoder_weights``; None otherwise."""
+    if resume or cfg.encoder_weights is not None or cfg.model:
+        return None
+    file_preset = load_config_file(config_file).get("preset") if config_file else None
+    return IMAGENET_NOTE if (preset or file_preset or "paper") == "paper" else None
 
 
 def save_config(config: TrainConfig, run_dir: str | Path) -> Path:
