@@ -22,8 +22,10 @@ Conv5  dense block 4 + final BN + ReLU                       8^2       1024
 Taking the transitions' 1x1 outputs before pooling gives Table I's sizes and channel counts
 exactly, with no extra projection layers.
 
-Decoders (one per head, identical except for the output channels), wired as in the
-official code and its parent D3-Net (Carvalho et al., ECCV-W 2018): the skip tensor is
+Decoders (one per head, identical except for the output channels), with the skip wiring
+of the official code and its parent D3-Net (Carvalho et al., ECCV-W 2018) but none of the
+official code's extra layers (attention gates on three skips, a 3x3 stem conv, LeakyReLU,
+dropout; docs/trainer.md lists them): the skip tensor is
 concatenated *before* each decoding block, and each block is a 4x4 stride-2 transposed
 convolution then a 3x3 convolution, BN + ReLU after each (no bias: BN follows). Table I's
 "Input/C" column gives the five block inputs:
