@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 
 import click
 
@@ -126,6 +127,9 @@ def trainer():
                                                    resolve_path=True),
               help="torchvision DenseNet-121 state dict file: ImageNet init of the encoder "
                    "(fresh runs only; see docs/trainer.md).")
+@click.option("--input-range", type=click.Choice(["centred", "unit"]), default=None,
+              help="What the encoder sees of an image x in [0, 1]: centred 2x - 1 (default, "
+                   "the official code) or unit x; the AiF stays in [0, 1] either way.")
 @click.option("--max-steps", type=ranged(RANGES["max_steps"]),
               help="Stop after this many optimiser steps.")
 @click.option("--tensorboard/--no-tensorboard", default=None,
@@ -155,13 +159,16 @@ def fit_cmd(data, run_dir, preset, config_file, resume, overwrite, **options):
       trainer fit --data scenes.zarr --run-dir runs/otf --on-the-fly --camera 2hded
       torchrun --nproc_per_node 4 -m trainer fit --data nyu.zarr --run-dir runs/ddp
     """
-    from trainer.config import resolve_run_config
+    from trainer.config import imagenet_note, resolve_run_config
     from trainer.fit import fit
 
     options["compile"] = options.pop("compile_")
     every = options.pop("progress_every")
     cfg = resolve_run_config(run_dir, resume=resume, preset=preset, config_file=config_file,
                              overrides=options)
+    note = imagenet_note(cfg, preset=preset, config_file=config_file, resume=resume)
+    if note is not None and os.environ.get("RANK", "0") == "0":  # rank 0 under torchrun
+        click.echo(note)
     summary = fit(data, run_dir, cfg, resume=resume, overwrite=overwrite, log=click.echo,
                   progress_every=every)
     if summary["best"] is not None:

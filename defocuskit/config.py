@@ -210,7 +210,7 @@ def resolve_preset_settings(cfg: SynthConfig) -> dict[str, dict[str, Any]]:
         "focus": pick(cfg.focus, preset.focus, FALLBACK_FOCUS, "focus"),
         "mode": pick(cfg.mode, preset.mode, FALLBACK_MODE, "mode"),
         "coc_model": pick(cfg.coc_model, preset.coc_model, None, "coc_model"),
-        "sigma_rule": {"value": preset.sigma_rule(cfg.coc_to_sigma),
+        "sigma_rule": {"value": preset.sigma_rule(cfg.coc_to_sigma, psf=cfg.psf),
                        "from": "user" if cfg.coc_to_sigma is not None else
                        origin("coc_to_sigma", "coc_offset_px", "coc_step_px")},
     }

@@ -34,6 +34,9 @@ SYNDOF_COC_STEP_PX = 0.1  # SYNDOF rounds the CoC to 0.1 px (int64(coc * 10) / 1
 # (f/1.0) or above (f/22) 29 px.
 SYNDOF_F_NUMBER_RANGE = (1.0, 22.0)
 MDDNET_A = 800.0  # MDDNet eq. 7: A = a / (rho * s) = aperture diameter / output pixel pitch
+# ... of MDDNet's frames: its ALL-in-3D images, depth and defocus maps are 2452 x 2056 (sec.
+# 4); A scales with the image width, so sigma keeps its size relative to the frame
+MDDNET_REFERENCE_WIDTH_PX = 2452
 FALLBACK_FOCUS = "histogram"  # for presets whose source names no focus rule
 FALLBACK_MODE = "layered"  # for presets whose source names no compositing: the only mode
 # right on both sides of an occlusion edge (docs/camera_model.md, "Render modes")
@@ -80,6 +83,9 @@ class CameraPreset:
     focus: str | None = None
     mode: str | None = None
     reference_width_px: int | None = None  # a fixed pitch's source frame width (see frame_note)
+    # the sigma slope when the PSF is a disc (the engine's disc has radius 2 sigma), for a
+    # source whose disc radius is not 2 x its Gaussian sigma; None: the same rule as Gaussian
+    disc_coc_to_sigma: float | None = None
 
     def frame_note(self, width: int) -> str | None:
         """What a fixed pixel pitch does on frames ``width`` px wide, when they differ from
@@ -102,28 +108,34 @@ class CameraPreset:
                 f"frame than in the source; to keep the source's blur relative to the "
                 f"frame, give --camera {self.name},pitch_um={pitch_um * ratio:.3g}")
 
+    def _rule(self, coc_to_sigma: float | None, psf: str | None) -> dict:
+        """The sigma rule's Camera fields: the preset's (for ``psf``) or the given slope."""
+        if coc_to_sigma is not None:
+            return dict(coc_to_sigma=coc_to_sigma, coc_offset_px=0.0, coc_step_px=0.0)
+        slope = self.coc_to_sigma
+        if psf == "disc" and self.disc_coc_to_sigma is not None:
+            slope = self.disc_coc_to_sigma
+        return dict(coc_to_sigma=slope, coc_offset_px=self.coc_offset_px,
+                    coc_step_px=self.coc_step_px)
+
     def make(self, *, image_width: int, rng: np.random.Generator,
-             coc_model: str | None = None, coc_to_sigma: float | None = None) -> Camera:
+             coc_model: str | None = None, coc_to_sigma: float | None = None,
+             psf: str | None = None) -> Camera:
         """Camera for images ``image_width`` pixels wide; fixed presets ignore ``rng``.
 
         ``coc_model`` replaces the preset's CoC model; ``coc_to_sigma`` replaces the
         preset's whole sigma rule by ``sigma = coc_to_sigma * CoC`` (no rounding, no offset).
+        ``psf="disc"`` selects the preset's disc rule (``disc_coc_to_sigma``) where it has
+        one.
         """
         cam = self.factory(int(image_width), rng)
-        rule = (dict(coc_to_sigma=self.coc_to_sigma, coc_offset_px=self.coc_offset_px,
-                     coc_step_px=self.coc_step_px) if coc_to_sigma is None else
-                dict(coc_to_sigma=coc_to_sigma, coc_offset_px=0.0, coc_step_px=0.0))
-        return dataclasses.replace(cam, coc_model=coc_model or self.coc_model, **rule)
+        return dataclasses.replace(cam, coc_model=coc_model or self.coc_model,
+                                   **self._rule(coc_to_sigma, psf))
 
-    def sigma_rule(self, coc_to_sigma: float | None = None) -> dict:
+    def sigma_rule(self, coc_to_sigma: float | None = None, psf: str | None = None) -> dict:
         """The sigma rule :meth:`make` gives (plain JSON, see :meth:`Camera.sigma_rule`)."""
-        rule = Camera(focal_length=0.05, f_number=2.0, focus_distance=2.0, pixel_pitch=1e-5,
-                      coc_to_sigma=self.coc_to_sigma, coc_offset_px=self.coc_offset_px,
-                      coc_step_px=self.coc_step_px)
-        if coc_to_sigma is not None:
-            rule = dataclasses.replace(rule, coc_to_sigma=coc_to_sigma, coc_offset_px=0.0,
-                                       coc_step_px=0.0)
-        return rule.sigma_rule()
+        return Camera(focal_length=0.05, f_number=2.0, focus_distance=2.0, pixel_pitch=1e-5,
+                      **self._rule(coc_to_sigma, psf)).sigma_rule()
 
     def adapt(self, camera: Camera, depth_m, focus_m=None) -> Camera:
         """Apply the per-sample rule of the preset: one f-number for the whole sample.
@@ -153,8 +165,10 @@ class CameraPreset:
     def describe(self) -> str:
         """One paragraph for ``defocuskit cameras``: name, description, defaults, source."""
         kind = "randomised per sample" if self.randomized else "fixed"
+        disc = ("" if self.disc_coc_to_sigma is None else
+                f" (with --psf disc: {self.sigma_rule(psf='disc')['formula']})")
         return (f"{self.name} ({kind}): {self.description} CoC model {self.coc_model}; "
-                f"{self.sigma_rule()['formula']}; default focus "
+                f"{self.sigma_rule()['formula']}{disc}; default focus "
                 f"{self.focus or FALLBACK_FOCUS + ' (none stated by the source)'}; default "
                 f"mode {self.mode or FALLBACK_MODE + ' (none stated by the source)'}. "
                 f"Source: {self.source}")
@@ -185,8 +199,8 @@ def _make_syndof(width: int, rng) -> Camera:
 
 def _make_mddnet(width: int, rng) -> Camera:
     f, n = 0.050, 1.4
-    return Camera(focal_length=f, f_number=n, focus_distance=2.0,
-                  pixel_pitch=(f / n) / MDDNET_A)
+    a_here = MDDNET_A * width / MDDNET_REFERENCE_WIDTH_PX  # A of frames `width` px wide
+    return Camera(focal_length=f, f_number=n, focus_distance=2.0, pixel_pitch=(f / n) / a_here)
 
 
 _SYNDOF_CITE = ("Lee et al., 'Deep Defocus Map Estimation using Domain Adaptation', CVPR 2019 "
@@ -205,12 +219,14 @@ _PRESETS = {
             focus="syndof", mode="layered"),
         CameraPreset(
             "d3net-nyu", "D3-Net NYU-v2 setting: f = 15 mm, f/2.8, 5.6 um pixels, sigma = 0.3 "
-            "CoC, focus fixed at 2 m (its code also uses 4 or 8 m), layered compositing.",
+            "CoC (Gaussian); with --psf disc a disc of radius CoC / 2 as D3-Net's code draws "
+            "it (sigma = CoC / 4, the engine's disc being of radius 2 sigma), focus fixed at "
+            "2 m (its code also uses 4 or 8 m), layered compositing.",
             "Carvalho et al., 'Deep Depth from Defocus: how can defocus blur improve 3D "
             "estimation using dense neural networks?', ECCV Workshops 2018 (the synthetic data "
             "D3-Net names; code marcelampc/d3net_depth_estimation, refoc_image.m)", False,
             _make_d3net, coc_to_sigma=0.3, focus="fixed:2.0", mode="layered",
-            reference_width_px=640),  # NYU-v2's 640 x 480 frames
+            reference_width_px=640, disc_coc_to_sigma=0.25),  # NYU-v2's 640 x 480 frames
         CameraPreset(
             "syndof", "SYNDOF randomised camera: f drawn from {50, 70, 85} mm with weights "
             "(.1, .4, .4) normalised, pixel pitch = 36 mm / image width, f-number solved per "
@@ -221,12 +237,15 @@ _PRESETS = {
             f_number_range=SYNDOF_F_NUMBER_RANGE, coc_offset_px=SYNDOF_COC_OFFSET_PX,
             coc_step_px=SYNDOF_COC_STEP_PX, focus="syndof", mode="layered"),
         CameraPreset(
-            "mddnet", "MDDNet setting: F = 50 mm, f/1.4, A = aperture / pixel pitch = 800 "
-            "(pitch 44.6 um at any image size), sigma = CoC, scatter compositing (each source "
-            "pixel spreads its own Gaussian).",
+            "mddnet", "MDDNet setting: F = 50 mm, f/1.4, A = aperture / pixel pitch = 800 on "
+            f"its {MDDNET_REFERENCE_WIDTH_PX} px wide frames, scaled with the image width "
+            f"(A = 800 W / {MDDNET_REFERENCE_WIDTH_PX}: pitch 44.6 um x "
+            f"{MDDNET_REFERENCE_WIDTH_PX} / W, e.g. 171 um at 640 px), so the blur keeps its "
+            "size relative to the frame; sigma = CoC, scatter compositing (each source pixel "
+            "spreads its own Gaussian).",
             "He, Hong, Fu and Liu, 'Multi-task Learning for Monocular Depth and Defocus "
             "Estimations with Real Images' (MDDNet), arXiv preprint, eq. 2 and 7-9", False,
-            _make_mddnet, coc_to_sigma=1.0, mode="scatter"),  # frame size: not recorded
+            _make_mddnet, coc_to_sigma=1.0, mode="scatter"),
         CameraPreset(
             "idfd-nikon", "iDFD Nikon DSLR with a 14 mm lens at f/2.8 (the defocused shots); "
             "the sensor width is not published: 36 mm full frame is assumed.",

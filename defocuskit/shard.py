@@ -64,7 +64,7 @@ def sample_cameras(sample: Sample, cfg: SynthConfig, rng: np.random.Generator) -
 
     preset = get_preset(cfg.camera)
     camera = preset.make(image_width=sample.aif.shape[1], rng=rng, coc_model=cfg.coc_model,
-                         coc_to_sigma=cfg.coc_to_sigma)
+                         coc_to_sigma=cfg.coc_to_sigma, psf=cfg.psf)
     distances = make_focus_policy(cfg.focus).draw(sample.depth, rng)
     # presets with a per-sample rule (SYNDOF: f-number for a 29 px maximum CoC) solve it
     # once for all the distances: one aperture per sample, also across a focal stack

@@ -54,15 +54,38 @@ def test_d3net_sigma_is_0_3_coc_and_mddnet_sigma_is_the_coc():
     d3 = get_preset("d3net-nyu").make(image_width=561, rng=None).with_focus(2.0)
     coc = (0.015 / 2.8) * 0.015 / (2.0 - 0.015) * 0.5 / 5.6e-6  # x = 4 m
     assert d3.sigma_px(4.0) == pytest.approx(0.3 * coc, rel=1e-12)
-    md = get_preset("mddnet").make(image_width=640, rng=None).with_focus(2.0)
-    # MDDNet eq. 7: A |x - S| / x * F / (S - F), A = 800
+    md = get_preset("mddnet").make(image_width=2452, rng=None).with_focus(2.0)
+    # MDDNet eq. 7 on its own 2452 px wide frames: A |x - S| / x * F / (S - F), A = 800
     hand = 800 * 0.5 * 0.05 / (2.0 - 0.05)
     assert md.coc_px(4.0) == pytest.approx(hand, rel=1e-12)
     assert md.sigma_px(4.0) == pytest.approx(hand, rel=1e-12)
     assert (md.focal_length, md.f_number) == (0.05, 1.4)
     assert md.aperture_diameter / md.pixel_pitch == pytest.approx(800, rel=1e-12)
-    # A stays 800 at any image size (the paper gives A, not a sensor width)
-    assert get_preset("mddnet").make(image_width=2452, rng=None).pixel_pitch == md.pixel_pitch
+    # A scales with the image width: on NYU's 640 px, A = 800 * 640 / 2452
+    nyu = get_preset("mddnet").make(image_width=640, rng=None).with_focus(2.0)
+    assert nyu.aperture_diameter / nyu.pixel_pitch == pytest.approx(800 * 640 / 2452, rel=1e-12)
+    assert nyu.coc_px(4.0) / 640 == pytest.approx(hand / 2452, rel=1e-12)  # same share of W
+    # NYU's depths (0.7-10 m) stay below the 32 px cap at any focus in that range
+    assert max(nyu.with_focus(s).max_coc_px(0.7, 10.0) for s in (0.7, 2.0, 10.0)) < 32
+
+
+def test_d3net_disc_radius_is_half_the_coc_and_other_presets_ignore_the_psf():
+    p = get_preset("d3net-nyu")
+    gauss = p.make(image_width=640, rng=None).with_focus(2.0)
+    disc = p.make(image_width=640, rng=None, psf="disc").with_focus(2.0)
+    coc = gauss.coc_px(4.0)
+    assert gauss.sigma_px(4.0) == pytest.approx(0.3 * coc, rel=1e-12)
+    # the engine's disc has radius 2 sigma: radius CoC / 2, as D3-Net's code draws it
+    assert 2 * disc.sigma_px(4.0) == pytest.approx(coc / 2, rel=1e-12)
+    assert p.sigma_rule(psf="disc")["formula"] == "sigma = 0.25 * CoC"
+    assert "with --psf disc: sigma = 0.25 * CoC" in p.describe()
+    # a slope given by the user wins over the preset's disc rule
+    assert p.make(image_width=640, rng=None, psf="disc", coc_to_sigma=0.5).coc_to_sigma == 0.5
+    for name in ("2hded", "syndof", "mddnet", "idfd-nikon"):
+        q = get_preset(name)
+        a = q.make(image_width=640, rng=np.random.default_rng(1))
+        b = q.make(image_width=640, rng=np.random.default_rng(1), psf="disc")
+        assert a == b and q.sigma_rule() == q.sigma_rule(psf="disc"), name
 
 
 def test_2hded_sigma_is_a_quarter_of_the_coc_and_coc_model_can_be_chosen():
@@ -293,3 +316,15 @@ def test_config_file_sets_coc_model_and_leaves_the_rest_to_the_preset(tmp_path):
     assert s["focus"] == {"value": "histogram", "from": "fallback"}
     with pytest.raises(ConfigError, match="coc_model"):
         _cfg("o", coc_model="approx")
+
+
+def test_synth_with_d3net_and_a_disc_stores_sigma_a_quarter_of_the_coc(tmp_path):
+    cfg = _cfg(tmp_path / "disc.zarr", camera="d3net-nyu", psf="disc", mode="gather", limit=1)
+    assert resolve_preset_settings(cfg)["sigma_rule"]["value"]["coc_to_sigma"] == 0.25
+    run_synth(cfg, progress=False)
+    sp = open_dataset(tmp_path / "disc.zarr")["test"]
+    depth, sigma = np.asarray(sp.array("depth")[0]), np.asarray(sp.array("sigma")[0])
+    cam = get_preset("d3net-nyu").make(image_width=depth.shape[1], rng=None)
+    cam = cam.with_focus(float(np.asarray(sp.array("focus_distance")[0]).ravel()[0]))
+    ok = np.isfinite(depth)
+    np.testing.assert_allclose(sigma[ok], 0.25 * cam.coc_px(depth[ok]), rtol=1e-5, atol=1e-6)

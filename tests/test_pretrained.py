@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -247,3 +248,43 @@ def test_cli_option_records_the_absolute_path(tmp_path, tiny_data, monkeypatch):
                                        "--config", "tiny.json", "--encoder-weights",
                                        str(tmp_path / "tiny.json")])
     assert bad.exit_code == 1 and "encoder weights" in bad.output
+
+
+# ------------------------------------------------------------------ the run-time note
+def test_imagenet_note_only_for_a_fresh_paper_run_without_weights(tmp_path):
+    from trainer.config import IMAGENET_NOTE, imagenet_note
+
+    plain = TrainConfig()
+    assert imagenet_note(plain) == IMAGENET_NOTE  # no preset named: the paper's
+    assert imagenet_note(plain, preset="paper") == IMAGENET_NOTE
+    assert imagenet_note(plain, preset="demo") is None
+    assert imagenet_note(plain, preset="paper", resume=True) is None  # weights in last.pt
+    assert imagenet_note(TrainConfig(encoder_weights="w.pth")) is None
+    assert imagenet_note(TrainConfig(model=dict(TINY))) is None  # ImageNet weights do not fit
+    demo_file = tmp_path / "c.json"
+    demo_file.write_text(json.dumps({"preset": "demo"}))
+    assert imagenet_note(plain, config_file=demo_file) is None
+    assert "\n" not in IMAGENET_NOTE  # one line
+
+
+def test_imagenet_note_gives_the_documented_command():
+    from trainer.config import IMAGENET_NOTE
+
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "trainer.md").read_text()
+    command = IMAGENET_NOTE.split("available: ")[1].split(" and pass")[0]
+    assert command.startswith("python -c ") and command in docs
+
+
+def test_cli_prints_the_note_once_before_fitting(tmp_path, monkeypatch):
+    import trainer.fit as fit_module
+    from trainer.config import IMAGENET_NOTE
+
+    monkeypatch.setattr(fit_module, "fit", lambda *a, **k: {"best": None})
+    data = tmp_path / "d"
+    data.mkdir()
+    args = ["fit", "--data", str(data), "--run-dir", str(tmp_path / "r")]
+    res = CliRunner().invoke(trainer, args)
+    assert res.exit_code == 0, res.output
+    assert res.output.splitlines() == [IMAGENET_NOTE]
+    res = CliRunner().invoke(trainer, [*args, "--preset", "demo"])
+    assert res.exit_code == 0 and res.output == ""

@@ -241,7 +241,7 @@ def build_run(data, run_dir: Path, cfg: TrainConfig, *, device, rank: int, world
                fresh: bool) -> Run:
     """Model, data, loaders, optimiser, schedule and loss of a run (nothing written yet)."""
     seed_everything(cfg.seed)
-    model_cfg = ModelConfig(heads=cfg.heads, **cfg.model)
+    model_cfg = ModelConfig(heads=cfg.heads, input_range=cfg.input_range, **cfg.model)
     model = TwoHeadedNet(model_cfg)
     encoder_init = None  # ImageNet weights: a fresh run loads them, a resumed one has its own
     if cfg.encoder_weights is not None and fresh:
@@ -295,7 +295,7 @@ def restore(run: Run, last_path: Path) -> None:
     if "optimizer" not in ckpt:
         raise CheckpointError(f"--resume: {last_path} holds weights only (a best.pt or an "
                               "export), not the optimiser state a run continues from")
-    if ckpt["model_config"] != run.model_cfg.to_dict():
+    if ModelConfig.from_dict(ckpt["model_config"]) != run.model_cfg:
         raise CheckpointError(f"--resume: {last_path} holds model {ckpt['model_config']}, "
                               f"the config asks for {run.model_cfg.to_dict()}")
     levels, now = ckpt.get("render_levels"), render_levels(run.rendered_mode)

@@ -20,7 +20,7 @@ from defocuskit.errors import ConfigError
 from defocuskit.typed import Range, check_fields, check_ranges, load_config_file
 
 __all__ = ["TrainConfig", "PRESETS", "RANGES", "resolve_config", "resolve_run_config",
-           "load_config_file", "save_config"]
+           "load_config_file", "save_config", "imagenet_note", "IMAGENET_NOTE"]
 
 METHODS = ("supervised", "self-supervised")
 MAX_FRAME = 8192  # pixels per side of a crop or resized frame
@@ -104,6 +104,8 @@ class TrainConfig:
     # --- model and loss (paper values) ---
     heads: tuple[str, ...] = ("depth", "aif")  # any of depth, aif, defocus (sigma map)
     model: dict = field(default_factory=dict)  # ModelConfig overrides (growth_rate, ...)
+    input_range: str = "centred"  # encoder input: "centred" 2x - 1 (the official code) or
+    # "unit" x in [0, 1]; the AiF residual and loss stay in [0, 1] either way
     encoder_weights: str | None = None  # torchvision densenet121 state dict file (ImageNet init)
     mu: float = 0.001  # weight of the depth-gradient term
     charbonnier_eps: float = 1e-3  # Charbonnier epsilon
@@ -165,6 +167,7 @@ class TrainConfig:
                               "BatchNorm one value per channel at the 1/32 bottleneck; use "
                               "batch_size >= 2 or frames of 64 px or more")
         _check_heads_and_method(self)
+        _check_model_options(self)
         _check_render_options(self)
         if self.save not in SAVE_CHOICES:
             raise ConfigError(f"save: expected one of {list(SAVE_CHOICES)}, got {self.save!r}")
@@ -187,6 +190,19 @@ def _check_render_options(cfg: TrainConfig) -> None:
                                    ("psf", cfg.psf, PSFS)):
             if value is not None and value not in known:
                 raise ConfigError(f"{name}: expected one of {list(known)}, got {value!r}")
+
+
+def _check_model_options(cfg: TrainConfig) -> None:
+    """``input_range`` is one of the model's, and ``model`` does not set it a second time."""
+    from trainer.model import INPUT_RANGES
+
+    if cfg.input_range not in INPUT_RANGES:
+        raise ConfigError(f"input_range: expected one of {list(INPUT_RANGES)}, got "
+                          f"{cfg.input_range!r}")
+    for key in ("heads", "input_range"):
+        if key in cfg.model:
+            raise ConfigError(f"model.{key}: set it with the top-level key {key!r} (option "
+                              f"--{key.replace('_', '-')}), not inside 'model'")
 
 
 def _check_heads_and_method(cfg: TrainConfig) -> None:
@@ -279,12 +295,37 @@ def resolve_run_config(run_dir, *, resume: bool = False, preset: str | None = No
     """The configuration of a ``trainer fit`` run, as the command line resolves it.
 
     A resumed run without ``--config`` or ``--preset`` continues with its own resolved
-    ``RUN_DIR/config.json``; command-line overrides still apply on top.
+    ``RUN_DIR/config.json``; command-line overrides still apply on top. A config.json
+    without ``input_range`` (a run made before the option) trained on [0, 1] inputs: it
+    resumes with ``unit``.
     """
     saved = Path(run_dir) / "config.json"
     if resume and config_file is None and preset is None and saved.is_file():
         config_file = saved
+        if "input_range" not in load_config_file(saved):
+            overrides = {"input_range": "unit", **{k: v for k, v in (overrides or {}).items()
+                                                   if v is not None}}
     return resolve_config(preset=preset, config_file=config_file, overrides=overrides)
+
+
+# the one line a paper-preset run without ImageNet weights prints (docs/trainer.md,
+# "ImageNet initialisation of the encoder", says how the file is made)
+IMAGENET_NOTE = (
+    "note: the published 2HDED:NET numbers used an ImageNet-initialised encoder; this run "
+    "starts from random weights. Make the file where torchvision and internet are "
+    "available: python -c \"import torch, torchvision; torch.save(torchvision.models."
+    "densenet121(weights='IMAGENET1K_V1').state_dict(), 'densenet121.pth')\" and pass "
+    "--encoder-weights densenet121.pth (docs/trainer.md, ImageNet initialisation)")
+
+
+def imagenet_note(cfg: TrainConfig, *, preset: str | None = None,
+                  config_file: str | Path | None = None, resume: bool = False) -> str | None:
+    """:data:`IMAGENET_NOTE` for a fresh run of the ``paper`` preset (named, or the default)
+    on the DenseNet-121 encoder without ``encoder_weights``; None otherwise."""
+    if resume or cfg.encoder_weights is not None or cfg.model:
+        return None
+    file_preset = load_config_file(config_file).get("preset") if config_file else None
+    return IMAGENET_NOTE if (preset or file_preset or "paper") == "paper" else None
 
 
 def save_config(config: TrainConfig, run_dir: str | Path) -> Path:

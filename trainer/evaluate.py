@@ -88,14 +88,14 @@ def evaluate(model, loader, *, device, amp: bool = False, channels_last: bool = 
     dict
         The :data:`~trainer.metrics.DEPTH_KEYS` (``rmse``, ``abs_rel``, ``sq_rel``,
         ``rmse_log``, ``log10``, ``delta105``, ``delta115``, ``delta1..3``; depth head),
-        ``psnr``, ``ssim`` (AiF head), ``defocus_mse``, ``defocus_mae`` (defocus head, pixels
-        squared and pixels), ``n_images``; with ``make3d`` also ``c1_*`` and
-        ``c2_*`` depth metrics.
+        ``edge_acc``, ``edge_comp`` (depth head, pixels), ``psnr``, ``ssim`` (AiF head),
+        the :data:`~trainer.metrics.DEFOCUS_KEYS` (defocus head), ``n_images``; with
+        ``make3d`` also ``c1_*`` and ``c2_*`` depth metrics.
     """
     model.eval()
     accs = {"": MetricAccumulator(max_depth=max_depth, clip=clip)}
     if make3d:
-        accs.update({f"{k}_": MetricAccumulator(max_depth=v, clip=clip)
+        accs.update({f"{k}_": MetricAccumulator(max_depth=v, clip=clip, edges=False)
                      for k, v in MAKE3D_RANGES.items()})
     first = None
     for batch in loader:

@@ -17,9 +17,11 @@ scored, and with ``clip=True`` (the default, the usual NYU-v2 / Make3D protocol)
 predictions are clipped to it before any metric. NYU-v2 is scored up to 10 m; Make3D
 reports two ranges, :data:`MAKE3D_RANGES` (C1: gt <= 70 m, C2: <= 80 m).
 :data:`BENCHMARK_MAX_DEPTH` maps a dataset source to its range. Images: PSNR (dB) and
-SSIM over [0, 1]. Defocus maps (the thesis's Table 5.1): ``defocus_mse`` (pixels squared)
-and ``defocus_mae`` (pixels) of the predicted sigma over the finite pixels of the stored
-one.
+SSIM over [0, 1]. Defocus maps (:func:`defocus_metrics`): ``defocus_mse`` (pixels squared)
+and ``defocus_mae`` (pixels) as the thesis's Table 5.1 reports them, its normalised MAE
+``defocus_nmae``, and MDDNet's depth-style scores of the map (``defocus_rmse``,
+``defocus_abs_rel``, ``defocus_delta*``). Depth boundaries (iBims-1's ``edge_acc`` and
+``edge_comp``, pixels): :mod:`trainer.edges`.
 
 All sums run in float64 on the CPU (numpy), whatever the input's device and dtype.
 """
@@ -31,11 +33,12 @@ import math
 import numpy as np
 import torch
 
+from trainer.edges import EDGE_KEYS, depth_edge_metrics
 from trainer.losses import ssim
 
 __all__ = ["depth_metrics", "image_metrics", "defocus_metrics", "MetricAccumulator",
            "MAKE3D_RANGES", "BENCHMARK_MAX_DEPTH", "DELTA_THRESHOLDS", "DEPTH_KEYS",
-           "DEFOCUS_KEYS", "benchmark_max_depth"]
+           "DEFOCUS_KEYS", "EDGE_KEYS", "MIN_SIGMA", "benchmark_max_depth"]
 
 MAKE3D_RANGES = {"c1": 70.0, "c2": 80.0}
 # the evaluated depth range (metres) of each benchmark, by defocuskit source name: NYU-v2's
@@ -45,7 +48,12 @@ BENCHMARK_MAX_DEPTH = {"nyu": 10.0, "make3d": MAKE3D_RANGES["c2"]}
 DELTA_THRESHOLDS = {"delta105": 1.05, "delta115": 1.15, "delta1": 1.25, "delta2": 1.25**2,
                     "delta3": 1.25**3}
 DEPTH_KEYS = ("rmse", "abs_rel", "sq_rel", "rmse_log", "log10", *DELTA_THRESHOLDS)
-DEFOCUS_KEYS = ("defocus_mse", "defocus_mae")
+DEFOCUS_KEYS = ("defocus_mse", "defocus_mae", "defocus_nmae", "defocus_rmse",
+                "defocus_abs_rel", *(f"defocus_{k}" for k in DELTA_THRESHOLDS))
+# sigma below this (pixels) is "in focus": left out of the ratio scores of a defocus map
+# (AbsRel, deltas), where a ratio to a sigma of ~0 would be undefined; predictions are
+# floored here for them, as depth predictions are floored at 1 mm
+MIN_SIGMA = 0.1
 
 
 def benchmark_max_depth(dataset_attrs: dict) -> float | None:
@@ -124,19 +132,26 @@ def depth_metrics(pred, gt, *, min_depth: float = 1e-3, max_depth: float | None 
     return out
 
 
-def defocus_metrics(pred, gt) -> dict:
+def defocus_metrics(pred, gt, *, min_sigma: float = MIN_SIGMA) -> dict:
     """Errors of a predicted defocus (sigma) map over the valid stored pixels.
 
     Parameters
     ----------
     pred, gt : ndarray or Tensor, any equal shape
         Predicted and stored Gaussian sigma, pixels; ``gt`` pixels are valid when finite.
+    min_sigma : float
+        Pixels: the ratio scores use only the valid pixels with ``gt > min_sigma``, with
+        predictions floored at ``min_sigma``.
 
     Returns
     -------
     dict[str, float]
-        ``defocus_mse`` (pixels squared), ``defocus_mae`` (pixels), NaN when no pixel is
-        valid, and ``n_pixels``.
+        Over every valid pixel: ``defocus_mse`` (px^2), ``defocus_mae``, ``defocus_rmse``
+        (px) and ``defocus_nmae`` = mean|p - g| / max(g), the MAE of both maps divided by
+        the stored map's largest sigma in the image (unitless, the true map scaled to
+        [0, 1]). Over ``gt > min_sigma``: ``defocus_abs_rel`` = mean(|p - g| / g) and
+        ``defocus_delta*`` (share with max(p/g, g/p) < t, :data:`DELTA_THRESHOLDS`).
+        NaN where no pixel qualifies (``nmae`` also when max(g) = 0); plus ``n_pixels``.
     """
     p, g = _to_numpy(pred), _to_numpy(gt)
     if p.shape != g.shape:
@@ -146,8 +161,20 @@ def defocus_metrics(pred, gt) -> dict:
     if n == 0:
         return {k: math.nan for k in DEFOCUS_KEYS} | {"n_pixels": 0}
     err = p[valid] - g[valid]
-    return {"defocus_mse": float(np.mean(err**2)), "defocus_mae": float(np.mean(np.abs(err))),
-            "n_pixels": n}
+    top = float(g[valid].max())
+    out = {"defocus_mse": float(np.mean(err**2)), "defocus_mae": float(np.mean(np.abs(err))),
+           "defocus_rmse": float(np.sqrt(np.mean(err**2))),
+           "defocus_nmae": float(np.mean(np.abs(err)) / top) if top > 0 else math.nan}
+    blurred = valid & (g > min_sigma)
+    if blurred.any():
+        pb, gb = np.maximum(p[blurred], min_sigma), g[blurred]
+        ratio = np.maximum(pb / gb, gb / pb)
+        out["defocus_abs_rel"] = float(np.mean(np.abs(pb - gb) / gb))
+        out.update({f"defocus_{k}": float(np.mean(ratio < t))
+                    for k, t in DELTA_THRESHOLDS.items()})
+    else:
+        out.update({k: math.nan for k in DEFOCUS_KEYS if k not in out})
+    return out | {"n_pixels": n}
 
 
 def _as_batch(a) -> torch.Tensor:
@@ -207,20 +234,25 @@ class MetricAccumulator:
         Lower end of the evaluated depth range, metres.
     clip : bool
         Clip predictions to the range before the depth metrics.
+    edges : bool
+        Also the depth-boundary errors :data:`EDGE_KEYS` (:mod:`trainer.edges`), on the
+        unclipped prediction against every valid true depth.
     """
 
     def __init__(self, *, max_depth: float | None = None, min_depth: float = 1e-3,
-                 clip: bool = True) -> None:
+                 clip: bool = True, edges: bool = True) -> None:
         self.max_depth = max_depth
         self.min_depth = min_depth
         self.clip = clip
+        self.edges = edges
         self._sums: dict[str, float] = {}
         self._counts: dict[str, int] = {}
         self.n_images = 0
 
     def _add(self, values: dict) -> None:
         for k, v in values.items():
-            if k == "n_pixels" or (k in DEPTH_KEYS + DEFOCUS_KEYS and not math.isfinite(v)):
+            if k == "n_pixels" or (k in DEPTH_KEYS + DEFOCUS_KEYS + EDGE_KEYS
+                                   and not math.isfinite(v)):
                 continue
             self._sums[k] = self._sums.get(k, 0.0) + v
             self._counts[k] = self._counts.get(k, 0) + 1
@@ -248,6 +280,9 @@ class MetricAccumulator:
                         clip=self.clip,
                     )
                 )
+                if self.edges:
+                    self._add(depth_edge_metrics(_to_numpy(pred["depth"][i]),
+                                                 _to_numpy(target["depth"][i])))
             if "aif" in pred and "aif" in target:
                 self._add(image_metrics(pred["aif"][i], target["aif"][i]))
             if "defocus" in pred and "sigma" in target:
@@ -262,4 +297,5 @@ class MetricAccumulator:
 
     def reset(self) -> None:
         """Forget everything accumulated so far."""
-        self.__init__(max_depth=self.max_depth, min_depth=self.min_depth, clip=self.clip)
+        self.__init__(max_depth=self.max_depth, min_depth=self.min_depth, clip=self.clip,
+                      edges=self.edges)

@@ -22,8 +22,10 @@ Conv5  dense block 4 + final BN + ReLU                       8^2       1024
 Taking the transitions' 1x1 outputs before pooling gives Table I's sizes and channel counts
 exactly, with no extra projection layers.
 
-Decoders (one per head, identical except for the output channels), wired as in the
-official code and its parent D3-Net (Carvalho et al., ECCV-W 2018): the skip tensor is
+Decoders (one per head, identical except for the output channels), with the skip wiring
+of the official code and its parent D3-Net (Carvalho et al., ECCV-W 2018) but none of the
+official code's extra layers (attention gates on three skips, a 3x3 stem conv, LeakyReLU,
+dropout; docs/trainer.md lists them): the skip tensor is
 concatenated *before* each decoding block, and each block is a 4x4 stride-2 transposed
 convolution then a 3x3 convolution, BN + ReLU after each (no bias: BN follows). Table I's
 "Input/C" column gives the five block inputs:
@@ -40,7 +42,9 @@ block  input                       input size  out     out size
 
 then a separate 3x3 prediction convolution (64 -> 1 for depth, 64 -> 3 for the AiF; with
 bias, no BN / ReLU). The AiF head adds the input image to its output (the "input joint
-layer", a global residual). A third, optional head, ``defocus`` (the defocus-map head of
+layer", a global residual), always the image in [0, 1]: ``input_range="centred"`` (the
+official code's ``img * 2 - 1``) changes only what the encoder sees, so the AiF output and
+its loss stay in the image's own range. A third, optional head, ``defocus`` (the defocus-map head of
 the thesis's self-supervised variant and of MDDNet), has the depth head's shape and a
 softplus on its output: the per-pixel Gaussian sigma in pixels, >= 0 (17,199,681
 parameters like the depth head). A reduced-width :class:`ModelConfig` (tests) follows the same
@@ -70,9 +74,13 @@ __all__ = [
     "decoder_channels",
     "KNOWN_HEADS",
     "SIZE_MULTIPLE",
+    "INPUT_RANGES",
 ]
 
 KNOWN_HEADS = ("depth", "aif", "defocus")
+# what the encoder sees of an image x in [0, 1]: "unit" x itself, "centred" 2x - 1 (the
+# official code's data loader; the paper's "centred scaling")
+INPUT_RANGES = ("unit", "centred")
 SIZE_MULTIPLE = 32  # total downsampling of the encoder
 _HEAD_CHANNELS = {"depth": 1, "aif": 3, "defocus": 1}
 
@@ -86,8 +94,12 @@ class ModelConfig:
     block_config: tuple[int, ...] = (6, 12, 24, 16)  # dense layers per block (must be 4 blocks)
     num_init_features: int = 64  # channels of the stem convolutions
     bn_size: int = 4  # bottleneck width of a dense layer, in multiples of growth_rate
+    input_range: str = "unit"  # encoder input: "unit" x, or "centred" 2x - 1 (INPUT_RANGES)
 
     def __post_init__(self) -> None:
+        if self.input_range not in INPUT_RANGES:
+            raise ConfigError(f"model.input_range: expected one of {list(INPUT_RANGES)}, got "
+                              f"{self.input_range!r}")
         if isinstance(self.heads, str):  # "depth,aif" as written on a command line
             self.heads = tuple(h.strip() for h in self.heads.split(",") if h.strip())
         self.heads = tuple(self.heads)
@@ -298,7 +310,9 @@ class TwoHeadedNet(nn.Module):
         Parameters
         ----------
         x : (B, 3, H, W) float Tensor
-            Defocused RGB image in [0, 1]; H and W must be multiples of 32.
+            Defocused RGB image in [0, 1]; H and W must be multiples of 32. With
+            ``input_range="centred"`` the encoder sees ``2x - 1``; the AiF residual adds
+            ``x`` itself, so the AiF stays in [0, 1] either way.
 
         Returns
         -------
@@ -322,7 +336,7 @@ class TwoHeadedNet(nn.Module):
                 f"TwoHeadedNet: input size {h}x{w} is not a multiple of {SIZE_MULTIPLE}; "
                 f"crop or pad the image (e.g. to {-(-h // 32) * 32}x{-(-w // 32) * 32})"
             )
-        skips = self.encoder(x)
+        skips = self.encoder(x * 2 - 1 if self.config.input_range == "centred" else x)
         out = {}
         for name, head in self.heads.items():
             y = head(skips)

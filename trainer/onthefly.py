@@ -128,7 +128,7 @@ def draw_camera(depth_m: np.ndarray, settings: RenderSettings, rng: np.random.Ge
 
     preset = get_preset(settings.camera)
     camera = preset.make(image_width=depth_m.shape[1], rng=rng, coc_model=settings.coc_model,
-                         coc_to_sigma=settings.coc_to_sigma)
+                         coc_to_sigma=settings.coc_to_sigma, psf=settings.psf)
     distances = make_focus_policy(settings.focus).draw(depth_m, rng)
     camera = preset.adapt(camera, depth_m, focus_m=distances)
     return camera.with_focus(float(distances[0]))
@@ -258,7 +258,8 @@ class OnTheFlyDataset(DefocusDataset):
         made = get_preset(settings.camera).make(image_width=self.image_shape[1],
                                                 rng=np.random.default_rng(0),
                                                 coc_model=settings.coc_model,
-                                                coc_to_sigma=settings.coc_to_sigma)
+                                                coc_to_sigma=settings.coc_to_sigma,
+                                                psf=settings.psf)
         self.coc_model = made.coc_model  # for the consistency term
         self.coc_offset_px = float(made.coc_offset_px)
 
