@@ -16,7 +16,7 @@ def _make_config(heads, overrides: dict) -> ModelConfig:
 def _load_encoder_weights(model, path) -> dict:
     from trainer.pretrained import load_encoder_weights
 
-    return {**load_encoder_weights(model, path), "source": "ImageNet DenseNet-121"}
+    return {**load_encoder_weights(model, path), "source": "ImageNet"}
 
 
 def parameter_counts(model: TwoHeadedNet) -> dict[str, int]:
