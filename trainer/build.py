@@ -243,6 +243,8 @@ def build_run(data, run_dir: Path, cfg: TrainConfig, *, device, rank: int, world
     """Model, data, loaders, optimiser, schedule and loss of a run (nothing written yet)."""
     seed_everything(cfg.seed)
     spec = get_spec(cfg.model_name)
+    if not fresh:  # before the model is built: its config may be another model's
+        _check_resumed_model(run_dir / "last.pt", cfg.model_name)
     model_cfg = spec.make_config(cfg.heads, cfg.model)
     model = spec.build(model_cfg)
     encoder_init = None  # pretrained weights: a fresh run loads them, a resumed one has its own
@@ -299,13 +301,25 @@ def _monitor(cfg: TrainConfig) -> str:
     return "val_defocus_mae" if "defocus" in cfg.heads else "val_psnr"
 
 
+def _check_resumed_model(last_path: Path, model_name: str) -> None:
+    """Refuse to resume a checkpoint of another model (read lazily: no weights loaded)."""
+    if not last_path.is_file():
+        return  # restore() says what is missing
+    try:
+        ckpt = torch.load(last_path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception:  # noqa: BLE001 (restore() reports an unreadable file)
+        return
+    if isinstance(ckpt, dict):
+        check_model_name(ckpt, model_name, f"--resume: {last_path}")
+
+
 def restore(run: Run, last_path: Path) -> None:
     """Continue from ``last.pt``: weights, optimiser, schedule, counters, history, RNG."""
     ckpt = load_checkpoint(last_path)  # on the CPU; load_state_dict moves it
     if "optimizer" not in ckpt:
         raise CheckpointError(f"--resume: {last_path} holds weights only (a best.pt or an "
                               "export), not the optimiser state a run continues from")
-    check_model_name(ckpt, run.cfg.model_name, last_path)
+    check_model_name(ckpt, run.cfg.model_name, f"--resume: {last_path}")
     if ckpt["model_config"] != run.model_cfg.to_dict():
         raise CheckpointError(f"--resume: {last_path} holds model {ckpt['model_config']}, "
                               f"the config asks for {run.model_cfg.to_dict()}")
