@@ -277,3 +277,33 @@ def test_the_spec_declares_heads_range_and_recipe():
     assert (spec.heads, spec.default_heads, spec.input_range, spec.preset) == (
         ("depth", "defocus"), ("depth", "defocus"), "unit", "mddnet")
     assert spec.method_heads("self-supervised") == ("defocus",)
+
+
+def test_the_extra_and_what_it_pulls_in_are_pinned():
+    """Every package of the [mddnet] extra and of its installed requirement closure (markers
+    for other platforms or Pythons aside) has a pin in constraints.txt."""
+    import re
+    import tomllib
+    from importlib.metadata import PackageNotFoundError, distribution
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    extra = tomllib.loads((repo / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"]["mddnet"]
+    pins = {re.split("==", line)[0].lower().replace("_", "-")
+            for line in (repo / "constraints.txt").read_text().splitlines()
+            if "==" in line and not line.startswith("#")}
+    todo = [re.match(r"[\w.-]+", r)[0] for r in extra]
+    seen = set()
+    while todo:
+        name = todo.pop().lower().replace("_", "-")
+        if name in seen:
+            continue
+        seen.add(name)
+        try:
+            dist = distribution(name)
+        except PackageNotFoundError:  # a requirement of another platform or Python
+            continue
+        assert name in pins, f"{name} is not pinned in constraints.txt"
+        todo += [re.match(r"[\w.-]+", r)[0] for r in dist.requires or [] if "extra ==" not in r]
+    assert {"transformers", "huggingface-hub", "tokenizers", "safetensors"} <= seen
