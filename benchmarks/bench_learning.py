@@ -31,6 +31,13 @@ Two more row groups (``--rows``), on the same scenes:
     (``fixed:10``) would make on-the-fly rendering redraw the same image every epoch, so
     both variants use the per-sample policy.
 
+``mddnet`` (the model registry): depth and sigma map on the test scenes of (i) 2HDED:NET
+    with heads depth,defocus (the trainer's default loss) and (j) MDDNet (heads
+    depth,defocus, MDDNet's losses with the L2 consistency, Adam), against the constants
+    (a) and (d). The quick run's MDDNet is reduced in width (``settings.mddnet_model``: a
+    MiT-b0 encoder, 32-channel decoders), as the 2HDED:NET of the quick run is; it needs
+    the ``mddnet`` extra.
+
 These rows run ``settings.rows_steps`` steps each (fewer than the depth rows in
 ``--quick``, to keep the added time on 2 cores near 10 min).
 
@@ -84,13 +91,15 @@ SETTINGS = {
     "quick": {"n_train": 104, "n_val": 8, "n_test": 24, "size": [256, 256], "steps": 480,
               "batch_size": 8, "crop": 128, "lr": 0.01, "curve_points": 8,
               "model": {"growth_rate": 8, "num_init_features": 16, "block_config": [2, 3, 4, 3]},
-              "rows_steps": 240},
+              "rows_steps": 240,
+              "mddnet_model": {"depths": [2, 2, 2, 2], "hidden_sizes": [32, 64, 160, 256],
+                               "decoder_hidden_size": 32}, "mddnet_lr": 1e-3},
     "full": {"n_train": 2050, "n_val": 50, "n_test": 200, "size": [256, 256], "steps": 20000,
              "batch_size": 8, "crop": 256, "lr": 0.01, "curve_points": 25,
-             "model": {}, "rows_steps": 20000},
+             "model": {}, "rows_steps": 20000, "mddnet_model": {}, "mddnet_lr": 1e-4},
 }
 CAMERA, FOCUS, MODE = "2hded", "fixed:10", "gather"
-ROWS = ("depth", "selfsup", "onthefly")  # (a)-(c); (d)-(f); (g)-(h)
+ROWS = ("depth", "selfsup", "onthefly", "mddnet")  # (a)-(c); (d)-(f); (g)-(h); (i)-(j)
 RANDOM_FOCUS = "uniform"  # the per-sample focus policy of the on-the-fly comparison
 
 
@@ -282,7 +291,25 @@ def markdown_table(results: dict) -> str:
         parts.append(_selfsup_table(results["selfsup"]))
     if "onthefly" in results:
         parts.append(_onthefly_table(results["onthefly"]))
+    if "mddnet" in results:
+        parts.append(_mddnet_table(results))
     return "\n\n".join(parts)
+
+
+def _mddnet_table(results: dict) -> str:
+    r = results["mddnet"]
+    lines = ["| predictor, test scenes | RMSE (m) ↓ | AbsRel ↓ | δ1 ↑ | σ MAE (px) ↓ "
+             "| σ MSE (px²) ↓ |", "|---|---|---|---|---|---|"]
+    c, d = results["constant"], r["constant_sigma"]
+    lines.append(f"| (a) / (d) constants: train-set mean depth / mean σ | {c['rmse']:.3f} "
+                 f"| {c['abs_rel']:.3f} | {c['delta1']:.3f} | {d['defocus_mae']:.3f} "
+                 f"| {d['defocus_mse']:.3f} |")
+    for name, key in (("(i) 2HDED:NET, heads depth,defocus", "twohded"),
+                      ("(j) MDDNet, MDDNet's losses", "mddnet")):
+        t = r[key]["test"]
+        lines.append(f"| {name} | {t['rmse']:.3f} | {t['abs_rel']:.3f} | {t['delta1']:.3f} "
+                     f"| {t['defocus_mae']:.3f} | {t['defocus_mse']:.3f} |")
+    return "\n".join(lines)
 
 
 def _selfsup_table(r: dict) -> str:
@@ -352,7 +379,7 @@ def main(argv=None) -> dict:
                    help="override a setting, e.g. --set steps=200 --set n_train=32")
     p.add_argument("--rows", default=",".join(ROWS),
                    help="comma-separated row groups to run: depth ((a)-(c)), selfsup "
-                        "((d)-(f), issue 11), onthefly ((g)-(h), issue 12); default all")
+                        "((d)-(f)), onthefly ((g)-(h)), mddnet ((i)-(j)); default all")
     p.add_argument("--workdir", help="keep the datasets and runs here (default: a temp dir)")
     p.add_argument("--out", help="JSON path (default benchmarks/results/learning[_quick].json)")
     p.add_argument("--figure", help="PNG path (default docs/figures/learning[_quick].png)")
@@ -442,7 +469,30 @@ def _run(s: dict, work: Path, *, mode: str, seed: int, device: str, jobs: int,
         res["selfsup"] = _selfsup_rows(s, cfg, data, work, device=device)
     if "onthefly" in rows:
         res["onthefly"] = _onthefly_rows(s, cfg, work, seed=seed, jobs=jobs, device=device)
+    if "mddnet" in rows:
+        res["mddnet"] = _mddnet_rows(s, cfg, data, work, device=device)
     return res
+
+
+def _mddnet_rows(s: dict, cfg, data: Path, work: Path, *, device: str) -> dict:
+    """(i) 2HDED:NET and (j) MDDNet, both with depth and defocus heads, same budget."""
+    from trainer.models import get_spec
+
+    spec = get_spec("mddnet")
+    model_cfg = spec.make_config(spec.heads, s["mddnet_model"])
+    stats = sigma_stats(data)
+    r = {"mddnet_parameters": spec.parameter_counts(spec.build(model_cfg)),
+         "constant_sigma": constant_sigma_baseline(data, stats["train_mean_px"])}
+    heads = ("depth", "defocus")
+    r["twohded"] = _fit_row(data, work / "twohded_depth_defocus",
+                            _rows_config(s, cfg, heads=heads), device=device,
+                            label="(i) 2HDED:NET depth,defocus")
+    mdd = _rows_config(s, cfg, heads=heads, model_name="mddnet", model=dict(s["mddnet_model"]),
+                       optimizer="adam", lr=s["mddnet_lr"], loss="mddnet", consistency=0.1,
+                       consistency_norm="l2")
+    _say(f"(j) MDDNet: {r['mddnet_parameters']['total']:,} parameters")
+    r["mddnet"] = _fit_row(data, work / "mddnet", mdd, device=device, label="(j) MDDNet")
+    return r
 
 
 def _rows_config(s: dict, cfg, **changes):
