@@ -78,6 +78,7 @@ def test_tiny_selfsup_and_onthefly_rows(tmp_path, capsys):
     assert "| (f) self-supervised" in text and "| (h) on-the-fly" in text
 
 
+@pytest.mark.slow  # the rows' code paths are covered more cheaply in test_mddnet.py
 def test_tiny_mddnet_rows(tmp_path, capsys):
     pytest.importorskip("transformers", reason="the [mddnet] extra is not installed")
     bench = _load()
