@@ -12,7 +12,7 @@ TSTAMP  := $(TOOLKIT)/.installed
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[train,dev]"
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[train,mddnet,dev]"
 	touch $(STAMP)
 
 # the paper's setting: the 2hded preset with its own defaults (SYNDOF's focus rule, layered

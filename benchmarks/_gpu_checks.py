@@ -19,8 +19,9 @@ from trainer.fit import fit
 
 EVAL_RTOL, EVAL_ATOL = 2e-2, 1e-4  # CPU vs GPU metrics (GPU fp32 convolutions use TF32)
 
-# The trainer has no model registry: its one network (trainer.model.TwoHeadedNet) is
-# trained as these variants of heads, method and loss. A method of trainer.config.METHODS
+# 2HDED:NET (registry model "2hded", trainer.model.TwoHeadedNet) is trained as these
+# variants of heads, method and loss; the registry's MDDNet (--model mddnet, the optional
+# transformers extra) is not among them. A method of trainer.config.METHODS
 # that no entry here uses is recorded by item "models" as not covered.
 MODEL_VARIANTS = {
     "2hded": {"heads": ("depth", "aif")},

@@ -16,20 +16,27 @@ trainer's validation pass on scenes held out of the training split (``val_split 
 
 Two more row groups (``--rows``), on the same scenes:
 
-``selfsup``: the sigma (defocus) map on the test scenes, MAE and MSE in pixels
+``selfsup`` (issue 11): the sigma (defocus) map on the test scenes, MAE and MSE in pixels
     against the stored sigma, of (d) a constant, the training split's mean stored sigma
     (and its median, the L1-optimal constant); (e) the supervised defocus head (heads
     aif,defocus, L1 against the stored sigma); (f) the self-supervised method of the
     thesis (heads aif,defocus, no depth or sigma label: re-blur of the AiF compared with
     the input). ``sigma_max`` of (f) is the largest stored sigma of the dataset rounded up
     to a whole pixel (its re-blur border, ceil(3 sigma_max), must fit in the crop).
-``onthefly``: depth from a second dataset of the same scenes whose focus is
+``onthefly`` (issue 12): depth from a second dataset of the same scenes whose focus is
     drawn per sample (policy ``uniform``, between the nearest and farthest depth of the
     scene): (g) trained on that one frozen draw; (h) trained with on-the-fly defocus, a
     fresh ``uniform`` focus per sample and epoch, same camera, engine and PSF. Both are
     scored on the stored (fixed) defocus of that dataset's test split. A fixed focus
     (``fixed:10``) would make on-the-fly rendering redraw the same image every epoch, so
     both variants use the per-sample policy.
+
+``mddnet`` (the model registry): depth and sigma map on the test scenes of (i) 2HDED:NET
+    with heads depth,defocus (the trainer's default loss) and (j) MDDNet (heads
+    depth,defocus, MDDNet's losses with the L2 consistency, Adam), against the constants
+    (a) and (d). The quick run's MDDNet is reduced in width (``settings.mddnet_model``: a
+    MiT-b0 encoder, 32-channel decoders), as the 2HDED:NET of the quick run is; it needs
+    the ``mddnet`` extra.
 
 These rows run ``settings.rows_steps`` steps each (fewer than the depth rows in
 ``--quick``, to keep the added time on 2 cores near 10 min).
@@ -79,18 +86,20 @@ __all__ = ["SETTINGS", "ROWS", "synthesise", "aif_twin", "constant_baseline",
 # Per mode: data, schedule and model. n_train scenes are synthesised for the train split;
 # the trainer holds n_val of them out for its validation curve (val_split "holdout") and
 # trains on the rest. "model" holds ModelConfig overrides ({} = the paper's DenseNet-121
-# 2HDED:NET, 41,420,036 parameters).
+# 2HDED:NET, 42 M parameters).
 SETTINGS = {
     "quick": {"n_train": 104, "n_val": 8, "n_test": 24, "size": [256, 256], "steps": 480,
               "batch_size": 8, "crop": 128, "lr": 0.01, "curve_points": 8,
               "model": {"growth_rate": 8, "num_init_features": 16, "block_config": [2, 3, 4, 3]},
-              "rows_steps": 240},
+              "rows_steps": 240,
+              "mddnet_model": {"depths": [2, 2, 2, 2], "hidden_sizes": [32, 64, 160, 256],
+                               "decoder_hidden_size": 32}, "mddnet_lr": 1e-3},
     "full": {"n_train": 2050, "n_val": 50, "n_test": 200, "size": [256, 256], "steps": 20000,
              "batch_size": 8, "crop": 256, "lr": 0.01, "curve_points": 25,
-             "model": {}, "rows_steps": 20000},
+             "model": {}, "rows_steps": 20000, "mddnet_model": {}, "mddnet_lr": 1e-4},
 }
 CAMERA, FOCUS, MODE = "2hded", "fixed:10", "gather"
-ROWS = ("depth", "selfsup", "onthefly")  # (a)-(c); (d)-(f); (g)-(h)
+ROWS = ("depth", "selfsup", "onthefly", "mddnet")  # (a)-(c); (d)-(f); (g)-(h); (i)-(j)
 RANDOM_FOCUS = "uniform"  # the per-sample focus policy of the on-the-fly comparison
 
 
@@ -282,7 +291,25 @@ def markdown_table(results: dict) -> str:
         parts.append(_selfsup_table(results["selfsup"]))
     if "onthefly" in results:
         parts.append(_onthefly_table(results["onthefly"]))
+    if "mddnet" in results:
+        parts.append(_mddnet_table(results))
     return "\n\n".join(parts)
+
+
+def _mddnet_table(results: dict) -> str:
+    r = results["mddnet"]
+    lines = ["| predictor, test scenes | RMSE (m) ↓ | AbsRel ↓ | δ1 ↑ | σ MAE (px) ↓ "
+             "| σ MSE (px²) ↓ |", "|---|---|---|---|---|---|"]
+    c, d = results["constant"], r["constant_sigma"]
+    lines.append(f"| (a) / (d) constants: train-set mean depth / mean σ | {c['rmse']:.3f} "
+                 f"| {c['abs_rel']:.3f} | {c['delta1']:.3f} | {d['defocus_mae']:.3f} "
+                 f"| {d['defocus_mse']:.3f} |")
+    for name, key in (("(i) 2HDED:NET, heads depth,defocus", "twohded"),
+                      ("(j) MDDNet, MDDNet's losses", "mddnet")):
+        t = r[key]["test"]
+        lines.append(f"| {name} | {t['rmse']:.3f} | {t['abs_rel']:.3f} | {t['delta1']:.3f} "
+                     f"| {t['defocus_mae']:.3f} | {t['defocus_mse']:.3f} |")
+    return "\n".join(lines)
 
 
 def _selfsup_table(r: dict) -> str:
@@ -352,7 +379,7 @@ def main(argv=None) -> dict:
                    help="override a setting, e.g. --set steps=200 --set n_train=32")
     p.add_argument("--rows", default=",".join(ROWS),
                    help="comma-separated row groups to run: depth ((a)-(c)), selfsup "
-                        "((d)-(f)), onthefly ((g)-(h)); default all")
+                        "((d)-(f)), onthefly ((g)-(h)), mddnet ((i)-(j)); default all")
     p.add_argument("--workdir", help="keep the datasets and runs here (default: a temp dir)")
     p.add_argument("--out", help="JSON path (default benchmarks/results/learning[_quick].json)")
     p.add_argument("--figure", help="PNG path (default docs/figures/learning[_quick].png)")
@@ -442,7 +469,30 @@ def _run(s: dict, work: Path, *, mode: str, seed: int, device: str, jobs: int,
         res["selfsup"] = _selfsup_rows(s, cfg, data, work, device=device)
     if "onthefly" in rows:
         res["onthefly"] = _onthefly_rows(s, cfg, work, seed=seed, jobs=jobs, device=device)
+    if "mddnet" in rows:
+        res["mddnet"] = _mddnet_rows(s, cfg, data, work, device=device)
     return res
+
+
+def _mddnet_rows(s: dict, cfg, data: Path, work: Path, *, device: str) -> dict:
+    """(i) 2HDED:NET and (j) MDDNet, both with depth and defocus heads, same budget."""
+    from trainer.models import get_spec
+
+    spec = get_spec("mddnet")
+    model_cfg = spec.make_config(spec.heads, s["mddnet_model"])
+    stats = sigma_stats(data)
+    r = {"mddnet_parameters": spec.parameter_counts(spec.build(model_cfg)),
+         "constant_sigma": constant_sigma_baseline(data, stats["train_mean_px"])}
+    heads = ("depth", "defocus")
+    r["twohded"] = _fit_row(data, work / "twohded_depth_defocus",
+                            _rows_config(s, cfg, heads=heads), device=device,
+                            label="(i) 2HDED:NET depth,defocus")
+    mdd = _rows_config(s, cfg, heads=heads, model_name="mddnet", model=dict(s["mddnet_model"]),
+                       optimizer="adam", lr=s["mddnet_lr"], loss="mddnet", consistency=0.1,
+                       consistency_norm="l2")
+    _say(f"(j) MDDNet: {r['mddnet_parameters']['total']:,} parameters")
+    r["mddnet"] = _fit_row(data, work / "mddnet", mdd, device=device, label="(j) MDDNet")
+    return r
 
 
 def _rows_config(s: dict, cfg, **changes):

@@ -54,7 +54,8 @@ def _progress_options(fn):
 @click.group(context_settings=CONTEXT)
 @click.version_option(__version__, prog_name="trainer")
 def trainer():
-    """Train and run 2HDED:NET (depth + all-in-focus from one defocused image).
+    """Train and run 2HDED:NET (depth + all-in-focus from one defocused image) or MDDNet
+    (depth + defocus map).
 
     \b
     Example:
@@ -69,9 +70,13 @@ def trainer():
               help="Dataset written by `defocuskit synth`.")
 @click.option("--run-dir", required=True, type=click.Path(file_okay=False),
               help="Output directory (config.json, log.csv, last.pt, best.pt, plots).")
-@click.option("--preset", type=click.Choice(["paper", "demo"]), default=None,
-              help="Base schedule: paper (default: SGD lr 2e-4, 500 epochs, batch 4) or "
-                   "demo (a few CPU minutes).")
+@click.option("--model", "model_name", type=click.Choice(["2hded", "mddnet"]), default=None,
+              help="Network: 2hded (default: 2HDED:NET, DenseNet-121) or mddnet (MDDNet: "
+                   "GLPN encoder, needs the [mddnet] extra).")
+@click.option("--preset", type=click.Choice(["paper", "demo", "mddnet"]), default=None,
+              help="Base schedule: paper (the default for 2hded: SGD lr 2e-4, 500 epochs, "
+                   "batch 4), demo (a few CPU minutes) or mddnet (the default for mddnet: "
+                   "Adam 1e-4, batch 4, MDDNet's losses).")
 @click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False),
               help="JSON or TOML table of options (see docs/trainer.md); CLI options win.")
 @click.option("--epochs", type=ranged(RANGES["epochs"]), help="Number of epochs.")
@@ -90,8 +95,16 @@ def trainer():
                    "(defocus head from re-blurring the true AiF; heads aif,defocus, or "
                    "defocus).")
 @click.option("--consistency", type=ranged(RANGES["consistency"]),
-              help="Weight of MDDNet's |sigma - sigma_camera(depth)| term (heads depth and "
+              help="Weight of MDDNet's sigma vs sigma_camera(depth) term (heads depth and "
                    "defocus; default 0: off).")
+@click.option("--consistency-norm", type=click.Choice(["l1", "l2"]), default=None,
+              help="Norm of that term: l1 (mean |r|, default) or l2 (mean r^2, MDDNet's "
+                   "eq. 5).")
+@click.option("--loss", type=click.Choice(["2hded", "mddnet"]), default=None,
+              help="Depth and defocus-map terms: 2hded (L1 + gradient; L1 sigma) or mddnet "
+                   "(SSIM + scale-invariant log for each map).")
+@click.option("--optimizer", type=click.Choice(["sgd", "adam"]), default=None,
+              help="sgd (with momentum 0.9) or adam (default: the preset's).")
 @click.option("--on-the-fly/--no-on-the-fly", "on_the_fly", default=None,
               help="Render the training input in the loader from the AiF and depth, a fresh "
                    "camera and focus per sample and epoch (needed for a `synth --mode none` "
@@ -123,13 +136,14 @@ def trainer():
 @click.option("--channels-last/--no-channels-last", default=None,
               help="NHWC memory format (default: on CUDA only).")
 @click.option("--compile/--no-compile", "compile_", default=None, help="torch.compile.")
-@click.option("--encoder-weights", type=click.Path(exists=True, dir_okay=False,
-                                                   resolve_path=True),
-              help="torchvision DenseNet-121 state dict file: ImageNet init of the encoder "
-                   "(fresh runs only; see docs/trainer.md).")
+@click.option("--encoder-weights", type=click.Path(exists=True, resolve_path=True),
+              help="Pretrained encoder (fresh runs only; see docs/trainer.md): 2hded, a "
+                   "torchvision DenseNet-121 state dict file (ImageNet); mddnet, GLPN's NYU "
+                   "model, a file or folder.")
 @click.option("--input-range", type=click.Choice(["centred", "unit"]), default=None,
-              help="What the encoder sees of an image x in [0, 1]: centred 2x - 1 (default, "
-                   "the official code) or unit x; the AiF stays in [0, 1] either way.")
+              help="What the encoder sees of an image x in [0, 1]: centred 2x - 1 or unit x "
+                   "(default: the model's own; 2hded centred, as the official code); the "
+                   "AiF stays in [0, 1] either way.")
 @click.option("--max-steps", type=ranged(RANGES["max_steps"]),
               help="Stop after this many optimiser steps.")
 @click.option("--tensorboard/--no-tensorboard", default=None,
@@ -154,6 +168,7 @@ def fit_cmd(data, run_dir, preset, config_file, resume, overwrite, **options):
       trainer fit --data stack.zarr --run-dir runs/stack --stack-index 1
       trainer fit --data nyu.zarr --run-dir runs/nyu --encoder-weights densenet121.pth
       trainer fit --data nyu.zarr --run-dir runs/mdd --heads depth,defocus --consistency 0.1
+      trainer fit --data nyu.zarr --run-dir runs/mddnet --model mddnet --encoder-weights glpn-nyu/
       trainer fit --data nyu.zarr --run-dir runs/ss --method self-supervised
       trainer fit --data nyu.zarr --run-dir runs/nyu --resume
       trainer fit --data scenes.zarr --run-dir runs/otf --on-the-fly --camera 2hded

@@ -87,3 +87,31 @@ def test_tiny_selfsup_and_onthefly_rows(tmp_path, capsys):
         assert otf[key]["steps"] == 2 and {"rmse", "delta1"} <= set(otf[key]["test"])
     text = capsys.readouterr().out
     assert "| (f) self-supervised" in text and "| (h) on-the-fly" in text
+
+
+@pytest.mark.slow  # the rows' code paths are covered more cheaply in test_mddnet.py
+def test_tiny_mddnet_rows(tmp_path, capsys):
+    pytest.importorskip("transformers", reason="the [mddnet] extra is not installed")
+    bench = _load()
+    out = tmp_path / "mdd.json"
+    tiny = {"n_train": 4, "n_val": 1, "n_test": 2, "size": [64, 64], "steps": 2,
+            "rows_steps": 2, "batch_size": 2, "crop": 32, "curve_points": 1,
+            "model": {"growth_rate": 4, "num_init_features": 8, "block_config": [1, 1, 1, 1]},
+            "mddnet_model": {"depths": [1, 1, 1, 1], "hidden_sizes": [8, 16, 32, 64],
+                             "num_attention_heads": [1, 1, 2, 2], "decoder_hidden_size": 8}}
+    args = ["--quick", "--device", "cpu", "--rows", "mddnet", "--out", str(out),
+            "--workdir", str(tmp_path / "work")]
+    for k, v in tiny.items():
+        args += ["--set", f"{k}={json.dumps(v)}"]
+    bench.main(args)
+    r = json.loads(out.read_text())["mddnet"]
+    mdd = r["mddnet"]["train_config"]
+    assert (mdd["model_name"], mdd["loss"], mdd["consistency_norm"], mdd["optimizer"]) == (
+        "mddnet", "mddnet", "l2", "adam")
+    assert r["twohded"]["train_config"]["model_name"] == "2hded"
+    for key in ("twohded", "mddnet"):  # same budget, both maps scored
+        assert r[key]["steps"] == 2 and r[key]["test"]["n_images"] == 2
+        assert {"rmse", "delta1", "defocus_mae", "defocus_mse"} <= set(r[key]["test"])
+    counts = r["mddnet_parameters"]
+    assert counts["total"] == counts["encoder"] + counts["depth"] + counts["defocus"]
+    assert "| (j) MDDNet, MDDNet's losses |" in capsys.readouterr().out

@@ -87,7 +87,7 @@ def test_train_config_values_outside_their_range_are_refused(key):
     for value in _outside(rng):
         if rng.integer and not math.isfinite(value):
             continue  # an integer field refuses a float by its type already
-        given = [value] if key in ("lr_milestones", "val_indices") else value
+        given = [value] if key in ("lr_milestones", "val_indices", "mddnet_lambdas") else value
         if key == "resize":
             given = [value, 64]
         with pytest.raises(ConfigError, match=rf"{key}: expected .*{re.escape(str(rng))}"):

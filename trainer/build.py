@@ -20,18 +20,17 @@ from torch.utils.data import DataLoader, DistributedSampler
 
 from defocuskit.errors import ConfigError
 from defocuskit.store import open_dataset
-from trainer.checkpoint import CheckpointError, load_checkpoint, set_rng_state
+from trainer.checkpoint import CheckpointError, check_model_name, load_checkpoint, set_rng_state
 from trainer.config import TrainConfig
 from trainer.data import DefocusDataset, holdout_indices, required_arrays
 from trainer.device import pin_memory
 from trainer.evaluate import resolve_device
 from trainer.losses import LossConfig, TwoHeadedLoss
 from trainer.metrics import benchmark_max_depth
-from trainer.model import ModelConfig, TwoHeadedNet
+from trainer.models import get_spec
 from trainer.onthefly import render_levels
-from trainer.pretrained import load_encoder_weights
 
-__all__ = ["Run", "build_run", "build_datasets", "build_criterion", "restore",
+__all__ = ["Run", "build_run", "build_datasets", "build_criterion", "make_optimizer", "restore",
            "setup_processes", "dist_env", "epoch_seed", "seed_everything", "seed_worker"]
 
 
@@ -176,7 +175,9 @@ def build_criterion(cfg: TrainConfig, coc_model: str | None, data, coc_offset_px
                                     defocus_weight=cfg.defocus_weight,
                                     consistency=cfg.consistency,
                                     coc_model=coc_model or "exact",
-                                    coc_offset_px=coc_offset_px))
+                                    coc_offset_px=coc_offset_px,
+                                    consistency_norm=cfg.consistency_norm, loss=cfg.loss,
+                                    mddnet_lambdas=tuple(cfg.mddnet_lambdas)))
 
 
 @dataclasses.dataclass
@@ -189,7 +190,7 @@ class Run:
     rank: int
     world: int
     model: torch.nn.Module
-    model_cfg: ModelConfig
+    model_cfg: object  # the model's config (trainer.models: ModelSpec.make_config)
     optimizer: torch.optim.Optimizer
     scheduler: torch.optim.lr_scheduler.LRScheduler
     criterion: torch.nn.Module
@@ -241,11 +242,15 @@ def build_run(data, run_dir: Path, cfg: TrainConfig, *, device, rank: int, world
                fresh: bool) -> Run:
     """Model, data, loaders, optimiser, schedule and loss of a run (nothing written yet)."""
     seed_everything(cfg.seed)
-    model_cfg = ModelConfig(heads=cfg.heads, input_range=cfg.input_range, **cfg.model)
-    model = TwoHeadedNet(model_cfg)
-    encoder_init = None  # ImageNet weights: a fresh run loads them, a resumed one has its own
+    spec = get_spec(cfg.model_name)
+    if not fresh:  # before the model is built: its config may be another model's
+        _check_resumed_model(run_dir / "last.pt", cfg.model_name)
+    model_cfg = spec.make_config(cfg.heads,
+                                 spec.config_overrides(cfg.model, cfg.input_range))
+    model = spec.build(model_cfg)
+    encoder_init = None  # pretrained weights: a fresh run loads them, a resumed one has its own
     if cfg.encoder_weights is not None and fresh:
-        encoder_init = load_encoder_weights(model, cfg.encoder_weights)
+        encoder_init = spec.load_encoder_weights(model, cfg.encoder_weights)
     cuda = device.type == "cuda"
     # None: the fast CUDA settings on CUDA only; True / False: honoured on any device
     channels_last = cuda if cfg.channels_last is None else cfg.channels_last
@@ -267,8 +272,7 @@ def build_run(data, run_dir: Path, cfg: TrainConfig, *, device, rank: int, world
     val_loader = None
     if val_ds is not None and rank == 0:
         val_loader = DataLoader(val_ds, batch_size=1, shuffle=False, **loader_kw)
-    optimizer = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum,
-                                weight_decay=cfg.weight_decay)
+    optimizer = make_optimizer(model, cfg)
     scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, list(cfg.lr_milestones),
                                                      gamma=cfg.lr_gamma)
     return Run(cfg=cfg, run_dir=run_dir, device=device, rank=rank, world=world, model=model,
@@ -280,6 +284,15 @@ def build_run(data, run_dir: Path, cfg: TrainConfig, *, device, rank: int, world
                 encoder_init=encoder_init)
 
 
+def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    """SGD with ``momentum`` (the 2HDED:NET paper's) or Adam with its default betas
+    (MDDNet's), at ``lr`` with ``weight_decay``."""
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    return torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum,
+                           weight_decay=cfg.weight_decay)
+
+
 def _monitor(cfg: TrainConfig) -> str:
     """The history column ``best.pt`` follows."""
     if cfg.val_split is None:
@@ -289,13 +302,26 @@ def _monitor(cfg: TrainConfig) -> str:
     return "val_defocus_mae" if "defocus" in cfg.heads else "val_psnr"
 
 
+def _check_resumed_model(last_path: Path, model_name: str) -> None:
+    """Refuse to resume a checkpoint of another model (read lazily: no weights loaded)."""
+    if not last_path.is_file():
+        return  # restore() says what is missing
+    try:
+        ckpt = torch.load(last_path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception:  # noqa: BLE001 (restore() reports an unreadable file)
+        return
+    if isinstance(ckpt, dict):
+        check_model_name(ckpt, model_name, f"--resume: {last_path}")
+
+
 def restore(run: Run, last_path: Path) -> None:
     """Continue from ``last.pt``: weights, optimiser, schedule, counters, history, RNG."""
     ckpt = load_checkpoint(last_path)  # on the CPU; load_state_dict moves it
     if "optimizer" not in ckpt:
         raise CheckpointError(f"--resume: {last_path} holds weights only (a best.pt or an "
                               "export), not the optimiser state a run continues from")
-    if ModelConfig.from_dict(ckpt["model_config"]) != run.model_cfg:
+    check_model_name(ckpt, run.cfg.model_name, f"--resume: {last_path}")
+    if ckpt["model_config"] != run.model_cfg.to_dict():
         raise CheckpointError(f"--resume: {last_path} holds model {ckpt['model_config']}, "
                               f"the config asks for {run.model_cfg.to_dict()}")
     levels, now = ckpt.get("render_levels"), render_levels(run.rendered_mode)

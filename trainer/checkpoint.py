@@ -20,7 +20,8 @@ import torch
 from defocuskit.errors import DefocusKitError
 
 __all__ = ["CheckpointError", "save_checkpoint", "load_checkpoint", "rng_state",
-           "set_rng_state", "build_model", "FORMAT_VERSION"]
+           "set_rng_state", "build_model", "check_model_name", "model_name_of",
+           "FORMAT_VERSION"]
 
 # 2: decoder wired as in the official code (skip concatenated before each decoding block);
 #    version-1 weights (skip concatenated inside the block) do not fit it
@@ -118,18 +119,36 @@ def load_checkpoint(path, *, map_location="cpu") -> dict:
     return ckpt
 
 
+def model_name_of(ckpt: dict) -> str:
+    """The registry name of the model a checkpoint holds (``model_name``; a checkpoint
+    that records none holds 2HDED:NET, the trainer's only model before the registry)."""
+    return ckpt.get("model_name", "2hded")
+
+
+def check_model_name(ckpt: dict, expected: str, path="checkpoint") -> None:
+    """Refuse a checkpoint of another model than ``expected`` (one line naming both)."""
+    held = model_name_of(ckpt)
+    if held != expected:
+        raise CheckpointError(f"{path}: holds a {held} model, this run is a {expected} model "
+                              f"(--model {expected}); its weights cannot be loaded into it. "
+                              f"Use --model {held}, or start a new run")
+
+
 def build_model(ckpt: dict, *, path="checkpoint"):
-    """Rebuild :class:`~trainer.model.TwoHeadedNet` from a checkpoint and load its weights.
+    """Rebuild the checkpoint's model (:mod:`trainer.models`, by its recorded name) and
+    load its weights.
 
     Raises
     ------
     CheckpointError
-        If the stored config is invalid or the weights do not fit the architecture.
+        If the model name is unknown, the stored config is invalid or the weights do not
+        fit the architecture.
     """
-    from trainer.model import ModelConfig, TwoHeadedNet
+    from trainer.models import get_spec
 
     try:
-        model = TwoHeadedNet(ModelConfig.from_dict(ckpt["model_config"]))
+        spec = get_spec(model_name_of(ckpt))
+        model = spec.build(spec.config_from_dict(ckpt["model_config"]))
     except DefocusKitError as exc:
         raise CheckpointError(f"{path}: invalid model config ({exc})") from None
     try:

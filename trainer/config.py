@@ -23,6 +23,7 @@ __all__ = ["TrainConfig", "PRESETS", "RANGES", "resolve_config", "resolve_run_co
            "load_config_file", "save_config", "imagenet_note", "IMAGENET_NOTE"]
 
 METHODS = ("supervised", "self-supervised")
+OPTIMIZERS = ("sgd", "adam")
 MAX_FRAME = 8192  # pixels per side of a crop or resized frame
 MAX_SEED = 2**63 - 1
 
@@ -54,6 +55,7 @@ RANGES: dict[str, Range] = {
     "lam": Range(0, None),
     "defocus_weight": Range(0, None),
     "consistency": Range(0, None),
+    "mddnet_lambdas": Range(0, None),
     "sigma_max": Range(0, 32, lo_open=True),
     "max_depth": Range(0, None, lo_open=True, inf_ok=True),
 }
@@ -102,11 +104,14 @@ class TrainConfig:
     render_stream: int = 0xF1ED
     seed: int = 0  # seeds model init, shuffling and augmentation
     # --- model and loss (paper values) ---
-    heads: tuple[str, ...] = ("depth", "aif")  # any of depth, aif, defocus (sigma map)
-    model: dict = field(default_factory=dict)  # ModelConfig overrides (growth_rate, ...)
-    input_range: str = "centred"  # encoder input: "centred" 2x - 1 (the official code) or
-    # "unit" x in [0, 1]; the AiF residual and loss stay in [0, 1] either way
-    encoder_weights: str | None = None  # torchvision densenet121 state dict file (ImageNet init)
+    model_name: str = "2hded"  # the network (trainer.models.MODELS): 2hded or mddnet
+    heads: tuple[str, ...] = ("depth", "aif")  # any of the model's: depth, aif, defocus
+    model: dict = field(default_factory=dict)  # the model's config overrides (growth_rate, ...)
+    input_range: str | None = None  # encoder input: "centred" 2x - 1 or "unit" x in [0, 1];
+    # None: the model's own (2hded: centred, the official code); the AiF stays in [0, 1]
+    encoder_weights: str | None = None  # pretrained encoder: a file (2hded: torchvision
+    # densenet121, ImageNet) or a file or folder (mddnet: GLPN's NYU model)
+    optimizer: str = "sgd"  # "sgd" (the paper's; momentum below) or "adam" (MDDNet's)
     mu: float = 0.001  # weight of the depth-gradient term
     charbonnier_eps: float = 1e-3  # Charbonnier epsilon
     psi: float = 4.0  # weight of (1 - SSIM) in the deblurring loss
@@ -115,7 +120,10 @@ class TrainConfig:
     method: str = "supervised"  # or "self-supervised" (thesis ch. 5: no depth/sigma labels)
     defocus_loss: str = "l1"  # "l1" or "l2" against the stored sigma map (supervised)
     defocus_weight: float = 1.0  # weight of the defocus-map loss (supervised)
-    consistency: float = 0.0  # MDDNet's |sigma_hat - sigma_camera(d_hat)| weight (depth+defocus)
+    consistency: float = 0.0  # MDDNet's sigma_hat vs sigma_camera(d_hat) weight (depth+defocus)
+    consistency_norm: str = "l1"  # "l1": mean |r|, "l2": mean r^2 (MDDNet eq. 5)
+    loss: str = "2hded"  # depth / defocus terms: "2hded" or "mddnet" (SSIM + scale-inv. log)
+    mddnet_lambdas: tuple[float, ...] = (1.0, 1.0, 1.0, 1.0)  # lambda1..4 of MDDNet eqs. 3-4
     sigma_max: float = 32.0  # self-supervised: top of the re-blur ladder, pixels (<= 32)
     max_depth: float | None = None  # validation depth range, metres (gt beyond: not scored);
     # None: the dataset's benchmark range (NYU 10 m, Make3D 80 m), else unlimited
@@ -194,11 +202,12 @@ def _check_render_options(cfg: TrainConfig) -> None:
 
 def _check_model_options(cfg: TrainConfig) -> None:
     """``input_range`` is one of the model's, and ``model`` does not set it a second time."""
-    from trainer.model import INPUT_RANGES
+    from trainer.models import INPUT_RANGES, get_spec
 
-    if cfg.input_range not in INPUT_RANGES:
+    if cfg.input_range is not None and cfg.input_range not in INPUT_RANGES:
         raise ConfigError(f"input_range: expected one of {list(INPUT_RANGES)}, got "
                           f"{cfg.input_range!r}")
+    get_spec(cfg.model_name).resolve_input_range(cfg.input_range)
     for key in ("heads", "input_range"):
         if key in cfg.model:
             raise ConfigError(f"model.{key}: set it with the top-level key {key!r} (option "
@@ -206,17 +215,20 @@ def _check_model_options(cfg: TrainConfig) -> None:
 
 
 def _check_heads_and_method(cfg: TrainConfig) -> None:
-    """The heads, the method and the defocus-loss options fit together."""
-    from trainer.model import KNOWN_HEADS
+    """The model, its heads, the method and the loss options fit together."""
+    from trainer.models import get_spec
 
-    bad = [h for h in cfg.heads if h not in KNOWN_HEADS]
-    if not cfg.heads or bad or len(set(cfg.heads)) != len(cfg.heads):
-        raise ConfigError(f"heads: expected a non-empty subset of {list(KNOWN_HEADS)}, got "
-                          f"{list(cfg.heads)}")
+    get_spec(cfg.model_name).check_heads(cfg.heads)
     if cfg.method not in METHODS:
         raise ConfigError(f"method: expected one of {list(METHODS)}, got {cfg.method!r}")
-    if cfg.defocus_loss not in ("l1", "l2"):
-        raise ConfigError(f"defocus_loss: expected 'l1' or 'l2', got {cfg.defocus_loss!r}")
+    for name, known in (("defocus_loss", ("l1", "l2")), ("consistency_norm", ("l1", "l2")),
+                        ("loss", ("2hded", "mddnet")), ("optimizer", OPTIMIZERS)):
+        if getattr(cfg, name) not in known:
+            raise ConfigError(f"{name}: expected one of {list(known)}, got "
+                              f"{getattr(cfg, name)!r}")
+    if len(cfg.mddnet_lambdas) != 4:
+        raise ConfigError(f"mddnet_lambdas: expected 4 weights (lambda1..lambda4 of MDDNet "
+                          f"eqs. 3-4), got {list(cfg.mddnet_lambdas)}")
     for name in ("defocus_weight", "consistency"):
         if not getattr(cfg, name) >= 0:
             raise ConfigError(f"{name}: expected >= 0, got {getattr(cfg, name)}")
@@ -244,6 +256,14 @@ PRESETS: dict[str, dict[str, Any]] = {
     # a tiny CPU schedule for `make demo` and smoke tests: a few minutes on 2 cores
     "demo": {"epochs": 6, "batch_size": 2, "lr": 2e-3, "lr_milestones": [4], "crop": 128,
              "num_workers": 0, "val_every": 3},
+    # MDDNet (seed 003 §5.1): Adam, lr 1e-4, batch 4, eqs. 3-6 with eq. 5's L2 norm. Not
+    # stated there, assumed here (docs/trainer.md, "MDDNet"): a constant learning rate,
+    # 25 epochs (GLPN's NYU schedule length), lambda1..lambda4 = 1, lambda5 = 0.1,
+    # 256-pixel crops, Adam's default betas, no weight decay
+    "mddnet": {"model_name": "mddnet", "heads": ["depth", "defocus"], "optimizer": "adam",
+               "lr": 1e-4, "batch_size": 4, "epochs": 25, "lr_milestones": [],
+               "loss": "mddnet", "mddnet_lambdas": [1.0, 1.0, 1.0, 1.0], "consistency": 0.1,
+               "consistency_norm": "l2"},
 }
 
 def _checked(d: dict, source: str) -> dict:
@@ -267,26 +287,39 @@ def resolve_config(*, preset: str | None = None, config_file: str | Path | None 
     if not isinstance(file_opts.get("preset", ""), str):
         raise ConfigError(f"config file {config_file}: 'preset' expected a string")
     file_preset = file_opts.pop("preset", None)
-    name = preset or file_preset or "paper"
+    cli = {k: v for k, v in (overrides or {}).items() if v is not None}
+    name = preset or file_preset or _model_preset(cli, file_opts)
     if name not in PRESETS:
         raise ConfigError(f"preset {name!r}: unknown; choose one of {sorted(PRESETS)}")
     merged = dict(_checked(PRESETS[name], f"preset {name!r}"))
     merged.update(_checked(file_opts, f"config file {config_file}"))
-    cli = {k: v for k, v in (overrides or {}).items() if v is not None}
     merged.update(_checked(cli, "command line"))
     return TrainConfig(**_with_method_heads(merged))
 
 
-# the heads a method trains when no preset, file or option names them
-METHOD_HEADS = {"supervised": ("depth", "aif"), "self-supervised": ("aif", "defocus")}
+def _model_preset(cli: dict, file_opts: dict) -> str:
+    """The default recipe of the model a run names (``paper`` when it names none)."""
+    from trainer.models import DEFAULT_MODEL, get_spec
+
+    name = cli.get("model_name", file_opts.get("model_name", DEFAULT_MODEL))
+    return get_spec(name).preset if isinstance(name, str) else "paper"
 
 
 def _with_method_heads(merged: dict) -> dict:
-    """``merged`` with the method's default heads where nothing named the heads."""
+    """``merged`` with the model's heads for its method where nothing named the heads
+    (2HDED:NET: depth,aif supervised, aif,defocus self-supervised), and the model's input
+    range where nothing named one."""
+    from trainer.models import MODELS, get_spec
+
     method = merged.get("method", TrainConfig.method)
-    if "heads" in merged or method not in METHOD_HEADS:
+    model = merged.get("model_name", TrainConfig.model_name)
+    if model not in MODELS:
         return merged
-    return {**merged, "heads": METHOD_HEADS[method]}
+    if merged.get("input_range") is None:  # recorded: the range the run uses
+        merged = {**merged, "input_range": get_spec(model).input_range}
+    if "heads" in merged or method not in METHODS:
+        return merged
+    return {**merged, "heads": get_spec(model).method_heads(method)}
 
 
 def resolve_run_config(run_dir, *, resume: bool = False, preset: str | None = None,
@@ -322,7 +355,11 @@ def imagenet_note(cfg: TrainConfig, *, preset: str | None = None,
                   config_file: str | Path | None = None, resume: bool = False) -> str | None:
     """:data:`IMAGENET_NOTE` for a fresh run of the ``paper`` preset (named, or the default)
     on the DenseNet-121 encoder without ``encoder_weights``; None otherwise."""
+    from trainer.models import get_spec
+
     if resume or cfg.encoder_weights is not None or cfg.model:
+        return None
+    if get_spec(cfg.model_name).preset != "paper":  # another network's recipe
         return None
     file_preset = load_config_file(config_file).get("preset") if config_file else None
     return IMAGENET_NOTE if (preset or file_preset or "paper") == "paper" else None

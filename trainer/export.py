@@ -16,8 +16,8 @@ from trainer.checkpoint import CheckpointError, build_model, load_checkpoint, sa
 __all__ = ["export_weights", "EXPORT_KEYS"]
 
 # what eval / predict read, plus provenance; no optimiser, scheduler or RNG state
-EXPORT_KEYS = ("model", "model_config", "train_config", "epoch", "step", "best", "monitor",
-               "history", "encoder_init", "render_levels")
+EXPORT_KEYS = ("model", "model_name", "model_config", "train_config", "epoch", "step", "best",
+               "monitor", "history", "encoder_init", "render_levels")
 
 
 def export_weights(checkpoint, output, *, half: bool = False) -> dict:

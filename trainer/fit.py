@@ -194,8 +194,8 @@ def fit(data, run_dir, config: TrainConfig | None = None, *, resume: bool = Fals
         record_run_files(run_dir, "config.json")
         if run.encoder_init is not None and not resume:
             e = run.encoder_init
-            log(f"encoder: {e['tensors']} ImageNet tensors from {e['path']} "
-                f"(sha256 {e['sha256'][:12]})")
+            log(f"encoder: {e['tensors']} {e.get('source', 'pretrained')} tensors from "
+                f"{e['path']} (sha256 {e['sha256'][:12]})")
     train_model = _wrap_for_training(run)
     tb = _tensorboard(run_dir) if (run.cfg.tensorboard and main) else None
     budget_left = run.cfg.max_steps is None or run.step < run.cfg.max_steps
@@ -325,7 +325,8 @@ def _save_epoch(run: Run, completed: int) -> None:
     state = {"model": run.model.state_dict(), "optimizer": run.optimizer.state_dict(),
              "scheduler": run.scheduler.state_dict(), "epoch": completed,
              "step": run.step, "best": run.best, "monitor": run.monitor,
-             "model_config": run.model_cfg.to_dict(), "train_config": run.cfg.to_dict(),
+             "model_name": run.cfg.model_name, "model_config": run.model_cfg.to_dict(),
+             "train_config": run.cfg.to_dict(),
              "history": run.history, "rng": rng_state(),
              "encoder_init": run.encoder_init,
              "render_levels": render_levels(run.rendered_mode),

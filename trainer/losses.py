@@ -11,9 +11,12 @@
 With the defocus-map head (sigma in pixels, the thesis's and MDDNet's second map) the total
 gains ``defocus_weight * L_defocus``, ``L_defocus`` the L1 (or L2) error against the stored
 sigma over its valid (finite) pixels, and, with both depth and defocus heads, MDDNet's
-physical consistency ``consistency * mean |sigma_hat - sigma_camera(d_hat)|``
-(:func:`consistency_loss`, the thin lens of :mod:`trainer.thinlens` with each sample's
-camera). The label-free loss of the self-supervised variant is in :mod:`trainer.selfsup`.
+physical consistency ``consistency * mean |sigma_hat - sigma_camera(d_hat)|`` (norm
+``l1``) or ``consistency * mean (sigma_hat - sigma_camera(d_hat))^2`` (norm ``l2``, MDDNet's
+eq. 5) (:func:`consistency_loss`, the thin lens of :mod:`trainer.thinlens` with each
+sample's camera). With ``loss = "mddnet"`` the depth and defocus terms are MDDNet's eqs.
+3-4 instead (SSIM + scale-invariant log, :mod:`trainer.losses_mddnet`). The label-free loss
+of the self-supervised variant is in :mod:`trainer.selfsup`.
 
 Losses are computed in float32 (or float64 when given float64), so they are safe under bf16
 autocast. Kernels are built on the input's device and dtype.
@@ -31,9 +34,12 @@ from trainer.defocus import SIGMA_MAX_PX
 from trainer.thinlens import sigma_px_from_depth
 
 __all__ = ["ssim", "charbonnier", "depth_loss", "defocus_map_loss", "consistency_loss",
-           "LossConfig", "TwoHeadedLoss", "valid_depth_mask", "DEFOCUS_LOSSES"]
+           "LossConfig", "TwoHeadedLoss", "valid_depth_mask", "DEFOCUS_LOSSES", "LOSSES",
+           "CONSISTENCY_NORMS"]
 
 DEFOCUS_LOSSES = ("l1", "l2")
+LOSSES = ("2hded", "mddnet")  # the depth / defocus-map terms: 2HDED:NET's or MDDNet's
+CONSISTENCY_NORMS = ("l1", "l2")
 
 
 def _as_float(x: Tensor) -> Tensor:
@@ -246,8 +252,11 @@ def defocus_map_loss(pred: Tensor, target: Tensor, *, kind: str = "l1") -> Tenso
 
 
 def consistency_loss(sigma_hat: Tensor, depth_hat: Tensor, camera: dict, *,
-                     coc_model: str, coc_offset_px: float = 0.0) -> Tensor:
-    """MDDNet's physical consistency ``mean |sigma_hat - sigma_camera(depth_hat)|``, pixels.
+                     coc_model: str, coc_offset_px: float = 0.0, norm: str = "l1") -> Tensor:
+    """MDDNet's physical consistency between the two maps: with ``r = sigma_hat -
+    sigma_camera(depth_hat)``, ``mean |r|`` (``norm="l1"``, pixels) or ``mean r^2``
+    (``norm="l2"``, pixels squared: eq. 5's L2 norm, read as the mean squared residual;
+    as printed, ``(1/N) ||r||_2``, it would shrink as 1/sqrt(N) with the image size).
 
     Uses no label: both maps are predictions, tied by the thin lens of each sample's camera
     (:func:`trainer.thinlens.sigma_px_from_depth`); the gradient reaches both heads. The
@@ -265,11 +274,16 @@ def consistency_loss(sigma_hat: Tensor, depth_hat: Tensor, camera: dict, *,
     coc_model : {"exact", "paper"}
     coc_offset_px : float
         The dataset's sharp-below CoC threshold (its ``camera.sigma_rule``; SYNDOF: 1 px).
+    norm : {"l1", "l2"}
     """
+    if norm not in CONSISTENCY_NORMS:
+        raise ValueError(f"consistency_loss: norm must be one of {CONSISTENCY_NORMS}, got "
+                         f"{norm!r}")
     implied = sigma_px_from_depth(_as_float(depth_hat), camera, coc_model=coc_model,
                                   coc_offset_px=coc_offset_px)
     implied = implied.clamp(max=SIGMA_MAX_PX)
-    return (_as_float(sigma_hat) - implied).abs().mean()
+    r = _as_float(sigma_hat) - implied
+    return r.abs().mean() if norm == "l1" else (r * r).mean()
 
 
 @dataclass
@@ -285,6 +299,10 @@ class LossConfig:
     consistency: float = 0.0  # weight of |sigma_hat - sigma_camera(d_hat)| (depth + defocus)
     coc_model: str = "exact"  # the dataset's CoC formula, for the consistency term
     coc_offset_px: float = 0.0  # the dataset's sharp-below CoC threshold (SYNDOF: 1 px)
+    consistency_norm: str = "l1"  # "l1": mean |r|; "l2": mean r^2 (MDDNet eq. 5)
+    loss: str = "2hded"  # depth / defocus terms: "2hded" (L1 + gradient, L1/L2 sigma) or
+    # "mddnet" (eqs. 3-4: SSIM + scale-invariant log for each map)
+    mddnet_lambdas: tuple[float, ...] = (1.0, 1.0, 1.0, 1.0)  # lambda1..4 of eqs. 3-4
 
 
 class TwoHeadedLoss(nn.Module):
@@ -324,7 +342,8 @@ class TwoHeadedLoss(nn.Module):
             Detached scalars: ``depth_l1``, ``depth_grad``, ``depth`` (depth head);
             ``aif_charbonnier``, ``aif_ssim`` (the SSIM index itself, not 1 - SSIM),
             ``deblur`` (AiF head); ``defocus`` (defocus head); ``consistency`` (when
-            weighted); ``total``.
+            weighted); ``total``. With ``loss = "mddnet"``: ``depth_ssim``,
+            ``depth_silog``, ``depth``, ``defocus_ssim``, ``defocus_silog``, ``defocus``.
         """
         cfg = self.config
         heads = [h for h in ("depth", "aif", "defocus") if h in pred]
@@ -336,7 +355,9 @@ class TwoHeadedLoss(nn.Module):
             raise ValueError(f"TwoHeadedLoss: target lacks {missing}, keys {sorted(target)}")
         terms: dict[str, Tensor] = {}
         parts: list[Tensor] = []
-        if "depth" in pred:
+        if cfg.loss == "mddnet":
+            parts += self._mddnet_terms(pred, target, terms)
+        elif "depth" in pred:
             l_depth, dterms = depth_loss(pred["depth"], target["depth"], mu=cfg.mu)
             terms.update(depth_l1=dterms["l1"], depth_grad=dterms["grad"],
                          depth=l_depth.detach())
@@ -350,14 +371,15 @@ class TwoHeadedLoss(nn.Module):
                 aif_charbonnier=l_charb.detach(), aif_ssim=s.detach(), deblur=l_deblur.detach()
             )
             parts.append(l_deblur if heads == ["aif"] else cfg.lam * l_deblur)
-        if "defocus" in pred:
+        if "defocus" in pred and cfg.loss != "mddnet":
             l_def = defocus_map_loss(pred["defocus"], target["sigma"], kind=cfg.defocus_loss)
             terms["defocus"] = l_def.detach()
             parts.append(cfg.defocus_weight * l_def)
         if cfg.consistency > 0 and "depth" in pred and "defocus" in pred:
             l_cons = consistency_loss(pred["defocus"], pred["depth"], target,
                                       coc_model=cfg.coc_model,
-                                      coc_offset_px=cfg.coc_offset_px)
+                                      coc_offset_px=cfg.coc_offset_px,
+                                      norm=cfg.consistency_norm)
             terms["consistency"] = l_cons.detach()
             parts.append(cfg.consistency * l_cons)
         total = parts[0]
@@ -365,3 +387,22 @@ class TwoHeadedLoss(nn.Module):
             total = total + p
         terms["total"] = total.detach()
         return total, terms
+
+    def _mddnet_terms(self, pred: dict[str, Tensor], target: dict[str, Tensor],
+                      terms: dict[str, Tensor]) -> list[Tensor]:
+        """MDDNet's eq. 3 (depth head) and eq. 4 (defocus head, weighted by
+        ``defocus_weight``); their terms go to ``terms``."""
+        from trainer.losses_mddnet import mddnet_map_loss
+
+        l1, l2, l3, l4 = self.config.mddnet_lambdas
+        parts = []
+        for head, label, w_ssim, w_silog, weight in (
+                ("depth", "depth", l1, l2, 1.0),
+                ("defocus", "sigma", l3, l4, self.config.defocus_weight)):
+            if head in pred:
+                loss, t = mddnet_map_loss(pred[head], target[label], kind=head,
+                                          w_ssim=w_ssim, w_silog=w_silog)
+                terms.update({f"{head}_ssim": t["ssim"], f"{head}_silog": t["silog"],
+                              head: loss.detach()})
+                parts.append(weight * loss)
+        return parts

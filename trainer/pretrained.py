@@ -83,6 +83,9 @@ def read_state_dict(path) -> dict[str, torch.Tensor]:
         If it cannot be read or is not a flat mapping of names to tensors.
     """
     path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"encoder weights {path}: is a folder; model 2hded takes one "
+                          "torchvision densenet121 state dict file (see docs/trainer.md)")
     if not path.is_file():
         raise ConfigError(f"encoder weights {path}: file not found (see docs/trainer.md for "
                           "how to get densenet121 ImageNet weights)")
