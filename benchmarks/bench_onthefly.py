@@ -35,8 +35,8 @@ CASES = [(m, p) for m in ("gather", "scatter", "layered") for p in ("gaussian", 
 
 
 def make_scenes(path: Path, frames: int, camera: str, focus: str) -> None:
-    from defocuskit.config import SynthConfig
-    from defocuskit.synth import run_synth
+    from defocuskit.pipeline.config import SynthConfig
+    from defocuskit.pipeline.synth import run_synth
 
     cfg = SynthConfig(source="procedural", input="-", output=str(path), mode="none",
                       camera=camera, focus=focus, splits=["train"], limit=frames,
@@ -99,7 +99,7 @@ def main(argv=None) -> dict:
 
     import torch
 
-    from defocuskit.store import open_dataset
+    from defocuskit.dataset.store import open_dataset
     from trainer.onthefly import OnTheFlyDataset, resolve_render_settings, warm_up
 
     torch.set_num_threads(1)

@@ -18,8 +18,8 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import DataLoader, DistributedSampler
 
+from defocuskit.dataset.store import open_dataset
 from defocuskit.errors import ConfigError
-from defocuskit.store import open_dataset
 from trainer.checkpoint import CheckpointError, load_checkpoint, set_rng_state
 from trainer.config import TrainConfig
 from trainer.data import DefocusDataset, holdout_indices, required_arrays

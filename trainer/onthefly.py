@@ -35,8 +35,8 @@ from typing import Any
 
 import numpy as np
 
+from defocuskit.dataset.store import PER_SAMPLE_SCALARS
 from defocuskit.errors import ConfigError, SchemaError
-from defocuskit.store import PER_SAMPLE_SCALARS
 from trainer.data import DefocusDataset
 
 __all__ = ["RenderSettings", "OnTheFlyDataset", "resolve_render_settings", "draw_camera",
@@ -81,8 +81,8 @@ def resolve_render_settings(attrs: dict, *, camera: str | None = None,
         unknown preset, policy, mode or PSF; a focal-stack policy (one image is rendered).
     """
     from defocuskit.blur import MODES, PSFS
-    from defocuskit.focus import make_focus_policy
-    from defocuskit.presets import FALLBACK_MODE, get_preset
+    from defocuskit.camera.focus import make_focus_policy
+    from defocuskit.camera.presets import FALLBACK_MODE, get_preset
 
     cam_attrs = attrs.get("camera") if isinstance(attrs.get("camera"), dict) else {}
     synth_cfg = attrs.get("config") if isinstance(attrs.get("config"), dict) else {}
@@ -123,8 +123,8 @@ def draw_camera(depth_m: np.ndarray, settings: RenderSettings, rng: np.random.Ge
     ``depth_m`` is the whole (H, W) frame in metres (its width sets the pixel pitch, its
     valid depths feed the focus policy and a preset's per-sample aperture rule).
     """
-    from defocuskit.focus import make_focus_policy
-    from defocuskit.presets import get_preset
+    from defocuskit.camera.focus import make_focus_policy
+    from defocuskit.camera.presets import get_preset
 
     preset = get_preset(settings.camera)
     camera = preset.make(image_width=depth_m.shape[1], rng=rng, coc_model=settings.coc_model,
@@ -152,7 +152,7 @@ def margin_px(camera, depth_m: np.ndarray) -> int:
 
 
 def _fill_depth(depth: np.ndarray, fallback_m: float) -> np.ndarray:
-    from defocuskit.synth import fill_invalid_depth
+    from defocuskit.pipeline.synth import fill_invalid_depth
 
     valid = np.isfinite(depth) & (depth > 0)
     if valid.all():
@@ -253,7 +253,7 @@ class OnTheFlyDataset(DefocusDataset):
         self.settings, self.fixed = settings, bool(fixed)
         self.render_seed, self.render_stream = int(render_seed), int(render_stream)
         self._split_key = zlib.crc32(str(split).encode("utf-8"))
-        from defocuskit.presets import get_preset
+        from defocuskit.camera.presets import get_preset
 
         made = get_preset(settings.camera).make(image_width=self.image_shape[1],
                                                 rng=np.random.default_rng(0),

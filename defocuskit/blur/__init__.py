@@ -36,6 +36,7 @@ from defocuskit.blur._common import (
     RenderInputError,
     check_image,
     check_sigma,
+    kernel_radius,
     linear_to_srgb,
     srgb_to_linear,
 )
@@ -46,7 +47,8 @@ from defocuskit.blur.noise import SensorNoise, add_sensor_noise
 from defocuskit.blur.psf import PSFS
 from defocuskit.blur.scatter import blur_scatter
 
-__all__ = ["MODES", "PSFS", "SIGMA_MAX_PX", "RenderInputError", "SensorNoise", "render"]
+__all__ = ["MODES", "PSFS", "SIGMA_MAX_PX", "RenderInputError", "SensorNoise", "check_sigma",
+           "kernel_radius", "render"]
 
 MODES = ("gather", "scatter", "layered")
 # the per-pixel modes, by (mode, psf); layered takes the psf as an argument
@@ -56,7 +58,8 @@ _PER_PIXEL = {("gather", "gaussian"): blur_gather, ("scatter", "gaussian"): blur
 
 def render(aif, sigma_px, *, mode: str = "gather", psf: str = "gaussian", depth=None,
            linear_light: bool = False, noise=None, seed=None, threads: int | None = None,
-           focus_distance: float | None = None) -> np.ndarray:
+           focus_distance: float | None = None,
+           level_range: tuple[float, float] | None = None) -> np.ndarray:
     """Render a defocused image.
 
     Parameters
@@ -85,6 +88,10 @@ def render(aif, sigma_px, *, mode: str = "gather", psf: str = "gaussian", depth=
         (``numba.get_num_threads()``, 1 in a joblib worker that limits it).
     focus_distance : float, optional
         Focus distance in metres for ``layered``; estimated from sigma and depth if omitted.
+    level_range : (float, float), optional
+        ``layered`` only: the signed sigma range its levels span, when ``aif`` is a window
+        of a larger frame (:func:`defocuskit.blur.layered.level_range` of the whole frame);
+        default: this image's own.
 
     Returns
     -------
@@ -124,7 +131,7 @@ def render(aif, sigma_px, *, mode: str = "gather", psf: str = "gaussian", depth=
         x = srgb_to_linear(x)
     if mode == "layered":
         y = blur_layered(x, sig, depth, focus_distance=focus_distance, psf=psf,
-                         threads=threads)
+                         threads=threads, level_range=level_range)
     else:
         y = _PER_PIXEL[mode, psf](x, sig, threads=threads)
     if noise is not None:

@@ -48,7 +48,7 @@ from defocuskit.blur._layered_kernels import (
 from defocuskit.blur.psf import disc_kernel, support_radius
 
 __all__ = ["MAX_LEVEL_REL_STEP", "MAX_LEVEL_STEP_PX", "blur_layered", "estimate_focus_depth",
-           "level_rule", "sigma_levels"]
+           "level_range", "level_rule", "sigma_levels", "window_reach"]
 
 MAX_LEVEL_STEP_PX = 0.5
 # Relative level step: beyond 1.25 px of sigma, neighbouring levels are up to 40 % of the
@@ -78,6 +78,42 @@ def estimate_focus_depth(sigma: np.ndarray, depth: np.ndarray) -> float:
     smin = s.min()
     near_min = s <= smin + 0.02 * (s.max() - smin) + 1e-6
     return float(np.median(depth[valid][near_min]))
+
+
+def signed_sigma(sigma: np.ndarray, depth: np.ndarray, focus_distance: float) -> np.ndarray:
+    """Sigma (pixels) signed by the side of the focus plane: negative in front of it.
+
+    Invalid depth (NaN, inf, <= 0) counts as behind the focus plane."""
+    d = np.asarray(depth, dtype=np.float64)
+    front = np.isfinite(d) & (d > 0) & (d < focus_distance)
+    return np.where(front, -sigma, sigma).astype(np.float64)
+
+
+def level_range(sigma: np.ndarray, depth: np.ndarray, focus_distance: float
+                ) -> tuple[float, float]:
+    """``(lo, hi)``: the signed sigma range the levels of a whole frame span.
+
+    ``sigma`` is the clean map (finite, clamped: as :func:`blur_layered` receives it). A
+    window of the frame rendered with ``level_range=`` this range is cut into the same
+    levels as the whole frame."""
+    signed = signed_sigma(sigma, depth, focus_distance)
+    return float(signed.min()), float(signed.max())
+
+
+def window_reach(lo: float, hi: float, psf: str = "gaussian", *,
+                 max_step: float = MAX_LEVEL_STEP_PX,
+                 rel_step: float = MAX_LEVEL_REL_STEP) -> int:
+    """How far (pixels) the result at a pixel depends on the image around it, for levels
+    spanning ``(lo, hi)``.
+
+    A level's blur reaches its support radius; each level in front of the focus plane
+    fills the background it uncovers with a blur of what was composited before, so those
+    radii add up: ``max r + sum of the front levels' r + 1``. A window grown by this much
+    on each side renders its inner part exactly as the whole frame does."""
+    levels = sigma_levels(lo, hi, max_step=max_step, rel_step=rel_step)
+    radii = [support_radius(abs(float(v)), psf) for v in levels]
+    front = sum(r for v, r in zip(levels, radii, strict=True) if v < 0)
+    return max(radii) + front + 1
 
 
 def level_rule() -> dict:
@@ -263,7 +299,8 @@ def blur_layered(img: np.ndarray, sigma: np.ndarray, depth: np.ndarray, *,
                  focus_distance: float | None = None,
                  max_step: float = MAX_LEVEL_STEP_PX, psf: str = "gaussian",
                  threads: int | None = None, slab_px: float | None = None,
-                 rel_step: float = MAX_LEVEL_REL_STEP) -> np.ndarray:
+                 rel_step: float = MAX_LEVEL_REL_STEP,
+                 level_range: tuple[float, float] | None = None) -> np.ndarray:
     """Occlusion-aware layered defocus.
 
     Parameters
@@ -293,6 +330,10 @@ def blur_layered(img: np.ndarray, sigma: np.ndarray, depth: np.ndarray, *,
     rel_step : float
         Level steps up to ``max(max_step, rel_step |level|)`` (:func:`sigma_levels`;
         default :data:`MAX_LEVEL_REL_STEP`); 0: uniform steps <= ``max_step``.
+    level_range : (float, float), optional
+        The signed sigma range ``(lo, hi)`` the levels span (it must cover this image's):
+        that of the whole frame when ``img`` is a window of it (:func:`level_range`);
+        default: this image's own range.
 
     Returns
     -------
@@ -302,10 +343,14 @@ def blur_layered(img: np.ndarray, sigma: np.ndarray, depth: np.ndarray, *,
     d = np.asarray(depth, dtype=np.float64)
     if focus_distance is None:
         focus_distance = estimate_focus_depth(sigma, d)
-    front = np.isfinite(d) & (d > 0) & (d < focus_distance)
-    signed = np.where(front, -sigma, sigma).astype(np.float64)
-    levels = sigma_levels(float(signed.min()), float(signed.max()), max_step=max_step,
-                          rel_step=rel_step)
+    signed = signed_sigma(sigma, d, focus_distance)
+    lo, hi = float(signed.min()), float(signed.max())
+    if level_range is not None:
+        if not (level_range[0] <= lo and hi <= level_range[1]):
+            raise ValueError(f"level_range {level_range} does not cover the image's signed "
+                             f"sigma range ({lo:g}, {hi:g})")
+        lo, hi = float(level_range[0]), float(level_range[1])
+    levels = sigma_levels(lo, hi, max_step=max_step, rel_step=rel_step)
     pos = np.interp(signed, levels, np.arange(levels.size, dtype=np.float64))
     j = np.minimum(np.floor(pos).astype(np.int64), levels.size - 1)
     img = np.ascontiguousarray(img, dtype=np.float32)
