@@ -51,6 +51,7 @@ _PUBLIC = {
     "draw_camera": "defocuskit.recipe",
     "draw_cameras": "defocuskit.recipe",
     "render_sample": "defocuskit.recipe",
+    "warm_up": "defocuskit.recipe",
     "open_dataset": "defocuskit.dataset.store",
     "write_arrays": "defocuskit.dataset.store",
     "verify_dataset": "defocuskit.dataset.verify",

@@ -234,7 +234,7 @@ def window_margin(camera: Camera, filled_depth: np.ndarray, settings: RenderSett
     with the disc PSF, the whole frame.
     """
     from defocuskit.blur import SIGMA_MAX_PX, check_sigma, kernel_radius
-    from defocuskit.blur.layered import level_range, window_reach
+    from defocuskit.blur.layered import FrameLevels, window_reach
 
     if settings.mode == "layered" and settings.psf == "disc":
         # the layers' disc blur is cv2.filter2D, which convolves by DFT for kernels of about
@@ -244,8 +244,8 @@ def window_margin(camera: Camera, filled_depth: np.ndarray, settings: RenderSett
     if settings.mode == "layered":
         sigma = check_sigma(camera.sigma_px(filled_depth).astype(np.float32),
                             filled_depth.shape)
-        return window_reach(*level_range(sigma, filled_depth, camera.focus_distance),
-                            settings.psf)
+        levels = FrameLevels.of(sigma, filled_depth, camera.focus_distance).levels
+        return window_reach(float(levels[0]), float(levels[-1]), settings.psf)
     ends = np.array([filled_depth.min(), filled_depth.max()], np.float64)
     s = np.asarray(camera.sigma_px(ends))
     s = s[np.isfinite(s)]
@@ -283,7 +283,7 @@ def render_sample(aif: np.ndarray, depth: np.ndarray, camera: Camera,
         If the depth has no valid pixel.
     """
     from defocuskit.blur import check_sigma, render
-    from defocuskit.blur.layered import level_range
+    from defocuskit.blur.layered import FrameLevels
 
     if settings.mode not in RENDER_MODES:
         raise ConfigError(f"render_sample: mode {settings.mode!r} renders nothing; choose "
@@ -301,11 +301,12 @@ def render_sample(aif: np.ndarray, depth: np.ndarray, camera: Camera,
     levels = None
     if settings.mode == "layered" and not frame:  # the whole frame's levels
         whole = check_sigma(camera.sigma_px(filled).astype(np.float32), (H, W))
-        levels = level_range(whole, filled, camera.focus_distance)
+        levels = FrameLevels.of(whole, filled, camera.focus_distance)
     out = render(np.ascontiguousarray(aif[y0:y1, x0:x1]), sigma, mode=settings.mode,
                  psf=settings.psf, depth=d, linear_light=settings.linear_light,
                  noise=settings.noise, seed=seed, threads=threads,
-                 focus_distance=camera.focus_distance, level_range=levels)
+                 focus_distance=camera.focus_distance, frame_levels=levels,
+                 frame_origin=(y0, x0))
     inner = (slice(top - y0, top - y0 + h), slice(left - x0, left - x0 + w))
     sigma = np.where(valid_depth(depth[y0:y1, x0:x1]), sigma, np.float32(np.nan))
     return {"defocused": np.ascontiguousarray(out[inner]),

@@ -58,8 +58,8 @@ _PER_PIXEL = {("gather", "gaussian"): blur_gather, ("scatter", "gaussian"): blur
 
 def render(aif, sigma_px, *, mode: str = "gather", psf: str = "gaussian", depth=None,
            linear_light: bool = False, noise=None, seed=None, threads: int | None = None,
-           focus_distance: float | None = None,
-           level_range: tuple[float, float] | None = None) -> np.ndarray:
+           focus_distance: float | None = None, frame_levels=None,
+           frame_origin: tuple[int, int] = (0, 0)) -> np.ndarray:
     """Render a defocused image.
 
     Parameters
@@ -88,10 +88,10 @@ def render(aif, sigma_px, *, mode: str = "gather", psf: str = "gaussian", depth=
         (``numba.get_num_threads()``, 1 in a joblib worker that limits it).
     focus_distance : float, optional
         Focus distance in metres for ``layered``; estimated from sigma and depth if omitted.
-    level_range : (float, float), optional
-        ``layered`` only: the signed sigma range its levels span, when ``aif`` is a window
-        of a larger frame (:func:`defocuskit.blur.layered.level_range` of the whole frame);
-        default: this image's own.
+    frame_levels : defocuskit.blur.layered.FrameLevels, optional
+        ``layered`` only, when ``aif`` is a window of a larger frame whose top-left corner
+        is at ``frame_origin`` (row, column) in it: the whole frame's sigma levels and
+        level boxes, so that the window is layered as the frame is; default: its own.
 
     Returns
     -------
@@ -131,7 +131,8 @@ def render(aif, sigma_px, *, mode: str = "gather", psf: str = "gaussian", depth=
         x = srgb_to_linear(x)
     if mode == "layered":
         y = blur_layered(x, sig, depth, focus_distance=focus_distance, psf=psf,
-                         threads=threads, level_range=level_range)
+                         threads=threads, frame_levels=frame_levels,
+                         frame_origin=frame_origin)
     else:
         y = _PER_PIXEL[mode, psf](x, sig, threads=threads)
     if noise is not None:

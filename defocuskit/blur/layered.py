@@ -26,6 +26,7 @@ lens gives it (up to 0.10 of the step, ``docs/camera_model.md``, "At an occlusio
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -48,7 +49,7 @@ from defocuskit.blur._layered_kernels import (
 from defocuskit.blur.psf import disc_kernel, support_radius
 
 __all__ = ["MAX_LEVEL_REL_STEP", "MAX_LEVEL_STEP_PX", "blur_layered", "estimate_focus_depth",
-           "level_range", "level_rule", "sigma_levels", "window_reach"]
+           "FrameLevels", "level_rule", "sigma_levels", "window_reach"]
 
 MAX_LEVEL_STEP_PX = 0.5
 # Relative level step: beyond 1.25 px of sigma, neighbouring levels are up to 40 % of the
@@ -89,15 +90,61 @@ def signed_sigma(sigma: np.ndarray, depth: np.ndarray, focus_distance: float) ->
     return np.where(front, -sigma, sigma).astype(np.float64)
 
 
-def level_range(sigma: np.ndarray, depth: np.ndarray, focus_distance: float
-                ) -> tuple[float, float]:
-    """``(lo, hi)``: the signed sigma range the levels of a whole frame span.
+@dataclass(frozen=True)
+class FrameLevels:
+    """The sigma levels of a whole frame and each level's bounding box in it.
 
-    ``sigma`` is the clean map (finite, clamped: as :func:`blur_layered` receives it). A
-    window of the frame rendered with ``level_range=`` this range is cut into the same
-    levels as the whole frame."""
-    signed = signed_sigma(sigma, depth, focus_distance)
-    return float(signed.min()), float(signed.max())
+    A window of the frame rendered with these (``blur_layered(frame_levels=...)``, with
+    :meth:`window`) is cut into the same levels and fills the same boxes as the whole
+    frame, so its pixels farther than :func:`window_reach` from the window's cut edges
+    equal the whole frame's (the hidden-background fill of a level covers the level's
+    bounding box, which may lie partly outside the window).
+    """
+
+    levels: np.ndarray  # (nlev,) signed sigma, pixels
+    boxes: np.ndarray   # (4, nlev + 1) int64: y min, y max, x min, x max (y max < 0: empty)
+
+    @classmethod
+    def of(cls, sigma: np.ndarray, depth: np.ndarray, focus_distance: float, *,
+           max_step: float = MAX_LEVEL_STEP_PX,
+           rel_step: float = MAX_LEVEL_REL_STEP) -> FrameLevels:
+        """The levels of the frame's clean ``sigma`` (finite, clamped) and ``depth``."""
+        levels, j, _ = _assign_levels(signed_sigma(sigma, depth, focus_distance), None,
+                                      max_step, rel_step)
+        return cls(levels, _boxes(j, levels.size))
+
+    def window(self, y0: int, x0: int, h: int, w: int) -> np.ndarray:
+        """The boxes cut to the window ``(y0, x0, h, w)``, in its coordinates."""
+        ext = self.boxes.copy()
+        ext[0:2] -= y0
+        ext[2:4] -= x0
+        np.clip(ext[0], 0, None, out=ext[0])
+        np.clip(ext[2], 0, None, out=ext[2])
+        np.clip(ext[1], None, h - 1, out=ext[1])
+        np.clip(ext[3], None, w - 1, out=ext[3])
+        empty = (ext[1] < ext[0]) | (ext[3] < ext[2])
+        ext[:, empty] = np.array([[h], [-1], [w], [-1]])[:, [0]]
+        return ext
+
+
+def _assign_levels(signed: np.ndarray, levels: np.ndarray | None, max_step: float,
+                   rel_step: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(levels, j, frac)``: each pixel between levels ``j`` and ``j + 1`` (hat weights);
+    ``levels`` from the image's own signed range when None (given ones span a whole frame,
+    of which the image is a window)."""
+    if levels is None:
+        levels = sigma_levels(float(signed.min()), float(signed.max()), max_step=max_step,
+                              rel_step=rel_step)
+    pos = np.interp(signed, levels, np.arange(levels.size, dtype=np.float64))
+    j = np.minimum(np.floor(pos).astype(np.int64), levels.size - 1)
+    return levels, j, (pos - j).astype(np.float32)
+
+
+def _boxes(j: np.ndarray, nlev: int) -> np.ndarray:
+    """Bounding box of every level's pixels (a pixel feeds levels j and j + 1)."""
+    ext = np.empty((4, nlev + 1), np.int64)
+    level_boxes(np.ascontiguousarray(j), nlev, ext)
+    return ext
 
 
 def window_reach(lo: float, hi: float, psf: str = "gaussian", *,
@@ -300,7 +347,8 @@ def blur_layered(img: np.ndarray, sigma: np.ndarray, depth: np.ndarray, *,
                  max_step: float = MAX_LEVEL_STEP_PX, psf: str = "gaussian",
                  threads: int | None = None, slab_px: float | None = None,
                  rel_step: float = MAX_LEVEL_REL_STEP,
-                 level_range: tuple[float, float] | None = None) -> np.ndarray:
+                 frame_levels: FrameLevels | None = None,
+                 frame_origin: tuple[int, int] = (0, 0)) -> np.ndarray:
     """Occlusion-aware layered defocus.
 
     Parameters
@@ -330,10 +378,10 @@ def blur_layered(img: np.ndarray, sigma: np.ndarray, depth: np.ndarray, *,
     rel_step : float
         Level steps up to ``max(max_step, rel_step |level|)`` (:func:`sigma_levels`;
         default :data:`MAX_LEVEL_REL_STEP`); 0: uniform steps <= ``max_step``.
-    level_range : (float, float), optional
-        The signed sigma range ``(lo, hi)`` the levels span (it must cover this image's):
-        that of the whole frame when ``img`` is a window of it (:func:`level_range`);
-        default: this image's own range.
+    frame_levels : FrameLevels, optional
+        When ``img`` is a window of a larger frame: the frame's levels and level boxes
+        (:meth:`FrameLevels.of` the whole frame), and ``frame_origin`` the window's (top,
+        left) in it; default: this image's own.
 
     Returns
     -------
@@ -344,24 +392,16 @@ def blur_layered(img: np.ndarray, sigma: np.ndarray, depth: np.ndarray, *,
     if focus_distance is None:
         focus_distance = estimate_focus_depth(sigma, d)
     signed = signed_sigma(sigma, d, focus_distance)
-    lo, hi = float(signed.min()), float(signed.max())
-    if level_range is not None:
-        if not (level_range[0] <= lo and hi <= level_range[1]):
-            raise ValueError(f"level_range {level_range} does not cover the image's signed "
-                             f"sigma range ({lo:g}, {hi:g})")
-        lo, hi = float(level_range[0]), float(level_range[1])
-    levels = sigma_levels(lo, hi, max_step=max_step, rel_step=rel_step)
-    pos = np.interp(signed, levels, np.arange(levels.size, dtype=np.float64))
-    j = np.minimum(np.floor(pos).astype(np.int64), levels.size - 1)
+    frame = frame_levels
+    levels, j, frac = _assign_levels(signed, None if frame is None else frame.levels,
+                                     max_step, rel_step)
     img = np.ascontiguousarray(img, dtype=np.float32)
-    frac = (pos - j).astype(np.float32)
     # BLUR_LANES floats of slack: the hidden-background fill's blur reads past a row's end
     acc_flat = aligned_zeros((H * W * 4 + BLUR_LANES,))
     acc = acc_flat[:H * W * 4].reshape(H, W, 4)
-    # bounding box of every level's pixels (a pixel feeds levels j and j + 1)
+    # bounding box of every level's pixels (of the whole frame's, cut to this window)
     nlev = levels.size
-    ext = np.empty((4, nlev + 1), np.int64)
-    level_boxes(np.ascontiguousarray(j), nlev, ext)
+    ext = _boxes(j, nlev) if frame is None else frame.window(*frame_origin, H, W)
     r_max = max(support_radius(abs(float(v)), psf) for v in levels)
     scratch = _Scratch(H, W, r_max, thread_count(threads))
     slabs = None if slab_px is None else _Slabs(acc, slab_px)
