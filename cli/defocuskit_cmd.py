@@ -11,7 +11,7 @@ import sys
 
 import click
 
-from cli._common import CONTEXT, count, ranged, user_errors
+from ._common import CONTEXT, count, ranged, user_errors
 from defocuskit import __version__
 from defocuskit.errors import DefocusKitError
 from defocuskit.pipeline.config import MAX_FRAME, RANGES

@@ -29,7 +29,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy import ndimage
 
 from defocuskit.camera.focus import make_focus_policy
 from defocuskit.camera.named import FALLBACK_FOCUS, FALLBACK_MODE, CameraPreset
@@ -186,6 +185,8 @@ def fill_invalid_depth(depth: np.ndarray) -> np.ndarray:
         return depth
     if invalid.all():
         raise SourceError("depth map has no valid pixel (all NaN, inf or <= 0)")
+    from scipy import ndimage  # about 0.7 s to import: only where a depth has holes
+
     idx = ndimage.distance_transform_edt(invalid, return_distances=False, return_indices=True)
     return depth[idx[0], idx[1]]
 
