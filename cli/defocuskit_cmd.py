@@ -11,11 +11,12 @@ import sys
 
 import click
 
-from ._common import CONTEXT, count, ranged, user_errors
 from defocuskit import __version__
 from defocuskit.errors import DefocusKitError
 from defocuskit.pipeline.config import MAX_FRAME, RANGES
 from defocuskit.typed import parse_cli_value
+
+from ._common import CONTEXT, count, ranged, user_errors
 
 
 @click.group(context_settings=CONTEXT)

@@ -11,10 +11,11 @@ import math
 
 import click
 
-from ._common import CONTEXT, ranged
-from ._common import user_errors as _user_errors
 from defocuskit import __version__
 from trainer.config import MAX_FRAME, RANGES
+
+from ._common import CONTEXT, ranged
+from ._common import user_errors as _user_errors
 
 __all__ = ["main", "trainer"]
 
