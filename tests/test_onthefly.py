@@ -129,7 +129,7 @@ def test_resume_equals_uninterrupted_run(tmp_path, tiny_scenes):
 
 
 def test_resume_under_another_layered_level_rule_is_refused(tmp_path, tiny_scenes, monkeypatch):
-    from defocuskit.blur import layered
+    from defocuskit.blur import layered, levels  # levels: the spacing rule
     from trainer.checkpoint import CheckpointError
 
     cfg = tiny_cfg(epochs=2)
@@ -138,7 +138,7 @@ def test_resume_under_another_layered_level_rule_is_refused(tmp_path, tiny_scene
     before = load_checkpoint(tmp_path / "r" / "last.pt")
     assert before["render_levels"] == layered.level_rule() == {"max_step_px": 0.5,
                                                                "rel_step": 0.4}
-    monkeypatch.setattr(layered, "MAX_LEVEL_REL_STEP", 0.0)  # the uniform rule of before
+    monkeypatch.setattr(levels, "MAX_LEVEL_REL_STEP", 0.0)  # the uniform rule of before
     with pytest.raises(CheckpointError, match="sigma levels"):
         fit(tiny_scenes, tmp_path / "r", cfg, resume=True, log=quiet)
     after = load_checkpoint(tmp_path / "r" / "last.pt")  # a refused resume changes nothing
