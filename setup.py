@@ -1,6 +1,9 @@
-"""Build hook: ship the bundled sample scenes inside the package.
+"""Build hook: the packages, and the bundled sample scenes shipped inside the package.
 
-Everything else about the build is in pyproject.toml. The scenes live once in the source
+The packages are ``defocuskit``, ``trainer`` and the command-line front end, whose source
+is the repository's ``cli/`` folder and which installs as ``defocuskit_cli`` (a top-level
+``cli`` would collide with other projects'). Everything else about the build is in
+pyproject.toml. The scenes live once in the source
 tree, in the repository's ``samples/`` folder (beside the script that makes them); building
 the package copies ``samples/manifest.json`` and ``samples/scenes/*.png`` to
 ``defocuskit/_samples/``, where ``defocuskit.sources.samples.default_samples_path`` finds
@@ -10,7 +13,7 @@ installed. MANIFEST.in puts the same files in the sdist.
 
 from pathlib import Path
 
-from setuptools import setup
+from setuptools import find_packages, setup
 from setuptools.command.build_py import build_py
 
 SAMPLES = Path(__file__).resolve().parent / "samples"
@@ -32,4 +35,8 @@ class BuildPyWithSamples(build_py):
             self.copy_file(str(f), str(dest))
 
 
-setup(cmdclass={"build_py": BuildPyWithSamples})
+PACKAGES = [*find_packages(include=["defocuskit", "defocuskit.*", "trainer", "trainer.*"]),
+            "defocuskit_cli"]
+
+setup(cmdclass={"build_py": BuildPyWithSamples}, packages=PACKAGES,
+      package_dir={"defocuskit_cli": "cli"})

@@ -3,7 +3,7 @@ checklist) and what every item shares; the others are in ``_gpu_checks.py``. Eac
 function fills its record as it goes (so a failure part-way keeps the rows already
 measured) and stops its loops at a deadline.
 
-Every item drives the trainer's own code: :func:`trainer.build.build_run` (model, loss,
+Every item drives the trainer's own code: :func:`trainer.run.build_run` (model, loss,
 dataset, optimiser), ``trainer.fit._train_epoch`` (the training step: device copy,
 autocast, loss, backward, SGD step), ``trainer.fit._wrap_for_training`` (torch.compile),
 :func:`trainer.fit.fit` and :func:`trainer.evaluate.evaluate_checkpoint`,
@@ -21,10 +21,10 @@ import torch
 from torch.utils.data import DataLoader, RandomSampler
 
 from trainer import device as dev
-from trainer.build import build_run, seed_worker
 from trainer.config import TrainConfig
 from trainer.fit import _train_epoch, _wrap_for_training
 from trainer.progress import Progress
+from trainer.run import build_run, seed_worker
 
 PAPER_SAMPLES = 500 * 795  # the paper's NYU schedule: 500 epochs of 795 samples
 PAPER_EPOCHS = 500

@@ -1,8 +1,11 @@
 """Side-by-side timing for ``bench_render.py``: the frozen kernels the current ones
 replaced, both run on one set of prepared inputs, interleaved round by round.
 
-* :func:`compile_baseline` / :func:`compile_all`: the frozen kernels of
-  ``benchmarks/baseline/`` under the flags they were written for, and the current ones;
+* :func:`load_baseline`: the frozen kernels, ``benchmarks/baseline/`` of
+  :data:`BASELINE_COMMIT`, read from git history (``git archive`` into a temporary folder;
+  they are no longer in the tree);
+* :func:`compile_baseline` / :func:`compile_all`: those kernels under the flags they were
+  written for, and the current ones;
 * :func:`kernel_pair` and :func:`compare`: one old-vs-new row (thread CPU time) and its
   bitwise check; :func:`side_by_side`: interleaved rounds, at least about a second of them;
 * :func:`timeit`: the median wall time of whole calls.
@@ -10,8 +13,16 @@ replaced, both run on one set of prepared inputs, interleaved round by round.
 
 from __future__ import annotations
 
+import atexit
+import io
 import math
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 from numba import njit
@@ -25,6 +36,35 @@ from defocuskit.blur.gather import _TINY, pad_planar_fast
 
 # --- the frozen kernels the current ones replaced, timed side by side with them ---
 
+# the commit whose benchmarks/baseline/ holds the frozen kernels (the hand-unrolled gather
+# and scatter, the layered mode with every level through cv2.GaussianBlur)
+BASELINE_COMMIT = "41a2ca25ecad9a7225d9e47d20c1f735bebe740e"
+REPO = Path(__file__).resolve().parents[1]
+
+
+def load_baseline() -> Path:
+    """Extract ``benchmarks/baseline/`` of :data:`BASELINE_COMMIT` with ``git archive`` into
+    a temporary folder (removed at exit) and put it on ``sys.path`` as the package
+    ``baseline``; exits with a message when git or that commit is not available."""
+    if "baseline" in sys.modules:
+        return Path(sys.modules["baseline"].__file__).parents[1]
+    res = subprocess.run(["git", "-C", str(REPO), "archive", "--format=tar", BASELINE_COMMIT,
+                          "benchmarks/baseline"], capture_output=True)
+    if res.returncode != 0:
+        raise SystemExit(f"bench_render: the old-vs-new comparison reads the frozen kernels "
+                         f"from git history (commit {BASELINE_COMMIT[:12]}, "
+                         f"benchmarks/baseline/), which is not available here: "
+                         f"{res.stderr.decode(errors='replace').strip() or 'git failed'}; "
+                         "run it from a git clone of the repository")
+    where = Path(tempfile.mkdtemp(prefix="defocuskit-baseline-"))
+    atexit.register(shutil.rmtree, where, ignore_errors=True)
+    with tarfile.open(fileobj=io.BytesIO(res.stdout)) as tar:
+        tar.extractall(where, filter="data")
+    sys.path.insert(0, str(where / "benchmarks"))
+    print(f"frozen kernels: benchmarks/baseline/ of commit {BASELINE_COMMIT[:12]} (git "
+          f"archive, in {where})", file=sys.stderr)
+    return where
+
 _OLD_GATHER_THREAD = ("void(float32[:, :, ::1], float32[:, ::1], float32[:, ::1], int64, int64, "
                       "int64, float32[:, :, ::1])")
 
@@ -36,6 +76,7 @@ def compile_baseline():
     gather's per-thread function as it is, the scatter's ``prange`` body compiled without
     Numba's parallel passes (a ``prange`` of one thread is then a plain loop).
     """
+    load_baseline()
     from baseline import gather_kernels, scatter_kernels
 
     old = (nb_config.SLP_VECTORIZE, nb_config.LOOP_VECTORIZE)

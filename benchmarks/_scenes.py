@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from defocuskit.blur._scatter_kernels import RUN_MIN
-from defocuskit.presets import get_preset
+from defocuskit.camera.presets import get_preset
 
 H, W = 480, 640
 REALISTIC = {"room": 2.0, "motorcycle": 3.0}  # scene -> focus distance (m)
@@ -76,7 +76,7 @@ def realistic_base(name: str):
     elif name == "motorcycle":
         import cv2
 
-        from defocuskit.synth import fill_invalid_depth
+        from defocuskit.pipeline.synth import fill_invalid_depth
 
         s = get_source("middlebury", None).read("test", 0)
         depth = fill_invalid_depth(s.depth.astype(np.float64))

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from defocuskit import render
-from defocuskit.optics import Camera
+from defocuskit.camera.optics import Camera
 from defocuskit.sources import get_source
 from trainer.defocus import reblur, sigma_levels
 

@@ -109,8 +109,8 @@ def _say(msg: str) -> None:
 
 def synthesise(path: Path, s: dict, *, seed: int, jobs: int, focus: str = FOCUS) -> dict:
     """Render the procedural train / test set with ``run_synth``; returns its summary."""
-    from defocuskit.config import SynthConfig
-    from defocuskit.synth import run_synth
+    from defocuskit.pipeline.config import SynthConfig
+    from defocuskit.pipeline.synth import run_synth
 
     h, w = s["size"]
     cfg = SynthConfig(source="procedural", input="-", output=str(path), camera=CAMERA,
@@ -124,7 +124,7 @@ def synthesise(path: Path, s: dict, *, seed: int, jobs: int, focus: str = FOCUS)
 
 def aif_twin(src: Path, dst: Path) -> Path:
     """A copy of dataset ``src`` whose ``defocused`` array is its ``aif`` array (input (b))."""
-    from defocuskit.store import open_dataset, write_arrays
+    from defocuskit.dataset.store import open_dataset, write_arrays
 
     ds = open_dataset(src)
     splits = {}
@@ -143,7 +143,7 @@ def _mean_over_images(values: list[dict]) -> dict:
 
 def constant_baseline(path: Path) -> dict:
     """(a): every test pixel predicted as the mean valid depth of the training split."""
-    from defocuskit.store import open_dataset
+    from defocuskit.dataset.store import open_dataset
     from trainer.metrics import depth_metrics
 
     ds = open_dataset(path)
@@ -167,7 +167,7 @@ def _finite_sigma(arr, i: int) -> np.ndarray:
 
 def sigma_stats(path: Path) -> dict:
     """Mean, median and max of the stored sigma (pixels) of the train split; max of all."""
-    from defocuskit.store import open_dataset
+    from defocuskit.dataset.store import open_dataset
 
     ds = open_dataset(path)
     train = ds["train"].array("sigma")
@@ -181,7 +181,7 @@ def sigma_stats(path: Path) -> dict:
 def constant_sigma_baseline(path: Path, value: float) -> dict:
     """(d): every test pixel's sigma predicted as ``value``; MSE / MAE over the finite
     pixels of each image, then averaged over images (as ``trainer eval``)."""
-    from defocuskit.store import open_dataset
+    from defocuskit.dataset.store import open_dataset
 
     test = open_dataset(path)["test"].array("sigma")
     err = [_finite_sigma(test, i) - value for i in range(test.shape[0])]
@@ -194,7 +194,7 @@ def input_quality(path: Path) -> dict:
     """PSNR / SSIM of the defocused test inputs against their AiF (the deblurring floor)."""
     import torch
 
-    from defocuskit.store import open_dataset
+    from defocuskit.dataset.store import open_dataset
     from trainer.metrics import image_metrics
 
     sp = open_dataset(path)["test"]

@@ -35,8 +35,8 @@ CASES = [(m, p) for m in ("gather", "scatter", "layered") for p in ("gaussian", 
 
 
 def make_scenes(path: Path, frames: int, camera: str, focus: str) -> None:
-    from defocuskit.config import SynthConfig
-    from defocuskit.synth import run_synth
+    from defocuskit.pipeline.config import SynthConfig
+    from defocuskit.pipeline.synth import run_synth
 
     cfg = SynthConfig(source="procedural", input="-", output=str(path), mode="none",
                       camera=camera, focus=focus, splits=["train"], limit=frames,
@@ -56,12 +56,14 @@ def per_worker_rate(ds, n: int) -> dict:
         sigmas.append(float(np.nanmean(item["sigma"].numpy())))
     dt = time.perf_counter() - t0
     # the margins of the same draws, outside the timing
-    from trainer.onthefly import draw_camera, margin_px
+    from defocuskit import draw_camera
+    from defocuskit.recipe import fill_invalid_depth, window_margin
 
     for k in range(n):
         i = ds.indices[k % len(ds)]
         depth = ds._read("depth", i)
-        margins.append(margin_px(draw_camera(depth, ds.settings, ds.render_rng(i)), depth))
+        camera = draw_camera(depth, ds.settings, ds.render_rng(i))
+        margins.append(window_margin(camera, fill_invalid_depth(depth), ds.settings))
     return {"samples_per_s": n / dt, "ms_per_sample": 1e3 * dt / n,
             "mean_sigma_px": float(np.mean(sigmas)), "mean_margin_px": float(np.mean(margins)),
             "max_margin_px": int(np.max(margins))}
@@ -99,7 +101,7 @@ def main(argv=None) -> dict:
 
     import torch
 
-    from defocuskit.store import open_dataset
+    from defocuskit.dataset.store import open_dataset
     from trainer.onthefly import OnTheFlyDataset, resolve_render_settings, warm_up
 
     torch.set_num_threads(1)

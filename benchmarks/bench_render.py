@@ -4,7 +4,8 @@ Times every mode with both PSF shapes (1 and 2 threads) and, in the same run:
 
 * a plain gather written the obvious way (Numba, one ``exp`` per tap) as the baseline;
 * the current gather and scatter kernels side by side with the frozen copies of the
-  kernels they replaced (``benchmarks/baseline/``, the hand-unrolled lane code): both run
+  kernels they replaced (``benchmarks/baseline/`` of an older commit, read from git history by
+  ``_kernel_pairs.load_baseline``: the hand-unrolled lane code): both run
   serially in the calling thread on the same prepared inputs, calls interleaved round by
   round so the machine's load hits both alike, timed by the thread's CPU time and by the
   wall clock; the outputs are compared (also on random sigma maps up to 32 px): the gather
@@ -33,8 +34,9 @@ every mode and PSF at sigma max 2, 8 and 16, plus the old-vs-new kernel comparis
 
 Both use the ``2hded`` camera's thin-lens sigma, scaled to the sigma max (the scenes are
 built in ``benchmarks/_scenes.py``). On them the layered mode is also timed against its
-frozen copy (``benchmarks/baseline/layered.py``, every level through ``cv2.GaussianBlur``,
-uniform levels), against itself with uniform levels and against the gather ``render()``,
+frozen copy (``benchmarks/baseline/layered.py`` from git history, every level through
+``cv2.GaussianBlur``, uniform levels), against itself with uniform levels and against
+the gather ``render()``,
 interleaved, thread CPU time: its ratio to gather is that one. OpenCV is set to
 one thread for the whole run, so that every "1 thread" figure is one thread.
 
@@ -74,6 +76,7 @@ from _kernel_pairs import (  # noqa: E402
     compile_all,
     equality,
     kernel_pair,
+    load_baseline,
     side_by_side,
     timeit,
 )
@@ -205,12 +208,14 @@ def realistic(kernels, names, smaxes, repeats: int, sbs_repeats: int) -> dict:
 
 
 def layered_pair(name, smax, img, sigma, depth, focus, repeats: int) -> dict:
-    """The layered mode against the frozen copy (``benchmarks/baseline/layered.py``: every
-    level through ``cv2.GaussianBlur``, uniform 0.5 px levels), against itself with those
+    """The layered mode against the frozen copy (``benchmarks/baseline/layered.py``, from git
+    history: every level through ``cv2.GaussianBlur``, uniform 0.5 px levels), against
+    itself with those
     uniform levels (``rel_step=0``: the engine's changes alone) and against the gather
     ``render()``, all one thread (OpenCV set to one thread in ``main``) and interleaved;
     and the largest difference of the old and the uniform outputs (the current one also
     fixes the double-counted last pixel of each layer's spill)."""
+    load_baseline()
     from baseline.layered import blur_layered as old_layered
 
     from defocuskit.blur.layered import blur_layered

@@ -98,7 +98,7 @@ def run_synth(mat: Path, out: Path, jobs: int, mode: str) -> dict:
     wall = time.perf_counter() - t0
     if res.returncode != 0:
         raise SystemExit(f"synth failed:\n{res.stderr}")
-    from defocuskit.store import open_dataset
+    from defocuskit.dataset.store import open_dataset
 
     ds = open_dataset(out)
     n = sum(len(ds[s]) for s in ds.splits)
@@ -109,7 +109,7 @@ def run_synth(mat: Path, out: Path, jobs: int, mode: str) -> dict:
 
 
 def random_read_rate(out: Path, n_reads: int = 200) -> dict:
-    from defocuskit.store import open_dataset
+    from defocuskit.dataset.store import open_dataset
 
     sp = open_dataset(out)["train"]
     rng = np.random.default_rng(1)

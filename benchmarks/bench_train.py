@@ -33,7 +33,7 @@ import torch
 from _machine import cpu_model
 from torch.utils.data import DataLoader
 
-from defocuskit.store import write_arrays
+from defocuskit.dataset.store import write_arrays
 from trainer.data import DefocusDataset, to_device_batch
 from trainer.losses import TwoHeadedLoss
 from trainer.model import ModelConfig, TwoHeadedNet, count_parameters

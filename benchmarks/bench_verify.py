@@ -42,7 +42,7 @@ RESULTS = REPO / "benchmarks" / "results"
 def build(out: Path, n: int) -> None:
     import cv2
 
-    from defocuskit.store import write_arrays
+    from defocuskit.dataset.store import write_arrays
 
     scenes = _scenes()
     aif = np.stack([scenes[i % len(scenes)][0] for i in range(n)])
@@ -72,9 +72,9 @@ def main():
         "TMPDIR", "/tmp")) / "defocuskit-bench-verify")
     args = ap.parse_args()
 
-    from defocuskit.manifest import MANIFEST_NAME, check_files, read_manifest
-    from defocuskit.summary import summarize
-    from defocuskit.verify import verify_dataset
+    from defocuskit.dataset.manifest import MANIFEST_NAME, check_files, read_manifest
+    from defocuskit.dataset.summary import summarize
+    from defocuskit.dataset.verify import verify_dataset
 
     out = args.workdir / f"nyu{args.frames}.zarr"
     if not (out / MANIFEST_NAME).exists():

@@ -42,9 +42,9 @@ import numba
 import numpy
 import zarr
 
-from defocuskit.config import SynthConfig
 from defocuskit.errors import DefocusKitError
-from defocuskit.synth import run_synth
+from defocuskit.pipeline.config import SynthConfig
+from defocuskit.pipeline.synth import run_synth
 from trainer.device import device_info, release_memory
 from trainer.evaluate import resolve_device
 

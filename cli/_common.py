@@ -62,7 +62,7 @@ def user_errors(fn):
         except DefocusKitError as exc:
             raise click.ClickException(one_line(exc)) from None
         except OSError as exc:  # a read-only or full filesystem, a path under /proc, ...
-            from defocuskit.output import describe_os_error
+            from defocuskit.dataset.output import describe_os_error
 
             raise click.ClickException(describe_os_error(exc, "the output")) from None
         except Exception as exc:
@@ -109,7 +109,7 @@ def _notes():
         shown = warnings.showwarning
 
         def show(message, category, filename, lineno, file=None, line=None):
-            # by name: importing defocuskit.store (zarr) here would slow every --help
+            # by name: importing defocuskit.dataset.store (zarr) here would slow every --help
             if category.__name__ == "NoManifestWarning":
                 click.echo(f"note: {message}", err=True)
             else:

@@ -11,11 +11,12 @@ import sys
 
 import click
 
-from cli._common import CONTEXT, count, ranged, user_errors
 from defocuskit import __version__
-from defocuskit.config import MAX_FRAME, RANGES
 from defocuskit.errors import DefocusKitError
+from defocuskit.pipeline.config import MAX_FRAME, RANGES
 from defocuskit.typed import parse_cli_value
+
+from ._common import CONTEXT, count, ranged, user_errors
 
 
 @click.group(context_settings=CONTEXT)
@@ -140,8 +141,8 @@ def synth(source, input_, output, camera, focus, mode, coc_model, psf, coc_to_si
       defocuskit synth --source procedural --output own.zarr \\
           --camera focal_mm=50,f_number=2.8,pitch_um=5.6
     """
-    from defocuskit.config import resolve_synth_config
-    from defocuskit.synth import run_synth
+    from defocuskit.pipeline.config import resolve_synth_config
+    from defocuskit.pipeline.synth import run_synth
 
     if resume and overwrite:
         raise click.UsageError("--resume and --overwrite exclude each other")
@@ -196,7 +197,7 @@ def preview(dataset, split, n, output, stack_index):
       defocuskit preview runs/samples.zarr --split train -n 4 --output runs/preview.png
       defocuskit preview runs/stack.zarr -n 2 --stack-index 1 --output runs/stack1.png
     """
-    from defocuskit.preview import preview_dataset
+    from defocuskit.dataset.preview import preview_dataset
 
     path = preview_dataset(dataset, output, split=split, n=n, stack_index=stack_index)
     click.echo(f"wrote {path}")
@@ -222,7 +223,7 @@ def inspect(dataset, as_json, verify):
       defocuskit inspect runs/samples.zarr --json
       defocuskit inspect runs/samples.zarr --verify
     """
-    from defocuskit.summary import format_summary, summarize
+    from defocuskit.dataset.summary import format_summary, summarize
 
     if verify:
         _verify(dataset, as_json)
@@ -238,8 +239,8 @@ def _verify(dataset, as_json: bool):
     """`inspect --verify`: every file against the manifest, every chunk's checksum."""
     from tqdm.auto import tqdm
 
-    from defocuskit.store import open_dataset
-    from defocuskit.verify import format_problems, verify_dataset
+    from defocuskit.dataset.store import open_dataset
+    from defocuskit.dataset.verify import format_problems, verify_dataset
 
     try:
         ds = open_dataset(dataset, require_complete=False, check_manifest=False)
@@ -268,8 +269,8 @@ def cameras():
     Example:
       defocuskit cameras
     """
-    from defocuskit.camera_table import TABLE_KEYS
-    from defocuskit.presets import list_presets
+    from defocuskit.camera.presets import list_presets
+    from defocuskit.camera.table import TABLE_KEYS
 
     for preset in list_presets().values():
         heading, _, body = preset.describe().partition(": ")  # "name (kind): ..."

@@ -12,10 +12,11 @@ import os
 
 import click
 
-from cli._common import CONTEXT, ranged
-from cli._common import user_errors as _user_errors
 from defocuskit import __version__
 from trainer.config import MAX_FRAME, RANGES
+
+from ._common import CONTEXT, ranged
+from ._common import user_errors as _user_errors
 
 __all__ = ["main", "trainer"]
 

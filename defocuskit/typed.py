@@ -1,6 +1,6 @@
 """Type-checked configuration: the one config-file loader and value checker of the project.
 
-``defocuskit synth`` (:class:`~defocuskit.config.SynthConfig`), the readers' options and
+``defocuskit synth`` (:class:`~defocuskit.pipeline.config.SynthConfig`), the readers' options and
 ``trainer fit`` (:class:`trainer.config.TrainConfig`) all check their values here, against
 the annotations of the dataclass or function that receives them. A boolean is only
 ``true``/``false`` (on a command line also ``True``/``False``, case-insensitively); a number

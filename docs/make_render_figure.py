@@ -16,7 +16,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from defocuskit.blur import MODES, PSFS, render  # noqa: E402
-from defocuskit.presets import get_preset  # noqa: E402
+from defocuskit.camera.presets import get_preset  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "figures" / "render_modes.png"
 OUT_PSF = OUT.with_name("psf_shapes.png")

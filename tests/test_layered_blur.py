@@ -131,14 +131,16 @@ def test_sparse_layers_skip_only_zeros(pattern, sigma):
 
 
 def test_synth_warm_up_compiles_every_layered_kernel():
-    """synth compiles the kernels once before starting workers: its warm-up frame must use
+    """synth and the on-the-fly loader compile the kernels once before starting workers
+    (:func:`defocuskit.recipe.warm_up`): its warm-up frame must use
     every layered kernel (long supports, and the fill in front of the focus plane), or each
     worker compiles the rest on its first real sample. Checked in a fresh process."""
     import subprocess
     import sys
 
-    code = ("from defocuskit import synth; from defocuskit.blur import _layered_kernels as K; "
-            "synth._warm_up('layered'); "
+    code = ("from defocuskit.recipe import RenderSettings, warm_up; "
+            "from defocuskit.blur import _layered_kernels as K; "
+            "warm_up(RenderSettings('2hded', focus='histogram', mode='layered')); "
             "print(sorted(n for n in ('blur_columns', 'blur_rows', 'needed_groups', "
             "'extract_layer', 'composite_over', 'fill_hidden', 'level_boxes', 'unpremultiply') "
             "if not getattr(K, n).signatures))")

@@ -8,10 +8,10 @@ import torch
 from _helpers import TINY as TINY_2HDED
 
 from defocuskit.errors import ConfigError
-from trainer.build import make_optimizer
 from trainer.checkpoint import CheckpointError, build_model, check_model_name
 from trainer.config import PRESETS, TrainConfig, resolve_config
 from trainer.models import MODELS, get_spec, model_names
+from trainer.run import make_optimizer
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -14,20 +14,14 @@ from torch.utils.data import DataLoader
 
 from cli.defocuskit_cmd import main as defocuskit_main
 from cli.trainer_cmd import trainer as trainer_main
+from defocuskit import draw_camera, render_sample
 from defocuskit.errors import ConfigError
 from defocuskit.presets import get_preset
 from defocuskit.store import open_dataset, write_arrays
 from trainer.checkpoint import load_checkpoint
 from trainer.config import TrainConfig
 from trainer.fit import fit
-from trainer.onthefly import (
-    OnTheFlyDataset,
-    RenderSettings,
-    draw_camera,
-    margin_px,
-    render_window,
-    resolve_render_settings,
-)
+from trainer.onthefly import OnTheFlyDataset, resolve_render_settings
 
 TINY = {"growth_rate": 4, "block_config": [1, 1, 1, 1], "num_init_features": 8}
 SCENE_ATTRS = {"engine_mode": "none", "camera": {"preset": "2hded"}, "focus_policy": "uniform",
@@ -135,7 +129,7 @@ def test_resume_equals_uninterrupted_run(tmp_path, tiny_scenes):
 
 
 def test_resume_under_another_layered_level_rule_is_refused(tmp_path, tiny_scenes, monkeypatch):
-    from defocuskit.blur import layered
+    from defocuskit.blur import layered, levels  # levels: the spacing rule
     from trainer.checkpoint import CheckpointError
 
     cfg = tiny_cfg(epochs=2)
@@ -144,7 +138,7 @@ def test_resume_under_another_layered_level_rule_is_refused(tmp_path, tiny_scene
     before = load_checkpoint(tmp_path / "r" / "last.pt")
     assert before["render_levels"] == layered.level_rule() == {"max_step_px": 0.5,
                                                                "rel_step": 0.4}
-    monkeypatch.setattr(layered, "MAX_LEVEL_REL_STEP", 0.0)  # the uniform rule of before
+    monkeypatch.setattr(levels, "MAX_LEVEL_REL_STEP", 0.0)  # the uniform rule of before
     with pytest.raises(CheckpointError, match="sigma levels"):
         fit(tiny_scenes, tmp_path / "r", cfg, resume=True, log=quiet)
     after = load_checkpoint(tmp_path / "r" / "last.pt")  # a refused resume changes nothing
@@ -180,61 +174,32 @@ def test_validation_renders_a_fixed_recorded_draw(tmp_path, tiny_scenes):
     assert all(np.isfinite(r["val_rmse"]) for r in ckpt["history"])
 
 
-# ------------------------------------------------------------------ crop margin
-@pytest.fixture(scope="module")
-def scene():
-    """One textured 96 x 128 scene, 0.6 to 6 m, with a camera of strong blur (sigma up to
-    about 7 px) focused at 1.5 m."""
-    rng = np.random.default_rng(1)
-    aif = rng.integers(0, 256, (96, 128, 3), dtype=np.uint8)
-    rows, cols = np.mgrid[0:96, 0:128]
-    depth = (0.6 + 5.4 * cols / 127 + 0.3 * np.sin(rows / 7)).astype(np.float32)
-    settings = RenderSettings(camera="2hded", focus="fixed:1.5")
-    camera = draw_camera(depth, settings, np.random.default_rng(0))
-    return aif, depth, camera
-
-
-@pytest.mark.parametrize("mode,psf", [("gather", "gaussian"), ("gather", "disc"),
-                                      ("scatter", "gaussian"), ("scatter", "disc")])
-def test_crop_render_equals_whole_frame_render_then_crop(scene, mode, psf):
-    aif, depth, camera = scene
-    settings = RenderSettings(camera="2hded", focus="fixed:1.5", mode=mode, psf=psf)
-    m = margin_px(camera, depth)
-    assert 6 <= m < 48  # strong blur, and a margin smaller than the frame
-    whole = render_window(aif, depth, camera, (0, 0, 96, 128), settings)["defocused"]
-    # inside, touching the top-left corner, touching the right border
-    for top, left in ((40, 50), (0, 0), (10, 96)):
-        crop = render_window(aif, depth, camera, (top, left, 32, 32), settings)
-        assert crop["margin"] == m
-        # exact: every crop pixel sees the same sources as in the whole frame
-        np.testing.assert_array_equal(crop["defocused"],
-                                      whole[top:top + 32, left:left + 32])
-
-
-def test_crop_without_margin_would_differ(scene):
-    """The check above has teeth: the blur really reaches across the crop border."""
-    from defocuskit import render
-
-    aif, depth, camera = scene
-    settings = RenderSettings(camera="2hded", focus="fixed:1.5")
-    whole = render_window(aif, depth, camera, (0, 0, 96, 128), settings)["defocused"]
-    d = depth[40:72, 50:82]
-    bare = render(np.ascontiguousarray(aif[40:72, 50:82]),
-                  camera.sigma_px(d).astype(np.float32), threads=1, mode="gather")
-    assert np.abs(bare.astype(int) - whole[40:72, 50:82]).max() > 5
-
-
-def test_layered_crop_is_close_to_the_whole_frame(scene):
-    """Layered picks its sigma levels from the window's sigma range, so a crop agrees with
-    the whole frame only closely. On this worst case (uniform noise texture, sigma up to 7
-    px) measured: mean |difference| 0.82 grey levels, largest 7, with both the uniform and
-    the relative level rule; required: mean <= 1.2, largest <= 10 (of 255)."""
-    aif, depth, camera = scene
-    settings = RenderSettings(camera="2hded", focus="fixed:1.5", mode="layered")
-    whole = render_window(aif, depth, camera, (0, 0, 96, 128), settings)["defocused"]
-    crop = render_window(aif, depth, camera, (40, 50, 32, 32), settings)["defocused"]
-    diff = np.abs(crop.astype(int) - whole[40:72, 50:82])
-    assert diff.mean() <= 1.2 and diff.max() <= 10, (diff.mean(), diff.max())
+# ------------------------------------------------------------------ crop = synth's crop
+@pytest.mark.parametrize("mode", ["gather", "layered"])
+def test_loader_crop_equals_the_crop_of_the_whole_frame_render(tmp_path, mode):
+    """The loader renders its crop with the recipe's window (tests/test_recipe.py checks
+    the recipe): each item's input equals the same crop of the whole frame rendered with
+    the item's camera, to the last bit; holes of NaN and 0 depth included."""
+    rng = np.random.default_rng(5)
+    scenes = _scenes(2, 64, 96, rng)
+    scenes["depth"][:, 20:26, 30:40] = np.nan
+    scenes["depth"][:, 40:44, 50:96] = 0.0
+    path = tmp_path / "holes.zarr"
+    write_arrays(path, {"train": scenes}, attrs=SCENE_ATTRS)
+    settings = resolve_render_settings(SCENE_ATTRS, mode=mode, focus="fixed:1.5")
+    ds = OnTheFlyDataset(path, "train", settings=settings, crop=32, hflip=False,
+                         heads=("depth", "aif", "defocus"))
+    for k in range(len(ds)):
+        item = ds[k]
+        i = ds.indices[k]
+        top, left = ds._window(ds._aug_rng(i))
+        depth, aif = scenes["depth"][i], scenes["aif"][i]
+        camera = draw_camera(depth, settings, ds.render_rng(i))
+        whole = render_sample(aif, depth, camera, settings)
+        cut = (slice(top, top + 32), slice(left, left + 32))
+        np.testing.assert_array_equal(item["defocused"].permute(1, 2, 0).numpy(),
+                                      whole["defocused"][cut])
+        np.testing.assert_array_equal(item["sigma"][0].numpy(), whole["sigma"][cut])
 
 
 # ------------------------------------------------------------------ errors

@@ -288,7 +288,7 @@ def test_preset_defaults_and_overrides_are_used_and_recorded(tmp_path):
 
 
 def test_resume_refuses_a_changed_preset_default(tmp_path, monkeypatch):
-    import defocuskit.presets as presets_module
+    import defocuskit.camera.named as presets_module
 
     out = tmp_path / "r.zarr"
     run_synth(_cfg(out, camera="d3net-nyu", limit=1), progress=False)

@@ -25,7 +25,7 @@ def python_blocks(text: str) -> list[str]:
 
 def test_the_doc_has_a_block_per_step():
     blocks = python_blocks(DOC.read_text())
-    calls = ["Camera(", "get_preset(", "run_synth(", "read_all(", "DataLoader("]
+    calls = ["Camera(", "get_preset(", "run_synth(", "read_all(", "DataLoader(", "render_sample("]
     assert len(blocks) == len(calls)
     for block, call in zip(blocks, calls, strict=True):
         assert call in block

@@ -65,7 +65,7 @@ def test_layered_level_spacing_is_recorded_and_checked_on_resume(tmp_path, monke
     """A layered dataset records its level spacing (in the provenance and the content key);
     a resume under another spacing (a changed default) is refused instead of mixing two
     level rules in one dataset. Other modes record none."""
-    from defocuskit.blur import layered
+    from defocuskit.blur import levels  # the spacing rule
 
     out = tmp_path / "l.zarr"
     run_synth(_cfg(out, mode="layered"), progress=False)
@@ -73,7 +73,7 @@ def test_layered_level_spacing_is_recorded_and_checked_on_resume(tmp_path, monke
     assert attrs["layered_levels"] == {"max_step_px": 0.5, "rel_step": 0.4}
     assert attrs["content_key"]["layered_levels"] == attrs["layered_levels"]
     run_synth(_cfg(out, mode="layered"), resume=True, progress=False)  # same rule: fine
-    monkeypatch.setattr(layered, "MAX_LEVEL_REL_STEP", 0.0)
+    monkeypatch.setattr(levels, "MAX_LEVEL_REL_STEP", 0.0)
     with pytest.raises(ConfigError, match="another configuration"):
         run_synth(_cfg(out, mode="layered"), resume=True, progress=False)
     gather = tmp_path / "g.zarr"

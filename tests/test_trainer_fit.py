@@ -271,7 +271,7 @@ def train_only(tmp_path_factory):
 
 def test_default_validation_is_a_recorded_holdout_of_train(tmp_path, train_only,
                                                            monkeypatch):
-    import trainer.build as fit_module  # the datasets are built there
+    import trainer.datasets as fit_module  # the datasets are built there
 
     opened = []
     real = fit_module.DefocusDataset

@@ -1,6 +1,9 @@
 """``python -m trainer``: the same as the ``trainer`` console command (works under torchrun)."""
 
-from cli.trainer_cmd import main
+try:
+    from defocuskit_cli.trainer_cmd import main  # installed: cli/ installs as defocuskit_cli
+except ModuleNotFoundError:
+    from cli.trainer_cmd import main  # a source checkout on PYTHONPATH
 
 __all__: list[str] = []
 

@@ -184,11 +184,11 @@ class TrainConfig:
 def _check_render_options(cfg: TrainConfig) -> None:
     """The on-the-fly rendering options, checked whenever given (on the fly or not)."""
     if cfg.camera is not None:
-        from defocuskit.presets import get_preset
+        from defocuskit.camera.presets import get_preset
 
         get_preset(cfg.camera)
     if cfg.focus is not None:
-        from defocuskit.focus import make_focus_policy
+        from defocuskit.camera.focus import make_focus_policy
 
         make_focus_policy(cfg.focus)
     if cfg.render_mode is not None or cfg.psf is not None:

@@ -31,9 +31,9 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
+from defocuskit.dataset.lock import reader_lock
+from defocuskit.dataset.store import PER_SAMPLE_SCALARS, open_dataset
 from defocuskit.errors import ConfigError, SchemaError
-from defocuskit.lock import reader_lock
-from defocuskit.store import PER_SAMPLE_SCALARS, open_dataset
 from trainer.device import to_device
 from trainer.model import KNOWN_HEADS
 from trainer.resize import resize_depth, resize_image
@@ -151,7 +151,7 @@ class DefocusDataset(Dataset):
     attributes ``camera.coc_model``, ``None`` if absent) is the attribute ``coc_model``.
 
     While the object lives (in the process that made it) it holds the dataset's lock
-    shared (``lock``, a :class:`~defocuskit.lock.ReaderLock`; None where no lock can be
+    shared (``lock``, a :class:`~defocuskit.dataset.lock.ReaderLock`; None where no lock can be
     made, e.g. a remote store), so ``defocuskit synth`` refuses to replace or resume the
     dataset meanwhile; ``lock.release()`` lets go early.
 

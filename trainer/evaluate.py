@@ -23,7 +23,7 @@ import math
 import torch
 from torch.utils.data import DataLoader
 
-from defocuskit.store import open_dataset
+from defocuskit.dataset.store import open_dataset
 from trainer.data import DefocusDataset, crop_to, pad_to_multiple, to_device_batch
 from trainer.device import pin_memory
 from trainer.metrics import MAKE3D_RANGES, MetricAccumulator, benchmark_max_depth

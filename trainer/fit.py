@@ -5,7 +5,8 @@ CUDA), each rank reads its share of an epoch through a DistributedSampler and on
 validates and writes files. The shuffle of epoch ``e`` is seeded by ``(seed, e)`` and the
 crop / flip of a sample by ``(seed, e, index)``, so resuming from ``last.pt`` replays the
 remaining epochs exactly (bitwise on the CPU). Run-directory files: see docs/trainer.md.
-What a run is built from (datasets, loss, model, optimiser, resume): :mod:`trainer.build`.
+What a run is built from: the datasets, :mod:`trainer.datasets`; the loss, model,
+optimiser and resume, :mod:`trainer.run`.
 """
 
 from __future__ import annotations
@@ -20,15 +21,6 @@ import torch
 import torch.distributed as dist
 
 from defocuskit.errors import DefocusKitError
-from trainer.build import (
-    Run,
-    build_run,
-    epoch_seed,
-    restore,
-    seed_everything,
-    seed_worker,
-    setup_processes,
-)
 from trainer.checkpoint import (
     rng_state,
     save_checkpoint,
@@ -38,6 +30,15 @@ from trainer.data import to_device_batch
 from trainer.evaluate import autocast_for, evaluate
 from trainer.onthefly import render_levels
 from trainer.progress import DEFAULT_EVERY_S, Progress, Ticker, format_duration
+from trainer.run import (
+    Run,
+    build_run,
+    epoch_seed,
+    restore,
+    seed_everything,
+    seed_worker,
+    setup_processes,
+)
 from trainer.rundir import check_run_dir, clear_earlier_run, record_run_files
 
 __all__ = ["fit", "DivergedError", "seed_everything", "seed_worker", "epoch_seed"]

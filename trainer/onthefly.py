@@ -15,51 +15,34 @@ replays exactly. A *fixed* dataset (validation, ``trainer eval``) draws sample `
 split ``s`` from ``default_rng([render_seed, render_stream, crc32(s), i])``: the same
 every epoch and run, recorded in ``config.json``.
 
-Crop margin. Only a crop is rendered, from a window grown by ``ceil(3 sigma_max)`` pixels
-on each side (clamped to the frame), sigma_max being the camera's largest sigma over the
-frame's valid depth range (clamped to :data:`defocuskit.blur.SIGMA_MAX_PX`); every PSF
-reaches at most that far (Gaussian ``ceil(3 sigma)``, disc ``ceil(2 sigma - 0.5)``), so a
-crop pixel sees the same sources as in a render of the whole frame, and the frame's own
-border is the same reflect-101 border. Gather and scatter give the whole-frame result to
-the last bit; layered chooses its sigma levels from the window's sigma range, so it agrees
-only closely (``tests/test_onthefly.py`` states the tolerance). Invalid depth is filled
-from the nearest valid pixel of the window (synth uses the whole frame).
+Rendering follows the render recipe of defocuskit (:mod:`defocuskit.recipe`), as
+``defocuskit synth`` does: the settings are resolved once (:func:`resolve_render_settings`),
+each sample's camera is drawn by :func:`defocuskit.draw_camera` and its crop rendered by
+:func:`defocuskit.render_sample` with ``window=``: from the whole frame's filled depth and
+(layered) sigma levels, with the margin the mode needs, so the crop equals the same crop of
+synth's render of the frame bit for bit (without sensor noise). A frame without a valid
+depth is an error, as in synth.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import zlib
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from defocuskit.errors import ConfigError, SchemaError
-from defocuskit.store import PER_SAMPLE_SCALARS
+from defocuskit import RenderSettings, draw_camera, render_sample
+from defocuskit import warm_up as _warm_up
+from defocuskit.dataset.store import PER_SAMPLE_SCALARS
+from defocuskit.errors import ConfigError, SchemaError, SourceError
+from defocuskit.recipe import RENDER_MODES
 from trainer.data import DefocusDataset
 
-__all__ = ["RenderSettings", "OnTheFlyDataset", "resolve_render_settings", "draw_camera",
-           "render_window", "margin_px", "warm_up", "render_levels", "TRAIN_STREAM",
-           "FIXED_STREAM"]
+__all__ = ["OnTheFlyDataset", "resolve_render_settings", "warm_up", "render_levels",
+           "settings_dict", "TRAIN_STREAM", "FIXED_STREAM"]
 
 TRAIN_STREAM = 0x0F7F  # separates the training draws from the crop / flip draws
 FIXED_STREAM = 0xF1ED  # the fixed (validation, eval) draws: independent of the epoch
-
-
-@dataclass(frozen=True)
-class RenderSettings:
-    """What the loader renders with: a camera preset, a focus policy, an engine mode, a PSF,
-    and the dataset's sigma rule overrides, light and noise options."""
-
-    camera: str  # a preset name, or a custom camera's one-line text (camera_table.camera_text)
-    focus: str
-    mode: str = "gather"
-    psf: str = "gaussian"
-    coc_model: str | None = None      # None: the preset's
-    coc_to_sigma: float | None = None  # None: the preset's sigma rule
-    linear_light: bool = False
-    noise: dict | None = None
 
 
 def resolve_render_settings(attrs: dict, *, camera: str | None = None,
@@ -70,9 +53,10 @@ def resolve_render_settings(attrs: dict, *, camera: str | None = None,
 
     Defaults come from the dataset's root attributes: ``camera.preset``, ``focus_policy``,
     ``engine_mode`` (for a scene-only dataset, whose mode is ``"none"``: the preset's
-    render mode, else ``presets.FALLBACK_MODE``, ``layered``), ``psf``, and from ``config``
+    render mode, else ``FALLBACK_MODE``, ``layered``), ``psf``, and from ``config``
     the CoC model and sigma override (when the camera is the dataset's), ``linear_light``
-    and ``noise``.
+    and ``noise``. Each setting records whether it came from the options (``"user"``), the
+    dataset (``"dataset"``), the preset or the fallback (``RenderSettings.origin``).
 
     Raises
     ------
@@ -80,140 +64,45 @@ def resolve_render_settings(attrs: dict, *, camera: str | None = None,
         Neither the options nor the dataset name a camera preset or a focus policy; an
         unknown preset, policy, mode or PSF; a focal-stack policy (one image is rendered).
     """
-    from defocuskit.blur import MODES, PSFS
-    from defocuskit.focus import make_focus_policy
-    from defocuskit.presets import FALLBACK_MODE, get_preset
-
     cam_attrs = attrs.get("camera") if isinstance(attrs.get("camera"), dict) else {}
     synth_cfg = attrs.get("config") if isinstance(attrs.get("config"), dict) else {}
     stored_camera = cam_attrs.get("preset")
-    camera = camera or stored_camera
-    focus = focus or attrs.get("focus_policy")
-    missing = [opt for opt, v in (("--camera PRESET", camera), ("--focus POLICY", focus))
-               if not v]
-    if missing:
-        raise ConfigError(f"on-the-fly: dataset {data} (engine mode "
-                          f"{attrs.get('engine_mode')!r}) records no camera preset or focus "
-                          f"policy to render with; give {' and '.join(missing)} (see "
-                          "`defocuskit cameras`; focus e.g. histogram)")
-    preset = get_preset(camera)
-    policy = make_focus_policy(focus)
-    if policy.k != 1 or focus.strip().lower().startswith("stack"):
-        raise ConfigError(f"on-the-fly: focus policy {focus!r} gives a focal stack; the loader "
-                          "renders one image per sample: give --focus fixed:M, uniform, "
-                          "histogram or syndof")
     engine = attrs.get("engine_mode")
-    mode = mode or (engine if engine in MODES else getattr(preset, "mode", None) or FALLBACK_MODE)
-    psf = psf or attrs.get("psf") or "gaussian"
-    if mode not in MODES:
-        raise ConfigError(f"render_mode: expected one of {list(MODES)}, got {mode!r}")
-    if psf not in PSFS:
-        raise ConfigError(f"psf: expected one of {list(PSFS)}, got {psf!r}")
-    same_camera = camera == stored_camera
-    return RenderSettings(camera=camera, focus=focus, mode=mode, psf=psf,
-                          coc_model=synth_cfg.get("coc_model") if same_camera else None,
-                          coc_to_sigma=synth_cfg.get("coc_to_sigma") if same_camera else None,
-                          linear_light=bool(synth_cfg.get("linear_light", False)),
-                          noise=synth_cfg.get("noise"))
-
-
-def draw_camera(depth_m: np.ndarray, settings: RenderSettings, rng: np.random.Generator):
-    """The camera of one draw, focused: as ``defocuskit synth`` draws it for a sample.
-
-    ``depth_m`` is the whole (H, W) frame in metres (its width sets the pixel pitch, its
-    valid depths feed the focus policy and a preset's per-sample aperture rule).
-    """
-    from defocuskit.focus import make_focus_policy
-    from defocuskit.presets import get_preset
-
-    preset = get_preset(settings.camera)
-    camera = preset.make(image_width=depth_m.shape[1], rng=rng, coc_model=settings.coc_model,
-                         coc_to_sigma=settings.coc_to_sigma, psf=settings.psf)
-    distances = make_focus_policy(settings.focus).draw(depth_m, rng)
-    camera = preset.adapt(camera, depth_m, focus_m=distances)
-    return camera.with_focus(float(distances[0]))
-
-
-def margin_px(camera, depth_m: np.ndarray) -> int:
-    """``ceil(3 sigma_max)``: how far (pixels) any PSF of this camera reaches on this frame.
-
-    sigma is monotonic in depth on each side of the focus plane, so its largest value over
-    the valid depths is at the nearest or the farthest one.
-    """
-    from defocuskit.blur import SIGMA_MAX_PX
-    from defocuskit.blur._common import kernel_radius
-
-    d = depth_m[np.isfinite(depth_m) & (depth_m > 0)]
-    if d.size == 0:
-        return 0
-    s = np.asarray(camera.sigma_px(np.array([d.min(), d.max()], np.float64)))
-    s = s[np.isfinite(s)]
-    return kernel_radius(min(float(s.max()), SIGMA_MAX_PX)) if s.size else 0
-
-
-def _fill_depth(depth: np.ndarray, fallback_m: float) -> np.ndarray:
-    from defocuskit.synth import fill_invalid_depth
-
-    valid = np.isfinite(depth) & (depth > 0)
-    if valid.all():
-        return depth
-    if not valid.any():
-        return np.full_like(depth, fallback_m)
-    return fill_invalid_depth(np.where(valid, depth, np.nan).astype(depth.dtype))
-
-
-def render_window(aif: np.ndarray, depth_m: np.ndarray, camera, window, settings:
-                  RenderSettings, *, noise_seed: int = 0, threads: int | None = 1
-                  ) -> dict[str, np.ndarray]:
-    """Render the crop ``window = (top, left, height, width)`` of a frame.
-
-    The window is grown by :func:`margin_px` on each side (clamped to the frame), rendered
-    with :func:`defocuskit.render`, and cut back.
-
-    Parameters
-    ----------
-    aif : (H, W, 3) uint8 ndarray
-    depth_m : (H, W) float32 ndarray, metres, NaN = invalid
-    camera : defocuskit.Camera
-        Focused (its ``focus_distance`` is the focus).
-    window : (int, int, int, int)
-    settings : RenderSettings
-    noise_seed : int
-        Seed of the sensor noise, if the settings have noise.
-
-    Returns
-    -------
-    dict
-        ``defocused`` (h, w, 3) uint8, ``sigma`` (h, w) float32 pixels (NaN where the depth
-        is invalid) and ``margin`` (the margin used, pixels).
-    """
-    from defocuskit.blur import render
-
-    top, left, h, w = (int(v) for v in window)
-    H, W = depth_m.shape
-    m = margin_px(camera, depth_m)
-    y0, x0 = max(top - m, 0), max(left - m, 0)
-    y1, x1 = min(top + h + m, H), min(left + w + m, W)
-    d = depth_m[y0:y1, x0:x1]
-    render_depth = _fill_depth(d, camera.focus_distance)
-    sigma = np.asarray(camera.sigma_px(render_depth), dtype=np.float32)
-    out = render(np.ascontiguousarray(aif[y0:y1, x0:x1]), sigma, mode=settings.mode,
-                 psf=settings.psf, depth=render_depth, linear_light=settings.linear_light,
-                 noise=settings.noise, seed=noise_seed, threads=threads,
-                 focus_distance=camera.focus_distance)
-    inner = (slice(top - y0, top - y0 + h), slice(left - x0, left - x0 + w))
-    sigma = np.where(np.isfinite(d) & (d > 0), sigma, np.float32(np.nan))[inner]
-    return {"defocused": out[inner], "sigma": np.ascontiguousarray(sigma), "margin": m}
+    stored = {"camera": stored_camera, "focus": attrs.get("focus_policy"),
+              "mode": engine if engine in RENDER_MODES else None, "psf": attrs.get("psf")}
+    given = {"camera": camera, "focus": focus, "mode": mode, "psf": psf}
+    missing = [opt for opt, k in (("--camera PRESET", "camera"), ("--focus POLICY", "focus"))
+               if not (given[k] or stored[k])]
+    if missing:
+        raise ConfigError(f"on-the-fly: dataset {data} (engine mode {engine!r}) records no "
+                          f"camera preset or focus policy to render with; give "
+                          f"{' and '.join(missing)} (see `defocuskit cameras`; focus e.g. "
+                          "histogram)")
+    if mode is not None and mode not in RENDER_MODES:
+        raise ConfigError(f"render_mode: expected one of {list(RENDER_MODES)}, got {mode!r}")
+    values = {k: given[k] or stored[k] for k in given}
+    given_by = {k: "user" if given[k] else "dataset" for k in given if values[k]}
+    same_camera = values["camera"] == stored_camera
+    if same_camera:
+        given_by.update(coc_model="dataset", coc_to_sigma="dataset")
+    settings = RenderSettings(
+        camera=values["camera"], focus=values["focus"], mode=values["mode"],
+        psf=values["psf"] or "gaussian",
+        coc_model=synth_cfg.get("coc_model") if same_camera else None,
+        coc_to_sigma=synth_cfg.get("coc_to_sigma") if same_camera else None,
+        linear_light=bool(synth_cfg.get("linear_light", False)),
+        noise=synth_cfg.get("noise"), given_by=given_by)
+    if settings.stack_size:
+        raise ConfigError(f"on-the-fly: focus policy {settings.focus!r} gives a focal stack; "
+                          "the loader renders one image per sample: give --focus fixed:M, "
+                          "uniform, histogram or syndof")
+    return settings
 
 
 def warm_up(settings: RenderSettings) -> None:
     """Compile (or load from Numba's cache) the kernels of ``settings`` in this process, so
     forked DataLoader workers inherit them instead of each loading them."""
-    from defocuskit.blur import render
-
-    img = np.zeros((8, 8, 3), np.uint8)
-    render(img, np.ones((8, 8), np.float32), mode=settings.mode, psf=settings.psf,
-           depth=np.ones((8, 8), np.float32), focus_distance=1.0, threads=1)
+    _warm_up(settings, threads=1)
 
 
 class OnTheFlyDataset(DefocusDataset):
@@ -253,13 +142,10 @@ class OnTheFlyDataset(DefocusDataset):
         self.settings, self.fixed = settings, bool(fixed)
         self.render_seed, self.render_stream = int(render_seed), int(render_stream)
         self._split_key = zlib.crc32(str(split).encode("utf-8"))
-        from defocuskit.presets import get_preset
-
-        made = get_preset(settings.camera).make(image_width=self.image_shape[1],
-                                                rng=np.random.default_rng(0),
-                                                coc_model=settings.coc_model,
-                                                coc_to_sigma=settings.coc_to_sigma,
-                                                psf=settings.psf)
+        made = settings.preset.make(image_width=self.image_shape[1],
+                                    rng=np.random.default_rng(0),
+                                    coc_model=settings.coc_model,
+                                    coc_to_sigma=settings.coc_to_sigma, psf=settings.psf)
         self.coc_model = made.coc_model  # for the consistency term
         self.coc_offset_px = float(made.coc_offset_px)
 
@@ -284,9 +170,14 @@ class OnTheFlyDataset(DefocusDataset):
             top, left = self._window(self._aug_rng(i))
             window, cropped = (top, left, self.crop, self.crop), True
         rng = self.render_rng(i)
-        camera = draw_camera(depth, self.settings, rng)
+        try:
+            camera = draw_camera(depth, self.settings, rng)
+        except SourceError as exc:  # no valid depth
+            raise SourceError(f"on-the-fly: {self.path} split {self.split!r} sample {i}: "
+                              f"{exc}") from None
         noise_seed = int(rng.integers(2**31 - 1))
-        r = render_window(aif, depth, camera, window, self.settings, noise_seed=noise_seed)
+        r = render_sample(aif, depth, camera, self.settings, window=window, seed=noise_seed,
+                          threads=1)
         top, left, ch, cw = window
         cut = (slice(top, top + ch), slice(left, left + cw))
         data = {"defocused": r["defocused"]}
@@ -312,11 +203,11 @@ def render_levels(render_mode: str | None) -> dict | None:
     """
     if render_mode != "layered":
         return None
-    from defocuskit.blur.layered import level_rule
+    from defocuskit.blur.layered import level_rule  # loads Numba
 
     return level_rule()
 
 
 def settings_dict(settings: RenderSettings) -> dict:
     """Plain-JSON form (for logs and reports)."""
-    return dataclasses.asdict(settings)
+    return settings.to_dict()

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from defocuskit.preview import DEPTH_CMAP, INVALID_RGB
+from defocuskit.dataset.preview import DEPTH_CMAP, INVALID_RGB
 
 __all__ = ["plot_loss_curves", "plot_val_panel", "loss_curves_figure", "val_panel_figure",
            "depth_colormap", "colormap_with_scale_bar",
@@ -130,7 +130,7 @@ def plot_loss_curves(history: list[dict], path, *, monitor: str | None = None) -
 def depth_colormap(depth: np.ndarray, *, vmin=None, vmax=None,
                    cmap=DEPTH_CMAP) -> np.ndarray:
     """(H, W) float metres -> (H, W, 3) uint8 RGB; NaN / invalid pixels are
-    :data:`~defocuskit.preview.INVALID_RGB` (mid grey, as in ``defocuskit preview``)."""
+    :data:`~defocuskit.dataset.preview.INVALID_RGB` (mid grey, as in ``defocuskit preview``)."""
     import matplotlib
 
     d = np.asarray(depth, dtype=np.float64)

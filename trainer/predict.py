@@ -43,7 +43,7 @@ import numpy as np
 import torch
 
 from defocuskit.errors import ConfigError, SourceError
-from defocuskit.sources._io import read_rgb_float
+from defocuskit.sources import read_rgb_float
 from trainer.checkpoint import build_model, load_checkpoint
 from trainer.data import crop_to, pad_to_multiple
 from trainer.evaluate import resolve_device

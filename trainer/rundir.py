@@ -29,8 +29,8 @@ import os
 import shutil
 from pathlib import Path
 
+from defocuskit.dataset.output import is_defocuskit_attrs
 from defocuskit.errors import ConfigError
-from defocuskit.output import is_defocuskit_attrs
 
 __all__ = ["RUN_FILES", "RUN_FOLDERS", "RUN_RECORD", "earlier_run_files", "check_run_dir",
            "clear_earlier_run", "record_run_files", "unproven_files"]

@@ -1,4 +1,4 @@
-"""The thin-lens blur of :class:`defocuskit.optics.Camera` in torch, differentiable in depth.
+"""The thin-lens blur of :class:`defocuskit.camera.optics.Camera` in torch, differentiable in depth.
 
 For an object at distance ``x`` (metres) seen by a lens of focal length ``f`` and f-number
 ``N`` (aperture ``D = f / N``) focused at ``S``, the circle of confusion on the sensor is
@@ -22,9 +22,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from defocuskit.camera.optics import COC_MODELS
+from defocuskit.dataset.store import PER_SAMPLE_SCALARS
 from defocuskit.errors import ConfigError
-from defocuskit.optics import COC_MODELS
-from defocuskit.store import PER_SAMPLE_SCALARS
 
 __all__ = ["sigma_px_from_depth", "CAMERA_KEYS", "MIN_DEPTH_M"]
 

@@ -36,6 +36,7 @@ from defocuskit.blur._common import (
     RenderInputError,
     check_image,
     check_sigma,
+    kernel_radius,
     linear_to_srgb,
     srgb_to_linear,
 )
@@ -46,7 +47,8 @@ from defocuskit.blur.noise import SensorNoise, add_sensor_noise
 from defocuskit.blur.psf import PSFS
 from defocuskit.blur.scatter import blur_scatter
 
-__all__ = ["MODES", "PSFS", "SIGMA_MAX_PX", "RenderInputError", "SensorNoise", "render"]
+__all__ = ["MODES", "PSFS", "SIGMA_MAX_PX", "RenderInputError", "SensorNoise", "check_sigma",
+           "kernel_radius", "render"]
 
 MODES = ("gather", "scatter", "layered")
 # the per-pixel modes, by (mode, psf); layered takes the psf as an argument
@@ -56,7 +58,8 @@ _PER_PIXEL = {("gather", "gaussian"): blur_gather, ("scatter", "gaussian"): blur
 
 def render(aif, sigma_px, *, mode: str = "layered", psf: str = "gaussian", depth=None,
            linear_light: bool = False, noise=None, seed=None, threads: int | None = None,
-           focus_distance: float | None = None) -> np.ndarray:
+           focus_distance: float | None = None, frame_levels=None,
+           frame_origin: tuple[int, int] = (0, 0)) -> np.ndarray:
     """Render a defocused image.
 
     Parameters
@@ -87,6 +90,10 @@ def render(aif, sigma_px, *, mode: str = "layered", psf: str = "gaussian", depth
         (``numba.get_num_threads()``, 1 in a joblib worker that limits it).
     focus_distance : float, optional
         Focus distance in metres for ``layered``; estimated from sigma and depth if omitted.
+    frame_levels : defocuskit.blur.layered.FrameLevels, optional
+        ``layered`` only, when ``aif`` is a window of a larger frame whose top-left corner
+        is at ``frame_origin`` (row, column) in it: the whole frame's sigma levels and
+        level boxes, so that the window is layered as the frame is; default: its own.
 
     Returns
     -------
@@ -127,7 +134,8 @@ def render(aif, sigma_px, *, mode: str = "layered", psf: str = "gaussian", depth
         x = srgb_to_linear(x)
     if mode == "layered":
         y = blur_layered(x, sig, depth, focus_distance=focus_distance, psf=psf,
-                         threads=threads)
+                         threads=threads, frame_levels=frame_levels,
+                         frame_origin=frame_origin)
     else:
         y = _PER_PIXEL[mode, psf](x, sig, threads=threads)
     if noise is not None:

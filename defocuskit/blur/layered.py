@@ -41,25 +41,25 @@ from defocuskit.blur._layered_kernels import (
     composite_over,
     extract_layer,
     fill_hidden,
-    level_boxes,
     needed_groups,
     unpremultiply,
+)
+from defocuskit.blur.levels import (
+    MAX_LEVEL_REL_STEP,
+    MAX_LEVEL_STEP_PX,
+    FrameLevels,
+    assign_levels,
+    level_boxes_of,
+    level_rule,
+    sigma_levels,
+    signed_sigma,
+    window_reach,
 )
 from defocuskit.blur.psf import disc_kernel, support_radius
 
 __all__ = ["MAX_LEVEL_REL_STEP", "MAX_LEVEL_STEP_PX", "blur_layered", "estimate_focus_depth",
-           "level_rule", "sigma_levels"]
+           "FrameLevels", "level_rule", "sigma_levels", "window_reach"]
 
-MAX_LEVEL_STEP_PX = 0.5
-# Relative level step: beyond 1.25 px of sigma, neighbouring levels are up to 40 % of the
-# level apart, the relative step that 0.5 px already is at 1.25 px. Chosen with
-# benchmarks/layered_levels.py (docs/camera_model.md, "Layered: level spacing"):
-# against uniform 0.5 px steps, on the real Middlebury depth at sigma max 8 17 levels
-# instead of 33, 1.6x faster and closer to gather (mean 2.40/255 against 3.17: fewer cuts
-# through continuous surfaces); on a plane through focus 1.75 against 1.90; on a plane
-# far from focus (sigma 2.8-6 px) 0.99 against 0.61 (coarser quantisation). 0 gives
-# uniform 0.5 px steps.
-MAX_LEVEL_REL_STEP = 0.4
 # Gaussian levels with a support radius up to this use cv2.GaussianBlur, longer ones the
 # engine's separable kernel; both compute the same truncated normalised kernel. On a dense
 # 640x480 RGBA frame, one thread, the engine's kernel took 6.7 ms at r = 24 against
@@ -78,38 +78,6 @@ def estimate_focus_depth(sigma: np.ndarray, depth: np.ndarray) -> float:
     smin = s.min()
     near_min = s <= smin + 0.02 * (s.max() - smin) + 1e-6
     return float(np.median(depth[valid][near_min]))
-
-
-def level_rule() -> dict:
-    """The default level spacing, as datasets record it (``max_step_px``, ``rel_step``)."""
-    return {"max_step_px": MAX_LEVEL_STEP_PX, "rel_step": MAX_LEVEL_REL_STEP}
-
-
-def sigma_levels(lo: float, hi: float, *, max_step: float = MAX_LEVEL_STEP_PX,
-                 rel_step: float = MAX_LEVEL_REL_STEP) -> np.ndarray:
-    """Levels from ``lo <= 0`` to ``hi >= 0`` (pixels, signed), 0 included.
-
-    Steps are at most ``max(max_step, rel_step |level|)``: ``max_step`` near focus,
-    relatively spaced far from it; ``rel_step = 0``: uniform steps of at most ``max_step``
-    (``benchmarks/layered_levels.py`` measures both).
-    """
-    if rel_step > 0:
-        neg = -_relative_side(-lo, max_step, rel_step)[::-1] if lo < 0 else np.zeros(1)
-        pos = _relative_side(hi, max_step, rel_step) if hi > 0 else np.zeros(1)
-        return np.concatenate([neg[:-1], pos]).astype(np.float64)
-    neg = np.linspace(lo, 0.0, max(2, math.ceil(-lo / max_step) + 1)) if lo < 0 else np.zeros(1)
-    pos = np.linspace(0.0, hi, max(2, math.ceil(hi / max_step) + 1)) if hi > 0 else np.zeros(1)
-    return np.concatenate([neg[:-1], pos]).astype(np.float64)
-
-
-def _relative_side(ext: float, max_step: float, rel_step: float) -> np.ndarray:
-    """``0 .. ext`` in steps ``max(max_step, rel_step level)``: taken greedily until they
-    reach ``ext``, then all scaled by ``ext / last`` (<= 1, so every step still obeys the
-    rule) so that the last level is ``ext`` itself."""
-    pts = [0.0]
-    while pts[-1] < ext:
-        pts.append(pts[-1] + max(max_step, rel_step * pts[-1]))
-    return np.asarray(pts) * (ext / pts[-1])
 
 
 def gaussian_weights(sigma: float, r: int) -> np.ndarray:
@@ -229,6 +197,23 @@ def _hidden_fill(scratch: _Scratch, acc_flat: np.ndarray, box: tuple, sigma: flo
     return scratch.box(3, h, w), needed_out
 
 
+def _fill_uncovered(scratch: _Scratch, acc_flat: np.ndarray, box: np.ndarray, sigma: float,
+                    psf: str) -> None:
+    """A blurred layer in front of the focus plane uncovers what it hid: fill that with a
+    normalised blur of what lies behind (premultiplied, so no darkening), on the layer's
+    bounding ``box`` (y min, y max, x min, x max) grown by the support r (its reflect-101
+    border mirrors the background itself); scratch buffer 0 (the extracted layer) is free
+    once the layer is blurred."""
+    H, W = scratch.shape
+    r = support_radius(sigma, psf)
+    fy0, fy1 = max(box[0] - r, 0), min(box[1] + r + 1, H)
+    fx0, fx1 = max(box[2] - r, 0), min(box[3] + r + 1, W)
+    fill = _hidden_fill(scratch, acc_flat, (fy0, fy1, fx0, fx1), sigma, psf)
+    if fill is not None:
+        acc = acc_flat[:H * W * 4].reshape(H, W, 4)
+        fill_hidden(acc, fill[0], fy0, fx0, fill[1])
+
+
 class _Slabs:
     """The experimental slab compositing of ``blur_layered(slab_px=...)``: the layers of
     one slab are summed (premultiplied colour and coverage), and a finished slab is laid
@@ -259,11 +244,27 @@ class _Slabs:
         self.sum[...] = 0.0
 
 
+def _plan(sigma, depth, focus_distance, max_step, rel_step, frame, origin):
+    """``(levels, j, frac, ext)``: the levels, each pixel's two levels and weight, and each
+    level's bounding box (the whole frame's, cut to this window, when ``frame`` is given)."""
+    H, W = sigma.shape
+    d = np.asarray(depth, dtype=np.float64)
+    if focus_distance is None:
+        focus_distance = estimate_focus_depth(sigma, d)
+    signed = signed_sigma(sigma, d, focus_distance)
+    levels, j, frac = assign_levels(signed, None if frame is None else frame.levels,
+                                    max_step, rel_step)
+    ext = level_boxes_of(j, levels.size) if frame is None else frame.window(*origin, H, W)
+    return levels, j, frac, ext
+
+
 def blur_layered(img: np.ndarray, sigma: np.ndarray, depth: np.ndarray, *,
                  focus_distance: float | None = None,
                  max_step: float = MAX_LEVEL_STEP_PX, psf: str = "gaussian",
                  threads: int | None = None, slab_px: float | None = None,
-                 rel_step: float = MAX_LEVEL_REL_STEP) -> np.ndarray:
+                 rel_step: float = MAX_LEVEL_REL_STEP,
+                 frame_levels: FrameLevels | None = None,
+                 frame_origin: tuple[int, int] = (0, 0)) -> np.ndarray:
     """Occlusion-aware layered defocus.
 
     Parameters
@@ -285,38 +286,29 @@ def blur_layered(img: np.ndarray, sigma: np.ndarray, depth: np.ndarray, *,
         Threads of the engine's Gaussian passes (default: Numba's thread count); OpenCV,
         used for short supports and the disc, keeps its own thread setting.
     slab_px : float, optional
-        Experimental, not used by synth: group the levels into slabs ``slab_px`` pixels of
-        signed sigma wide (boundaries at multiples of it); the layers of one slab are
-        summed and only whole slabs are composited "over" each other, so a continuous
-        surface is cut only at slab boundaries (``docs/camera_model.md``, "Layered: level
-        spacing and continuous surfaces"). None (the default): every level is composited.
+        Experimental, not used by synth: composite slabs of levels ``slab_px`` pixels of
+        signed sigma wide, each the sum of its layers (``docs/camera_model.md``, "Layered:
+        level spacing and continuous surfaces"); None (the default): every level.
     rel_step : float
         Level steps up to ``max(max_step, rel_step |level|)`` (:func:`sigma_levels`;
         default :data:`MAX_LEVEL_REL_STEP`); 0: uniform steps <= ``max_step``.
+    frame_levels : FrameLevels, optional
+        When ``img`` is a window of a larger frame: the frame's levels and level boxes
+        (:meth:`FrameLevels.of` the whole frame), and ``frame_origin`` the window's (top,
+        left) in it; default: this image's own.
 
     Returns
     -------
     (H, W, 3) float32 ndarray
     """
     H, W = sigma.shape
-    d = np.asarray(depth, dtype=np.float64)
-    if focus_distance is None:
-        focus_distance = estimate_focus_depth(sigma, d)
-    front = np.isfinite(d) & (d > 0) & (d < focus_distance)
-    signed = np.where(front, -sigma, sigma).astype(np.float64)
-    levels = sigma_levels(float(signed.min()), float(signed.max()), max_step=max_step,
-                          rel_step=rel_step)
-    pos = np.interp(signed, levels, np.arange(levels.size, dtype=np.float64))
-    j = np.minimum(np.floor(pos).astype(np.int64), levels.size - 1)
     img = np.ascontiguousarray(img, dtype=np.float32)
-    frac = (pos - j).astype(np.float32)
+    levels, j, frac, ext = _plan(sigma, depth, focus_distance, max_step, rel_step,
+                                 frame_levels, frame_origin)
+    nlev = levels.size
     # BLUR_LANES floats of slack: the hidden-background fill's blur reads past a row's end
     acc_flat = aligned_zeros((H * W * 4 + BLUR_LANES,))
     acc = acc_flat[:H * W * 4].reshape(H, W, 4)
-    # bounding box of every level's pixels (a pixel feeds levels j and j + 1)
-    nlev = levels.size
-    ext = np.empty((4, nlev + 1), np.int64)
-    level_boxes(np.ascontiguousarray(j), nlev, ext)
     r_max = max(support_radius(abs(float(v)), psf) for v in levels)
     scratch = _Scratch(H, W, r_max, thread_count(threads))
     slabs = None if slab_px is None else _Slabs(acc, slab_px)
@@ -335,16 +327,8 @@ def blur_layered(img: np.ndarray, sigma: np.ndarray, depth: np.ndarray, *,
         rgba = scratch.box(0, y1 - y0, x1 - x0)
         extract_layer(img, j, frac, k, y0, x0, rgba)
         layer, nonzero = _blur(scratch, y1 - y0, x1 - x0, s, psf, 1)
-        # a blurred layer in front of the focus plane uncovers what it hid: fill that with a
-        # normalised blur of what lies behind (premultiplied, so no darkening), on the box
-        # grown by the support r (its reflect-101 border mirrors the background itself);
-        # buffer 0 (the extracted layer) is free once the layer is blurred
         if r > 0 and levels[k] < 0:
-            fy0, fy1 = max(ext[0, k] - r, 0), min(ext[1, k] + r + 1, H)
-            fx0, fx1 = max(ext[2, k] - r, 0), min(ext[3, k] + r + 1, W)
-            fill = _hidden_fill(scratch, acc_flat, (fy0, fy1, fx0, fx1), s, psf)
-            if fill is not None:
-                fill_hidden(acc, fill[0], fy0, fx0, fill[1])
+            _fill_uncovered(scratch, acc_flat, ext[:, k], s, psf)
         if slabs is None:
             composite_over(acc, layer, y0, x0, nonzero)
         else:

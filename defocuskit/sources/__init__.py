@@ -9,10 +9,11 @@ from __future__ import annotations
 import importlib
 
 from defocuskit.errors import SourceError
+from defocuskit.sources._io import read_rgb_float
 from defocuskit.sources.base import Sample, Source, file_identity
 
-__all__ = ["Sample", "Source", "file_identity", "get_source", "list_sources", "SOURCES",
-           "NO_INPUT_SOURCES"]
+__all__ = ["Sample", "Source", "file_identity", "get_source", "list_sources", "read_rgb_float",
+           "SOURCES", "NO_INPUT_SOURCES"]
 
 # name -> "module:Class"; modules are imported on use so that h5py/scipy/skimage load lazily.
 SOURCES: dict[str, str] = {

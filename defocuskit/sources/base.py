@@ -120,7 +120,7 @@ def file_identity(path: str | os.PathLike, *, hash_bytes: int = 1 << 24, exclude
     ``full``, ``full_sha256`` too: every byte of every file (``--strict-resume``).
 
     ``exclude``: ``(real path, name prefix)`` pairs of an output inside the input folder
-    (see :func:`defocuskit.output.sibling_names`); it and its hidden siblings are left out.
+    (see :func:`defocuskit.dataset.output.sibling_names`); it and its hidden siblings are left out.
     """
     p = Path(path)
     h, sample = hashlib.sha256(), hashlib.sha256()

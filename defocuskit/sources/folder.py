@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from defocuskit.errors import ConfigError, SourceError
-from defocuskit.prepare import check_depth_units
+from defocuskit.pipeline.prepare import check_depth_units
 from defocuskit.sources._io import (
     IMAGE_EXTS,
     files_by_stem,

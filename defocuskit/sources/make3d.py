@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from defocuskit.errors import ConfigError, SourceError
-from defocuskit.prepare import check_depth_units, resize_depth_nearest, resize_image
+from defocuskit.pipeline.prepare import check_depth_units, resize_depth_nearest, resize_image
 from defocuskit.sources._io import (
     files_by_stem,
     find_child_dir,

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from defocuskit.errors import ConfigError, SourceError
-from defocuskit.prepare import check_depth_units
+from defocuskit.pipeline.prepare import check_depth_units
 from defocuskit.sources._io import LazyH5, load_mat_v5, mat_version
 from defocuskit.sources.base import Sample, Source, file_identity
 

@@ -1,6 +1,6 @@
 """`defocuskit inspect --verify`: read every stored byte and report what cannot be trusted.
 
-First, for a dataset with a manifest (:mod:`defocuskit.manifest`), every file is compared
+First, for a dataset with a manifest (:mod:`defocuskit.dataset.manifest`), every file is compared
 with it: size and BLAKE2b hash of the whole file, so an emptied, truncated, extended,
 swapped or replaced shard file and edited metadata are found even where every chunk still
 passes its own checksum. Then, for each split and array, every shard marked done must have its file
@@ -16,9 +16,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from defocuskit.dataset.manifest import MANIFEST_NAME, check_files, read_manifest
+from defocuskit.dataset.store import open_dataset, shard_ranges
 from defocuskit.errors import DataError
-from defocuskit.manifest import MANIFEST_NAME, check_files, read_manifest
-from defocuskit.store import open_dataset, shard_ranges
 
 __all__ = ["Problem", "verify_dataset", "format_problems", "NO_MANIFEST"]
 

@@ -4,11 +4,11 @@ A *camera table* (:class:`CameraTable`; a ``[camera]`` table in a config file, o
 ``KEY=VALUE`` items of ``--camera``) describes a camera by its parameters (focal length,
 f-number or aperture, pixel pitch or sensor width, CoC model, sigma rule, default focus
 policy and render mode), optionally as single-field overrides of a named preset
-(:mod:`defocuskit.presets`). :func:`camera_table` checks one against the physical ranges
+(:mod:`defocuskit.camera.named`). :func:`camera_table` checks one against the physical ranges
 (:data:`CAMERA_RANGES`) and returns its canonical form, :func:`camera_text` writes it as
-the one-line form that :func:`~defocuskit.presets.get_preset` reads back (the name a
+the one-line form that :func:`~defocuskit.camera.presets.get_preset` reads back (the name a
 dataset records for its camera), and :func:`custom_preset` turns it into a
-:class:`~defocuskit.presets.CameraPreset`. :data:`TABLE_KEYS` are the keys a table
+:class:`~defocuskit.camera.named.CameraPreset`. :data:`TABLE_KEYS` are the keys a table
 accepts, in canonical order.
 """
 
@@ -21,9 +21,10 @@ from typing import Any, Literal
 
 import numpy as np
 
+from defocuskit.camera.focus import make_focus_policy
+from defocuskit.camera.named import CameraPreset, get_preset_by_name, list_presets
+from defocuskit.camera.optics import Camera
 from defocuskit.errors import ConfigError
-from defocuskit.optics import Camera
-from defocuskit.presets import CameraPreset, get_preset_by_name, list_presets
 from defocuskit.typed import check_fields, parse_cli_value
 
 __all__ = ["CAMERA_RANGES", "CUSTOM_SOURCE", "TABLE_KEYS", "CameraTable", "camera_table",
@@ -65,7 +66,7 @@ class CameraTable:
         sensor width (mm); ranges in :data:`CAMERA_RANGES` (an aperture must give an
         f-number in range).
     coc_model : {"exact", "paper"}
-        CoC formula (:class:`~defocuskit.optics.Camera`); default ``exact``.
+        CoC formula (:class:`~defocuskit.camera.optics.Camera`); default ``exact``.
     coc_to_sigma, coc_offset_px, coc_step_px : float
         The sigma rule ``sigma = K * max(round(CoC, step) - offset, 0)``; defaults 0.25, 0, 0
         (sigma = CoC / 4). With a preset each replaces only its own part of the rule.
@@ -185,8 +186,6 @@ def camera_table(spec: Any, where: str = "camera") -> str | dict[str, Any]:
         raise ConfigError(f"{where}: a camera without a preset needs focal_mm; got keys "
                           f"{sorted(table)}")
     if "focus" in table:
-        from defocuskit.focus import make_focus_policy
-
         try:
             make_focus_policy(table["focus"])
         except ConfigError as exc:

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
+from defocuskit.dataset.store import open_dataset
+from defocuskit.dataset.summary import stat_indices
 from defocuskit.errors import ConfigError, DataError
-from defocuskit.store import open_dataset
-from defocuskit.summary import stat_indices
 
 __all__ = ["check_png_output", "preview_dataset", "preview_figure", "render_note", "DEPTH_CMAP",
            "INVALID_RGB", "cmap_with_invalid"]
@@ -37,7 +37,7 @@ def cmap_with_invalid(name: str = DEPTH_CMAP):
 
 
 def _camera_for(sp, i: int, coc_model: str, k: int = 0):
-    from defocuskit.optics import Camera
+    from defocuskit.camera.optics import Camera
 
     def val(name):
         return float(np.asarray(sp.array(name)[i], dtype=np.float64).ravel()[k])
@@ -283,14 +283,14 @@ def _summary_row(row, ds, sp, idx, slices, depth_all, sigma_all) -> None:
 
 def _camera_name(attrs: dict) -> str:
     """The camera of a dataset in one line: the recorded ``camera.preset`` (a preset's name,
-    or a custom camera's text, :func:`~defocuskit.camera_table.camera_text`), else the
+    or a custom camera's text, :func:`~defocuskit.camera.table.camera_text`), else the
     config's camera written as that text."""
     recorded = (attrs.get("camera") or {}).get("preset")
     if isinstance(recorded, str):
         return recorded
     camera = (attrs.get("config") or {}).get("camera")
     if isinstance(camera, dict):
-        from defocuskit.camera_table import camera_text
+        from defocuskit.camera.table import camera_text
 
         try:
             return camera_text(camera)

@@ -29,7 +29,7 @@ is missing reads, in Zarr, as fill values: :meth:`SplitReader.read` checks that 
 file of every sample it reads exists and is not empty, so fill values are never taken
 for data.
 
-A completed dataset carries a manifest (:mod:`defocuskit.manifest`): every file's size and
+A completed dataset carries a manifest (:mod:`defocuskit.dataset.manifest`): every file's size and
 checksum. :func:`open_dataset` compares the metadata files and the shard files' sizes with
 it (no data read), so a truncated, emptied, extended or missing file, or edited metadata,
 is refused before anything is read.
@@ -49,8 +49,8 @@ import zarr
 from zarr.codecs import BloscCodec, Crc32cCodec
 from zarr.core.sync import sync
 
+from defocuskit.dataset.manifest import VERIFY_ADVICE, check_files, read_manifest, write_manifest
 from defocuskit.errors import DataError, SchemaError
-from defocuskit.manifest import VERIFY_ADVICE, check_files, read_manifest, write_manifest
 
 __all__ = [
     "SCHEMA_VERSION", "SplitSpec", "PER_SAMPLE_SCALARS", "create_dataset", "write_shard",
@@ -134,7 +134,7 @@ def create_dataset(path, splits: Mapping[str, SplitSpec], *, attrs: dict, shard_
 
     The root is marked ``complete = False`` until :func:`mark_complete`. Nothing existing
     is ever deleted: ``path`` must not hold a Zarr group yet (``FileExistsError``
-    otherwise; :mod:`defocuskit.output` decides where it is safe to write). The root
+    otherwise; :mod:`defocuskit.dataset.output` decides where it is safe to write). The root
     attributes, including ``producer = "defocuskit"`` by which a dataset is recognised,
     are written together with the group itself.
     """
@@ -214,7 +214,7 @@ def done_shards(path, split: str, storage_options: dict | None = None) -> np.nda
 def mark_complete(path, *, extra_attrs: dict | None = None,
                   storage_options: dict | None = None) -> None:
     """Check every shard is done, set ``complete = True``, consolidate the metadata and
-    write the manifest (:func:`defocuskit.manifest.write_manifest`).
+    write the manifest (:func:`defocuskit.dataset.manifest.write_manifest`).
 
     A dataset that already has a manifest (a resumed run of a complete dataset) must still
     match it in its shard files' sizes: damage is never sealed into a new manifest.

@@ -15,18 +15,14 @@ from typing import Any
 
 import numpy as np
 
-from defocuskit.config import SynthConfig
+from defocuskit.camera.focus import sample_rng
+from defocuskit.dataset.output import is_remote, sibling_names
+from defocuskit.dataset.store import SplitSpec
 from defocuskit.errors import ConfigError, DefocusKitError, SourceError
-from defocuskit.output import is_remote, sibling_names
-from defocuskit.shard import (
-    SCENE_ONLY,
-    fill_invalid_depth,
-    prepare_sample,
-    sample_cameras,
-    stack_size,
-)
+from defocuskit.pipeline.config import SynthConfig
+from defocuskit.pipeline.shard import prepare_sample
+from defocuskit.recipe import SCENE_ONLY, RenderSettings, draw_cameras, fill_invalid_depth
 from defocuskit.sources import Sample, Source
-from defocuskit.store import SplitSpec
 
 __all__ = ["check_cameras", "check_frame_sizes", "first_readable_sample", "plan_splits",
            "input_identity", "check_input_unchanged"]
@@ -49,7 +45,8 @@ def check_frame_sizes(source: Source, cfg: SynthConfig) -> None:
                   strict=cfg.on_error != "skip")
 
 
-def plan_splits(source: Source, cfg: SynthConfig) -> dict[str, SplitSpec]:
+def plan_splits(source: Source, cfg: SynthConfig,
+                settings: RenderSettings) -> dict[str, SplitSpec]:
     """What each split of the new dataset holds: its sample ids, frame size (from its first
     readable sample) and arrays (focal stack, sigma, defocused: by the mode and whether the
     source brings real defocused images). An unknown split is a ConfigError, a source
@@ -65,7 +62,7 @@ def plan_splits(source: Source, cfg: SynthConfig) -> dict[str, SplitSpec]:
             continue
         first = first_readable_sample(source, split, len(ids), cfg)
         h, w = first.aif.shape[:2]
-        k = stack_size(cfg)
+        k = settings.stack_size
         real = first.defocused is not None
         scene = cfg.mode == SCENE_ONLY
         specs[split] = SplitSpec(n=len(ids), height=h, width=w, sample_ids=tuple(ids),
@@ -92,7 +89,7 @@ def first_readable_sample(source: Source, split: str, n: int, cfg: SynthConfig) 
     raise first_error if first_error is not None else SourceError(f"split {split!r} is empty")
 
 
-def check_cameras(source: Source, cfg: SynthConfig) -> None:
+def check_cameras(source: Source, cfg: SynthConfig, settings: RenderSettings) -> None:
     """Build the cameras of each split's first sample and their sigma maps, as the render
     will, before anything is created: a focus distance that is not beyond the focal
     length (a long lens, a near ``fixed:`` focus) or a sigma map beyond float32 is refused
@@ -103,9 +100,7 @@ def check_cameras(source: Source, cfg: SynthConfig) -> None:
     ConfigError
         One line naming the sample and what is wrong, and that nothing was created.
     """
-    from defocuskit.focus import sample_rng
-
-    if cfg.mode == SCENE_ONLY:
+    if settings.mode == SCENE_ONLY:
         return
     for split in cfg.splits or source.splits():
         if split not in source.splits():  # named by plan_splits
@@ -119,10 +114,14 @@ def check_cameras(source: Source, cfg: SynthConfig) -> None:
         index = ids.index(sample.sample_id)
         where = f"{split}/{sample.sample_id} (index {index})"
         try:
-            cameras = sample_cameras(sample, cfg, sample_rng(cfg.seed, split, index))
+            cameras = draw_cameras(sample.depth, settings, sample_rng(cfg.seed, split, index))
+            depth = fill_invalid_depth(sample.depth)
+        except SourceError as exc:  # no valid depth: skipped later under on_error = skip
+            if cfg.on_error == "skip":
+                continue
+            raise SourceError(f"{where}: {exc}; nothing was created") from None
         except ConfigError as exc:
             raise ConfigError(f"{where}: {exc}; nothing was created") from None
-        depth = fill_invalid_depth(sample.depth)
         for cam in cameras:
             with np.errstate(over="ignore", invalid="ignore"):
                 sigma = np.asarray(cam.sigma_px(depth), dtype=np.float32)

@@ -1,10 +1,10 @@
 """Named camera presets: the published settings of each source, with their sigma rule,
 focus policy and render mode (``defocuskit cameras`` lists them with their citations).
 
-A preset makes a :class:`~defocuskit.optics.Camera` for an image width (``make``), and may
-adapt it per sample (SYNDOF's aperture rule, ``adapt``); :func:`get_preset` looks one up by
-name, or builds the custom camera a parameter table describes (see
-:mod:`defocuskit.camera_table`); :func:`list_presets` lists them.
+A preset makes a :class:`~defocuskit.camera.optics.Camera` for an image width (``make``), and may
+adapt it per sample (SYNDOF's aperture rule, ``adapt``); :func:`get_preset_by_name` looks one
+up by name and :func:`list_presets` lists them. A camera given by name *or* by a parameter
+table is looked up with :func:`defocuskit.camera.presets.get_preset`.
 """
 
 from __future__ import annotations
@@ -15,11 +15,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from defocuskit.camera.optics import Camera
 from defocuskit.errors import ConfigError
-from defocuskit.optics import Camera
 
-__all__ = ["CameraPreset", "FALLBACK_FOCUS", "FALLBACK_MODE", "get_preset",
-           "get_preset_by_name", "list_presets"]
+__all__ = ["CameraPreset", "FALLBACK_FOCUS", "FALLBACK_MODE", "get_preset_by_name",
+           "list_presets"]
 
 SYNDOF_SENSOR_WIDTH_M = 0.036  # SYNDOF converts sensor millimetres to pixels as W / 36 mm
 SYNDOF_FOCAL_LENGTHS_M = (0.050, 0.070, 0.085)
@@ -257,26 +257,6 @@ _PRESETS = {
 def list_presets() -> dict[str, CameraPreset]:
     """All named camera presets, by name."""
     return dict(_PRESETS)
-
-
-def get_preset(spec: str | dict) -> CameraPreset:
-    """The preset called ``spec``, or the custom camera ``spec`` describes.
-
-    ``spec`` is a preset name, a camera table (dict, see
-    :class:`~defocuskit.camera_table.CameraTable`) or its one-line text form
-    (``"focal_mm=50,f_number=2.8,pitch_um=5.6"``, ``"2hded,f_number=4"``; see
-    :func:`~defocuskit.camera_table.camera_table`). An unknown name raises ConfigError
-    listing the known ones; a bad table raises ConfigError naming the key.
-    """
-    if isinstance(spec, str) and spec in _PRESETS:
-        return _PRESETS[spec]
-    # imported here: defocuskit.camera_table builds on this module's presets
-    from defocuskit.camera_table import camera_table, custom_preset
-
-    table = camera_table(spec)
-    if isinstance(table, str):
-        return _PRESETS[table]
-    return custom_preset(table)
 
 
 def get_preset_by_name(name: str) -> CameraPreset:

@@ -30,7 +30,7 @@ removed. Both hidden folders carry a marker file written by the run that made th
 dataset whose swap was cut short, puts back) only folders with that marker, and refuses a
 folder of the same name without it, leaving it untouched.
 
-A lock file beside the output (``.NAME.defocuskit-lock``, see :mod:`defocuskit.lock`)
+A lock file beside the output (``.NAME.defocuskit-lock``, see :mod:`defocuskit.dataset.lock`)
 lets one writer in at a time and keeps writers out while readers (``trainer fit``,
 ``trainer eval``) hold it; the lock never follows a symbolic link and never truncates or
 deletes a file it did not create. Remote stores (``s3://`` and other fsspec URLs) cannot
@@ -48,8 +48,8 @@ import shutil
 import stat
 from pathlib import Path
 
+from defocuskit.dataset.lock import real_path, writer_lock
 from defocuskit.errors import ConfigError, SchemaError
-from defocuskit.lock import real_path, writer_lock
 
 __all__ = ["PRODUCER", "LEFTOVER_MARKER", "is_remote", "local_path", "real_path",
            "probe_output", "writer_lock", "staging_path", "prepare_staging",

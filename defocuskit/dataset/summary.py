@@ -6,9 +6,9 @@ from typing import Any
 
 import numpy as np
 
+from defocuskit.dataset.manifest import VERIFY_ADVICE, check_files, read_manifest
+from defocuskit.dataset.store import open_dataset, shard_ranges
 from defocuskit.errors import DataError
-from defocuskit.manifest import VERIFY_ADVICE, check_files, read_manifest
-from defocuskit.store import open_dataset, shard_ranges
 
 __all__ = ["summarize", "format_summary", "stat_indices"]
 

@@ -11,7 +11,7 @@ and its 1 px offset (``sigma = (CoC - 1) / 4``, a CoC <= 1 px left sharp).
 Invalid depth policy: a depth that is NaN, infinite or <= 0 gives NaN (CoC and sigma); the
 renderer then treats NaN sigma as 0, i.e. the pixel is copied through unblurred.
 
-Named presets reproduce published settings: :mod:`defocuskit.presets`.
+Named presets reproduce published settings: :mod:`defocuskit.camera.presets`.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ Chunk checksums (``crc32c`` inside every chunk) cannot see damage to whole files
 file truncated to zero bytes reads as an absent chunk (fill values), two intact shard
 files swapped both pass their checksums, and an edited ``zarr.json`` (another dtype, a
 shorter shape) changes what every chunk means. The manifest, written when a dataset is
-completed (:func:`write_manifest`, called by :func:`defocuskit.store.mark_complete`, so
+completed (:func:`write_manifest`, called by :func:`defocuskit.dataset.store.mark_complete`, so
 again at the end of every resumed run), lists every file of the dataset with its size
 and the BLAKE2b-128 hash of its whole content, and the sample count of every split. Its
 ``identity`` is a BLAKE2b hash of that list: the dataset's identity, which the trainer

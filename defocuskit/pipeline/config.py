@@ -11,7 +11,7 @@ preset's". :func:`resolve_preset_settings` is the one place that fills them in a
 where each value came from; the content key (compared on resume) holds the resolved values.
 
 ``camera`` is a preset name or a custom camera: a table of its parameters
-(:class:`defocuskit.camera_table.CameraTable`, e.g. ``{"focal_mm": 50, "f_number": 2.8,
+(:class:`defocuskit.camera.table.CameraTable`, e.g. ``{"focal_mm": 50, "f_number": 2.8,
 "pitch_um": 5.6}``) or the same as text (``"focal_mm=50,f_number=2.8,pitch_um=5.6"``).
 Either is checked and stored in one canonical form (a dict; a bare preset name stays a
 string), so the content key compares the camera itself, however it was written.
@@ -25,7 +25,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from defocuskit.camera.focus import make_focus_policy
+from defocuskit.camera.table import camera_table
 from defocuskit.errors import ConfigError
+from defocuskit.recipe import RenderSettings
+from defocuskit.sources import NO_INPUT_SOURCES, SOURCES
 from defocuskit.typed import Range, check_fields, check_ranges
 from defocuskit.typed import load_config_file as _load_config_file
 
@@ -83,10 +87,6 @@ class SynthConfig:
         self.validate()
 
     def validate(self) -> None:
-        from defocuskit.camera_table import camera_table
-        from defocuskit.focus import make_focus_policy
-        from defocuskit.sources import SOURCES
-
         if self.source not in SOURCES:
             raise ConfigError(f"source: unknown source {self.source!r}; known sources: "
                               f"{', '.join(SOURCES)}")
@@ -114,30 +114,37 @@ class SynthConfig:
     def to_dict(self) -> dict[str, Any]:
         return json.loads(json.dumps(dataclasses.asdict(self)))
 
-    def resolved(self) -> SynthConfig:
+    def render_settings(self) -> RenderSettings:
+        """The run's render settings, resolved against the camera preset (the recipe's one
+        fallback chain, :class:`defocuskit.recipe.RenderSettings`)."""
+        return RenderSettings(camera=self.camera, focus=self.focus, mode=self.mode,
+                              psf=self.psf, coc_model=self.coc_model,
+                              coc_to_sigma=self.coc_to_sigma,
+                              linear_light=self.linear_light, noise=self.noise)
+
+    def resolved(self, settings: RenderSettings | None = None) -> SynthConfig:
         """A copy with ``focus``, ``mode`` and ``coc_model`` filled in from the camera preset
-        where they are ``None`` (see :func:`resolve_preset_settings`)."""
-        settings = resolve_preset_settings(self)
-        return dataclasses.replace(self, **{k: settings[k]["value"]
-                                            for k in ("focus", "mode", "coc_model")})
+        where they are ``None`` (``settings``: this config's :meth:`render_settings`)."""
+        settings = settings or self.render_settings()
+        return dataclasses.replace(self, focus=settings.focus, mode=settings.mode,
+                                   coc_model=settings.coc_model)
 
     def content_key(self) -> dict[str, Any]:
         """The part of the config that determines the dataset's content, with the preset's
         defaults resolved (and its sigma rule), so a changed preset default is noticed."""
-        d = self.resolved().to_dict()
+        settings = self.render_settings()
+        d = self.resolved(settings).to_dict()
         for k in (*RUNTIME_KEYS, "output", "storage_options"):
             d.pop(k, None)
-        d["sigma_rule"] = resolve_preset_settings(self)["sigma_rule"]["value"]
+        d["sigma_rule"] = settings.origin["sigma_rule"]["value"]
         if d.get("mode") == "layered":  # its level spacing: a changed default is noticed too
-            from defocuskit.blur.layered import level_rule
+            from defocuskit.blur.layered import level_rule  # loads Numba
 
             d["layered_levels"] = level_rule()
         return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> SynthConfig:
-        from defocuskit.sources import NO_INPUT_SOURCES, SOURCES
-
         if d.get("source") not in (None, "", *SOURCES):
             raise ConfigError(f"source: unknown source {d['source']!r}; known sources: "
                               f"{', '.join(SOURCES)}")
@@ -169,7 +176,8 @@ def _check_output_protocol(output: str) -> None:
 
 
 def resolve_preset_settings(cfg: SynthConfig) -> dict[str, dict[str, Any]]:
-    """The settings a camera preset can supply, as a run uses them, and where each came from.
+    """The settings a camera preset can supply, as a run uses them, and where each came from:
+    :attr:`defocuskit.recipe.RenderSettings.origin` of :meth:`SynthConfig.render_settings`.
 
     Returns
     -------
@@ -178,42 +186,17 @@ def resolve_preset_settings(cfg: SynthConfig) -> dict[str, dict[str, Any]]:
         ``"from"`` is ``"user"`` (given in the config or on the command line), ``"preset"``
         (the camera preset's default, from its source), ``"camera"`` (a key of a custom
         camera's table) or ``"fallback"`` (the preset's source states none, or a custom
-        camera leaves it out: ``presets.FALLBACK_FOCUS`` / ``FALLBACK_MODE``, the ``exact``
+        camera leaves it out: ``FALLBACK_FOCUS`` / ``FALLBACK_MODE``, the ``exact``
         CoC, sigma = CoC / 4). The sigma rule's value is
-        :meth:`defocuskit.optics.Camera.sigma_rule`'s dict; a user's ``coc_to_sigma`` makes
-        it ``sigma = K * CoC``.
+        :meth:`defocuskit.camera.optics.Camera.sigma_rule`'s dict; a user's ``coc_to_sigma``
+        makes it ``sigma = K * CoC``.
 
     Raises
     ------
     ConfigError
         If the camera preset is unknown.
     """
-    from defocuskit.presets import FALLBACK_FOCUS, FALLBACK_MODE, get_preset
-
-    preset = get_preset(cfg.camera)
-    table = cfg.camera if isinstance(cfg.camera, dict) else {}
-    named = not table or "preset" in table  # the values not in the table are a preset's
-
-    def origin(*keys):
-        if any(k in table for k in keys):
-            return "camera"
-        return "preset" if named else "fallback"
-
-    def pick(given, preset_value, fallback, key):
-        if given is not None:
-            return {"value": given, "from": "user"}
-        if preset_value is not None:
-            return {"value": preset_value, "from": origin(key)}
-        return {"value": fallback, "from": "fallback"}
-
-    return {
-        "focus": pick(cfg.focus, preset.focus, FALLBACK_FOCUS, "focus"),
-        "mode": pick(cfg.mode, preset.mode, FALLBACK_MODE, "mode"),
-        "coc_model": pick(cfg.coc_model, preset.coc_model, None, "coc_model"),
-        "sigma_rule": {"value": preset.sigma_rule(cfg.coc_to_sigma, psf=cfg.psf),
-                       "from": "user" if cfg.coc_to_sigma is not None else
-                       origin("coc_to_sigma", "coc_offset_px", "coc_step_px")},
-    }
+    return cfg.render_settings().origin
 
 
 def load_config_file(path: str | Path) -> dict[str, Any]:

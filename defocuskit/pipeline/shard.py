@@ -1,14 +1,14 @@
 """One shard of one split, the unit of work of ``defocuskit synth``.
 
 :func:`run_shard` reads each sample of the shard from the source, prepares it (resize,
-depth-unit check), renders it (:func:`render_sample`: camera and focus drawn from
-``sample_rng(seed, split, i)``, sigma map, blur) and writes the whole shard once; a sample
-that fails with ``on_error = "skip"`` is written as fill values and reported. It runs in
-a worker process; :mod:`defocuskit.synth` plans the shards and runs them.
+depth-unit check), renders it (:func:`sample_arrays`: the cameras drawn from
+``sample_rng(seed, split, i)`` and each image rendered by the render recipe,
+:mod:`defocuskit.recipe`) and writes the whole shard once; a sample that fails with
+``on_error = "skip"`` is written as fill values and reported. It runs in a worker process;
+:mod:`defocuskit.pipeline.synth` plans the shards and runs them.
 
-Invalid depth (NaN) policy: such pixels are rendered as if they had the depth of the
-nearest valid pixel (:func:`fill_invalid_depth`, so blur stays continuous across Kinect
-holes); the stored depth stays NaN and the stored sigma is NaN there.
+Invalid depth (NaN, inf, <= 0) follows the recipe: rendered as the nearest valid pixel's
+depth; the stored depth keeps its value and the stored sigma is NaN there.
 """
 
 from __future__ import annotations
@@ -17,96 +17,48 @@ import threading
 from typing import Any
 
 import numpy as np
-from scipy import ndimage
 
-from defocuskit.config import SynthConfig
-from defocuskit.errors import DefocusKitError, SourceError
+from defocuskit.camera.focus import sample_rng
+from defocuskit.dataset.store import PER_SAMPLE_SCALARS, write_shard
+from defocuskit.errors import DefocusKitError
+from defocuskit.pipeline.config import SynthConfig
+from defocuskit.pipeline.prepare import check_depth_units, resize_sample
+from defocuskit.recipe import SCENE_ONLY, RenderSettings, draw_cameras, render_sample
 from defocuskit.sources import Sample, Source
-from defocuskit.store import PER_SAMPLE_SCALARS, write_shard
 
-__all__ = ["SCENE_ONLY", "fill_invalid_depth", "prepare_sample", "release_shard_buffers",
-           "render_sample", "run_shard", "sample_cameras", "stack_size"]
-
-SCENE_ONLY = "none"  # the render mode that stores the scene only (AiF and depth)
-
-
-def fill_invalid_depth(depth: np.ndarray) -> np.ndarray:
-    """Replace NaN depth by the depth of the nearest valid pixel (for rendering only)."""
-    invalid = ~np.isfinite(depth)
-    if not invalid.any():
-        return depth
-    if invalid.all():
-        raise SourceError("depth map has no valid pixel")
-    idx = ndimage.distance_transform_edt(invalid, return_distances=False, return_indices=True)
-    return depth[idx[0], idx[1]]
+__all__ = ["prepare_sample", "release_shard_buffers", "run_shard", "sample_arrays"]
 
 
 def prepare_sample(sample: Sample, cfg: SynthConfig) -> Sample:
-    from defocuskit import prepare
-
+    """The sample resized as the run asks, its depth units checked."""
     if cfg.resize is not None:
-        sample = prepare.resize_sample(sample, tuple(cfg.resize))
-    prepare.check_depth_units(sample.depth, f"sample {sample.sample_id!r}")
+        sample = resize_sample(sample, tuple(cfg.resize))
+    check_depth_units(sample.depth, f"sample {sample.sample_id!r}")
     return sample
 
 
-def sample_cameras(sample: Sample, cfg: SynthConfig, rng: np.random.Generator) -> list:
-    """The camera of each image of ``sample`` (one, or one per focal-stack distance),
-    drawn from ``rng`` (``sample_rng(seed, split, index)``): preset, then focus distances.
-
-    Raises
-    ------
-    ConfigError
-        If a focus distance is not beyond the focal length.
-    """
-    from defocuskit.focus import make_focus_policy
-    from defocuskit.presets import get_preset
-
-    preset = get_preset(cfg.camera)
-    camera = preset.make(image_width=sample.aif.shape[1], rng=rng, coc_model=cfg.coc_model,
-                         coc_to_sigma=cfg.coc_to_sigma, psf=cfg.psf)
-    distances = make_focus_policy(cfg.focus).draw(sample.depth, rng)
-    # presets with a per-sample rule (SYNDOF: f-number for a 29 px maximum CoC) solve it
-    # once for all the distances: one aperture per sample, also across a focal stack
-    camera = preset.adapt(camera, sample.depth, focus_m=distances)
-    return [camera.with_focus(float(s)) for s in distances]
-
-
-def render_sample(sample: Sample, cfg: SynthConfig, split: str, index: int,
-                   threads: int | None) -> dict[str, np.ndarray]:
+def sample_arrays(sample: Sample, settings: RenderSettings, seed: int, split: str,
+                  index: int, threads: int | None) -> dict[str, np.ndarray]:
     """Everything stored for one sample (without the leading sample axis)."""
-    from defocuskit.blur import render
-    from defocuskit.focus import sample_rng
-
     out: dict[str, np.ndarray] = {"aif": sample.aif, "depth": sample.depth,
                                   "source_index": np.int32(index)}
-    if cfg.mode == SCENE_ONLY:  # the scene only, also of a real capture
+    if settings.mode == SCENE_ONLY:  # the scene only, also of a real capture
         return out
     if sample.defocused is not None:  # a real capture (iDFD): stored as it is
         out["defocused"] = sample.defocused
         return out
-    rng = sample_rng(cfg.seed, split, index)
-    cameras = sample_cameras(sample, cfg, rng)
-    render_depth = fill_invalid_depth(sample.depth)
-    invalid = ~np.isfinite(sample.depth)
+    rng = sample_rng(seed, split, index)
+    cameras = draw_cameras(sample.depth, settings, rng)
     defocused, sigmas, scalars = [], [], {k: [] for k in PER_SAMPLE_SCALARS}
     for cam in cameras:
-        sigma = np.asarray(cam.sigma_px(render_depth), dtype=np.float32)
         noise_seed = int(rng.integers(2**31 - 1))
-        defocused.append(render(sample.aif, sigma, mode=cfg.mode, psf=cfg.psf,
-                                depth=render_depth,
-                                linear_light=cfg.linear_light, noise=cfg.noise,
-                                seed=noise_seed, threads=threads,
-                                focus_distance=cam.focus_distance))
-        stored_sigma = sigma.copy()
-        stored_sigma[invalid] = np.nan
-        sigmas.append(stored_sigma)
-        scalars["focus_distance"].append(cam.focus_distance)
-        scalars["focal_length"].append(cam.focal_length)
-        scalars["f_number"].append(cam.f_number)
-        scalars["pixel_pitch"].append(cam.pixel_pitch)
-        scalars["coc_to_sigma"].append(cam.coc_to_sigma)
-    pick = (lambda v: np.stack(v)) if stack_size(cfg) else (lambda v: v[0])
+        r = render_sample(sample.aif, sample.depth, cam, settings, seed=noise_seed,
+                          threads=threads)
+        defocused.append(r["defocused"])
+        sigmas.append(r["sigma"])
+        for k in PER_SAMPLE_SCALARS:
+            scalars[k].append(getattr(cam, k))
+    pick = (lambda v: np.stack(v)) if settings.stack_size else (lambda v: v[0])
     out["defocused"] = pick(defocused)
     out["sigma"] = pick(sigmas)
     for k, v in scalars.items():
@@ -114,8 +66,9 @@ def render_sample(sample: Sample, cfg: SynthConfig, split: str, index: int,
     return out
 
 
-def run_shard(source: Source, cfg: SynthConfig, split: str, shard_index: int, start: int,
-               stop: int, threads: int | None) -> dict[str, Any]:
+def run_shard(source: Source, cfg: SynthConfig, settings: RenderSettings, split: str,
+              shard_index: int, start: int, stop: int,
+              threads: int | None) -> dict[str, Any]:
     """Read, render and write one shard; return what was done (runs in a worker).
 
     Each sample is copied into the shard's arrays as soon as it is rendered (shaped by the
@@ -129,7 +82,7 @@ def run_shard(source: Source, cfg: SynthConfig, split: str, shard_index: int, st
     for j, i in enumerate(range(start, stop)):
         try:
             sample = prepare_sample(source.read(split, i), cfg)
-            row = render_sample(sample, cfg, split, i, threads)
+            row = sample_arrays(sample, settings, cfg.seed, split, i, threads)
         except DefocusKitError as exc:
             sid = source.sample_ids(split)[i]
             if cfg.on_error != "skip":
@@ -205,11 +158,3 @@ def _blank_row(template: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         blank[k] = np.full(v.shape, fill, v.dtype)
     blank["source_index"] = np.int32(-1)
     return blank
-
-
-def stack_size(cfg: SynthConfig) -> int:
-    """K for a focal-stack run, 0 for one defocused image per sample."""
-    from defocuskit.focus import make_focus_policy
-
-    k = make_focus_policy(cfg.focus).k
-    return k if (k > 1 or cfg.focus.startswith("stack")) else 0

@@ -6,7 +6,8 @@ task reads its samples, renders them, buffers the whole shard and writes it once
 marks it done. Every random draw of sample ``i`` comes from ``sample_rng(seed, split, i)``,
 so the arrays are identical whatever the number of workers or the order of the tasks.
 
-What one task does to its samples (and the invalid-depth policy): :mod:`defocuskit.shard`.
+What one task does to its samples: :mod:`defocuskit.pipeline.shard`; how one image is
+rendered (and the invalid-depth policy): the render recipe, :mod:`defocuskit.recipe`.
 
 ``mode = "none"`` (:data:`SCENE_ONLY`) renders nothing: each sample stores its scene only
 (AiF, depth, source index), with the same shards, provenance and resume; the trainer
@@ -17,6 +18,7 @@ focus policy are still recorded, as the defaults of that rendering.
 from __future__ import annotations
 
 import sys
+import threading
 import time
 import warnings
 from dataclasses import dataclass, field, replace
@@ -25,9 +27,7 @@ from typing import Any
 import numpy as np
 
 from defocuskit import __version__
-from defocuskit.config import SynthConfig
-from defocuskit.errors import ConfigError, SchemaError, SourceError
-from defocuskit.output import (
+from defocuskit.dataset.output import (
     LEFTOVER_MARKER,
     describe_os_error,
     discard_staging,
@@ -42,16 +42,7 @@ from defocuskit.output import (
     swap_into_place,
     writer_lock,
 )
-from defocuskit.plan import (
-    check_cameras,
-    check_frame_sizes,
-    check_input_unchanged,
-    input_identity,
-    plan_splits,
-)
-from defocuskit.shard import SCENE_ONLY, fill_invalid_depth, release_shard_buffers, run_shard
-from defocuskit.sources import Source, get_source
-from defocuskit.store import (
+from defocuskit.dataset.store import (
     SplitSpec,
     create_dataset,
     done_shards,
@@ -59,6 +50,18 @@ from defocuskit.store import (
     open_group_rw,
     shard_ranges,
 )
+from defocuskit.errors import ConfigError, SchemaError, SourceError
+from defocuskit.pipeline.config import SynthConfig
+from defocuskit.pipeline.plan import (
+    check_cameras,
+    check_frame_sizes,
+    check_input_unchanged,
+    input_identity,
+    plan_splits,
+)
+from defocuskit.pipeline.shard import release_shard_buffers, run_shard
+from defocuskit.recipe import SCENE_ONLY, RenderSettings, fill_invalid_depth, warm_up
+from defocuskit.sources import Source, get_source
 
 __all__ = ["SCENE_ONLY", "SynthSummary", "run_synth", "build_source", "fill_invalid_depth"]
 
@@ -92,35 +95,24 @@ def build_source(cfg: SynthConfig) -> Source:
     return get_source(cfg.source, cfg.input, **cfg.source_options)
 
 
-def _check_choices(cfg: SynthConfig) -> None:
-    """Fail on a bad camera, focus policy, noise or mode before anything is read or written."""
-    from defocuskit.blur import MODES, SensorNoise
-    from defocuskit.focus import make_focus_policy
-    from defocuskit.presets import get_preset
-
-    get_preset(cfg.camera)
-    make_focus_policy(cfg.focus)
+def _check_noise(cfg: SynthConfig) -> None:
+    """Fail on bad noise parameters before anything is read or written (the camera, focus
+    policy and mode were checked when the render settings were resolved)."""
     if cfg.noise is not None:
+        from defocuskit.blur import SensorNoise  # loads Numba
+
         SensorNoise.from_config(cfg.noise)
-    if cfg.mode not in (*MODES, SCENE_ONLY):
-        raise ConfigError(f"unknown render mode {cfg.mode!r}; choose one of "
-                          f"{[*MODES, SCENE_ONLY]}")
 
 
-def _provenance(source: Source, cfg: SynthConfig,
-                settings: dict[str, Any] | None = None,
+def _provenance(source: Source, cfg: SynthConfig, render: RenderSettings,
                 strict_resume: bool = False) -> dict[str, Any]:
-    """Root attributes of a new dataset; ``settings`` is what
-    :func:`~defocuskit.config.resolve_preset_settings` said before ``cfg`` was resolved."""
+    """Root attributes of a new dataset; ``render`` holds the resolved settings and where
+    each came from."""
     import numba
     import numcodecs
     import zarr
 
-    from defocuskit.config import resolve_preset_settings
-    from defocuskit.presets import get_preset
-
-    preset = get_preset(cfg.camera)
-    settings = settings or resolve_preset_settings(cfg)
+    preset, settings = render.preset, render.origin
     key = cfg.content_key()
     return {
         "producer": "defocuskit",
@@ -157,7 +149,7 @@ def _open_for_resume(cfg: SynthConfig, source: Source,
                      strict_resume: bool = False) -> dict[str, None]:
     """Check that the dataset at ``cfg.output`` can be finished with this configuration
     and this input (its identity recorded at creation must not change: see
-    :func:`~defocuskit.plan.check_input_unchanged`)."""
+    :func:`~defocuskit.pipeline.plan.check_input_unchanged`)."""
     root = open_group_rw(cfg.output, cfg.storage_options)
     old = root.attrs.get("content_key")
     if old != cfg.content_key():
@@ -174,10 +166,9 @@ def _open_for_resume(cfg: SynthConfig, source: Source,
     return {s: None for s in splits}
 
 
-def _create(source: Source, cfg: SynthConfig, target: str,
-            settings: dict[str, Any] | None = None,
+def _create(source: Source, cfg: SynthConfig, target: str, settings: RenderSettings,
             strict_resume: bool = False) -> dict[str, SplitSpec]:
-    specs = plan_splits(source, cfg)
+    specs = plan_splits(source, cfg, settings)
     create_dataset(target, specs, attrs=_provenance(source, cfg, settings, strict_resume),
                    shard_size=cfg.shard_size,
                    compressor=cfg.compressor, storage_options=cfg.storage_options)
@@ -189,7 +180,7 @@ def run_synth(cfg: SynthConfig, *, resume: bool = False, overwrite: bool = False
     """Run (or resume) a synth job and return its summary.
 
     Never writes into, empties or deletes anything that is not a defocuskit dataset (see
-    :mod:`defocuskit.output`): a new dataset goes to a path that does not exist or is an
+    :mod:`defocuskit.dataset.output`): a new dataset goes to a path that does not exist or is an
     empty folder; ``resume`` finishes an existing dataset in place and deletes nothing;
     ``overwrite`` builds the new dataset beside the old one (local paths) and swaps it in
     only once it is complete. A local output is taken by its real path (a symbolic link to
@@ -211,11 +202,9 @@ def run_synth(cfg: SynthConfig, *, resume: bool = False, overwrite: bool = False
     t0 = time.perf_counter()
     if resume and overwrite:
         raise ConfigError("resume and overwrite exclude each other")
-    from defocuskit.config import resolve_preset_settings
-
-    settings = resolve_preset_settings(cfg)  # the camera preset's defaults, and their origin
-    cfg = cfg.resolved()
-    _check_choices(cfg)
+    settings = cfg.render_settings()  # resolved once: the camera, its defaults, their origin
+    cfg = cfg.resolved(settings)
+    _check_noise(cfg)
     source = build_source(cfg)
     check_frame_sizes(source, cfg)  # before the lock: a refused input creates nothing
     given = cfg.output
@@ -228,7 +217,7 @@ def run_synth(cfg: SynthConfig, *, resume: bool = False, overwrite: bool = False
     return summary
 
 
-def _write(source: Source, cfg: SynthConfig, settings: dict[str, Any], t0: float,
+def _write(source: Source, cfg: SynthConfig, settings: RenderSettings, t0: float,
            progress: bool | None, *, resume: bool, overwrite: bool, strict_resume: bool,
            given: str) -> SynthSummary:
     """:func:`run_synth` under the writer lock; ``cfg.output`` is the real path of a local
@@ -241,28 +230,28 @@ def _write(source: Source, cfg: SynthConfig, settings: dict[str, Any], t0: float
                           "finish it or --overwrite to replace it")
     if state == "dataset" and resume:
         specs = _open_for_resume(cfg, source, strict_resume)
-        return _fill(source, cfg, specs, t0, progress)
+        return _fill(source, cfg, settings, specs, t0, progress)
     # a focus nearer than the focal length, ...: refused before anything is created (a
     # resume was checked when its dataset was created, and compares its input first)
-    check_cameras(source, cfg)
+    check_cameras(source, cfg, settings)
     if state == "dataset" and not is_remote(cfg.output):
         refuse_foreign_entries(cfg.output, given)
     if is_remote(cfg.output):
         if state == "dataset":  # recognised as ours: remote stores cannot swap
             remove_dataset(cfg.output, cfg.storage_options)
         specs = _create(source, cfg, cfg.output, settings, strict_resume)
-        return _fill(source, cfg, specs, t0, progress)
+        return _fill(source, cfg, settings, specs, t0, progress)
     stage = prepare_staging(cfg.output)
     try:
         specs = _create(source, cfg, str(stage), settings, strict_resume)
         mark_staging(stage, cfg.output)
         if state == "absent":  # move the skeleton in now: a resume finds it there
             swap_into_place(stage, cfg.output, replace=False)
-            return _fill(source, cfg, specs, t0, progress)
+            return _fill(source, cfg, settings, specs, t0, progress)
         with warnings.catch_warnings():  # Zarr's listing meets the marker file
             warnings.filterwarnings("ignore", f"Object at {LEFTOVER_MARKER} ")
-            summary = _fill(source, replace(cfg, output=str(stage)), specs, t0, progress,
-                            kept=cfg.output)
+            summary = _fill(source, replace(cfg, output=str(stage)), settings, specs, t0,
+                            progress, kept=cfg.output)
         swap_into_place(stage, cfg.output, replace=True)
         return summary
     except OSError as exc:
@@ -289,19 +278,17 @@ def _input_error_hint(source: Source, output: str, kept: bool) -> str | None:
             "that changed since the dataset was started)")
 
 
-def _frame_notes(cfg: SynthConfig, specs: dict) -> list[str]:
+def _frame_notes(settings: RenderSettings, specs: dict) -> list[str]:
     """A fixed-pitch camera preset's note on frames far from its source's size, once per
-    frame width (:meth:`~defocuskit.presets.CameraPreset.frame_note`)."""
-    from defocuskit.presets import get_preset
-
-    if cfg.mode == SCENE_ONLY:
+    frame width (:meth:`~defocuskit.camera.named.CameraPreset.frame_note`)."""
+    if settings.mode == SCENE_ONLY:
         return []
-    preset = get_preset(cfg.camera)
+    preset = settings.preset
     widths = sorted({spec.width for spec in specs.values() if spec is not None})  # resume: none
     return [note for w in widths if (note := preset.frame_note(w)) is not None]
 
 
-def _fill(source: Source, cfg: SynthConfig, specs: dict, t0: float,
+def _fill(source: Source, cfg: SynthConfig, settings: RenderSettings, specs: dict, t0: float,
           progress: bool | None, kept: str | None = None) -> SynthSummary:
     """Render and write every shard not yet done, then mark the dataset complete.
 
@@ -310,7 +297,7 @@ def _fill(source: Source, cfg: SynthConfig, specs: dict, t0: float,
     """
     from tqdm.auto import tqdm
 
-    summary = SynthSummary(output=cfg.output, notes=_frame_notes(cfg, specs))
+    summary = SynthSummary(output=cfg.output, notes=_frame_notes(settings, specs))
     root = open_group_rw(cfg.output, cfg.storage_options)
     shard_size = int(root.attrs["shard_size"])
     tasks = []
@@ -324,14 +311,14 @@ def _fill(source: Source, cfg: SynthConfig, specs: dict, t0: float,
                 tasks.append((split, si, a, b))
     total = sum(b - a for _, _, a, b in tasks)
     threads = None if (cfg.jobs == 1 and cfg.backend == "loky") else 1
-    if tasks and cfg.mode != SCENE_ONLY:
-        _warm_up(cfg.mode, cfg.psf)
+    if tasks and settings.mode != SCENE_ONLY:
+        _warm_up(settings)
     bar = tqdm(total=total, unit="sample", desc="synth", disable=None if progress is None
                else not progress, file=sys.stderr)
     skipped_by_split: dict[str, list] = {s: list(root[s].attrs.get("skipped", []))
                                          for s in specs}
     try:
-        for result in _execute(source, cfg, tasks, threads):
+        for result in _execute(source, cfg, settings, tasks, threads):
             summary.n_shards += 1
             summary.n_samples += result["n"]
             if result["skipped"]:
@@ -357,20 +344,15 @@ def _fill(source: Source, cfg: SynthConfig, specs: dict, t0: float,
     return summary
 
 
-def _warm_up(mode: str, psf: str = "gaussian") -> None:
-    """Compile (or load from Numba's cache) the mode's kernels once, in this process.
+def _warm_up(settings: RenderSettings) -> None:
+    """Compile (or load from Numba's cache) the mode's kernels once, in this process
+    (:func:`defocuskit.recipe.warm_up`), saying so when it takes long.
 
     Workers then load the cached machine code instead of each compiling it at the same
-    time. The warm-up image has a depth ramp and blur from 6 px in front of the focus plane
-    to 6 px behind it, so that every kernel a real frame uses is compiled here (a flat image
-    would leave ``layered``'s per-level blur to the first real sample). Measured on 2 shared
-    CPU cores with an empty
-    ``NUMBA_CACHE_DIR``, each mode in a fresh process: see :data:`_COMPILE_TIME`.
+    time. Measured on 2 shared CPU cores with an empty ``NUMBA_CACHE_DIR``, each mode in a
+    fresh process: see :data:`_COMPILE_TIME`.
     """
-    import threading
-
-    from defocuskit.blur import render
-
+    mode = settings.mode
     t0 = time.perf_counter()
     # a cached load takes well under a second: still busy after 2 s means compiling
     notice = threading.Timer(2.0, lambda: print(
@@ -380,12 +362,7 @@ def _warm_up(mode: str, psf: str = "gaussian") -> None:
     notice.daemon = True
     notice.start()
     try:
-        h, w = 24, 32  # blur up to 6 px on both sides of the focus plane (layered's
-        # long-support blur and the hidden-background fill in front of it included)
-        depth = np.linspace(0.5, 4.0, h * w, dtype=np.float32).reshape(h, w)
-        sigma = np.abs(np.linspace(-6.0, 6.0, h * w, dtype=np.float32)).reshape(h, w)
-        render(np.zeros((h, w, 3), np.uint8), sigma, mode=mode, psf=psf, depth=depth,
-               focus_distance=2.25)
+        warm_up(settings)
     finally:
         notice.cancel()
     dt = time.perf_counter() - t0
@@ -394,20 +371,20 @@ def _warm_up(mode: str, psf: str = "gaussian") -> None:
               "later runs load them from Numba's cache)", file=sys.stderr)
 
 
-def _execute(source: Source, cfg: SynthConfig, tasks, threads):
+def _execute(source: Source, cfg: SynthConfig, settings: RenderSettings, tasks, threads):
     """Yield each task's result as it finishes, on the configured backend."""
     if not tasks:
         return
     if cfg.jobs == 1 and cfg.backend == "loky":
         try:
             for t in tasks:
-                yield run_shard(source, cfg, *t, threads)
+                yield run_shard(source, cfg, settings, *t, threads)
         finally:
             release_shard_buffers()  # this process goes on after the run
         return
     from joblib import Parallel, delayed, parallel_config
 
-    calls = (delayed(run_shard)(source, cfg, *t, threads) for t in tasks)
+    calls = (delayed(run_shard)(source, cfg, settings, *t, threads) for t in tasks)
     if cfg.backend == "dask":
         from distributed import Client
 
