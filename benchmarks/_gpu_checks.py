@@ -12,23 +12,44 @@ import torch
 from _gpu_train import Check, ItemTimeout, _build, _config, _loader, _steps
 
 from trainer import device as dev
-from trainer.config import METHODS
+from trainer.config import METHODS, PRESETS
 from trainer.defocus import reblur, sigma_levels
 from trainer.evaluate import evaluate_checkpoint
 from trainer.fit import fit
+from trainer.models import DEFAULT_MODEL, get_spec, model_names
 
 EVAL_RTOL, EVAL_ATOL = 2e-2, 1e-4  # CPU vs GPU metrics (GPU fp32 convolutions use TF32)
 
 # 2HDED:NET (registry model "2hded", trainer.model.TwoHeadedNet) is trained as these
-# variants of heads, method and loss; the registry's MDDNet (--model mddnet, the optional
-# transformers extra) is not among them. A method of trainer.config.METHODS
-# that no entry here uses is recorded by item "models" as not covered.
+# variants of heads, method and loss; every other registered model as one more variant
+# (registry_variants). A method of trainer.config.METHODS that no entry here uses is
+# recorded by item "models" as not covered.
 MODEL_VARIANTS = {
     "2hded": {"heads": ("depth", "aif")},
     "2hded_defocus_head": {"heads": ("depth", "aif", "defocus")},
     "mddnet_consistency": {"heads": ("depth", "defocus"), "consistency": 1.0},
     "self_supervised": {"method": "self-supervised", "heads": ("aif", "defocus")},
 }
+
+
+# the parts of a model's recipe (its preset) that one training step depends on
+RECIPE_KEYS = ("optimizer", "lr", "loss", "mddnet_lambdas", "consistency", "consistency_norm")
+
+
+def registry_variants(tiny: bool) -> dict[str, dict]:
+    """One variant per registered model other than 2HDED:NET: its default heads and its
+    own recipe; with ``tiny``, the model's smoke config (``ModelSpec.smoke_config``)."""
+    out = {}
+    for name in model_names():
+        if name == DEFAULT_MODEL:
+            continue
+        spec = get_spec(name)
+        kw = {k: tuple(v) if isinstance(v, list) else v
+              for k, v in PRESETS[spec.preset].items() if k in RECIPE_KEYS}
+        kw.update(model_name=name, heads=tuple(spec.default_heads),
+                  model=dict(spec.smoke_config) if tiny else {})
+        out[name] = kw
+    return out
 
 
 def _loss_after(check: Check, batches: list, amp: bool, cl: bool, name: str) -> dict:
@@ -160,7 +181,9 @@ def model_row(check: Check, name: str, variant: dict) -> dict:
     _steps(run, run.model, iter(batches[:1]))
     dev.reset_peak_memory(run.device)
     n, dt, loss = _steps(run, run.model, iter(batches[1:]))
-    row = {"model": name, **{k: list(v) if isinstance(v, tuple) else v for k, v in kw.items()},
+    settings = {("model_config" if k == "model" else k): list(v) if isinstance(v, tuple) else v
+                for k, v in kw.items()}  # "model" names the row
+    row = {"model": name, **settings,
            "step_s": dt, "loss": loss, "loss_finite": math.isfinite(loss),
            "peak_memory_gib": dev.peak_memory_gib(run.device)}
     del run
@@ -169,9 +192,10 @@ def model_row(check: Check, name: str, variant: dict) -> dict:
 
 
 def item_models(check: Check, rec: dict, deadline: float) -> None:
-    """Item 5: one bf16 training step of every model variant (and none left uncovered)."""
+    """Item 5: one bf16 training step of every model variant and registered model (and no
+    method left uncovered)."""
     rec["rows"] = rows = []
-    for name, variant in MODEL_VARIANTS.items():
+    for name, variant in {**MODEL_VARIANTS, **registry_variants(check.tiny)}.items():
         try:
             rows.append(model_row(check, name, variant))
         except ItemTimeout:

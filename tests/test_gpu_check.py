@@ -16,6 +16,8 @@ from types import SimpleNamespace
 import pytest
 
 torch = pytest.importorskip("torch")
+from trainer.config import PRESETS  # noqa: E402 (after the torch check)
+from trainer.models import get_spec, model_names  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "benchmarks" / "gpu_check.py"
@@ -99,6 +101,12 @@ def test_tiny_cpu_run_writes_every_item_and_records_an_injected_failure(tmp_path
     models = items["models"]
     assert models["not_covered"] == []
     assert {r["model"] for r in models["rows"]} >= {"2hded", "self_supervised"}
+    by_name = {r["model"]: r for r in models["rows"]}
+    for name in model_names():  # every registered model steps, with its own recipe
+        if name != "2hded":
+            assert by_name[name]["model_name"] == name
+            assert by_name[name]["optimizer"] == PRESETS[get_spec(name).preset].get(
+                "optimizer", "sgd")
     assert all(r["loss_finite"] for r in models["rows"])
     # the table comes last, one line per figure
     tail = proc.stdout.strip().splitlines()

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from defocuskit.errors import ConfigError
@@ -69,6 +69,10 @@ class ModelSpec:
         ``module -> dict``: ``encoder``, one entry per head, ``total``.
     encoder_weights_help : str
         One line: what ``--encoder-weights`` expects for this model.
+    smoke_config : dict
+        Config overrides of a tiny version of the network (the same code paths, a few
+        thousand to a few hundred thousand parameters): what CPU checks build
+        (``benchmarks/gpu_check.py --tiny``).
     input_ranges : tuple of str
         Every range the network can be built for (``--input-range``); empty: only
         ``input_range``. A model with more than one gets the chosen range as the
@@ -89,6 +93,7 @@ class ModelSpec:
     parameter_counts: Callable[[Any], dict]
     encoder_weights_help: str
     input_ranges: tuple[str, ...] = ()
+    smoke_config: dict = field(default_factory=dict)
 
     def resolve_input_range(self, requested: str | None) -> str:
         """The range a run uses: ``requested``, or this model's own when None;

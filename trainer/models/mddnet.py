@@ -235,4 +235,7 @@ SPEC = ModelSpec(
     config_from_dict=MDDNetConfig.from_dict, build=MDDNet,
     load_encoder_weights=_load_encoder_weights, parameter_counts=parameter_counts,
     encoder_weights_help="GLPN's NYU model (transformers GLPNForDepthEstimation keys), a "
-                         "file or a folder")
+                         "file or a folder",
+    # one transformer layer per stage, 8-channel decoders: every code path, about 122 k
+    smoke_config={"depths": [1, 1, 1, 1], "hidden_sizes": [8, 16, 32, 64],
+                  "num_attention_heads": [1, 1, 2, 2], "decoder_hidden_size": 8})
