@@ -12,7 +12,7 @@ try:
 except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0.0.0+unknown"
 
-__all__ = ["__version__", "Camera", "render"]
+__all__ = ["__version__", "Camera", "deconvolve", "render"]
 
 
 def __getattr__(name):
@@ -28,4 +28,8 @@ def __getattr__(name):
         from defocuskit.blur import render
 
         return render
+    if name == "deconvolve":
+        from defocuskit.deblur import deconvolve
+
+        return deconvolve
     raise AttributeError(f"module 'defocuskit' has no attribute {name!r}")
