@@ -39,7 +39,7 @@ __all__ = ["ALPHA", "BETA_MAX", "BETA_RATE", "BETA_START", "LAMBDA", "betas", "d
            "is_identity", "kernel_spectrum", "laplacian_spectrum", "table_range", "w_table"]
 
 ALPHA = 0.8  # exponent of the gradient prior (Anwar et al. and Krishnan & Fergus' choice)
-LAMBDA = 1000.0  # data weight, images in [0, 1]; chosen on Middlebury (docs/deconvolution.md)
+LAMBDA = 300.0  # data weight, images in [0, 1]; chosen on Middlebury and the samples (docs)
 BETA_START = 1.0
 BETA_RATE = 2.0 * math.sqrt(2.0)
 BETA_MAX = 256.0
