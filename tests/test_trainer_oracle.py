@@ -58,3 +58,4 @@ def test_eval_reports_oracle_and_input_on_the_same_frames(samples_dataset, run):
     assert "psnr" in m  # the AiF head's, beside them
     off = CliRunner().invoke(trainer, [*base, "--no-oracle"])
     assert off.exit_code == 0 and "oracle_psnr" not in json.loads(off.output)
+
