@@ -216,10 +216,14 @@ def fit_cmd(data, run_dir, preset, config_file, resume, overwrite, **options):
 @click.option("--stack-index", type=ranged(RANGES["stack_index"]),
               help="Focal-stack split: image K of each stack to score (default: the run's "
                    "--stack-index).")
+@click.option("--oracle/--no-oracle", default=None,
+              help="Also score the defocused input and its deconvolution with the true sigma "
+                   "map (oracle_*, input_*; a few CPU seconds per frame) [default: on for a "
+                   "model with an AiF head].")
 @_progress_options
 @_user_errors
 def eval_cmd(data, checkpoint, split, as_json, make3d, max_depth, clip, resize, device,
-             num_workers, limit, stack_index, progress, progress_every):
+             num_workers, limit, stack_index, oracle, progress, progress_every):
     """Score a checkpoint on one split (whole frames): depth errors and deltas, PSNR, SSIM,
     defocus-map MSE and MAE (pixels) for the heads it has.
 
@@ -236,7 +240,7 @@ def eval_cmd(data, checkpoint, split, as_json, make3d, max_depth, clip, resize, 
                               num_workers=num_workers, make3d=make3d, max_depth=max_depth,
                               clip=clip, resize=resize, max_samples=limit,
                               stack_index=stack_index, progress=progress is not False,
-                              progress_every=progress_every)
+                              progress_every=progress_every, oracle=oracle)
     if as_json:
         clean = {k: (v if not isinstance(v, float) or math.isfinite(v) else None)
                  for k, v in res.items()}

@@ -47,6 +47,7 @@ _PUBLIC = {
     "list_presets": "defocuskit.camera.named",
     "make_focus_policy": "defocuskit.camera.focus",
     "render": "defocuskit.blur",
+    "deconvolve": "defocuskit.deblur",
     "RenderSettings": "defocuskit.recipe",
     "draw_camera": "defocuskit.recipe",
     "draw_cameras": "defocuskit.recipe",

@@ -154,7 +154,8 @@ def evaluate_checkpoint(data, checkpoint, *, split: str = "test", device: str = 
                         max_depth: float | None = None, clip: bool | None = None,
                         resize=AS_TRAINED, max_samples: int | None = None,
                         stack_index: int | None = None, progress: bool = True,
-                        progress_every: float = DEFAULT_EVERY_S) -> dict:
+                        progress_every: float = DEFAULT_EVERY_S, oracle: bool | None = None
+                        ) -> dict:
     """Load ``checkpoint``, rebuild its model and score it on ``split`` of ``data``.
 
     The evaluation protocol follows the run unless overridden: ``max_depth``, ``clip`` and
@@ -180,6 +181,11 @@ def evaluate_checkpoint(data, checkpoint, *, split: str = "test", device: str = 
         seconds (see :mod:`trainer.progress`); False: none.
     make3d, batch_size, num_workers, max_samples
         See ``trainer eval``.
+    oracle : bool, optional
+        Also score the oracle deconvolution and the defocused input
+        (:mod:`trainer.oracle`); default: when the model has an AiF head and the frames a
+        sigma map (not after a resize that changes the aspect ratio); True where they have
+        none is refused.
 
     Returns
     -------
@@ -240,7 +246,41 @@ def evaluate_checkpoint(data, checkpoint, *, split: str = "test", device: str = 
                        max_depth=max_depth, clip=clip, progress=bar)
     res.update(split=split, checkpoint=str(checkpoint), epoch=int(ckpt["epoch"]),
                max_depth=max_depth, clip=clip, resize=None if resize is None else list(resize))
+    sp = reader[split]
+    has_sigma = sp.has("sigma") or not sp.has("defocused")  # scene-only: rendered with sigma
+    if oracle and not has_sigma:
+        from defocuskit.errors import ConfigError
+
+        raise ConfigError(f"--oracle: split {split!r} of {data} stores no sigma map to "
+                          "deconvolve with; leave --oracle out")
+    if has_sigma and ("aif" in model.config.heads if oracle is None else oracle):
+        res.update(_oracle(ds, data, split, reader.attrs, train_cfg, kw, progress, ticker,
+                           asked=bool(oracle)))
     return res
+
+
+def _oracle(ds, data, split, attrs, train_cfg, kw, progress, ticker, asked: bool) -> dict:
+    """The oracle baseline (:mod:`trainer.oracle`) on the frames of ``ds``, read again with
+    their true sigma map; nothing, unless ``asked``, where sigma is undefined (a resize
+    that changes the aspect ratio)."""
+    from defocuskit.errors import SchemaError
+    from trainer.onthefly import OnTheFlyDataset
+    from trainer.oracle import oracle_metrics
+
+    kw = kw | {"arrays": ("aif", "sigma")}
+    try:
+        if isinstance(ds, OnTheFlyDataset):
+            frames = _fixed_render_dataset(data, split, attrs, train_cfg, kw)
+            psf = ds.settings.psf
+        else:
+            frames = DefocusDataset(data, split, stack_index=ds.stack_index, **kw)
+            psf = attrs.get("psf") or "gaussian"  # datasets before the disc PSF: Gaussian
+    except SchemaError:
+        if asked:
+            raise
+        return {}
+    with Progress(len(frames), f"oracle {split}", enabled=progress, ticker=ticker) as bar:
+        return oracle_metrics(frames, psf, progress=bar)
 
 
 def _fixed_render_dataset(data, split, attrs: dict, train_cfg: dict, kw: dict):
