@@ -6,6 +6,7 @@ input (options, files, datasets, checkpoints) end as one line on stderr and exit
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
@@ -91,6 +92,9 @@ def trainer():
 @click.option("--consistency", type=ranged(RANGES["consistency"]),
               help="Weight of MDDNet's |sigma - sigma_camera(depth)| term (heads depth and "
                    "defocus; default 0: off).")
+@click.option("--camera-input/--no-camera-input", "camera_input", default=None,
+              help="Give the network each sample's focus distance, f-number and focal length "
+                   "in pixels (FiLM; docs/trainer.md, 'Camera input'); default: off.")
 @click.option("--on-the-fly/--no-on-the-fly", "on_the_fly", default=None,
               help="Render the training input in the loader from the AiF and depth, a fresh "
                    "camera and focus per sample and epoch (needed for a `synth --mode none` "
@@ -160,8 +164,11 @@ def fit_cmd(data, run_dir, preset, config_file, resume, overwrite, **options):
 
     options["compile"] = options.pop("compile_")
     every = options.pop("progress_every")
+    camera_input = options.pop("camera_input")
     cfg = resolve_run_config(run_dir, resume=resume, preset=preset, config_file=config_file,
                              overrides=options)
+    if camera_input is not None:  # a ModelConfig field, under the config's "model" table
+        cfg = dataclasses.replace(cfg, model={**cfg.model, "camera_input": camera_input})
     summary = fit(data, run_dir, cfg, resume=resume, overwrite=overwrite, log=click.echo,
                   progress_every=every)
     if summary["best"] is not None:
