@@ -128,3 +128,24 @@ def test_fit_camera_input_and_eval_json_blind_zone(samples_dataset, tmp_path):
     assert len(zone["mae_m"]) == len(zone["edges_dioptres"]) - 1
     assert sum(zone["n_pixels"]) > 0
     assert all(m is None or m >= 0 for m in zone["mae_m"])
+
+
+def test_predict_refuses_a_camera_input_checkpoint(tmp_path):
+    from defocuskit.errors import ConfigError
+    from trainer.checkpoint import save_checkpoint
+    from trainer.predict import predict_images
+
+    net = TwoHeadedNet(ModelConfig(heads=("depth",), camera_input=True, **TINY))
+    from trainer.checkpoint import _REQUIRED
+
+    state = {"model": net.state_dict(), "model_config": net.config.to_dict(), "epoch": 0,
+             "step": 0}
+    state.update({k: {} for k in _REQUIRED if k not in state and k != "format_version"})
+    save_checkpoint(tmp_path / "c.pt", state)
+    img = tmp_path / "x.png"
+    import cv2
+
+    cv2.imwrite(str(img), np.zeros((64, 64, 3), np.uint8))
+    with pytest.raises(ConfigError, match="camera-input"):
+        predict_images(tmp_path / "c.pt", [img], tmp_path / "out", device="cpu",
+                       progress=False)

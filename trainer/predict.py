@@ -186,6 +186,10 @@ def predict_images(checkpoint, images, output, *, device: str = "auto",
     dev = resolve_device(device)
     ckpt = load_checkpoint(checkpoint)
     model = build_model(ckpt, path=checkpoint).to(dev).eval()
+    if model.config.camera_input:
+        raise ConfigError(f"checkpoint {checkpoint}: trained with --camera-input, it needs each "
+                          "image's camera (focus distance, f-number, focal length), which an "
+                          "image file does not carry; score it with `trainer eval` on a dataset")
     plan = plan_outputs(images, output, model.config.heads, overwrite=overwrite)
     Path(output).mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
