@@ -110,12 +110,13 @@ def model_forward(model, x: Tensor, batch: dict | None = None) -> dict[str, Tens
     return model(x)
 
 
-def scored_arrays(heads, has) -> tuple[str, ...]:
+def scored_arrays(heads, has, *, camera: bool = True) -> tuple[str, ...]:
     """The arrays a validation or evaluation dataset reads to score ``heads`` and give each
     sample's camera: the heads' labels (required), the AiF and depth where the split has
-    them (``has(name)``), and the per-sample camera values."""
+    them (``has(name)``), and the per-sample camera values (``camera=False``: only the
+    focus distance, which the blind-zone metric needs and a resize leaves alone)."""
     from defocuskit.store import PER_SAMPLE_SCALARS
     from trainer.data import required_arrays
 
     names = [*required_arrays(heads)[1:], *(a for a in ("aif", "depth") if has(a))]
-    return (*dict.fromkeys(names), *PER_SAMPLE_SCALARS)
+    return (*dict.fromkeys(names), *(PER_SAMPLE_SCALARS if camera else ("focus_distance",)))

@@ -233,7 +233,8 @@ def evaluate_checkpoint(data, checkpoint, *, split: str = "test", device: str = 
         if model.config.camera_input or scene_only or sp.has("focus_distance"):
             from trainer.camera_input import scored_arrays
 
-            kw["arrays"] = scored_arrays(model.config.heads, lambda a: scene_only or sp.has(a))
+            kw["arrays"] = scored_arrays(model.config.heads, lambda a: scene_only or sp.has(a),
+                                         camera=model.config.camera_input)
     if split in reader.splits and not reader[split].has("defocused"):
         if given_stack:
             from defocuskit.errors import ConfigError
