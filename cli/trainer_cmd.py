@@ -6,6 +6,7 @@ input (options, files, datasets, checkpoints) end as one line on stderr and exit
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -106,6 +107,10 @@ def trainer():
                    "(SSIM + scale-invariant log for each map).")
 @click.option("--optimizer", type=click.Choice(["sgd", "adam"]), default=None,
               help="sgd (with momentum 0.9) or adam (default: the preset's).")
+@click.option("--camera-input/--no-camera-input", "camera_input", default=None,
+              help="2HDED:NET: give the network each sample's focus distance, f-number and "
+                   "focal length in pixels (FiLM; docs/trainer.md, 'Camera input'); default: "
+                   "off.")
 @click.option("--on-the-fly/--no-on-the-fly", "on_the_fly", default=None,
               help="Render the training input in the loader from the AiF and depth, a fresh "
                    "camera and focus per sample and epoch (needed for a `synth --mode none` "
@@ -180,11 +185,14 @@ def fit_cmd(data, run_dir, preset, config_file, resume, overwrite, **options):
 
     options["compile"] = options.pop("compile_")
     every = options.pop("progress_every")
+    camera_input = options.pop("camera_input")
     cfg = resolve_run_config(run_dir, resume=resume, preset=preset, config_file=config_file,
                              overrides=options)
     note = imagenet_note(cfg, preset=preset, config_file=config_file, resume=resume)
     if note is not None and os.environ.get("RANK", "0") == "0":  # rank 0 under torchrun
         click.echo(note)
+    if camera_input is not None:  # a model config field, under the config's "model" table
+        cfg = dataclasses.replace(cfg, model={**cfg.model, "camera_input": camera_input})
     summary = fit(data, run_dir, cfg, resume=resume, overwrite=overwrite, log=click.echo,
                   progress_every=every)
     if summary["best"] is not None:

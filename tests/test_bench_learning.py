@@ -1,9 +1,11 @@
-"""Plumbing of benchmarks/bench_learning.py on a tiny setting (a few seconds, no learning)."""
+"""benchmarks/bench_learning.py (the study with controls) end to end on a tiny setting, and
+the controls' defining properties."""
 
 from __future__ import annotations
 
 import importlib.util
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -11,9 +13,10 @@ import pytest
 
 pytest.importorskip("torch")
 
-from defocuskit.store import open_dataset  # noqa: E402
-
 BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_learning.py"
+TINY = {"n_train": 4, "n_val": 1, "n_test": 2, "size": [64, 64], "steps": 2, "batch_size": 2,
+        "crop": 32, "curve_points": 1,
+        "model": {"growth_rate": 4, "num_init_features": 8, "block_config": [1, 1, 1, 1]}}
 
 
 def _load():
@@ -23,95 +26,64 @@ def _load():
     return module
 
 
-def test_tiny_run_writes_json_figure_and_table(tmp_path, capsys):
+@pytest.mark.usefixtures("one_thread")
+def test_tiny_study_end_to_end(tmp_path, capsys):
     bench = _load()
     out, fig = tmp_path / "r.json", tmp_path / "f.png"
-    tiny = {"n_train": 4, "n_val": 1, "n_test": 2, "size": [64, 64], "steps": 2,
-            "batch_size": 2, "crop": 32, "curve_points": 1,
-            "model": {"growth_rate": 4, "num_init_features": 8, "block_config": [1, 1, 1, 1]}}
-    args = ["--quick", "--device", "cpu", "--rows", "depth", "--out", str(out), "--figure",
+    args = ["--quick", "--device", "cpu", "--seeds", "0,1", "--out", str(out), "--figure",
             str(fig), "--workdir", str(tmp_path / "work")]
-    for k, v in tiny.items():
-        args += ["--set", f"{k}={json.dumps(v)}"]
-    res = bench.main(args)
-    saved = json.loads(out.read_text())
-    assert fig.stat().st_size > 0 and saved["settings"]["steps"] == 2
-    for key in ("aif_input", "defocused_input"):
-        assert saved[key]["steps"] == 2 and saved[key]["test"]["n_images"] == 2
-        assert {"rmse", "abs_rel", "delta1"} <= set(saved[key]["test"])
-    assert saved["constant"]["n_images"] == 2 and saved["constant"]["rmse"] > 0
-    # the input's PSNR, per test image from the stored arrays in plain NumPy, then averaged
-    test = open_dataset(tmp_path / "work" / "defocused.zarr")["test"]
-    psnr = []
-    for i in range(len(test)):
-        d = test.read(i, ("defocused", "aif"))
-        mse = np.mean((d["defocused"] / 255.0 - d["aif"] / 255.0) ** 2)
-        psnr.append(10 * np.log10(1.0 / mse))
-    assert len(psnr) == 2 and saved["input_quality"]["n_images"] == 2
-    assert saved["input_quality"]["psnr"] == pytest.approx(np.mean(psnr), rel=1e-5)
-    assert res["machine"]["cpu"]
-    # the twin's input is the sharp image: the AiF head starts as the identity on it
-    assert res["aif_input"]["test"]["psnr"] > res["defocused_input"]["test"]["psnr"]
-    assert "| (c) 2HDED:NET on defocused input |" in capsys.readouterr().out
-
-
-def test_tiny_selfsup_and_onthefly_rows(tmp_path, capsys):
-    bench = _load()
-    out = tmp_path / "rows.json"
-    tiny = {"n_train": 4, "n_val": 1, "n_test": 2, "size": [64, 64], "steps": 2,
-            "rows_steps": 2, "batch_size": 2, "crop": 32, "curve_points": 1,
-            "model": {"growth_rate": 4, "num_init_features": 8, "block_config": [1, 1, 1, 1]}}
-    args = ["--quick", "--device", "cpu", "--rows", "selfsup,onthefly", "--out", str(out),
-            "--workdir", str(tmp_path / "work")]
-    for k, v in tiny.items():
+    for k, v in TINY.items():
         args += ["--set", f"{k}={json.dumps(v)}"]
     bench.main(args)
-    saved = json.loads(out.read_text())
-    assert saved["rows"] == ["selfsup", "onthefly"]
-    assert "defocused_input" not in saved and "aif_input" not in saved  # depth rows skipped
-    ss = saved["selfsup"]
-    # sigma_max covers every stored sigma and leaves the re-blur border inside the crop
-    assert ss["sigma"]["max_px"] <= ss["sigma_max"] < 32 / 3
-    assert ss["self_supervised"]["train_config"]["method"] == "self-supervised"
-    assert ss["self_supervised"]["train_config"]["sigma_max"] == ss["sigma_max"]
-    for key in ("supervised", "self_supervised"):
-        assert ss[key]["steps"] == 2 and ss[key]["test"]["n_images"] == 2
-        assert ss[key]["test"]["defocus_mae"] >= 0 and ss[key]["test"]["defocus_mse"] >= 0
-    assert ss["constant_mean"]["value_px"] == ss["sigma"]["train_mean_px"]
-    assert ss["constant_median"]["value_px"] == ss["sigma"]["train_median_px"]
-    otf = saved["onthefly"]
-    assert otf["synth"]["config"]["focus"] == "uniform"
-    assert otf["on_the_fly"]["train_config"]["on_the_fly"] is True
-    assert otf["fixed"]["train_config"]["on_the_fly"] is False
-    for key in ("fixed", "on_the_fly"):
-        assert otf[key]["steps"] == 2 and {"rmse", "delta1"} <= set(otf[key]["test"])
+    res = json.loads(out.read_text())
+    assert fig.stat().st_size > 0 and res["seed_list"] == [0, 1]
+    for seed in ("0", "1"):
+        for setting, arms in (("ideal", ("sharp", "true", "other", "constant")),
+                              ("real", ("sharp", "true", "other", "constant", "camera"))):
+            r = res["seeds"][seed][setting]
+            for arm in arms:
+                assert r[arm]["steps"] == 2, (setting, arm)
+                assert len(r[arm]["per_scene"]["rmse"]) == 2
+                assert sum(r[arm]["blind_zone"]["n_pixels"]) > 0
+            assert r["mean_depth"]["per_scene"]["rmse"][0] > 0
+        probe = res["seeds"][seed]["ideal"]["probe"]
+        # the sharp model's input is the AiF, which the re-render leaves alone
+        assert probe["focus_20m"]["sharp"]["slope"] == 0.0
+        assert probe["f_number_half"]["dfd"]["median_implied_log_change"] < 0
+    rows = res["summary"]["rows"]
+    assert set(rows["real"]) == {"mean_depth", "sharp", "true", "other", "constant", "camera"}
+    r = rows["ideal"]["true"]["rmse"]
+    assert r["lo"] <= r["mean"] <= r["hi"] and r["n"] == 4
     text = capsys.readouterr().out
-    assert "| (f) self-supervised" in text and "| (h) on-the-fly" in text
+    assert "| real | (c) + camera input (--camera-input) |" in text
+    assert "causal probe" in text
 
 
-@pytest.mark.slow  # the rows' code paths are covered more cheaply in test_mddnet.py
-def test_tiny_mddnet_rows(tmp_path, capsys):
-    pytest.importorskip("transformers", reason="the [mddnet] extra is not installed")
-    bench = _load()
-    out = tmp_path / "mdd.json"
-    tiny = {"n_train": 4, "n_val": 1, "n_test": 2, "size": [64, 64], "steps": 2,
-            "rows_steps": 2, "batch_size": 2, "crop": 32, "curve_points": 1,
-            "model": {"growth_rate": 4, "num_init_features": 8, "block_config": [1, 1, 1, 1]},
-            "mddnet_model": {"depths": [1, 1, 1, 1], "hidden_sizes": [8, 16, 32, 64],
-                             "num_attention_heads": [1, 1, 2, 2], "decoder_hidden_size": 8}}
-    args = ["--quick", "--device", "cpu", "--rows", "mddnet", "--out", str(out),
-            "--workdir", str(tmp_path / "work")]
-    for k, v in tiny.items():
-        args += ["--set", f"{k}={json.dumps(v)}"]
-    bench.main(args)
-    r = json.loads(out.read_text())["mddnet"]
-    mdd = r["mddnet"]["train_config"]
-    assert (mdd["model_name"], mdd["loss"], mdd["consistency_norm"], mdd["optimizer"]) == (
-        "mddnet", "mddnet", "l2", "adam")
-    assert r["twohded"]["train_config"]["model_name"] == "2hded"
-    for key in ("twohded", "mddnet"):  # same budget, both maps scored
-        assert r[key]["steps"] == 2 and r[key]["test"]["n_images"] == 2
-        assert {"rmse", "delta1", "defocus_mae", "defocus_mse"} <= set(r[key]["test"])
-    counts = r["mddnet_parameters"]
-    assert counts["total"] == counts["encoder"] + counts["depth"] + counts["defocus"]
-    assert "| (j) MDDNet, MDDNet's losses |" in capsys.readouterr().out
+def test_controls_keep_sigma_statistics_and_decorrelate(tmp_path):
+    """(d) blurs with exactly the split's sigma values, but not with this scene's: its sigma
+    no longer follows the scene's depth, whereas (c)'s is a function of it."""
+    sys.path.insert(0, str(BENCH.parent))
+    from learning.data import load_split, make_variant, synthesise
+
+    s = dict(TINY, n_train=6, n_test=2, size=[96, 96])
+    src = synthesise(tmp_path / "ideal.zarr", s, "ideal", seed=3, jobs=1)
+    assert src["samples"] == 8
+    other = make_variant(tmp_path / "ideal.zarr", tmp_path / "other.zarr", "other", "ideal",
+                         seed=3)
+    const = make_variant(tmp_path / "ideal.zarr", tmp_path / "const.zarr", "constant", "ideal",
+                         seed=3)
+    a, d, e = (load_split(p, "train") for p in (tmp_path / "ideal.zarr", other, const))
+    np.testing.assert_allclose(np.sort(d["sigma"].ravel()), np.sort(a["sigma"].ravel()))
+    np.testing.assert_array_equal(d["depth"], a["depth"])  # labels unchanged
+    inv = 1 / a["depth"]
+
+    def corr(x, y):
+        pairs = zip(x, y, strict=True)
+        return np.mean([np.corrcoef(xi.ravel(), yi.ravel())[0, 1] for xi, yi in pairs])
+
+    assert corr(a["sigma"], inv) > 0.95  # ideal: sigma rises with 1/depth
+    upright = np.stack([a["sigma"][(i + 1) % 6] for i in range(6)])
+    assert corr(upright, inv) > 0.2  # the rooms' shared layout: why (d) turns the map
+    assert abs(corr(d["sigma"], inv)) < 0.15
+    assert np.allclose(e["sigma"], np.nanmean(a["sigma"]), rtol=1e-5)
+    assert not np.array_equal(d["defocused"], a["defocused"])

@@ -201,13 +201,15 @@ def _check_render_options(cfg: TrainConfig) -> None:
 
 
 def _check_model_options(cfg: TrainConfig) -> None:
-    """``input_range`` is one of the model's, and ``model`` does not set it a second time."""
+    """``input_range`` is one of the model's, ``model`` does not set it a second time, and
+    ``model.camera_input`` is on only for a model that takes the camera."""
     from trainer.models import INPUT_RANGES, get_spec
 
     if cfg.input_range is not None and cfg.input_range not in INPUT_RANGES:
         raise ConfigError(f"input_range: expected one of {list(INPUT_RANGES)}, got "
                           f"{cfg.input_range!r}")
     get_spec(cfg.model_name).resolve_input_range(cfg.input_range)
+    get_spec(cfg.model_name).check_camera_input(cfg.model)
     for key in ("heads", "input_range"):
         if key in cfg.model:
             raise ConfigError(f"model.{key}: set it with the top-level key {key!r} (option "

@@ -7,6 +7,7 @@ import dataclasses
 
 from defocuskit.dataset.store import open_dataset
 from defocuskit.errors import ConfigError
+from trainer.camera_input import scored_arrays
 from trainer.config import TrainConfig
 from trainer.data import DefocusDataset, holdout_indices, required_arrays
 from trainer.metrics import benchmark_max_depth
@@ -49,7 +50,9 @@ def build_datasets(data, cfg: TrainConfig):
     cfg = dataclasses.replace(cfg, val_indices=tuple(val_idx) if holdout else None)
     cfg, settings = _render_settings(reader, data, cfg, named_val)
     # training reads only what the loss uses: no depth or sigma for self-supervision
-    train_arrays = required_arrays(cfg.heads, method=cfg.method, camera=cfg.consistency > 0)
+    camera_input = bool(cfg.model.get("camera_input", False))
+    train_arrays = required_arrays(cfg.heads, method=cfg.method,
+                                   camera=cfg.consistency > 0 or camera_input)
     train_kw = dict(heads=cfg.heads, arrays=train_arrays[1:],
                     crop=None if cfg.resize else cfg.crop, resize=cfg.resize,
                     hflip=cfg.hflip, seed=cfg.seed, stack_index=cfg.stack_index,
@@ -64,10 +67,14 @@ def build_datasets(data, cfg: TrainConfig):
         val_kw = dict(heads=cfg.heads, crop=None, resize=cfg.resize, hflip=False,
                       stack_index=cfg.stack_index, max_samples=cfg.val_max_samples,
                       indices=val_idx)
+        if camera_input:
+            scene_only = not reader[val_name].has("defocused")
+            val_kw["arrays"] = scored_arrays(
+                cfg.heads, lambda a: scene_only or reader[val_name].has(a))
         if reader[val_name].has("defocused"):  # stored defocus: fixed and comparable
             val_ds = DefocusDataset(data, val_name, **val_kw)
         else:  # scene-only: a fixed draw per sample, the same every epoch
-                val_ds = OnTheFlyDataset(data, val_name, settings=settings, fixed=True,
+            val_ds = OnTheFlyDataset(data, val_name, settings=settings, fixed=True,
                                      render_seed=cfg.render_seed,
                                      render_stream=cfg.render_stream, **val_kw)
     max_depth = cfg.max_depth if cfg.max_depth is not None else benchmark_max_depth(reader.attrs)

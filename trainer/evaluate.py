@@ -24,6 +24,8 @@ import torch
 from torch.utils.data import DataLoader
 
 from defocuskit.dataset.store import open_dataset
+from trainer.blindzone import BlindZoneAccumulator
+from trainer.camera_input import model_forward, scored_arrays, takes_camera
 from trainer.data import DefocusDataset, crop_to, pad_to_multiple, to_device_batch
 from trainer.device import pin_memory
 from trainer.metrics import MAKE3D_RANGES, MetricAccumulator, benchmark_max_depth
@@ -90,10 +92,12 @@ def evaluate(model, loader, *, device, amp: bool = False, channels_last: bool = 
         ``rmse_log``, ``log10``, ``delta105``, ``delta115``, ``delta1..3``; depth head),
         ``edge_acc``, ``edge_comp`` (depth head, pixels), ``psnr``, ``ssim`` (AiF head),
         the :data:`~trainer.metrics.DEFOCUS_KEYS` (defocus head), ``n_images``; with
-        ``make3d`` also ``c1_*`` and ``c2_*`` depth metrics.
+        ``make3d`` also ``c1_*`` and ``c2_*`` depth metrics; ``blind_zone``
+        (:mod:`trainer.blindzone`) when the batches hold the depth and the focus distance.
     """
     model.eval()
     accs = {"": MetricAccumulator(max_depth=max_depth, clip=clip)}
+    zone = BlindZoneAccumulator(max_depth=max_depth, clip=clip)
     if make3d:
         accs.update({f"{k}_": MetricAccumulator(max_depth=v, clip=clip, edges=False)
                      for k, v in MAKE3D_RANGES.items()})
@@ -102,8 +106,10 @@ def evaluate(model, loader, *, device, amp: bool = False, channels_last: bool = 
         b = to_device_batch(batch, device, channels_last=channels_last)
         x, size = pad_to_multiple(b["defocused"])
         with autocast_for(device, amp):
-            pred = model(x)
+            pred = model_forward(model, x, b)
         pred = {k: v.float() for k, v in crop_to(pred, size).items()}
+        if "depth" in pred and "depth" in b and "focus_distance" in b:
+            zone.update(pred["depth"], b["depth"], b["focus_distance"])
         for prefix, acc in accs.items():
             if not prefix:
                 acc.update(pred, b)
@@ -125,6 +131,8 @@ def evaluate(model, loader, *, device, amp: bool = False, channels_last: bool = 
             res = {f"{prefix}{k}": v for k, v in res.items() if k not in ("psnr", "ssim",
                                                                            "n_images")}
         out.update(res)
+    if zone.count.sum():
+        out["blind_zone"] = zone.compute()
     if first is not None:
         out["_first"] = first
     return out
@@ -225,6 +233,12 @@ def evaluate_checkpoint(data, checkpoint, *, split: str = "test", device: str = 
         max_depth = None
     kw = dict(heads=model.config.heads, crop=None, resize=resize, hflip=False,
               max_samples=max_samples)
+    if split in reader.splits:  # the camera: for a camera-input model, and the blind zone
+        sp = reader[split]
+        scene_only = not sp.has("defocused")
+        if takes_camera(model) or scene_only or sp.has("focus_distance"):
+            kw["arrays"] = scored_arrays(model.config.heads, lambda a: scene_only or sp.has(a),
+                                         camera=takes_camera(model))
     if split in reader.splits and not reader[split].has("defocused"):
         if given_stack:
             from defocuskit.errors import ConfigError
@@ -315,7 +329,7 @@ def format_table(metrics: dict) -> str:
     """Two aligned columns, metric and value (floats with 4 decimals)."""
     rows = []
     for k, v in metrics.items():
-        if k.startswith("_"):
+        if k.startswith("_") or isinstance(v, dict):  # nested (blind_zone): --json only
             continue
         if isinstance(v, float):
             v = f"{v:.4f}" if math.isfinite(v) else str(v)

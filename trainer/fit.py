@@ -21,6 +21,7 @@ import torch
 import torch.distributed as dist
 
 from defocuskit.errors import DefocusKitError
+from trainer.camera_input import model_forward
 from trainer.checkpoint import (
     rng_state,
     save_checkpoint,
@@ -113,7 +114,7 @@ def _train_epoch(model, loader, criterion, optimizer, *, device, amp, channels_l
     for batch in loader:
         b = to_device_batch(batch, device, channels_last=channels_last)
         with autocast_for(device, amp):
-            pred = model(b["defocused"])
+            pred = model_forward(model, b["defocused"], b)
         # the loss runs in float32 outside autocast (SSIM's convolution would be bf16)
         loss, terms = criterion({k: v.float() for k, v in pred.items()}, b)
         keys = sorted(terms)
@@ -312,6 +313,7 @@ def _validate(run: Run, row: dict, completed: int, stopped: bool, ticker: Ticker
                        channels_last=run.channels_last, max_depth=run.val_max_depth,
                        clip=run.cfg.clip_depth, keep_first=run.cfg.plots, progress=progress)
     run.first = res.pop("_first", run.first)
+    res.pop("blind_zone", None)  # per-bin lists: trainer eval --json reports them
     row.update({f"val_{k}": v for k, v in res.items()})
     run.model.train()
 

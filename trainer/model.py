@@ -95,6 +95,7 @@ class ModelConfig:
     num_init_features: int = 64  # channels of the stem convolutions
     bn_size: int = 4  # bottleneck width of a dense layer, in multiples of growth_rate
     input_range: str = "unit"  # encoder input: "unit" x, or "centred" 2x - 1 (INPUT_RANGES)
+    camera_input: bool = False  # FiLM from each sample's camera (trainer.camera_input)
 
     def __post_init__(self) -> None:
         if self.input_range not in INPUT_RANGES:
@@ -110,6 +111,9 @@ class ModelConfig:
                 f"model.heads: expected a non-empty subset of {list(KNOWN_HEADS)} without "
                 f"repeats, got {list(self.heads)}"
             )
+        if not isinstance(self.camera_input, bool):
+            raise ConfigError(f"model.camera_input: expected true or false, got "
+                              f"{self.camera_input!r}")
         if len(self.block_config) != 4:
             raise ConfigError(
                 f"model.block_config: expected 4 dense blocks (5 skip levels), got "
@@ -263,11 +267,11 @@ class _Decoder(nn.Module):
         width = self.blocks[-1].conv[0].out_channels
         self.predict = nn.Conv2d(width, out_channels, 3, padding=1)
 
-    def forward(self, skips: list[Tensor]) -> Tensor:
+    def forward(self, skips: list[Tensor], film=None) -> Tensor:
         y = self.blocks[0](skips[-1])
         for block, skip in zip(self.blocks[1:], skips[-2::-1], strict=True):
             y = block(torch.cat([y, skip], 1))
-        return self.predict(y)
+        return self.predict(y if film is None else film(y))
 
 
 class TwoHeadedNet(nn.Module):
@@ -303,8 +307,15 @@ class TwoHeadedNet(nn.Module):
             # last layer makes it start as the identity, i.e. at the input's own PSNR,
             # instead of adding random noise to the image.
             nn.init.zeros_(self.heads["aif"].predict.weight)
+        self.camera = None
+        if self.config.camera_input:  # after the init above: the other weights are unchanged
+            from trainer.camera_input import CameraFiLM
 
-    def forward(self, x: Tensor) -> dict[str, Tensor]:
+            width = self.heads[self.config.heads[0]].predict.in_channels
+            self.camera = CameraFiLM({"conv5": self.encoder.skip_channels[-1],
+                                      **{f"head_{h}": width for h in self.config.heads}})
+
+    def forward(self, x: Tensor, camera: Tensor | None = None) -> dict[str, Tensor]:
         """Predict the configured heads.
 
         Parameters
@@ -313,6 +324,9 @@ class TwoHeadedNet(nn.Module):
             Defocused RGB image in [0, 1]; H and W must be multiples of 32. With
             ``input_range="centred"`` the encoder sees ``2x - 1``; the AiF residual adds
             ``x`` itself, so the AiF stays in [0, 1] either way.
+        camera : (B, 3) float Tensor, optional
+            The camera features (:func:`trainer.camera_input.camera_features`); required
+            when the model was built with ``camera_input``, refused otherwise.
 
         Returns
         -------
@@ -337,9 +351,17 @@ class TwoHeadedNet(nn.Module):
                 f"crop or pad the image (e.g. to {-(-h // 32) * 32}x{-(-w // 32) * 32})"
             )
         skips = self.encoder(x * 2 - 1 if self.config.input_range == "centred" else x)
+        film = {}
+        if self.camera is not None:
+            if camera is None:
+                raise ValueError("TwoHeadedNet: built with camera_input; pass camera=")
+            skips[-1] = self.camera(skips[-1], "conv5", camera)
+            film = {h: (lambda y, h=h: self.camera(y, f"head_{h}", camera)) for h in self.heads}
+        elif camera is not None:
+            raise ValueError("TwoHeadedNet: camera given to a model built without camera_input")
         out = {}
         for name, head in self.heads.items():
-            y = head(skips)
+            y = head(skips, film.get(name))
             if name == "aif":
                 y = y + x  # input joint layer: global residual
             elif name == "defocus":

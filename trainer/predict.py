@@ -44,6 +44,7 @@ import torch
 
 from defocuskit.errors import ConfigError, SourceError
 from defocuskit.sources import read_rgb_float
+from trainer.camera_input import takes_camera
 from trainer.checkpoint import build_model, load_checkpoint
 from trainer.data import crop_to, pad_to_multiple
 from trainer.evaluate import resolve_device
@@ -186,6 +187,10 @@ def predict_images(checkpoint, images, output, *, device: str = "auto",
     dev = resolve_device(device)
     ckpt = load_checkpoint(checkpoint)
     model = build_model(ckpt, path=checkpoint).to(dev).eval()
+    if takes_camera(model):
+        raise ConfigError(f"checkpoint {checkpoint}: trained with --camera-input, it needs each "
+                          "image's camera (focus distance, f-number, focal length), which an "
+                          "image file does not carry; score it with `trainer eval` on a dataset")
     plan = plan_outputs(images, output, model.config.heads, overwrite=overwrite)
     Path(output).mkdir(parents=True, exist_ok=True)
     written: list[Path] = []

@@ -77,6 +77,10 @@ class ModelSpec:
         Every range the network can be built for (``--input-range``); empty: only
         ``input_range``. A model with more than one gets the chosen range as the
         ``input_range`` key of its config overrides.
+    camera_input : bool
+        Whether the network can take each sample's camera as a second input
+        (``--camera-input``, :mod:`trainer.camera_input`): its config then has a
+        ``camera_input`` flag and the built module takes ``module(x, camera=features)``.
     """
 
     name: str
@@ -94,6 +98,7 @@ class ModelSpec:
     encoder_weights_help: str
     input_ranges: tuple[str, ...] = ()
     smoke_config: dict = field(default_factory=dict)
+    camera_input: bool = False
 
     def resolve_input_range(self, requested: str | None) -> str:
         """The range a run uses: ``requested``, or this model's own when None;
@@ -105,11 +110,23 @@ class ModelSpec:
                               f"{' or '.join(allowed)} input, got {chosen!r}")
         return chosen
 
+    def check_camera_input(self, overrides: dict) -> None:
+        """:class:`ConfigError` if ``overrides`` turn on ``camera_input`` for a model that
+        cannot take the camera."""
+        if overrides.get("camera_input") and not self.camera_input:
+            raise ConfigError(f"camera_input: model {self.name} ({self.title}) does not take "
+                              "the camera as input; drop --camera-input (models that do: "
+                              f"{[n for n in MODELS if get_spec(n).camera_input]})")
+
     def config_overrides(self, overrides: dict, input_range: str | None) -> dict:
         """``overrides`` for :attr:`make_config`, with the chosen input range where the
-        model has a choice."""
+        model has a choice (and without a ``camera_input`` it cannot take, when off)."""
+        self.check_camera_input(overrides)
         chosen = self.resolve_input_range(input_range)
-        return {**overrides, "input_range": chosen} if self.input_ranges else dict(overrides)
+        out = dict(overrides)
+        if not self.camera_input:
+            out.pop("camera_input", None)
+        return {**out, "input_range": chosen} if self.input_ranges else out
 
     def method_heads(self, method: str) -> tuple[str, ...]:
         """The heads a run of ``method`` trains when nothing names them: the default

@@ -33,4 +33,4 @@ SPEC = ModelSpec(
     make_config=_make_config, config_from_dict=ModelConfig.from_dict, build=TwoHeadedNet,
     load_encoder_weights=_load_encoder_weights, parameter_counts=parameter_counts,
     encoder_weights_help="a torchvision DenseNet-121 state dict file (ImageNet)",
-    input_ranges=("centred", "unit"))
+    input_ranges=("centred", "unit"), camera_input=True)
