@@ -303,6 +303,12 @@ def _psf_text(attrs: dict) -> str:
     psf = attrs.get("psf")
     if psf is None:
         return "not recorded"
+    detail = attrs.get("psf_detail") or {}
+    if detail.get("kind") == "polygon":
+        return f"{detail['blades']}-blade polygon, {detail['rotation_deg']:g} deg"
+    if detail.get("kind") == "bank":
+        b = detail.get("bank") or {}
+        return f"bank ({b.get('n_kernels')} kernels, sha256 {str(b.get('sha256'))[:8]})"
     return f"{psf} (radius = 2 sigma)" if psf == "disc" else str(psf)
 
 
@@ -313,4 +319,7 @@ def _caption(attrs: dict, sp) -> str:
             f"camera    {_camera_name(attrs)}\nfocus     {cfg.get('focus')}\n"
             f"mode      {cfg.get('mode')}\npsf       {_psf_text(attrs)}\n"
             f"seed      {cfg.get('seed')}{stack}\n"
+            + ("views     dual-pixel (left / right)\n" if attrs.get("dual_pixel") else "")
+            + (f"jpeg      quality {attrs['jpeg'].get('quality')}\n" if attrs.get("jpeg")
+               else "") +
             f"schema    v{attrs.get('schema_version')}")
