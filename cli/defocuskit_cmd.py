@@ -93,6 +93,11 @@ def _parse_size(ctx, param, value):
               help="Also store the left and right half-aperture views (defocused_left, "
                    "defocused_right); --mode gather or scatter, no --noise or "
                    "--linear-light.")
+@click.option("--diffraction", type=ranged(RANGES["diffraction"]), metavar="NM",
+              help="Diffraction floor: the Airy-equivalent Gaussian sigma = 0.42 lambda N / "
+                   "pitch for this wavelength in nm (e.g. 550), combined in quadrature with "
+                   "the defocus sigma; 0: off. [default: the camera preset's (off unless its "
+                   "source models diffraction)]")
 @click.option("--jpeg", type=ranged(RANGES["jpeg"]), metavar="QUALITY",
               help="Pass every stored rendered image through a JPEG round trip at this "
                    "quality, 1..100 (off by default).")
@@ -133,7 +138,8 @@ def _parse_size(ctx, param, value):
 @click.option("--progress/--no-progress", default=None,
               help="Progress bar (default: only on a terminal).")
 @user_errors
-def synth(source, input_, output, camera, focus, mode, coc_model, psf, dual_pixel, jpeg,
+def synth(source, input_, output, camera, focus, mode, coc_model, psf, dual_pixel, diffraction,
+          jpeg,
           coc_to_sigma,
           linear_light, noise, resize, splits, limit, splits_path, options, jobs, backend,
           scheduler, seed, shard_size, compressor, on_error, config_file, resume, overwrite,
@@ -160,7 +166,7 @@ def synth(source, input_, output, camera, focus, mode, coc_model, psf, dual_pixe
     given = {"source": source, "input": input_, "output": output,
              "camera": ",".join(camera) or None,
              "focus": focus, "mode": mode, "coc_model": coc_model, "psf": psf,
-             "dual_pixel": dual_pixel, "jpeg": jpeg,
+             "dual_pixel": dual_pixel, "jpeg": jpeg, "diffraction": diffraction,
              "coc_to_sigma": coc_to_sigma, "linear_light": linear_light,
              "noise": noise or None, "resize": resize,
              "splits": list(splits) or None, "limit": limit, "jobs": jobs,

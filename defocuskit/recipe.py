@@ -76,14 +76,17 @@ class RenderSettings:
         no linear light).
     jpeg : int or None
         JPEG quality 1..100 of a round trip of every rendered image; None: off.
+    diffraction : float or None
+        Wavelength (nm) of the diffraction floor (:attr:`Camera.diffraction_nm`), 0: off;
+        None: the preset's (on only for a preset whose source models it), else off.
     given_by : dict, optional
         Who gave each non-None setting (provenance), by name; default ``"user"``.
 
     Attributes set on construction: ``preset`` (the resolved CameraPreset), ``policy`` (the
     focus policy object), ``focus``, ``mode`` and ``coc_model`` resolved, and ``origin``:
-    for ``focus``, ``mode``, ``coc_model`` and ``sigma_rule`` the value used and where it
-    came from (``given_by``'s word, ``"preset"``, ``"camera"``: a custom camera's table,
-    or ``"fallback"``).
+    for ``focus``, ``mode``, ``coc_model``, ``diffraction`` and ``sigma_rule`` the value used
+    and where it came from (``given_by``'s word, ``"preset"``, ``"camera"``: a custom
+    camera's table, or ``"fallback"``).
 
     Raises
     ------
@@ -101,6 +104,7 @@ class RenderSettings:
     noise: dict | None = None
     dual_pixel: bool = False
     jpeg: int | None = None
+    diffraction: float | None = None
     given_by: dict = field(default_factory=dict, compare=False, repr=False)
     preset: CameraPreset = field(init=False, compare=False, repr=False)
     policy: Any = field(init=False, compare=False, repr=False)
@@ -200,6 +204,7 @@ def _origins(s: RenderSettings, preset: CameraPreset) -> dict[str, dict[str, Any
         "focus": pick("focus", s.focus, preset.focus, FALLBACK_FOCUS),
         "mode": pick("mode", s.mode, preset.mode, FALLBACK_MODE),
         "coc_model": pick("coc_model", s.coc_model, preset.coc_model, None),
+        "diffraction": pick("diffraction", s.diffraction, preset.diffraction_nm, 0.0),
         "sigma_rule": {"value": preset.sigma_rule(s.coc_to_sigma,
                                                   psf=parse_psf(s.psf).family),
                        "from": s.given_by.get("coc_to_sigma", "user")
@@ -255,6 +260,8 @@ def draw_cameras(depth: np.ndarray, settings: RenderSettings,
     camera = preset.make(image_width=depth.shape[1], rng=rng, coc_model=settings.coc_model,
                          coc_to_sigma=settings.coc_to_sigma,
                          psf=parse_psf(settings.psf).family)
+    camera = dataclasses.replace(camera,
+                                 diffraction_nm=float(settings.origin["diffraction"]["value"]))
     distances = settings.policy.draw(depth, rng)
     camera = preset.adapt(camera, depth, focus_m=distances)
     return [camera.with_focus(float(s)) for s in distances]

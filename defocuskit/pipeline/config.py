@@ -40,7 +40,7 @@ __all__ = ["SynthConfig", "RANGES", "load_config_file", "resolve_preset_settings
 # Keys that change how a run executes but not what it writes: they may differ on resume.
 RUNTIME_KEYS = ("jobs", "backend", "scheduler", "resume", "overwrite", "on_error", "progress")
 # render options whose "off" value is left out of the content key
-_OPTIONAL_RENDER = {"dual_pixel": False, "jpeg": None}
+_OPTIONAL_RENDER = {"dual_pixel": False, "jpeg": None, "diffraction": None}
 
 MAX_FRAME = 16384  # pixels per side of a resized frame
 MAX_SHARD = 4096  # samples per shard: a task buffers its whole shard in memory
@@ -55,6 +55,7 @@ RANGES: dict[str, Range] = {
     "shard_size": Range(1, MAX_SHARD, integer=True),
     "jobs": Range(1, 1024, integer=True),
     "jpeg": Range(1, 100, integer=True),
+    "diffraction": Range(0, 2000),
 }
 
 
@@ -78,6 +79,8 @@ class SynthConfig:
     noise: dict[str, float] | None = None         # sensor noise parameters, None = off
     dual_pixel: bool = False                      # also the left / right half-aperture views
     jpeg: int | None = None                       # JPEG round-trip quality 1..100, None = off
+    diffraction: float | None = None              # diffraction floor wavelength nm (0: off);
+    #                                               None = the preset's (off unless it has one)
     resize: list[int] | None = None               # [H, W] output frame size, None = as read
     splits: list[str] | None = None               # subset of the source's splits, None = all
     limit: int | None = None                      # at most this many samples per split
@@ -124,7 +127,8 @@ class SynthConfig:
                               psf=self.psf, coc_model=self.coc_model,
                               coc_to_sigma=self.coc_to_sigma,
                               linear_light=self.linear_light, noise=self.noise,
-                              dual_pixel=self.dual_pixel, jpeg=self.jpeg)
+                              dual_pixel=self.dual_pixel, jpeg=self.jpeg,
+                              diffraction=self.diffraction)
 
     def resolved(self, settings: RenderSettings | None = None) -> SynthConfig:
         """A copy with ``focus``, ``mode`` and ``coc_model`` filled in from the camera preset
@@ -144,6 +148,8 @@ class SynthConfig:
             if d.get(k) == off:
                 d.pop(k, None)
         d["sigma_rule"] = settings.origin["sigma_rule"]["value"]
+        if settings.origin["diffraction"]["value"]:  # also a preset's floor
+            d["diffraction"] = settings.origin["diffraction"]["value"]
         if d.get("mode") == "layered":  # its level spacing: a changed default is noticed too
             from defocuskit.blur.layered import level_rule  # loads Numba
 
