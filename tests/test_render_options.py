@@ -73,7 +73,7 @@ def test_synth_records_and_shows_the_options(tmp_path):
     out = tmp_path / "opts.zarr"
     cfg = SynthConfig(source="samples", input="-", output=str(out), limit=1,
                       splits=["train"], mode="gather", psf="polygon:6,15", dual_pixel=True,
-                      jpeg=85)
+                      jpeg=85, diffraction=550.0)
     run_synth(cfg)
     ds = open_dataset(out)
     assert ds.attrs["psf_detail"] == {"name": "polygon:6,15", "kind": "polygon", "blades": 6,
@@ -83,19 +83,20 @@ def test_synth_records_and_shows_the_options(tmp_path):
     assert row["defocused_left"].shape == row["defocused"].shape
     text = format_summary(summarize(out))
     assert "6-blade polygon rotated 15 deg" in text and "quality 85" in text
-    assert "dual-pixel" in text
+    assert "dual-pixel" in text and "diffraction at 550 nm" in text
     from defocuskit.dataset.preview import _caption, preview_dataset
 
     caption = _caption(ds.attrs, ds["train"])
     assert "6-blade polygon, 15 deg" in caption and "dual-pixel" in caption
-    assert "quality 85" in caption
+    assert "quality 85" in caption and "diffraction 550 nm" in caption
     preview_dataset(str(out), output=str(tmp_path / "p.png"), n=1)
     assert (tmp_path / "p.png").stat().st_size > 0
     # on-the-fly rendering takes the same options from the dataset
     from trainer.onthefly import resolve_render_settings
 
     otf = resolve_render_settings(dict(ds.attrs))
-    assert (otf.psf, otf.dual_pixel, otf.jpeg) == ("polygon:6,15", True, 85)
+    assert (otf.psf, otf.dual_pixel, otf.jpeg, otf.diffraction) == ("polygon:6,15", True, 85,
+                                                                    550.0)
 
 
 def test_content_key_leaves_out_the_options_when_off(tmp_path):

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from defocuskit.dataset.store import open_dataset
-from defocuskit.dataset.summary import stat_indices
+from defocuskit.dataset.summary import diffraction_nm, stat_indices
 from defocuskit.errors import ConfigError, DataError
 
 __all__ = ["check_png_output", "preview_dataset", "preview_figure", "render_note", "DEPTH_CMAP",
@@ -320,6 +320,8 @@ def _caption(attrs: dict, sp) -> str:
             f"mode      {cfg.get('mode')}\npsf       {_psf_text(attrs)}\n"
             f"seed      {cfg.get('seed')}{stack}\n"
             + ("views     dual-pixel (left / right)\n" if attrs.get("dual_pixel") else "")
+            + (f"floor     diffraction {diffraction_nm(attrs):g} nm\n"
+               if diffraction_nm(attrs) else "")
             + (f"jpeg      quality {attrs['jpeg'].get('quality')}\n" if attrs.get("jpeg")
                else "") +
             f"schema    v{attrs.get('schema_version')}")

@@ -64,6 +64,7 @@ def summarize(path, *, max_samples: int = 64) -> dict[str, Any]:
         "engine_mode": a.get("engine_mode"), "focus_policy": a.get("focus_policy"),
         "psf": a.get("psf"), "psf_detail": a.get("psf_detail"),
         "dual_pixel": bool(a.get("dual_pixel", False)), "jpeg": a.get("jpeg"),
+        "diffraction": diffraction_nm(a),
         "camera": a.get("camera"), "source": a.get("source", {}).get("name"),
         "source_identity": a.get("source", {}).get("identity"),
         "versions": a.get("versions"), "last_run": a.get("last_run"), "splits": {},
@@ -181,9 +182,18 @@ def _psf_words(psf, detail: dict | None = None) -> str:
     return "not recorded" if psf is None else str(psf)
 
 
+def diffraction_nm(attrs: dict[str, Any]) -> float:
+    """The diffraction floor's wavelength of a dataset (nm; 0: off or not recorded)."""
+    entry = (attrs.get("settings") or {}).get("diffraction") or {}
+    return float(entry.get("value") or 0.0)
+
+
 def view_lines(attrs: dict[str, Any]) -> list[str]:
     """The render options beyond the PSF, one line each (none when off)."""
     lines = []
+    if attrs.get("diffraction"):
+        lines.append(f"floor     diffraction at {attrs['diffraction']:g} nm "
+                     "(sigma_d = 0.42 lambda N / pitch, in quadrature)")
     if attrs.get("dual_pixel"):
         lines.append("views     dual-pixel: defocused_left / defocused_right (half apertures, "
                      "each at twice its light)")
