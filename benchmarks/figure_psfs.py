@@ -42,7 +42,7 @@ def main() -> None:
     names = ["gaussian", "disc", "polygon:6", "polygon:5,18", f"bank:{BANK}"]
     shown = [kernel(p, 3.0) for p in names]
     S = max(k.shape[0] for k in shown)
-    for a, name, k in zip(ax[0], names, shown):
+    for a, name, k in zip(ax[0], names, shown, strict=True):
         pad = (S - k.shape[0]) // 2
         a.imshow(np.pad(k, pad), cmap="magma")
         a.set_title(("bank (example)" if name.startswith("bank") else name) + ", sigma 3 px")
@@ -63,7 +63,7 @@ def main() -> None:
     panels = [(img, "all-in-focus"), (np.clip(out.defocused, 0, 1), "full aperture (polygon:6)"),
               (np.clip(2 * out.left, 0, 1), "left view (x2 light)"),
               (np.clip(2 * out.right, 0, 1), "right view (x2 light)")]
-    for a, (im, title) in zip(ax[1], panels):
+    for a, (im, title) in zip(ax[1][:4], panels, strict=True):
         a.imshow(im)
         a.set_title(title)
         a.axis("off")

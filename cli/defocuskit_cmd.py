@@ -42,6 +42,19 @@ def _parse_kv(ctx, param, values):
     return out
 
 
+def _parse_psf(ctx, param, value):
+    """A PSF name, checked here so that a bad one is a usage error naming --psf."""
+    from defocuskit.errors import ConfigError
+    from defocuskit.psf_spec import parse_psf
+
+    if value is not None:
+        try:
+            parse_psf(value)
+        except ConfigError as exc:
+            raise click.BadParameter(str(exc), ctx, param) from None
+    return value
+
+
 def _parse_size(ctx, param, value):
     if value is None:
         return None
@@ -83,7 +96,7 @@ def _parse_size(ctx, param, value):
 @click.option("--coc-model", type=click.Choice(["exact", "paper"]),
               help="CoC formula: exact thin lens D f/(S-f) |x-S|/x, or the 2HDED:NET paper's "
               "(f/S) D |x-S|/x. [default: the camera preset's]")
-@click.option("--psf", metavar="gaussian|disc|polygon:N[,ROT]|bank:PATH",
+@click.option("--psf", metavar="gaussian|disc|polygon:N[,ROT]|bank:PATH", callback=_parse_psf,
               help="PSF shape: gaussian (sigma), disc (uniform, radius 2 sigma, "
                    "anti-aliased), polygon:N[,ROT] (an N-blade aperture of the disc's area, "
                    "first vertex ROT degrees from +x) or bank:PATH (a calibrated PSF bank "
