@@ -344,6 +344,27 @@ def targets(rows: list[dict], cold: list[float], compile_s: dict, sbs: list[dict
             for k, (v, op, t) in checks.items()}
 
 
+def options_main(repeats: int) -> None:
+    """``--options``: see ``_render_options``."""
+    from _render_options import bench_options
+    from _scenes import realistic_scene
+
+    img, sigma, depth, focus = realistic_scene("motorcycle", 8.0)
+    load_before = os.getloadavg()
+    res = bench_options((img, sigma, depth, focus), max(repeats, 3))
+    out = OUT.with_name("bench_render_options.json")
+    for name, r in res.items():
+        print(f"{name:30s} {r['seconds']:8.3f} s  x{r['ratio']:.2f}")
+    out.write_text(json.dumps({
+        "scene": "motorcycle 640x480, sigma max 8 px, 1 thread", "options": res,
+        "command": "python benchmarks/bench_render.py --options"
+                   + (f" --repeats {repeats}" if repeats != 5 else ""),
+        "machine": {"cpu": cpu_model(simd=True), "cpus": os.cpu_count(),
+                    "numba": numba.__version__},
+        "load_average": {"before": load_before, "after": os.getloadavg()}}, indent=1) + "\n")
+    print(f"wrote {out}")
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=5)
@@ -351,7 +372,13 @@ def main(argv=None):
     ap.add_argument("--scenes", nargs="+", choices=SCENES, default=list(SCENES),
                     help="scenes to run (default: all); without 'bands' only the realistic "
                          "scenes run, written to bench_render_realistic.json")
+    ap.add_argument("--options", action="store_true",
+                    help="only the render options (polygon, bank, dual-pixel, diffraction, "
+                         "JPEG) beside the Gaussian gather on the Motorcycle, written to "
+                         "bench_render_options.json")
     args = ap.parse_args(argv)
+    if args.options:
+        return options_main(args.repeats)
     import cv2
 
     # OpenCV (the layered mode's short Gaussians, its disc and the frozen layered copy) has

@@ -43,6 +43,19 @@ def _parse_kv(ctx, param, values):
     return out
 
 
+def _parse_psf(ctx, param, value):
+    """A PSF name, checked here so that a bad one is a usage error naming --psf."""
+    from defocuskit.errors import ConfigError
+    from defocuskit.psf_spec import parse_psf
+
+    if value is not None:
+        try:
+            parse_psf(value)
+        except ConfigError as exc:
+            raise click.BadParameter(str(exc), ctx, param) from None
+    return value
+
+
 def _parse_size(ctx, param, value):
     if value is None:
         return None
@@ -84,9 +97,24 @@ def _parse_size(ctx, param, value):
 @click.option("--coc-model", type=click.Choice(["exact", "paper"]),
               help="CoC formula: exact thin lens D f/(S-f) |x-S|/x, or the 2HDED:NET paper's "
               "(f/S) D |x-S|/x. [default: the camera preset's]")
-@click.option("--psf", type=click.Choice(["gaussian", "disc"]),
-              help="PSF shape: gaussian (sigma) or disc (uniform, radius 2 sigma, "
-                   "anti-aliased). [default: gaussian]")
+@click.option("--psf", metavar="gaussian|disc|polygon:N[,ROT]|bank:PATH", callback=_parse_psf,
+              help="PSF shape: gaussian (sigma), disc (uniform, radius 2 sigma, "
+                   "anti-aliased), polygon:N[,ROT] (an N-blade aperture of the disc's area, "
+                   "first vertex ROT degrees from +x) or bank:PATH (a calibrated PSF bank "
+                   ".npz, docs/camera_model.md); polygon and bank need --mode gather or "
+                   "scatter. [default: gaussian]")
+@click.option("--dual-pixel/--no-dual-pixel", default=None,
+              help="Also store the left and right half-aperture views (defocused_left, "
+                   "defocused_right); --mode gather or scatter, no --noise or "
+                   "--linear-light.")
+@click.option("--diffraction", type=ranged(RANGES["diffraction"]), metavar="NM",
+              help="Diffraction floor: the Airy-equivalent Gaussian sigma = 0.42 lambda N / "
+                   "pitch for this wavelength in nm (e.g. 550), combined in quadrature with "
+                   "the defocus sigma; 0: off. [default: the camera preset's (off unless its "
+                   "source models diffraction)]")
+@click.option("--jpeg", type=ranged(RANGES["jpeg"]), metavar="QUALITY",
+              help="Pass every stored rendered image through a JPEG round trip at this "
+                   "quality, 1..100 (off by default).")
 @click.option("--coc-to-sigma", type=ranged(RANGES["coc_to_sigma"]),
               help="Replace the camera preset's CoC -> sigma rule by sigma = K * CoC (e.g. "
               "0.25), K in (0, 100]. [default: the preset's rule]")
@@ -124,7 +152,9 @@ def _parse_size(ctx, param, value):
 @click.option("--progress/--no-progress", default=None,
               help="Progress bar (default: only on a terminal).")
 @user_errors
-def synth(source, input_, output, camera, focus, mode, coc_model, psf, coc_to_sigma,
+def synth(source, input_, output, camera, focus, mode, coc_model, psf, dual_pixel, diffraction,
+          jpeg,
+          coc_to_sigma,
           linear_light, noise, resize, splits, limit, splits_path, options, jobs, backend,
           scheduler, seed, shard_size, compressor, on_error, config_file, resume, overwrite,
           strict_resume, progress):
@@ -150,6 +180,7 @@ def synth(source, input_, output, camera, focus, mode, coc_model, psf, coc_to_si
     given = {"source": source, "input": input_, "output": output,
              "camera": ",".join(camera) or None,
              "focus": focus, "mode": mode, "coc_model": coc_model, "psf": psf,
+             "dual_pixel": dual_pixel, "jpeg": jpeg, "diffraction": diffraction,
              "coc_to_sigma": coc_to_sigma, "linear_light": linear_light,
              "noise": noise or None, "resize": resize,
              "splits": list(splits) or None, "limit": limit, "jobs": jobs,

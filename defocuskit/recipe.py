@@ -36,9 +36,10 @@ from defocuskit.camera.optics import Camera
 from defocuskit.camera.presets import get_preset
 from defocuskit.camera.table import camera_table
 from defocuskit.errors import ConfigError, SourceError
+from defocuskit.psf_spec import parse_psf
 
 __all__ = ["PRESET_MODE", "RENDER_MODES", "SCENE_ONLY", "RenderSettings", "draw_camera",
-           "draw_cameras", "fill_invalid_depth", "render_sample", "valid_depth",
+           "draw_cameras", "fill_invalid_depth", "psf_provenance", "render_sample", "valid_depth",
            "warm_up", "window_margin"]
 
 # the blur engine (defocuskit.blur) loads Numba: imported where a function renders, so that
@@ -46,7 +47,6 @@ __all__ = ["PRESET_MODE", "RENDER_MODES", "SCENE_ONLY", "RenderSettings", "draw_
 RENDER_MODES = ("gather", "scatter", "layered")  # defocuskit.blur.MODES
 SCENE_ONLY = "none"  # the mode of a run that renders nothing and stores the scene only
 PRESET_MODE = None  # a mode or focus left to the camera preset (then to the fallback)
-_PSFS = ("gaussian", "disc")  # defocuskit.blur.PSFS
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,9 @@ class RenderSettings:
         Focus policy and render mode (:data:`RENDER_MODES`, or :data:`SCENE_ONLY`); None
         (:data:`PRESET_MODE`): the camera preset's, else :data:`FALLBACK_FOCUS` /
         :data:`FALLBACK_MODE`.
-    psf : {"gaussian", "disc"}
+    psf : str
+        ``gaussian``, ``disc``, ``polygon:N[,ROTATION]`` or ``bank:PATH``
+        (:mod:`defocuskit.psf_spec`); the last two render with gather or scatter only.
     coc_model : str or None
         ``exact`` or ``paper``; None: the preset's.
     coc_to_sigma : float or None
@@ -69,14 +71,22 @@ class RenderSettings:
     linear_light : bool
     noise : dict or None
         Sensor noise parameters (:class:`defocuskit.blur.SensorNoise`), None: off.
+    dual_pixel : bool
+        Also render the left and right half-aperture views (gather or scatter, no noise,
+        no linear light).
+    jpeg : int or None
+        JPEG quality 1..100 of a round trip of every rendered image; None: off.
+    diffraction : float or None
+        Wavelength (nm) of the diffraction floor (:attr:`Camera.diffraction_nm`), 0: off;
+        None: the preset's (on only for a preset whose source models it), else off.
     given_by : dict, optional
         Who gave each non-None setting (provenance), by name; default ``"user"``.
 
     Attributes set on construction: ``preset`` (the resolved CameraPreset), ``policy`` (the
     focus policy object), ``focus``, ``mode`` and ``coc_model`` resolved, and ``origin``:
-    for ``focus``, ``mode``, ``coc_model`` and ``sigma_rule`` the value used and where it
-    came from (``given_by``'s word, ``"preset"``, ``"camera"``: a custom camera's table,
-    or ``"fallback"``).
+    for ``focus``, ``mode``, ``coc_model``, ``diffraction`` and ``sigma_rule`` the value used
+    and where it came from (``given_by``'s word, ``"preset"``, ``"camera"``: a custom
+    camera's table, or ``"fallback"``).
 
     Raises
     ------
@@ -92,6 +102,9 @@ class RenderSettings:
     coc_to_sigma: float | None = None
     linear_light: bool = False
     noise: dict | None = None
+    dual_pixel: bool = False
+    jpeg: int | None = None
+    diffraction: float | None = None
     given_by: dict = field(default_factory=dict, compare=False, repr=False)
     preset: CameraPreset = field(init=False, compare=False, repr=False)
     policy: Any = field(init=False, compare=False, repr=False)
@@ -107,8 +120,7 @@ class RenderSettings:
         if resolved["mode"] not in (*RENDER_MODES, SCENE_ONLY):
             raise ConfigError(f"unknown render mode {resolved['mode']!r}; choose one of "
                               f"{[*RENDER_MODES, SCENE_ONLY]}")
-        if self.psf not in _PSFS:
-            raise ConfigError(f"psf must be one of {list(_PSFS)}, got {self.psf!r}")
+        _check_render_options(self, resolved["mode"])
         for name, value in (*resolved.items(), ("preset", preset), ("origin", origin),
                             ("policy", make_focus_policy(resolved["focus"]))):
             object.__setattr__(self, name, value)
@@ -126,6 +138,41 @@ class RenderSettings:
         """Plain JSON (for logs, reports and provenance)."""
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
                 if f.name not in ("preset", "policy", "given_by", "requested")}
+
+
+def _check_render_options(s: RenderSettings, mode: str) -> None:
+    """The PSF and the view options, against each other and the mode (ConfigError)."""
+    spec = parse_psf(s.psf)
+    table = s.dual_pixel or not spec.closed_form
+    what = "--dual-pixel" if s.dual_pixel else f"--psf {s.psf}"
+    if table and mode == "layered":
+        raise ConfigError(f"{what} renders with mode gather or scatter (a kernel per pixel); "
+                          "the layered mode takes the gaussian or disc psf only: give "
+                          "--mode gather or --mode scatter")
+    if s.dual_pixel and (s.noise is not None or s.linear_light):
+        raise ConfigError("--dual-pixel does not take --noise or --linear-light (the two "
+                          "views would no longer sum to the full image)")
+    if s.jpeg is not None and (isinstance(s.jpeg, bool) or not isinstance(s.jpeg, int)
+                               or not 1 <= s.jpeg <= 100):
+        raise ConfigError(f"jpeg quality must be an integer 1..100, got {s.jpeg!r}")
+    if spec.kind == "bank":
+        from defocuskit.blur.shapes import load_bank  # loads Numba: only for a bank
+
+        load_bank(spec.path)
+
+
+def psf_provenance(psf: str) -> dict[str, Any]:
+    """What a dataset records of its PSF: the name, its kind, a polygon's blades and
+    rotation, a bank's file hash, kernel count and CoC range."""
+    spec = parse_psf(psf)
+    out: dict[str, Any] = {"name": str(psf), "kind": spec.kind}
+    if spec.kind == "polygon":
+        out.update(blades=spec.blades, rotation_deg=spec.rotation_deg)
+    if spec.kind == "bank":
+        from defocuskit.blur.shapes import load_bank
+
+        out["bank"] = load_bank(spec.path).provenance()
+    return out
 
 
 def _rebuild(given: dict) -> RenderSettings:
@@ -157,7 +204,9 @@ def _origins(s: RenderSettings, preset: CameraPreset) -> dict[str, dict[str, Any
         "focus": pick("focus", s.focus, preset.focus, FALLBACK_FOCUS),
         "mode": pick("mode", s.mode, preset.mode, FALLBACK_MODE),
         "coc_model": pick("coc_model", s.coc_model, preset.coc_model, None),
-        "sigma_rule": {"value": preset.sigma_rule(s.coc_to_sigma, psf=s.psf),
+        "diffraction": pick("diffraction", s.diffraction, preset.diffraction_nm, 0.0),
+        "sigma_rule": {"value": preset.sigma_rule(s.coc_to_sigma,
+                                                  psf=parse_psf(s.psf).family),
                        "from": s.given_by.get("coc_to_sigma", "user")
                        if s.coc_to_sigma is not None else
                        origin("coc_to_sigma", "coc_offset_px", "coc_step_px")},
@@ -209,7 +258,10 @@ def draw_cameras(depth: np.ndarray, settings: RenderSettings,
         raise SourceError("depth map has no valid pixel (all NaN, inf or <= 0)")
     preset = settings.preset
     camera = preset.make(image_width=depth.shape[1], rng=rng, coc_model=settings.coc_model,
-                         coc_to_sigma=settings.coc_to_sigma, psf=settings.psf)
+                         coc_to_sigma=settings.coc_to_sigma,
+                         psf=parse_psf(settings.psf).family)
+    camera = dataclasses.replace(camera,
+                                 diffraction_nm=float(settings.origin["diffraction"]["value"]))
     distances = settings.policy.draw(depth, rng)
     camera = preset.adapt(camera, depth, focus_m=distances)
     return [camera.with_focus(float(s)) for s in distances]
@@ -234,9 +286,18 @@ def window_margin(camera: Camera, filled_depth: np.ndarray, settings: RenderSett
     reach of its levels over the whole frame (:func:`defocuskit.blur.layered.window_reach`);
     with the disc PSF, the whole frame.
     """
-    from defocuskit.blur import SIGMA_MAX_PX, check_sigma, kernel_radius
+    from defocuskit.blur import SIGMA_MAX_PX, check_sigma, kernel_radius  # loads Numba
     from defocuskit.blur.layered import FrameLevels, window_reach
 
+    spec = parse_psf(settings.psf)
+    if settings.dual_pixel or not spec.closed_form:  # the kernel table's largest kernel
+        from defocuskit.blur.table import build_table
+        from defocuskit.blur.views import signed_sigma
+
+        ends = np.array([filled_depth.min(), filled_depth.max()], np.float64)
+        s = np.minimum(np.nan_to_num(camera.sigma_px(ends)), SIGMA_MAX_PX).astype(np.float32)
+        s = signed_sigma(s, ends, camera.focus_distance)
+        return int(build_table(spec, s).radius.max())
     if settings.mode == "layered" and settings.psf == "disc":
         # the layers' disc blur is cv2.filter2D, which convolves by DFT for kernels of about
         # 11 x 11 and more: its rounding then depends on the size of the image blurred, so
@@ -276,7 +337,10 @@ def render_sample(aif: np.ndarray, depth: np.ndarray, camera: Camera,
     -------
     dict
         ``defocused`` (h, w, 3), ``sigma`` (h, w) float32 pixels, NaN where the depth is
-        invalid, and ``margin`` (pixels rendered around the window; 0 for the frame).
+        invalid, and ``margin`` (pixels rendered around the window; 0 for the frame);
+        with ``settings.dual_pixel`` also ``defocused_left`` and ``defocused_right``, the
+        half-aperture views of :func:`defocuskit.render` at twice their light (the
+        exposure of the full image).
 
     Raises
     ------
@@ -303,15 +367,33 @@ def render_sample(aif: np.ndarray, depth: np.ndarray, camera: Camera,
     if settings.mode == "layered" and not frame:  # the whole frame's levels
         whole = check_sigma(camera.sigma_px(filled).astype(np.float32), (H, W))
         levels = FrameLevels.of(whole, filled, camera.focus_distance)
-    out = render(np.ascontiguousarray(aif[y0:y1, x0:x1]), sigma, mode=settings.mode,
+    crop = np.ascontiguousarray(aif[y0:y1, x0:x1])
+    if settings.dual_pixel and crop.dtype == np.uint8:  # the views are scaled before rounding
+        crop = crop.astype(np.float32) / np.float32(255.0)
+    out = render(crop, sigma, mode=settings.mode,
                  psf=settings.psf, depth=d, linear_light=settings.linear_light,
                  noise=settings.noise, seed=seed, threads=threads,
                  focus_distance=camera.focus_distance, frame_levels=levels,
-                 frame_origin=(y0, x0))
+                 frame_origin=(y0, x0), dual_pixel=settings.dual_pixel,
+                 jpeg=None if settings.dual_pixel else settings.jpeg)
     inner = (slice(top - y0, top - y0 + h), slice(left - x0, left - x0 + w))
     sigma = np.where(valid_depth(depth[y0:y1, x0:x1]), sigma, np.float32(np.nan))
-    return {"defocused": np.ascontiguousarray(out[inner]),
-            "sigma": np.ascontiguousarray(sigma[inner]), "margin": m}
+    images = {"defocused": out}
+    if settings.dual_pixel:
+        images = _dual_pixel_images(out, aif.dtype, settings.jpeg)
+    result = {k: np.ascontiguousarray(v[inner]) for k, v in images.items()}
+    return {**result, "sigma": np.ascontiguousarray(sigma[inner]), "margin": m}
+
+
+def _dual_pixel_images(out, dtype, jpeg) -> dict[str, np.ndarray]:
+    """The full image and the two views of a dual-pixel render, in ``dtype``; each view at
+    twice its light, i.e. the exposure of the full image (``(left + right) / 2`` equals
+    the full image to within rounding), then each through the JPEG round trip."""
+    from defocuskit.blur.views import finish_image
+
+    images = {"defocused": out.defocused, "defocused_left": 2.0 * out.left,
+              "defocused_right": 2.0 * out.right}
+    return {k: finish_image(v, dtype, False, None, None, jpeg) for k, v in images.items()}
 
 
 def warm_up(settings: RenderSettings, threads: int | None = None) -> None:
@@ -330,4 +412,4 @@ def warm_up(settings: RenderSettings, threads: int | None = None) -> None:
     depth = np.linspace(0.5, 4.0, h * w, dtype=np.float32).reshape(h, w)
     sigma = np.abs(np.linspace(-6.0, 6.0, h * w, dtype=np.float32)).reshape(h, w)
     render(np.zeros((h, w, 3), np.uint8), sigma, mode=settings.mode, psf=settings.psf,
-           depth=depth, focus_distance=2.25, threads=threads)
+           depth=depth, focus_distance=2.25, threads=threads, dual_pixel=settings.dual_pixel)

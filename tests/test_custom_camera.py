@@ -110,12 +110,14 @@ def test_settings_say_where_each_value_came_from():
                               "mode": "layered"})
     s = resolve_preset_settings(cfg)
     assert {k: v["from"] for k, v in s.items()} == {
-        "focus": "fallback", "mode": "camera", "coc_model": "fallback", "sigma_rule": "fallback"}
+        "focus": "fallback", "mode": "camera", "coc_model": "fallback", "sigma_rule": "fallback",
+        "diffraction": "fallback"}
     assert s["mode"]["value"] == "layered" and s["sigma_rule"]["value"]["coc_to_sigma"] == 0.25
     s = resolve_preset_settings(SynthConfig(source="procedural", input="-", output="x",
                                             camera="d3net-nyu,coc_to_sigma=0.5", focus="uniform"))
     assert {k: v["from"] for k, v in s.items()} == {
-        "focus": "user", "mode": "preset", "coc_model": "preset", "sigma_rule": "camera"}
+        "focus": "user", "mode": "preset", "coc_model": "preset", "sigma_rule": "camera",
+        "diffraction": "fallback"}
 
 
 # -- bad tables: one ConfigError naming what is wrong ----------------------------------------

@@ -243,7 +243,8 @@ def test_explicit_options_beat_preset_defaults_and_explicit_values_are_kept():
                coc_to_sigma=0.25)
     s = resolve_preset_settings(cfg)
     assert {k: v["from"] for k, v in s.items()} == {
-        "focus": "user", "mode": "user", "coc_model": "user", "sigma_rule": "user"}
+        "focus": "user", "mode": "user", "coc_model": "user", "sigma_rule": "user",
+        "diffraction": "fallback"}
     assert cfg.resolved() == cfg  # nothing left to fill in
     key = cfg.content_key()
     assert (key["focus"], key["mode"], key["coc_model"]) == ("fixed:3.0", "gather", "paper")
@@ -276,7 +277,8 @@ def test_preset_defaults_and_overrides_are_used_and_recorded(tmp_path):
     ds = open_dataset(out)
     a = ds.attrs
     assert {k: v["from"] for k, v in a["settings"].items()} == {
-        "focus": "user", "mode": "user", "coc_model": "user", "sigma_rule": "user"}
+        "focus": "user", "mode": "user", "coc_model": "user", "sigma_rule": "user",
+        "diffraction": "fallback"}
     assert a["engine_mode"] == "gather" and a["camera"]["coc_model"] == "paper"
     assert a["camera"]["sigma_rule"]["formula"] == "sigma = 0.5 * CoC"
     sp = ds["test"]

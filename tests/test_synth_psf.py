@@ -45,7 +45,7 @@ def test_resume_refuses_a_changed_psf(tmp_path):
 
 
 def test_unknown_psf_is_a_config_error():
-    with pytest.raises(ConfigError, match="psf must be one of"):
+    with pytest.raises(ConfigError, match="psf must be gaussian, disc, polygon"):
         _cfg("x", psf="box")
 
 

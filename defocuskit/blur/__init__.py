@@ -21,7 +21,10 @@ Modes (:data:`MODES`); all three agree for a constant sigma and differ at depth 
     (metres). The mode ``defocuskit synth`` and the on-the-fly trainer fall back to.
 
 PSF shapes (:data:`PSFS`, see :mod:`defocuskit.blur.psf`): ``gaussian`` (standard deviation
-sigma) and ``disc`` (uniform disc of radius 2 sigma, anti-aliased; the same second moment).
+sigma) and ``disc`` (uniform disc of radius 2 sigma, anti-aliased; the same second moment),
+in every mode; ``polygon:N[,ROTATION]`` (an N-blade aperture) and ``bank:PATH`` (a
+calibrated PSF bank), see :mod:`defocuskit.blur.shapes`, in gather and scatter through the
+kernel table (:mod:`defocuskit.blur.table`), which also renders dual-pixel views.
 
 Policies: NaN sigma (e.g. from an invalid depth) means no blur for that pixel; sigma is
 clamped to :data:`SIGMA_MAX_PX`; a negative sigma raises. Borders are reflect-101.
@@ -37,18 +40,20 @@ from defocuskit.blur._common import (
     check_image,
     check_sigma,
     kernel_radius,
-    linear_to_srgb,
     srgb_to_linear,
 )
 from defocuskit.blur.disc import blur_gather_disc, blur_scatter_disc
 from defocuskit.blur.gather import blur_gather
 from defocuskit.blur.layered import blur_layered
-from defocuskit.blur.noise import SensorNoise, add_sensor_noise
+from defocuskit.blur.noise import SensorNoise
 from defocuskit.blur.psf import PSFS
 from defocuskit.blur.scatter import blur_scatter
+from defocuskit.blur.views import DualPixel, check_jpeg, finish_image, render_table
+from defocuskit.errors import ConfigError
+from defocuskit.psf_spec import parse_psf
 
-__all__ = ["MODES", "PSFS", "SIGMA_MAX_PX", "RenderInputError", "SensorNoise", "check_sigma",
-           "kernel_radius", "render"]
+__all__ = ["MODES", "PSFS", "SIGMA_MAX_PX", "DualPixel", "RenderInputError", "SensorNoise",
+           "check_sigma", "kernel_radius", "render"]
 
 MODES = ("gather", "scatter", "layered")
 # the per-pixel modes, by (mode, psf); layered takes the psf as an argument
@@ -59,7 +64,8 @@ _PER_PIXEL = {("gather", "gaussian"): blur_gather, ("scatter", "gaussian"): blur
 def render(aif, sigma_px, *, mode: str = "layered", psf: str = "gaussian", depth=None,
            linear_light: bool = False, noise=None, seed=None, threads: int | None = None,
            focus_distance: float | None = None, frame_levels=None,
-           frame_origin: tuple[int, int] = (0, 0)) -> np.ndarray:
+           frame_origin: tuple[int, int] = (0, 0), dual_pixel: bool = False,
+           jpeg: int | None = None):
     """Render a defocused image.
 
     Parameters
@@ -74,11 +80,14 @@ def render(aif, sigma_px, *, mode: str = "layered", psf: str = "gaussian", depth
         Blur model, see the module docstring. The default, ``layered``, is the one that
         models occlusion and the default of ``defocuskit synth``; it needs ``depth``.
         ``gather`` needs no depth.
-    psf : {"gaussian", "disc"}
-        PSF shape, see :mod:`defocuskit.blur.psf`; every mode takes both.
+    psf : str
+        ``gaussian`` or ``disc`` (every mode), ``polygon:N[,ROTATION]`` or ``bank:PATH``
+        (gather and scatter); see :mod:`defocuskit.blur.psf` and
+        :mod:`defocuskit.blur.shapes`.
     depth : (H, W) float ndarray, metres, optional
-        Required by ``layered`` (front/back order), the default mode; ignored by the
-        other modes.
+        Required by ``layered`` (front/back order), the default mode. With
+        ``focus_distance``, it also says which pixels lie in front of the focal plane (for
+        asymmetric PSFs and dual-pixel views); without them every pixel is taken as behind.
     linear_light : bool
         Decode sRGB to linear light before blurring and encode afterwards.
     noise : SensorNoise or dict, optional
@@ -94,10 +103,18 @@ def render(aif, sigma_px, *, mode: str = "layered", psf: str = "gaussian", depth
         ``layered`` only, when ``aif`` is a window of a larger frame whose top-left corner
         is at ``frame_origin`` (row, column) in it: the whole frame's sigma levels and
         level boxes, so that the window is layered as the frame is; default: its own.
+    dual_pixel : bool
+        Also render the left and right half-aperture views (gather or scatter; needs
+        ``depth`` and ``focus_distance``; not with noise or linear light). Their sum is the
+        full-aperture image.
+    jpeg : int, optional
+        JPEG quality 1..100: every returned image goes through an 8-bit JPEG round trip
+        (OpenCV's encoder; deterministic), float images taken as [0, 1].
 
     Returns
     -------
-    (H, W, 3) ndarray, same dtype as ``aif``
+    (H, W, 3) ndarray, same dtype as ``aif``; with ``dual_pixel`` a :class:`DualPixel`
+    (``defocused``, ``left``, ``right``).
 
     Raises
     ------
@@ -115,33 +132,36 @@ def render(aif, sigma_px, *, mode: str = "layered", psf: str = "gaussian", depth
     sig = check_sigma(sigma_px, img.shape[:2])
     if mode not in MODES:
         raise RenderInputError(f"render: mode must be one of {MODES}, got {mode!r}")
-    if psf not in PSFS:
-        raise RenderInputError(f"render: psf must be one of {PSFS}, got {psf!r}")
+    try:
+        spec = parse_psf(psf)
+    except ConfigError as exc:
+        raise RenderInputError(f"render: {exc}") from None
+    check_jpeg(jpeg)
     if noise is not None:
         noise = SensorNoise.from_config(noise)
         if seed is None:
             raise RenderInputError("render: noise needs seed= (an int or a Generator)")
-    if mode == "layered":
-        if depth is None:
-            raise RenderInputError("render: mode 'layered' (the default) needs depth= (H, W) "
-                                   "in metres; mode='gather' blurs without depth")
+    if mode == "layered" and depth is None:
+        raise RenderInputError("render: mode 'layered' (the default) needs depth= (H, W) "
+                               "in metres; mode='gather' blurs without depth")
+    if depth is not None:
         depth = np.asarray(depth)
         if depth.shape != sig.shape or not np.issubdtype(depth.dtype, np.floating):
             raise RenderInputError(f"render: depth must be a float (H, W) = {sig.shape} array "
                                    f"in metres, got {depth.dtype} {depth.shape}")
     x = img.astype(np.float32) / np.float32(255.0) if img.dtype == np.uint8 else img.copy()
+    if dual_pixel or not spec.closed_form:
+        views = render_table(x, sig, spec, mode=mode, depth=depth,
+                             focus_distance=focus_distance, threads=threads,
+                             dual_pixel=dual_pixel, linear_light=linear_light, noise=noise)
+        done = [finish_image(v, img.dtype, linear_light, noise, seed, jpeg) for v in views]
+        return DualPixel(*done) if dual_pixel else done[0]
     if linear_light:
         x = srgb_to_linear(x)
     if mode == "layered":
-        y = blur_layered(x, sig, depth, focus_distance=focus_distance, psf=psf,
+        y = blur_layered(x, sig, depth, focus_distance=focus_distance, psf=spec.kind,
                          threads=threads, frame_levels=frame_levels,
                          frame_origin=frame_origin)
     else:
-        y = _PER_PIXEL[mode, psf](x, sig, threads=threads)
-    if noise is not None:
-        y = add_sensor_noise(y, noise, np.random.default_rng(seed))
-    if linear_light:
-        y = linear_to_srgb(y)
-    if img.dtype == np.uint8:
-        return np.clip(np.rint(y * 255.0), 0, 255).astype(np.uint8)
-    return y.astype(np.float32, copy=False)
+        y = _PER_PIXEL[mode, spec.kind](x, sig, threads=threads)
+    return finish_image(y, img.dtype, linear_light, noise, seed, jpeg)

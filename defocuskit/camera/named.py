@@ -86,6 +86,8 @@ class CameraPreset:
     # the sigma slope when the PSF is a disc (the engine's disc has radius 2 sigma), for a
     # source whose disc radius is not 2 x its Gaussian sigma; None: the same rule as Gaussian
     disc_coc_to_sigma: float | None = None
+    # the wavelength (nm) of a diffraction floor, for a source that models one; None: off
+    diffraction_nm: float | None = None
 
     def frame_note(self, width: int) -> str | None:
         """What a fixed pixel pitch does on frames ``width`` px wide, when they differ from
@@ -113,7 +115,8 @@ class CameraPreset:
         if coc_to_sigma is not None:
             return dict(coc_to_sigma=coc_to_sigma, coc_offset_px=0.0, coc_step_px=0.0)
         slope = self.coc_to_sigma
-        if psf == "disc" and self.disc_coc_to_sigma is not None:
+        # the disc's rule also for the PSFs drawn at the disc's size (polygon:N, bank:PATH)
+        if psf not in (None, "gaussian") and self.disc_coc_to_sigma is not None:
             slope = self.disc_coc_to_sigma
         return dict(coc_to_sigma=slope, coc_offset_px=self.coc_offset_px,
                     coc_step_px=self.coc_step_px)

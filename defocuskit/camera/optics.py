@@ -73,6 +73,10 @@ class Camera:
     coc_step_px : float, optional
         If > 0, the CoC is rounded to a multiple of this many pixels (half away from zero)
         before the offset. Default 0 (no rounding); SYNDOF uses 0.1.
+    diffraction_nm : float, optional
+        Wavelength (nm) of the diffraction floor: the Airy-equivalent Gaussian
+        ``sigma_d = 0.42 lambda N / pixel_pitch`` pixels, added in quadrature to the
+        defocus sigma (:meth:`sigma_px`). Default 0: off.
 
     Raises
     ------
@@ -94,11 +98,12 @@ class Camera:
     coc_model: str = "exact"
     coc_offset_px: float = 0.0
     coc_step_px: float = 0.0
+    diffraction_nm: float = 0.0
 
     def __post_init__(self):
         for name in ("focal_length", "f_number", "focus_distance", "pixel_pitch", "coc_to_sigma"):
             object.__setattr__(self, name, _positive(name, getattr(self, name)))
-        for name in ("coc_offset_px", "coc_step_px"):
+        for name in ("coc_offset_px", "coc_step_px", "diffraction_nm"):
             object.__setattr__(self, name, _non_negative(name, getattr(self, name)))
         if self.coc_model not in COC_MODELS:
             raise ConfigError(
@@ -190,7 +195,8 @@ class Camera:
 
         ``sigma = coc_to_sigma * max(q(coc_px) - coc_offset_px, 0)``, where ``q`` rounds to a
         multiple of ``coc_step_px`` (identity when it is 0). With the defaults this is
-        ``coc_to_sigma * coc_px``.
+        ``coc_to_sigma * coc_px``. With a diffraction floor, ``hypot(sigma,
+        diffraction_sigma_px)``.
         """
         coc = self.coc_px(depth)
         if self.coc_step_px > 0:
@@ -198,7 +204,16 @@ class Camera:
             coc = np.floor(coc * per_px + 0.5) / per_px
         if self.coc_offset_px > 0:
             coc = np.maximum(coc - self.coc_offset_px, 0.0)  # NaN stays NaN
-        return self.coc_to_sigma * coc
+        sigma = self.coc_to_sigma * coc
+        if self.diffraction_nm > 0:
+            sigma = np.hypot(sigma, self.diffraction_sigma_px)
+        return sigma
+
+    @property
+    def diffraction_sigma_px(self) -> float:
+        """The diffraction floor's sigma, pixels: ``0.42 lambda N / pixel_pitch`` (the
+        Gaussian that best fits the Airy disc's core); 0 when off."""
+        return 0.42 * self.diffraction_nm * 1e-9 * self.f_number / self.pixel_pitch
 
     def sigma_rule(self) -> dict:
         """The CoC -> sigma rule as plain JSON: its parameters and a readable formula."""

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from defocuskit.dataset.store import open_dataset
-from defocuskit.dataset.summary import stat_indices
+from defocuskit.dataset.summary import diffraction_nm, stat_indices
 from defocuskit.errors import ConfigError, DataError
 
 __all__ = ["check_png_output", "preview_dataset", "preview_figure", "render_note", "DEPTH_CMAP",
@@ -303,6 +303,12 @@ def _psf_text(attrs: dict) -> str:
     psf = attrs.get("psf")
     if psf is None:
         return "not recorded"
+    detail = attrs.get("psf_detail") or {}
+    if detail.get("kind") == "polygon":
+        return f"{detail['blades']}-blade polygon, {detail['rotation_deg']:g} deg"
+    if detail.get("kind") == "bank":
+        b = detail.get("bank") or {}
+        return f"bank ({b.get('n_kernels')} kernels, sha256 {str(b.get('sha256'))[:8]})"
     return f"{psf} (radius = 2 sigma)" if psf == "disc" else str(psf)
 
 
@@ -313,4 +319,9 @@ def _caption(attrs: dict, sp) -> str:
             f"camera    {_camera_name(attrs)}\nfocus     {cfg.get('focus')}\n"
             f"mode      {cfg.get('mode')}\npsf       {_psf_text(attrs)}\n"
             f"seed      {cfg.get('seed')}{stack}\n"
+            + ("views     dual-pixel (left / right)\n" if attrs.get("dual_pixel") else "")
+            + (f"floor     diffraction {diffraction_nm(attrs):g} nm\n"
+               if diffraction_nm(attrs) else "")
+            + (f"jpeg      quality {attrs['jpeg'].get('quality')}\n" if attrs.get("jpeg")
+               else "") +
             f"schema    v{attrs.get('schema_version')}")

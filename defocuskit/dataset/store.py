@@ -8,6 +8,8 @@ without per-chunk checksums and is still read)::
         aif          (N, H, W, 3)        uint8
         defocused    (N, H, W, 3)        uint8    (N, K, H, W, 3) for a focal stack of K;
                                                   absent in a scene-only dataset (--mode none)
+        defocused_left, defocused_right          the dual-pixel views (synth --dual-pixel
+                                                  only), same shape, each at twice its light
         depth        (N, H, W)           float32  metres, NaN = invalid
         sigma        (N, H, W)           float32  pixels  (N, K, H, W) for a stack; absent for
                                                   real captures (iDFD) and scene-only data
@@ -118,6 +120,7 @@ class SplitSpec:
     has_sigma: bool = True        # False for real captures with no synthetic defocus map
     has_defocused: bool = True    # False for a scene-only split (synth --mode none): no
     #                               defocused, sigma or camera arrays
+    dual_pixel: bool = False      # True: also defocused_left and defocused_right
 
     def lead_shape(self) -> tuple[int, ...]:
         return (self.n, self.focal_stack) if self.focal_stack else (self.n,)
@@ -167,6 +170,9 @@ def create_dataset(path, splits: Mapping[str, SplitSpec], *, attrs: dict, shard_
         make("aif", (h, w, 3), "uint8", 0)
         if spec.has_defocused:
             make("defocused", (*stack, h, w, 3), "uint8", 0)
+            if spec.dual_pixel:
+                make("defocused_left", (*stack, h, w, 3), "uint8", 0)
+                make("defocused_right", (*stack, h, w, 3), "uint8", 0)
         make("depth", (h, w), "float32", np.nan)
         if spec.has_sigma and spec.has_defocused:
             make("sigma", (*stack, h, w), "float32", np.nan)

@@ -62,7 +62,9 @@ def summarize(path, *, max_samples: int = 64) -> dict[str, Any]:
         "path": str(path), "schema_version": a.get("schema_version"),
         "complete": bool(a.get("complete", False)), "manifest": state, "seed": a.get("seed"),
         "engine_mode": a.get("engine_mode"), "focus_policy": a.get("focus_policy"),
-        "psf": a.get("psf"),
+        "psf": a.get("psf"), "psf_detail": a.get("psf_detail"),
+        "dual_pixel": bool(a.get("dual_pixel", False)), "jpeg": a.get("jpeg"),
+        "diffraction": diffraction_nm(a),
         "camera": a.get("camera"), "source": a.get("source", {}).get("name"),
         "source_identity": a.get("source", {}).get("identity"),
         "versions": a.get("versions"), "last_run": a.get("last_run"), "splits": {},
@@ -162,13 +164,44 @@ _INCOMPLETE = ("NO (interrupted: rerun the same synth command with --resume; "
                "with a changed input or configuration, --overwrite instead)")
 
 
-def _psf_words(psf) -> str:
-    """The PSF and what sigma means for it."""
+def _psf_words(psf, detail: dict | None = None) -> str:
+    """The PSF and what sigma means for it (a polygon's blades, a bank's file)."""
+    detail = detail or {}
+    if detail.get("kind") == "polygon":
+        return (f"{detail['blades']}-blade polygon rotated {detail['rotation_deg']:g} deg "
+                "(the area of the disc of radius 2 sigma)")
+    if detail.get("kind") == "bank":
+        b = detail.get("bank") or {}
+        lo, hi = b.get("coc_px_range", ["?", "?"])
+        return (f"PSF bank {b.get('path')} ({b.get('n_kernels')} kernels, CoC {lo} to {hi} "
+                f"px, {b.get('channels')} channel(s), sha256 {str(b.get('sha256'))[:12]})")
     if psf == "disc":
         return "disc (uniform, radius = 2 sigma)"
     if psf == "gaussian":
         return "gaussian (sigma = its standard deviation)"
     return "not recorded" if psf is None else str(psf)
+
+
+def diffraction_nm(attrs: dict[str, Any]) -> float:
+    """The diffraction floor's wavelength of a dataset (nm; 0: off or not recorded)."""
+    entry = (attrs.get("settings") or {}).get("diffraction") or {}
+    return float(entry.get("value") or 0.0)
+
+
+def view_lines(attrs: dict[str, Any]) -> list[str]:
+    """The render options beyond the PSF, one line each (none when off)."""
+    lines = []
+    if attrs.get("diffraction"):
+        lines.append(f"floor     diffraction at {attrs['diffraction']:g} nm "
+                     "(sigma_d = 0.42 lambda N / pitch, in quadrature)")
+    if attrs.get("dual_pixel"):
+        lines.append("views     dual-pixel: defocused_left / defocused_right (half apertures, "
+                     "each at twice its light)")
+    jpeg = attrs.get("jpeg")
+    if jpeg:
+        lines.append(f"jpeg      round trip at quality {jpeg.get('quality')} "
+                     f"({jpeg.get('encoder')})")
+    return lines
 
 
 def format_summary(info: dict[str, Any]) -> str:
@@ -185,8 +218,9 @@ def format_summary(info: dict[str, Any]) -> str:
         f"source    {info['source']}  ({(info.get('source_identity') or {}).get('path', '?')})",
         f"camera    {cam.get('preset')}  {cam.get('source', '')}",
         f"mode      {info['engine_mode']}   focus {info['focus_policy']}   seed {info['seed']}",
-        f"psf       {_psf_words(info.get('psf'))}",
+        f"psf       {_psf_words(info.get('psf'), info.get('psf_detail'))}",
     ]
+    lines += view_lines(info)
     if info.get("manifest") == "absent":
         lines.append("manifest  none (written before manifests): files not checked against "
                      "one; `inspect --verify` checks the chunk checksums")

@@ -28,6 +28,7 @@ from typing import Any
 from defocuskit.camera.focus import make_focus_policy
 from defocuskit.camera.table import camera_table
 from defocuskit.errors import ConfigError
+from defocuskit.psf_spec import parse_psf
 from defocuskit.recipe import RenderSettings
 from defocuskit.sources import NO_INPUT_SOURCES, SOURCES
 from defocuskit.typed import Range, check_fields, check_ranges
@@ -38,6 +39,8 @@ __all__ = ["SynthConfig", "RANGES", "load_config_file", "resolve_preset_settings
 
 # Keys that change how a run executes but not what it writes: they may differ on resume.
 RUNTIME_KEYS = ("jobs", "backend", "scheduler", "resume", "overwrite", "on_error", "progress")
+# render options whose "off" value is left out of the content key
+_OPTIONAL_RENDER = {"dual_pixel": False, "jpeg": None, "diffraction": None}
 
 MAX_FRAME = 16384  # pixels per side of a resized frame
 MAX_SHARD = 4096  # samples per shard: a task buffers its whole shard in memory
@@ -51,6 +54,8 @@ RANGES: dict[str, Range] = {
     "seed": Range(0, 2**63 - 1, integer=True),
     "shard_size": Range(1, MAX_SHARD, integer=True),
     "jobs": Range(1, 1024, integer=True),
+    "jpeg": Range(1, 100, integer=True),
+    "diffraction": Range(0, 2000),
 }
 
 
@@ -68,9 +73,14 @@ class SynthConfig:
     #                                               stack:K; None = the preset's
     mode: str | None = None                       # gather | scatter | layered | none
     #                                               (scene only); None = the preset's
-    psf: str = "gaussian"                         # PSF shape: gaussian | disc (radius 2 sigma)
+    psf: str = "gaussian"                         # gaussian | disc (radius 2 sigma) |
+    #                                               polygon:N[,ROT] | bank:PATH
     linear_light: bool = False                    # blur in linear light (sRGB decode/encode)
     noise: dict[str, float] | None = None         # sensor noise parameters, None = off
+    dual_pixel: bool = False                      # also the left / right half-aperture views
+    jpeg: int | None = None                       # JPEG round-trip quality 1..100, None = off
+    diffraction: float | None = None              # diffraction floor wavelength nm (0: off);
+    #                                               None = the preset's (off unless it has one)
     resize: list[int] | None = None               # [H, W] output frame size, None = as read
     splits: list[str] | None = None               # subset of the source's splits, None = all
     limit: int | None = None                      # at most this many samples per split
@@ -105,11 +115,7 @@ class SynthConfig:
             raise ConfigError(f"on_error must be 'raise' or 'skip', got {self.on_error!r}")
         if self.coc_model is not None and self.coc_model not in ("exact", "paper"):
             raise ConfigError(f"coc_model must be 'exact' or 'paper', got {self.coc_model!r}")
-        if self.psf != "gaussian":  # the engine's list, imported only then (it loads numba)
-            from defocuskit.blur.psf import PSFS
-
-            if self.psf not in PSFS:
-                raise ConfigError(f"psf must be one of {list(PSFS)}, got {self.psf!r}")
+        parse_psf(self.psf)  # the rest is checked with the mode (render_settings)
 
     def to_dict(self) -> dict[str, Any]:
         return json.loads(json.dumps(dataclasses.asdict(self)))
@@ -120,7 +126,9 @@ class SynthConfig:
         return RenderSettings(camera=self.camera, focus=self.focus, mode=self.mode,
                               psf=self.psf, coc_model=self.coc_model,
                               coc_to_sigma=self.coc_to_sigma,
-                              linear_light=self.linear_light, noise=self.noise)
+                              linear_light=self.linear_light, noise=self.noise,
+                              dual_pixel=self.dual_pixel, jpeg=self.jpeg,
+                              diffraction=self.diffraction)
 
     def resolved(self, settings: RenderSettings | None = None) -> SynthConfig:
         """A copy with ``focus``, ``mode`` and ``coc_model`` filled in from the camera preset
@@ -136,7 +144,12 @@ class SynthConfig:
         d = self.resolved(settings).to_dict()
         for k in (*RUNTIME_KEYS, "output", "storage_options"):
             d.pop(k, None)
+        for k, off in _OPTIONAL_RENDER.items():  # off: left out, as in datasets without it
+            if d.get(k) == off:
+                d.pop(k, None)
         d["sigma_rule"] = settings.origin["sigma_rule"]["value"]
+        if settings.origin["diffraction"]["value"]:  # also a preset's floor
+            d["diffraction"] = settings.origin["diffraction"]["value"]
         if d.get("mode") == "layered":  # its level spacing: a changed default is noticed too
             from defocuskit.blur.layered import level_rule  # loads Numba
 

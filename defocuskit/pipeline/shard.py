@@ -49,17 +49,22 @@ def sample_arrays(sample: Sample, settings: RenderSettings, seed: int, split: st
         return out
     rng = sample_rng(seed, split, index)
     cameras = draw_cameras(sample.depth, settings, rng)
-    defocused, sigmas, scalars = [], [], {k: [] for k in PER_SAMPLE_SCALARS}
+    views = ("defocused", "defocused_left", "defocused_right") if settings.dual_pixel else \
+        ("defocused",)
+    images: dict[str, list] = {k: [] for k in views}
+    sigmas, scalars = [], {k: [] for k in PER_SAMPLE_SCALARS}
     for cam in cameras:
         noise_seed = int(rng.integers(2**31 - 1))
         r = render_sample(sample.aif, sample.depth, cam, settings, seed=noise_seed,
                           threads=threads)
-        defocused.append(r["defocused"])
+        for k in views:
+            images[k].append(r[k])
         sigmas.append(r["sigma"])
         for k in PER_SAMPLE_SCALARS:
             scalars[k].append(getattr(cam, k))
     pick = (lambda v: np.stack(v)) if settings.stack_size else (lambda v: v[0])
-    out["defocused"] = pick(defocused)
+    for k in views:
+        out[k] = pick(images[k])
     out["sigma"] = pick(sigmas)
     for k, v in scalars.items():
         out[k] = np.asarray(pick(v), dtype=np.float32)

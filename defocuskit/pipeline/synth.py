@@ -60,7 +60,13 @@ from defocuskit.pipeline.plan import (
     plan_splits,
 )
 from defocuskit.pipeline.shard import release_shard_buffers, run_shard
-from defocuskit.recipe import SCENE_ONLY, RenderSettings, fill_invalid_depth, warm_up
+from defocuskit.recipe import (
+    SCENE_ONLY,
+    RenderSettings,
+    fill_invalid_depth,
+    psf_provenance,
+    warm_up,
+)
 from defocuskit.sources import Source, get_source
 
 __all__ = ["SCENE_ONLY", "SynthSummary", "run_synth", "build_source", "fill_invalid_depth"]
@@ -121,6 +127,11 @@ def _provenance(source: Source, cfg: SynthConfig, render: RenderSettings,
         "seed": cfg.seed,
         "engine_mode": cfg.mode,
         "psf": cfg.psf,
+        # the PSF in full (a polygon's blades, a bank's file hash) and the view options
+        "psf_detail": psf_provenance(cfg.psf),
+        "dual_pixel": bool(cfg.dual_pixel),
+        "jpeg": ({"quality": cfg.jpeg, "encoder": _jpeg_encoder()}
+                 if cfg.jpeg is not None else None),
         "layered_levels": key.get("layered_levels"),  # None for the other modes
         # a custom camera's preset is its one-line text (camera_table.camera_text), which
         # `--camera` and `trainer fit --on-the-fly` read back as the same camera
@@ -143,6 +154,13 @@ def _provenance(source: Source, cfg: SynthConfig, render: RenderSettings,
                      "numcodecs": numcodecs.__version__, "python": sys.version.split()[0]},
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
+
+
+def _jpeg_encoder() -> str:
+    """The JPEG encoder of ``--jpeg`` (OpenCV's libjpeg), by version."""
+    import cv2
+
+    return f"opencv {cv2.__version__}"
 
 
 def _open_for_resume(cfg: SynthConfig, source: Source,
