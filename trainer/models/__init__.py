@@ -27,6 +27,7 @@ __all__ = ["ModelSpec", "MODELS", "DEFAULT_MODEL", "get_spec", "model_names",
 MODELS: dict[str, str] = {
     "2hded": "trainer.models.twohded",
     "mddnet": "trainer.models.mddnet",
+    "anwar": "trainer.models.anwar",
 }
 DEFAULT_MODEL = "2hded"
 ALL_HEADS = ("depth", "aif", "defocus")  # every head a model may declare, in output order
@@ -73,6 +74,19 @@ class ModelSpec:
         Every range the network can be built for (``--input-range``); empty: only
         ``input_range``. A model with more than one gets the chosen range as the
         ``input_range`` key of its config overrides.
+    make_criterion : callable, optional
+        ``(train config, model config) -> loss module`` for a model trained with its own
+        loss (called with ``(pred, batch)``, returning ``(loss, terms)`` with a ``total``
+        term); None: the trainer's map losses (:func:`trainer.run.build_criterion`).
+    data_overrides : callable, optional
+        ``(dataset reader, training split) -> dict``: config overrides a run takes from its
+        dataset (the run's own ``model`` settings win); None: nothing.
+    derived_outputs : tuple of str
+        Outputs ``trainer predict`` also writes that no head predicts (keys of
+        :data:`trainer.predict.OUTPUT_SUFFIXES`), computed by ``derive``.
+    derive : callable, optional
+        ``(module, image (1, 3, H, W) in [0, 1], outputs, options dict) -> dict`` of the
+        ``derived_outputs`` (1, C, H, W).
     """
 
     name: str
@@ -89,6 +103,10 @@ class ModelSpec:
     parameter_counts: Callable[[Any], dict]
     encoder_weights_help: str
     input_ranges: tuple[str, ...] = ()
+    make_criterion: Callable[..., Any] | None = None
+    data_overrides: Callable[..., dict] | None = None
+    derived_outputs: tuple[str, ...] = ()
+    derive: Callable[..., dict] | None = None
 
     def resolve_input_range(self, requested: str | None) -> str:
         """The range a run uses: ``requested``, or this model's own when None;
