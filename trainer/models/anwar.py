@@ -29,6 +29,7 @@ total 134,346,581; VGG16 has 138,357,544 (its last layer has 1000 outputs, not 2
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
+from importlib.util import find_spec
 
 import torch
 from torch import Tensor, nn
@@ -277,4 +278,6 @@ SPEC = ModelSpec(
     encoder_weights_help="a torchvision VGG16 state dict file (ImageNet; features.N and "
                          "classifier.0 / classifier.3 are loaded)",
     make_criterion=_make_criterion, data_overrides=_load("data_overrides"),
-    derived_outputs=("aif",), derive=_load("derive_aif"))
+    # the pipeline's AiF where this defocuskit has defocuskit.deconvolve, else depth only
+    derived_outputs=("aif",),
+    derive=_load("derive_aif") if find_spec("defocuskit.deblur") is not None else None)
