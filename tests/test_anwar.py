@@ -150,3 +150,55 @@ def test_predict_writes_the_depth_map(anwar_run, samples_dir):
     written = cv2.imread(str(out / "room_06_rgb_depth.png"), cv2.IMREAD_UNCHANGED)
     assert written.dtype == np.uint16 and written.shape == (256, 320)
     assert np.abs(written.astype(float) - depth.numpy() * 1000).max() <= 0.5 + 1e-3
+
+
+def test_predict_writes_the_aif_deconvolved_with_the_depths_blur(anwar_run, samples_dir,
+                                                                monkeypatch):
+    """The pipeline's wiring, with a stand-in for defocuskit.deconvolve that records what
+    it is given: the sigma map is the camera's (``Camera.sigma_px``, numpy) of the
+    predicted depth, with the checkpoint's camera or the one on the command line."""
+    import dataclasses
+
+    import defocuskit
+    from defocuskit.camera.optics import Camera
+    from defocuskit.camera.presets import get_preset
+    from trainer.models import anwar, anwar_io
+
+    calls = []
+
+    def fake_deconvolve(blurred, sigma_px, *, psf, method):
+        calls.append({"sigma": sigma_px, "psf": psf, "method": method})
+        return 1.0 - blurred  # a result the test can tell from the input
+
+    monkeypatch.setattr(defocuskit, "deconvolve", fake_deconvolve, raising=False)
+    monkeypatch.setattr(anwar, "SPEC", dataclasses.replace(
+        anwar.SPEC, derive=anwar_io.derive_aif))
+    tmp, _ = anwar_run
+    image = samples_dir / "scenes" / "room_06_rgb.png"
+    runner = CliRunner()
+    base = ["predict", "--checkpoint", str(tmp / "a" / "best.pt"), "--device", "cpu",
+            "--no-progress", str(image)]
+    res = runner.invoke(trainer, base + ["--output", str(tmp / "p1")])
+    assert res.exit_code == 0, res.output
+    depth_mm = cv2.imread(str(tmp / "p1" / "room_06_rgb_depth.png"), cv2.IMREAD_UNCHANGED)
+    cam = load_checkpoint(tmp / "a" / "best.pt")["model_config"]["camera"]
+    ref = Camera(**{k: cam[k] for k in ("focal_length", "f_number", "focus_distance",
+                                        "pixel_pitch", "coc_to_sigma", "coc_model",
+                                        "coc_offset_px")})
+    expect = ref.sigma_px(depth_mm / 1000.0)
+    # the PNG rounds depth to 1 mm: compare where that changes sigma by little
+    assert np.allclose(calls[0]["sigma"], expect, rtol=2e-3, atol=2e-3)
+    assert calls[0]["psf"] == cam["psf"] and calls[0]["method"] == "levels"
+    aif = cv2.imread(str(tmp / "p1" / "room_06_rgb_aif.png"))
+    rgb = cv2.imread(str(image))
+    assert np.abs(aif.astype(int) - (255 - rgb.astype(int))).max() <= 1
+    # a camera from the command line, at the focus distance given there
+    res = runner.invoke(trainer, base + ["--output", str(tmp / "p2"), "--camera", "2hded",
+                                         "--focus-distance", "2.5"])
+    assert res.exit_code == 0, res.output
+    other = get_preset("2hded").make(image_width=320, rng=np.random.default_rng(0),
+                                     psf=cam["psf"]).with_focus(2.5)
+    assert np.allclose(calls[1]["sigma"], other.sigma_px(depth_mm / 1000.0), rtol=2e-3,
+                       atol=2e-3)
+    res = runner.invoke(trainer, base + ["--output", str(tmp / "p3"), "--camera", "2hded"])
+    assert res.exit_code == 1 and "--focus-distance" in res.output
