@@ -29,11 +29,11 @@ total 134,346,581; VGG16 has 138,357,544 (its last layer has 1000 outputs, not 2
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
-from importlib.util import find_spec
 
 import torch
 from torch import Tensor, nn
 
+import defocuskit
 from defocuskit.errors import ConfigError
 from trainer.models import ModelSpec
 from trainer.models.anwar_parts import (
@@ -280,4 +280,4 @@ SPEC = ModelSpec(
     make_criterion=_make_criterion, data_overrides=_load("data_overrides"),
     # the pipeline's AiF where this defocuskit has defocuskit.deconvolve, else depth only
     derived_outputs=("aif",),
-    derive=_load("derive_aif") if find_spec("defocuskit.deblur") is not None else None)
+    derive=_load("derive_aif") if hasattr(defocuskit, "deconvolve") else None)
