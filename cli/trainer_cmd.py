@@ -14,7 +14,8 @@ import os
 import click
 
 from defocuskit import __version__
-from trainer.config import MAX_FRAME, RANGES
+from trainer.config import MAX_FRAME, PRESETS, RANGES
+from trainer.models import MODELS
 
 from ._common import CONTEXT, ranged
 from ._common import user_errors as _user_errors
@@ -72,13 +73,15 @@ def trainer():
               help="Dataset written by `defocuskit synth`.")
 @click.option("--run-dir", required=True, type=click.Path(file_okay=False),
               help="Output directory (config.json, log.csv, last.pt, best.pt, plots).")
-@click.option("--model", "model_name", type=click.Choice(["2hded", "mddnet"]), default=None,
-              help="Network: 2hded (default: 2HDED:NET, DenseNet-121) or mddnet (MDDNet: "
-                   "GLPN encoder, needs the [mddnet] extra).")
-@click.option("--preset", type=click.Choice(["paper", "demo", "mddnet"]), default=None,
+@click.option("--model", "model_name", type=click.Choice(list(MODELS)), default=None,
+              help="Network: 2hded (default: 2HDED:NET, DenseNet-121), mddnet (MDDNet: "
+                   "GLPN encoder, needs the [mddnet] extra) or anwar (Anwar et al.: VGG16, "
+                   "patch-pooled depth classes).")
+@click.option("--preset", type=click.Choice(list(PRESETS)), default=None,
               help="Base schedule: paper (the default for 2hded: SGD lr 2e-4, 500 epochs, "
-                   "batch 4), demo (a few CPU minutes) or mddnet (the default for mddnet: "
-                   "Adam 1e-4, batch 4, MDDNet's losses).")
+                   "batch 4), demo (a few CPU minutes), mddnet (the default for mddnet: "
+                   "Adam 1e-4, batch 4, MDDNet's losses) or anwar (the default for anwar: "
+                   "SGD 1e-2, batch 1, 5 epochs).")
 @click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False),
               help="JSON or TOML table of options (see docs/trainer.md); CLI options win.")
 @click.option("--epochs", type=ranged(RANGES["epochs"]), help="Number of epochs.")
@@ -267,14 +270,22 @@ def eval_cmd(data, checkpoint, split, as_json, make3d, max_depth, clip, resize, 
               show_default=True, help="Refuse images larger than this (height x width).")
 @click.option("--overwrite", is_flag=True,
               help="Replace output files that exist already (never an input image).")
+@click.option("--camera", "camera_spec",
+              help="Model anwar: the camera whose blur the AiF deconvolution undoes (a "
+                   "preset name or camera table, see `defocuskit cameras`; needs "
+                   "--focus-distance); default: the training data's, from the checkpoint.")
+@click.option("--focus-distance", type=ranged(0, None, lo_open=True), metavar="METRES",
+              help="Model anwar: the focus distance of the input images (replaces the "
+                   "camera's).")
 @click.argument("images", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
 @_progress_options
 @_user_errors
-def predict_cmd(checkpoint, output, device, max_pixels, overwrite, images, progress,
-                progress_every):
+def predict_cmd(checkpoint, output, device, max_pixels, overwrite, camera_spec,
+                focus_distance, images, progress, progress_every):
     """Predict depth (16-bit PNG in mm + a colour map with a colour bar in metres), the
     all-in-focus image and the defocus map (sigma in pixels: .npy + a colour map with a
-    colour bar in pixels), for the heads the checkpoint has.
+    colour bar in pixels), for the heads the checkpoint has. For model anwar the AiF is
+    the input deconvolved with the blur its predicted depth implies through the camera.
 
     \b
     Example:
@@ -290,7 +301,9 @@ def predict_cmd(checkpoint, output, device, max_pixels, overwrite, images, progr
 
     written = predict_images(checkpoint, images, output, device=device, max_pixels=max_pixels,
                              progress=progress is not False, progress_every=progress_every,
-                             overwrite=overwrite)
+                             overwrite=overwrite,
+                             derive_options={"camera": camera_spec,
+                                             "focus_distance": focus_distance})
     click.echo(f"wrote {len(written)} files to {output}:")
     for path in written:
         click.echo(f"  {path.name}")

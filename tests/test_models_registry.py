@@ -17,7 +17,8 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 TINY_MDDNET = {"depths": [1, 1, 1, 1], "hidden_sizes": [8, 16, 32, 64],
                "num_attention_heads": [1, 1, 2, 2], "decoder_hidden_size": 8}
-TINY = {"2hded": TINY_2HDED, "mddnet": TINY_MDDNET}
+TINY_ANWAR = {"widths": [4, 4, 8, 8, 8], "fc_width": 16, "pool_size": 2, "keypoint_stride": 8}
+TINY = {"2hded": TINY_2HDED, "mddnet": TINY_MDDNET, "anwar": TINY_ANWAR}
 _OUT_CHANNELS = {"depth": 1, "aif": 3, "defocus": 1}
 
 
@@ -50,9 +51,9 @@ def test_every_model_builds_its_heads_and_counts_its_parameters(name):
 
 def test_an_unknown_model_is_one_clear_error():
     with pytest.raises(ConfigError, match=r"model 'densenet': unknown; choose one of "
-                                          r"\['2hded', 'mddnet'\]"):
+                                          r"\['2hded', 'mddnet', 'anwar'\]"):
         get_spec("densenet")
-    assert model_names() == ("2hded", "mddnet")
+    assert model_names() == ("2hded", "mddnet", "anwar")
     with pytest.raises(ConfigError, match="model 'x'"):
         TrainConfig(model_name="x")
 

@@ -104,7 +104,7 @@ class TrainConfig:
     render_stream: int = 0xF1ED
     seed: int = 0  # seeds model init, shuffling and augmentation
     # --- model and loss (paper values) ---
-    model_name: str = "2hded"  # the network (trainer.models.MODELS): 2hded or mddnet
+    model_name: str = "2hded"  # the network (trainer.models.MODELS): 2hded, mddnet, anwar
     heads: tuple[str, ...] = ("depth", "aif")  # any of the model's: depth, aif, defocus
     model: dict = field(default_factory=dict)  # the model's config overrides (growth_rate, ...)
     input_range: str | None = None  # encoder input: "centred" 2x - 1 or "unit" x in [0, 1];
@@ -266,6 +266,11 @@ PRESETS: dict[str, dict[str, Any]] = {
                "lr": 1e-4, "batch_size": 4, "epochs": 25, "lr_milestones": [],
                "loss": "mddnet", "mddnet_lambdas": [1.0, 1.0, 1.0, 1.0], "consistency": 0.1,
                "consistency_norm": "l2"},
+    # Anwar et al. (seed 001 §4-5): SGD, lr 1e-2 divided by ten once after 15K of 25K
+    # iterations of one image each (five epochs: after the third), the softmax loss of the
+    # keypoint classes. Momentum and weight decay are not stated: the trainer's defaults
+    "anwar": {"model_name": "anwar", "heads": ["depth"], "optimizer": "sgd", "lr": 1e-2,
+              "batch_size": 1, "epochs": 5, "lr_milestones": [3]},
 }
 
 def _checked(d: dict, source: str) -> dict:

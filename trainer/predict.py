@@ -6,7 +6,8 @@ For each input ``<stem>.<ext>`` the output directory receives
   clipped to 1..65535 mm, i.e. up to 65.5 m);
 * ``<stem>_depth_color.png``: for viewing, the depth colour-mapped (turbo, from its minimum
   = blue to its maximum) with a colour bar in metres at the right;
-* ``<stem>_aif.png``: the predicted all-in-focus image, 8-bit RGB;
+* ``<stem>_aif.png``: the predicted all-in-focus image, 8-bit RGB (model anwar: the input
+  deconvolved with the blur its predicted depth implies, :mod:`trainer.models.anwar_io`);
 * ``<stem>_sigma.npy``: the predicted defocus map, (H, W) float32, Gaussian sigma in pixels
   of the input image (defocus head);
 * ``<stem>_sigma_color.png``: that map colour-mapped (turbo from 0 px = blue to its maximum)
@@ -45,9 +46,10 @@ import torch
 from defocuskit.errors import ConfigError, SourceError
 from defocuskit.sources import read_rgb_float
 from trainer.camera_input import takes_camera
-from trainer.checkpoint import build_model, load_checkpoint
+from trainer.checkpoint import build_model, load_checkpoint, model_name_of
 from trainer.data import crop_to, pad_to_multiple
 from trainer.evaluate import resolve_device
+from trainer.models import get_spec
 from trainer.plots import colormap_with_scale_bar
 from trainer.progress import DEFAULT_EVERY_S, Progress, Ticker
 
@@ -154,7 +156,7 @@ def _write_npy(target: Path, arr: np.ndarray) -> None:
 def predict_images(checkpoint, images, output, *, device: str = "auto",
                    max_pixels: int = MAX_PIXELS, progress: bool = True,
                    progress_every: float = DEFAULT_EVERY_S,
-                   overwrite: bool = False) -> list[Path]:
+                   overwrite: bool = False, derive_options: dict | None = None) -> list[Path]:
     """Run a checkpoint on image files and write the outputs (see module doc).
 
     Every output name is planned, and checked against the inputs and the files already
@@ -177,6 +179,11 @@ def predict_images(checkpoint, images, output, *, device: str = "auto",
         seconds (see :mod:`trainer.progress`); False: none.
     overwrite : bool
         Replace output files that exist already (an input never).
+    derive_options : dict, optional
+        For a model whose spec derives outputs from its heads (``derived_outputs``; model
+        anwar: the AiF by deconvolution), passed to the spec's ``derive``: ``camera`` (a
+        camera preset name or table, or None: the checkpoint's) and ``focus_distance``
+        (metres, or None).
 
     Returns
     -------
@@ -191,12 +198,17 @@ def predict_images(checkpoint, images, output, *, device: str = "auto",
         raise ConfigError(f"checkpoint {checkpoint}: trained with --camera-input, it needs each "
                           "image's camera (focus distance, f-number, focal length), which an "
                           "image file does not carry; score it with `trainer eval` on a dataset")
-    plan = plan_outputs(images, output, model.config.heads, overwrite=overwrite)
+    spec = get_spec(model_name_of(ckpt))
+    derived = spec.derived_outputs if spec.derive is not None else ()
+    plan = plan_outputs(images, output, tuple(model.config.heads) + tuple(derived),
+                        overwrite=overwrite)
     Path(output).mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     with Progress(len(images), "predict", enabled=progress, ticker=ticker) as bar:
         for path, targets in zip(images, plan, strict=True):
-            pred = _predict_one(model, dev, path, max_pixels)
+            image, pred = _predict_one(model, dev, path, max_pixels)
+            if derived:  # e.g. anwar's AiF: the input deconvolved with the depth's blur
+                pred.update(spec.derive(model, image, pred, dict(derive_options or {})))
             if "depth" in pred:
                 d = pred["depth"][0, 0].numpy()
                 _write_image(targets["_depth.png"], depth_to_png16(d))
@@ -216,14 +228,15 @@ def predict_images(checkpoint, images, output, *, device: str = "auto",
     return written
 
 
-def _predict_one(model, dev, path, max_pixels: int) -> dict[str, torch.Tensor]:
-    """The heads' outputs for one image file, cropped to its size (CPU float32)."""
+def _predict_one(model, dev, path, max_pixels: int):
+    """The image (1, 3, H, W) and the heads' outputs for it, cropped to its size (CPU
+    float32)."""
     rgb = read_rgb_float(path)
     h, w = rgb.shape[:2]
     if h * w > max_pixels:
         raise ConfigError(f"image {path}: {w}x{h} = {h * w} pixels is more than the limit "
                           f"of {max_pixels} (--max-pixels); resize it, or raise the limit "
                           "if the device has the memory")
-    x = torch.from_numpy(rgb).to(dev).permute(2, 0, 1)[None]
-    x, size = pad_to_multiple(x)
-    return {k: v.float().cpu() for k, v in crop_to(model(x), size).items()}
+    image = torch.from_numpy(rgb).permute(2, 0, 1)[None]
+    x, size = pad_to_multiple(image.to(dev))
+    return image.float(), {k: v.float().cpu() for k, v in crop_to(model(x), size).items()}

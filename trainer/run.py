@@ -18,6 +18,7 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import DataLoader, DistributedSampler
 
+from defocuskit.dataset.store import open_dataset
 from defocuskit.errors import ConfigError
 from trainer.checkpoint import CheckpointError, check_model_name, load_checkpoint, set_rng_state
 from trainer.config import TrainConfig
@@ -146,8 +147,8 @@ def build_run(data, run_dir: Path, cfg: TrainConfig, *, device, rank: int, world
     spec = get_spec(cfg.model_name)
     if not fresh:  # before the model is built: its config may be another model's
         _check_resumed_model(run_dir / "last.pt", cfg.model_name)
-    model_cfg = spec.make_config(cfg.heads,
-                                 spec.config_overrides(cfg.model, cfg.input_range))
+    model_cfg = spec.make_config(cfg.heads, spec.config_overrides(
+        {**_data_overrides(spec, data, cfg), **cfg.model}, cfg.input_range))
     model = spec.build(model_cfg)
     encoder_init = None  # pretrained weights: a fresh run loads them, a resumed one has its own
     if cfg.encoder_weights is not None and fresh:
@@ -159,7 +160,8 @@ def build_run(data, run_dir: Path, cfg: TrainConfig, *, device, rank: int, world
     model = model.to(device, memory_format=memory)
 
     cfg, train_ds, val_ds, val_max_depth = build_datasets(data, cfg)
-    criterion = build_criterion(cfg, train_ds.coc_model, data, train_ds.coc_offset_px)
+    criterion = (spec.make_criterion(cfg, model_cfg) if spec.make_criterion is not None
+                 else build_criterion(cfg, train_ds.coc_model, data, train_ds.coc_offset_px))
     gen = torch.Generator()
     sampler = (DistributedSampler(train_ds, num_replicas=world, rank=rank, shuffle=True,
                                   seed=cfg.seed) if world > 1 else None)
@@ -183,6 +185,16 @@ def build_run(data, run_dir: Path, cfg: TrainConfig, *, device, rank: int, world
                 val_max_depth=val_max_depth, amp=cuda if cfg.amp is None else cfg.amp,
                 channels_last=channels_last, monitor=_monitor(cfg),
                 encoder_init=encoder_init)
+
+
+def _data_overrides(spec, data, cfg: TrainConfig) -> dict:
+    """The model settings the spec takes from the training split (none for most models)."""
+    if spec.data_overrides is None:
+        return {}
+    reader = open_dataset(data)
+    if cfg.train_split not in reader.splits:
+        return {}  # build_datasets names the missing split
+    return spec.data_overrides(reader, cfg.train_split)
 
 
 def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:

@@ -27,6 +27,7 @@ __all__ = ["ModelSpec", "MODELS", "DEFAULT_MODEL", "get_spec", "model_names",
 MODELS: dict[str, str] = {
     "2hded": "trainer.models.twohded",
     "mddnet": "trainer.models.mddnet",
+    "anwar": "trainer.models.anwar",
 }
 DEFAULT_MODEL = "2hded"
 ALL_HEADS = ("depth", "aif", "defocus")  # every head a model may declare, in output order
@@ -81,6 +82,19 @@ class ModelSpec:
         Whether the network can take each sample's camera as a second input
         (``--camera-input``, :mod:`trainer.camera_input`): its config then has a
         ``camera_input`` flag and the built module takes ``module(x, camera=features)``.
+    make_criterion : callable, optional
+        ``(train config, model config) -> loss module`` for a model trained with its own
+        loss (called with ``(pred, batch)``, returning ``(loss, terms)`` with a ``total``
+        term); None: the trainer's map losses (:func:`trainer.run.build_criterion`).
+    data_overrides : callable, optional
+        ``(dataset reader, training split) -> dict``: config overrides a run takes from its
+        dataset (the run's own ``model`` settings win); None: nothing.
+    derived_outputs : tuple of str
+        Outputs ``trainer predict`` also writes that no head predicts (keys of
+        :data:`trainer.predict.OUTPUT_SUFFIXES`), computed by ``derive``.
+    derive : callable, optional
+        ``(module, image (1, 3, H, W) in [0, 1], outputs, options dict) -> dict`` of the
+        ``derived_outputs`` (1, C, H, W).
     """
 
     name: str
@@ -99,6 +113,10 @@ class ModelSpec:
     input_ranges: tuple[str, ...] = ()
     smoke_config: dict = field(default_factory=dict)
     camera_input: bool = False
+    make_criterion: Callable[..., Any] | None = None
+    data_overrides: Callable[..., dict] | None = None
+    derived_outputs: tuple[str, ...] = ()
+    derive: Callable[..., dict] | None = None
 
     def resolve_input_range(self, requested: str | None) -> str:
         """The range a run uses: ``requested``, or this model's own when None;
