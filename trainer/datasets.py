@@ -4,6 +4,7 @@ holdout, and the on-the-fly rendering settings resolved once against the dataset
 from __future__ import annotations
 
 import dataclasses
+import warnings
 
 from defocuskit.dataset.store import open_dataset
 from defocuskit.errors import ConfigError
@@ -12,6 +13,7 @@ from trainer.config import TrainConfig
 from trainer.data import DefocusDataset, holdout_indices, required_arrays
 from trainer.metrics import benchmark_max_depth
 from trainer.onthefly import OnTheFlyDataset, resolve_render_settings, warm_up
+from trainer.selfsup import reblur_mismatch
 
 __all__ = ["RENDER_OPTIONS", "build_datasets"]
 
@@ -49,6 +51,8 @@ def build_datasets(data, cfg: TrainConfig):
             train_idx = sorted(set(usable) - set(val_idx))
     cfg = dataclasses.replace(cfg, val_indices=tuple(val_idx) if holdout else None)
     cfg, settings = _render_settings(reader, data, cfg, named_val)
+    if cfg.method == "self-supervised":
+        _warn_reblur_mismatch(reader.attrs, settings if cfg.on_the_fly else None)
     # training reads only what the loss uses: no depth or sigma for self-supervision
     camera_input = bool(cfg.model.get("camera_input", False))
     train_arrays = required_arrays(cfg.heads, method=cfg.method,
@@ -79,6 +83,20 @@ def build_datasets(data, cfg: TrainConfig):
                                      render_stream=cfg.render_stream, **val_kw)
     max_depth = cfg.max_depth if cfg.max_depth is not None else benchmark_max_depth(reader.attrs)
     return cfg, train_ds, val_ds, max_depth
+
+
+def _warn_reblur_mismatch(attrs: dict, settings) -> None:
+    """Warn (one line) when the training input is rendered otherwise than the
+    self-supervised loss re-blurs: ``settings`` for an on-the-fly run, else the dataset's."""
+    if settings is not None:
+        mode, psf, linear = settings.mode, settings.psf, settings.linear_light
+    else:
+        synth_cfg = attrs.get("config") if isinstance(attrs.get("config"), dict) else {}
+        mode, psf = attrs.get("engine_mode"), attrs.get("psf")
+        linear = bool(synth_cfg.get("linear_light", False))
+    msg = reblur_mismatch(mode, psf, linear)
+    if msg:
+        warnings.warn(msg, stacklevel=3)
 
 
 def _render_settings(reader, data, cfg: TrainConfig, named_val):

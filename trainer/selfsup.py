@@ -29,9 +29,30 @@ from trainer.defocus import SIGMA_MAX_PX, reblur
 from trainer.losses import _as_float, charbonnier, ssim
 
 __all__ = ["reconstruction_loss", "edge_aware_smoothness", "SelfSupervisedConfig",
-           "SelfSupervisedLoss", "LABEL_KEYS"]
+           "SelfSupervisedLoss", "LABEL_KEYS", "reblur_mismatch"]
 
 LABEL_KEYS = ("depth", "sigma")  # what the self-supervised loss must never see
+
+
+def reblur_mismatch(mode, psf, linear_light: bool = False) -> str | None:
+    """The one-line warning for a training input rendered otherwise than the loss re-blurs.
+
+    The loss re-blurs with :func:`trainer.defocus.reblur`: the gather model with a Gaussian
+    PSF, in the stored (sRGB) values. Returns None when the input's render ``mode``,
+    ``psf`` and ``linear_light`` match that or the mode is not recorded (``None``: a dataset
+    not written by ``synth``), else a one-line message naming the difference.
+    """
+    diff = []
+    if mode is not None and mode != "gather":
+        diff.append(f"render mode {mode!r}")
+    if (psf or "gaussian") != "gaussian":
+        diff.append(f"PSF {psf!r}")
+    if linear_light:
+        diff.append("linear light")
+    if not diff:
+        return None
+    return (f"self-supervised: the training input was rendered with {', '.join(diff)}, but "
+            "the loss re-blurs with the gather model, a Gaussian PSF, in sRGB values")
 
 
 def reconstruction_loss(reblurred: Tensor, defocused: Tensor, *, alpha: float = 0.85) -> Tensor:
