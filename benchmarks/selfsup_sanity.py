@@ -33,8 +33,11 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 from _machine import cpu_model  # noqa: E402
 
 
-def scene(seed: int, focus: float, size: int):
-    """(aif (H,W,3) uint8, defocused uint8, sigma (H,W) px) of one procedural room."""
+def scene(seed: int, focus: float, size: int, f_number: float | None = None):
+    """(aif (H,W,3) uint8, defocused float32 [0, 1], sigma (H,W) px) of one procedural room
+    (the preset's f-number unless ``f_number`` is given)."""
+    import dataclasses
+
     from defocuskit.blur import render
     from defocuskit.camera.presets import get_preset
     from defocuskit.sources.procedural import ProceduralSource
@@ -43,8 +46,39 @@ def scene(seed: int, focus: float, size: int):
     s = src.read("train", 0)
     aif, depth = np.asarray(s.aif), np.asarray(s.depth, np.float32)
     cam = get_preset("2hded").make(image_width=size, rng=np.random.default_rng(0))
+    if f_number is not None:
+        cam = dataclasses.replace(cam, f_number=f_number)
     sigma = np.asarray(cam.with_focus(focus).sigma_px(depth), np.float32)
-    return aif, render(aif, sigma, mode="gather", threads=1), sigma
+    return aif, render(aif.astype(np.float32) / 255, sigma, mode="gather", threads=1), sigma
+
+
+def grid_search(aif, blurred, sigma_max: float, step: float = 0.1) -> tuple:
+    """Per pixel, the L1 re-blur cost ``sum_c |reblur(A, s)_c - I_b,c|`` on a grid of
+    constant s in [0, sigma_max]: (the grid, the cost (S, H, W)). A pixel's re-blurred value
+    depends on its own sigma only, so this is the loss's per-pixel landscape."""
+    import torch
+
+    from trainer.defocus import reblur
+
+    grid = np.arange(0.0, sigma_max + 1e-6, step)
+    cost = []
+    for g in grid:
+        r = reblur(aif, torch.full((1, 1, *aif.shape[-2:]), float(g)), sigma_max=sigma_max)
+        cost.append((r - blurred).abs().sum(1)[0].numpy())
+    return grid, np.stack(cost)
+
+
+def descend(cost: np.ndarray, start: int) -> np.ndarray:
+    """Per pixel, the grid index where a descent on ``cost`` from index ``start`` stops
+    (its first local minimum)."""
+    idx = np.full(cost.shape[1:], start)
+    top = cost.shape[0] - 1
+    for _ in range(cost.shape[0] + 1):
+        here = np.take_along_axis(cost, idx[None], 0)[0]
+        up = np.take_along_axis(cost, np.minimum(idx + 1, top)[None], 0)[0]
+        down = np.take_along_axis(cost, np.maximum(idx - 1, 0)[None], 0)[0]
+        idx = np.where((up < here) & (up <= down), idx + 1, np.where(down < here, idx - 1, idx))
+    return idx
 
 
 def texture_mask(aif01: np.ndarray, thresh: float) -> np.ndarray:
@@ -59,13 +93,19 @@ def _maes(pred, sigma, mask) -> dict:
     return {"mae_all": float(err.mean()), "mae_textured": float(err[mask].mean())}
 
 
-def fit_free(aif, blurred, sigma_max, *, smooth: float, steps: int, lr: float):
+def fit_free(aif, blurred, sigma_max, *, smooth: float, steps: int, lr: float, init=None):
+    """softplus(raw) fitted by Adam; raw starts at 1 px or at the map ``init`` (pixels)."""
     import torch
 
     from trainer.selfsup import SelfSupervisedConfig, SelfSupervisedLoss
 
     loss_fn = SelfSupervisedLoss(SelfSupervisedConfig(smooth_weight=smooth, sigma_max=sigma_max))
-    raw = torch.full((1, 1, *aif.shape[-2:]), 0.5413, requires_grad=True)  # softplus -> 1 px
+    if init is None:
+        raw = torch.full((1, 1, *aif.shape[-2:]), 0.5413)  # softplus -> 1 px
+    else:  # inverse softplus of the start map
+        s0 = torch.from_numpy(np.maximum(init, 0.05).astype(np.float32))[None, None]
+        raw = s0 + torch.log(-torch.expm1(-s0))
+    raw.requires_grad_(True)
     opt = torch.optim.Adam([raw], lr=lr)
     for _ in range(steps):
         sig = torch.nn.functional.softplus(raw)
@@ -89,7 +129,10 @@ def start_gradient(aif, blurred, sigma_max, mask) -> dict:
     return {"flat": float(g[~mask].mean()), "textured": float(g[mask].mean())}
 
 
-def fit_network(aif, blurred, sigma_max, *, steps: int, lr: float, seed: int):
+def fit_network(aif, blurred, sigma_max, *, steps: int, lr: float, seed: int,
+                supervised=None):
+    """The defocus head overfitting one image: the self-supervised loss, or, given the true
+    sigma map ``supervised`` (pixels), the L1 loss against it (the supervised reference)."""
     import torch
 
     from trainer.model import ModelConfig, TwoHeadedNet
@@ -101,8 +144,13 @@ def fit_network(aif, blurred, sigma_max, *, steps: int, lr: float, seed: int):
     loss_fn = SelfSupervisedLoss(SelfSupervisedConfig(sigma_max=sigma_max))
     opt = torch.optim.Adam(net.parameters(), lr=lr)
     net.train()
+    target = None if supervised is None else torch.from_numpy(supervised)[None, None]
     for _ in range(steps):
-        loss, _ = loss_fn(net(blurred), {"aif": aif, "defocused": blurred})
+        pred = net(blurred)
+        if target is None:
+            loss, _ = loss_fn(pred, {"aif": aif, "defocused": blurred})
+        else:
+            loss = (pred["defocus"] - target).abs().mean()
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -111,14 +159,27 @@ def fit_network(aif, blurred, sigma_max, *, steps: int, lr: float, seed: int):
         return net(blurred)["defocus"][0, 0].numpy()
 
 
+def _landscape(aif, blurred, sigma, sigma_max, mask) -> tuple[dict, np.ndarray]:
+    """The per-pixel L1 landscape: its global minimum and the first local minimum that a
+    descent from 1 px reaches, as sigma maps; returns (their MAEs, the global argmin)."""
+    grid, cost = grid_search(aif, blurred, sigma_max)
+    best = grid[cost.argmin(0)]
+    local = grid[descend(cost, int(round(1.0 / (grid[1] - grid[0]))))]
+    return {"grid_argmin": _maes(best, sigma, mask),
+            "descent_from_1px": _maes(local, sigma, mask)}, best
+
+
 def main(argv=None) -> dict:
     import torch
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--focus", type=float, default=10.0, help="focus distance, m")
+    p.add_argument("--f-number", type=float, default=0.5,
+                   help="f-number of the 2hded camera (0.5 at 128 px: sigma up to ~8 px)")
     p.add_argument("--size", type=int, default=128)
     p.add_argument("--steps", type=int, default=300)
+    p.add_argument("--lr", type=float, default=0.05, help="Adam step of the free fits")
     p.add_argument("--net-steps", type=int, default=300)
     p.add_argument("--smooth", default="0.5,0", help="smoothness weights of the free fits")
     p.add_argument("--texture", type=float, default=0.02)
@@ -128,27 +189,45 @@ def main(argv=None) -> dict:
     if a.threads:
         torch.set_num_threads(a.threads)
     t0 = time.perf_counter()
-    aif8, blur8, sigma = scene(a.seed, a.focus, a.size)
-    aif = torch.from_numpy(aif8).permute(2, 0, 1)[None].float() / 255
-    blurred = torch.from_numpy(blur8).permute(2, 0, 1)[None].float() / 255
+    aif8, blur_f, sigma = scene(a.seed, a.focus, a.size, a.f_number)
+    blur8 = np.round(np.clip(blur_f, 0, 1) * 255) / 255  # the stored 8-bit input
+
+    def chw(x):
+        return torch.from_numpy(np.ascontiguousarray(x, np.float32)).permute(2, 0, 1)[None]
+
+    aif, blurred, blurred_f = chw(aif8 / 255.0), chw(blur8), chw(blur_f)
     sigma_max = float(np.ceil(sigma.max()))
     mask = texture_mask(aif8 / 255.0, a.texture)
-    res = {"seed": a.seed, "focus_m": a.focus, "size": a.size, "sigma_max": sigma_max,
+    from trainer.defocus import reblur
+    gap = (reblur(aif, torch.from_numpy(sigma)[None, None], sigma_max=sigma_max) - blurred_f)
+    res = {"seed": a.seed, "focus_m": a.focus, "f_number": a.f_number, "size": a.size,
+           "sigma_max": sigma_max, "lr": a.lr, "steps": a.steps,
            "sigma_px": {"mean": float(sigma.mean()), "median": float(np.median(sigma)),
                         "max": float(sigma.max())},
            "textured_fraction": float(mask.mean()),
+           "reblur_vs_gather_abs": {"max": float(gap.abs().max()),
+                                    "mean": float(gap.abs().mean())},
            "start_gradient_abs": start_gradient(aif, blurred, sigma_max, mask),
            "constant_mean": _maes(np.full_like(sigma, sigma.mean()), sigma, mask),
-           "constant_median": _maes(np.full_like(sigma, np.median(sigma)), sigma, mask),
-           "free": {}}
+           "constant_median": _maes(np.full_like(sigma, np.median(sigma)), sigma, mask)}
+    res["landscape_8bit"], best = _landscape(aif, blurred, sigma, sigma_max, mask)
+    res["landscape_float"], _ = _landscape(aif, blurred_f, sigma, sigma_max, mask)
+    print(json.dumps({k: res[k] for k in ("landscape_8bit", "landscape_float")}), flush=True)
+    res["free"] = {}
     for w in (float(x) for x in a.smooth.split(",")):
-        pred = fit_free(aif, blurred, sigma_max, smooth=w, steps=a.steps, lr=0.05)
-        res["free"][f"smooth_{w:g}"] = _maes(pred, sigma, mask)
-        print(f"free, smooth {w:g}: {res['free'][f'smooth_{w:g}']}", flush=True)
+        for start, init in (("1px", None), ("grid", best)):
+            pred = fit_free(aif, blurred, sigma_max, smooth=w, steps=a.steps, lr=a.lr,
+                            init=init)
+            key = f"from_{start}_smooth_{w:g}"
+            res["free"][key] = _maes(pred, sigma, mask) | {
+                "above_sigma_max": float((pred > sigma_max).mean())}
+            print(f"free {key}: {res['free'][key]}", flush=True)
     if a.net_steps:
-        pred = fit_network(aif, blurred, sigma_max, steps=a.net_steps, lr=1e-3, seed=a.seed)
-        res["network"] = _maes(pred, sigma, mask) | {"steps": a.net_steps}
-        print(f"network: {res['network']}", flush=True)
+        for name, sup in (("network", None), ("supervised", sigma)):
+            pred = fit_network(aif, blurred, sigma_max, steps=a.net_steps, lr=1e-3,
+                               seed=a.seed, supervised=sup)
+            res[name] = _maes(pred, sigma, mask) | {"steps": a.net_steps}
+            print(f"{name}: {res[name]}", flush=True)
     res["machine"] = {"cpu": cpu_model(), "torch_threads": torch.get_num_threads()}
     res["seconds"] = round(time.perf_counter() - t0, 1)
     res["command"] = " ".join(["python", "benchmarks/selfsup_sanity.py",
