@@ -81,6 +81,19 @@ def _parse(argv):
     return p, p.parse_args(argv)
 
 
+def _save(res: dict, out: Path, t0: float, argv) -> None:
+    """Write ``res`` with the summary over the seeds finished so far."""
+    res["summary"] = summarise(res["seeds"])
+    res["seeds_done"] = len(res["seeds"])
+    res["seconds_total"] = round(time.perf_counter() - t0, 1)
+    res["command"] = " ".join(["python", "benchmarks/bench_learning.py",
+                               *(sys.argv[1:] if argv is None else argv)])
+    if hasattr(os, "getloadavg"):
+        res["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(res, indent=2) + "\n")
+
+
 def main(argv=None) -> dict:
     p, a = _parse(argv)
     suffix = "_quick" if a.quick else ""
@@ -123,17 +136,10 @@ def main(argv=None) -> dict:
             res["seeds"][str(seed)] = run_seed(s, work, seed=seed, device=dev, jobs=a.jobs,
                                                workers=a.workers, settings=settings,
                                                probe=not a.no_probe)
+            _save(res, out, t0, argv)  # after every seed: a stopped study keeps its seeds
     finally:
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
-    res["summary"] = summarise(res["seeds"])
-    res["seconds_total"] = round(time.perf_counter() - t0, 1)
-    res["command"] = " ".join(["python", "benchmarks/bench_learning.py",
-                               *(sys.argv[1:] if argv is None else argv)])
-    if hasattr(os, "getloadavg"):
-        res["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(res, indent=2) + "\n")
     figure(res, fig_path)
     print("\n" + markdown(res) + "\n", flush=True)
     say(f"wrote {out} and {fig_path} in {res['seconds_total']:.0f} s")
