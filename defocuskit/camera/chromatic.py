@@ -77,8 +77,10 @@ def chromatic_sigma_px(camera: Camera, depth, offsets_mm) -> np.ndarray:
     inv_s = channel_inverse_focus(camera, offsets_mm)
     f_c = camera.focal_length + np.asarray(offsets_mm, np.float64) * 1e-3
     v = 1.0 / _sensor_inverse(camera) if camera.coc_model == "exact" else f_c
-    coc_m = camera.aperture_diameter * v * np.abs(inv_s - inv_x)
-    return camera.sigma_of_coc_px(coc_m / camera.pixel_pitch)
+    coc_px = camera.aperture_diameter * v * np.abs(inv_s - inv_x) / camera.pixel_pitch
+    for c in np.flatnonzero(np.asarray(offsets_mm) == 0):  # the camera's own, bit for bit
+        coc_px[..., c] = camera.coc_px(x)
+    return camera.sigma_of_coc_px(coc_px)
 
 
 def channel_sigmas(camera: Camera, depth, offsets_mm) -> list[tuple[np.ndarray, float]]:
