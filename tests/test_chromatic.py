@@ -166,3 +166,16 @@ def test_cli_usage_error():
     res = CliRunner().invoke(synth, ["--source", "samples", "--output", "x.zarr",
                                      "--chromatic", "0.1,0"])
     assert res.exit_code == 2 and "three focal-length offsets" in res.output
+
+
+def test_dual_pixel_views_per_channel():
+    img, depth = _scene()
+    fds = (1.5, 2.0, 2.5)
+    sig = np.stack([3 * np.abs(depth - f) / depth for f in fds], axis=-1).astype(np.float32)
+    out = render(img, sig, mode="gather", depth=depth, focus_distance=fds, dual_pixel=True)
+    np.testing.assert_allclose(out.left + out.right, out.defocused, atol=1e-5)
+    for c, f in enumerate(fds):
+        one = render(img, sig[..., c], mode="gather", depth=depth, focus_distance=f,
+                     dual_pixel=True)
+        np.testing.assert_array_equal(out.left[..., c], one.left[..., c])
+        np.testing.assert_array_equal(out.right[..., c], one.right[..., c])
