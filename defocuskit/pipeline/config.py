@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from defocuskit.camera.chromatic import parse_chromatic
+from defocuskit.camera.chromatic import CHROMATIC_MAX_MM, parse_chromatic
 from defocuskit.camera.focus import make_focus_policy
 from defocuskit.camera.table import camera_table
 from defocuskit.errors import ConfigError
@@ -57,6 +57,7 @@ RANGES: dict[str, Range] = {
     "jobs": Range(1, 1024, integer=True),
     "jpeg": Range(1, 100, integer=True),
     "diffraction": Range(0, 2000),
+    "chromatic": Range(-CHROMATIC_MAX_MM, CHROMATIC_MAX_MM),  # each of the R, G, B offsets, mm
 }
 
 
