@@ -374,8 +374,8 @@ def main(argv=None):
                          "scenes run, written to bench_render_realistic.json")
     ap.add_argument("--options", action="store_true",
                     help="only the render options (polygon, bank, dual-pixel, diffraction, "
-                         "JPEG) beside the Gaussian gather on the Motorcycle, written to "
-                         "bench_render_options.json")
+                         "JPEG, chromatic) beside the Gaussian gather on the Motorcycle, "
+                         "written to bench_render_options.json")
     args = ap.parse_args(argv)
     if args.options:
         return options_main(args.repeats)

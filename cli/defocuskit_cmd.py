@@ -43,6 +43,18 @@ def _parse_kv(ctx, param, values):
     return out
 
 
+def _parse_chromatic(ctx, param, value):
+    """R,G,B focal-length offsets (mm) as a list, checked here (a usage error)."""
+    from defocuskit.camera.chromatic import parse_chromatic
+    from defocuskit.errors import ConfigError
+
+    try:
+        offsets = parse_chromatic(value)
+    except ConfigError as exc:
+        raise click.BadParameter(str(exc), ctx, param) from None
+    return None if offsets is None else list(offsets)
+
+
 def _parse_psf(ctx, param, value):
     """A PSF name, checked here so that a bad one is a usage error naming --psf."""
     from defocuskit.errors import ConfigError
@@ -112,6 +124,11 @@ def _parse_size(ctx, param, value):
                    "pitch for this wavelength in nm (e.g. 550), combined in quadrature with "
                    "the defocus sigma; 0: off. [default: the camera preset's (off unless its "
                    "source models diffraction)]")
+@click.option("--chromatic", metavar="R,G,B", callback=_parse_chromatic,
+              help="Longitudinal chromatic aberration: the focal-length offsets of the red, "
+                   "green and blue channels in mm (e.g. 0.05,0,-0.03); each channel is "
+                   "rendered with its own CoC and the stored sigma gets a channel axis "
+                   "(docs/camera_model.md). [default: off]")
 @click.option("--jpeg", type=ranged(RANGES["jpeg"]), metavar="QUALITY",
               help="Pass every stored rendered image through a JPEG round trip at this "
                    "quality, 1..100 (off by default).")
@@ -153,7 +170,7 @@ def _parse_size(ctx, param, value):
               help="Progress bar (default: only on a terminal).")
 @user_errors
 def synth(source, input_, output, camera, focus, mode, coc_model, psf, dual_pixel, diffraction,
-          jpeg,
+          chromatic, jpeg,
           coc_to_sigma,
           linear_light, noise, resize, splits, limit, splits_path, options, jobs, backend,
           scheduler, seed, shard_size, compressor, on_error, config_file, resume, overwrite,
@@ -181,6 +198,7 @@ def synth(source, input_, output, camera, focus, mode, coc_model, psf, dual_pixe
              "camera": ",".join(camera) or None,
              "focus": focus, "mode": mode, "coc_model": coc_model, "psf": psf,
              "dual_pixel": dual_pixel, "jpeg": jpeg, "diffraction": diffraction,
+             "chromatic": chromatic,
              "coc_to_sigma": coc_to_sigma, "linear_light": linear_light,
              "noise": noise or None, "resize": resize,
              "splits": list(splits) or None, "limit": limit, "jobs": jobs,

@@ -58,7 +58,8 @@ def parse_psf(psf) -> PsfSpec:
         return PsfSpec("polygon", blades=n, rotation_deg=rot)
     if kind == "bank":
         if not arg:
-            raise ConfigError("psf 'bank:': give the bank's path, bank:PATH.npz")
+            raise ConfigError("psf 'bank:': give the bank's path, bank:PATH.npz or "
+                              "bank:FOLDER (16-bit PNGs and index.json)")
         return PsfSpec("bank", path=arg)
     raise ConfigError(f"psf must be gaussian, disc, polygon:N[,ROTATION] or bank:PATH, "
                            f"got {text!r}")

@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from defocuskit.camera.chromatic import channel_sigmas, parse_chromatic
 from defocuskit.camera.focus import make_focus_policy
 from defocuskit.camera.named import FALLBACK_FOCUS, FALLBACK_MODE, CameraPreset
 from defocuskit.camera.optics import Camera
@@ -79,6 +80,10 @@ class RenderSettings:
     diffraction : float or None
         Wavelength (nm) of the diffraction floor (:attr:`Camera.diffraction_nm`), 0: off;
         None: the preset's (on only for a preset whose source models it), else off.
+    chromatic : str or sequence of 3 floats, optional
+        Longitudinal chromatic aberration: the R, G, B focal-length offsets in mm
+        (:mod:`defocuskit.camera.chromatic`); each channel is rendered with its own sigma,
+        and the sigma map gets a channel axis (H, W, 3). None: off.
     given_by : dict, optional
         Who gave each non-None setting (provenance), by name; default ``"user"``.
 
@@ -105,6 +110,7 @@ class RenderSettings:
     dual_pixel: bool = False
     jpeg: int | None = None
     diffraction: float | None = None
+    chromatic: Any = None
     given_by: dict = field(default_factory=dict, compare=False, repr=False)
     preset: CameraPreset = field(init=False, compare=False, repr=False)
     policy: Any = field(init=False, compare=False, repr=False)
@@ -121,6 +127,7 @@ class RenderSettings:
             raise ConfigError(f"unknown render mode {resolved['mode']!r}; choose one of "
                               f"{[*RENDER_MODES, SCENE_ONLY]}")
         _check_render_options(self, resolved["mode"])
+        object.__setattr__(self, "chromatic", parse_chromatic(self.chromatic))
         for name, value in (*resolved.items(), ("preset", preset), ("origin", origin),
                             ("policy", make_focus_policy(resolved["focus"]))):
             object.__setattr__(self, name, value)
@@ -290,28 +297,31 @@ def window_margin(camera: Camera, filled_depth: np.ndarray, settings: RenderSett
     from defocuskit.blur.layered import FrameLevels, window_reach
 
     spec = parse_psf(settings.psf)
-    if settings.dual_pixel or not spec.closed_form:  # the kernel table's largest kernel
-        from defocuskit.blur.table import build_table
-        from defocuskit.blur.views import signed_sigma
-
-        ends = np.array([filled_depth.min(), filled_depth.max()], np.float64)
-        s = np.minimum(np.nan_to_num(camera.sigma_px(ends)), SIGMA_MAX_PX).astype(np.float32)
-        s = signed_sigma(s, ends, camera.focus_distance)
-        return int(build_table(spec, s).radius.max())
     if settings.mode == "layered" and settings.psf == "disc":
         # the layers' disc blur is cv2.filter2D, which convolves by DFT for kernels of about
         # 11 x 11 and more: its rounding then depends on the size of the image blurred, so
         # only the whole frame gives the whole frame's result
         return max(filled_depth.shape)
-    if settings.mode == "layered":
-        sigma = check_sigma(camera.sigma_px(filled_depth).astype(np.float32),
-                            filled_depth.shape)
-        levels = FrameLevels.of(sigma, filled_depth, camera.focus_distance).levels
-        return window_reach(float(levels[0]), float(levels[-1]), settings.psf)
     ends = np.array([filled_depth.min(), filled_depth.max()], np.float64)
-    s = np.asarray(camera.sigma_px(ends))
-    s = s[np.isfinite(s)]
-    return kernel_radius(min(float(s.max()), SIGMA_MAX_PX)) if s.size else 0
+    reach = 0  # with chromatic aberration: the farthest of the three channels'
+    for s, fd in channel_sigmas(camera, ends, settings.chromatic):
+        if settings.dual_pixel or not spec.closed_form:  # the kernel table's largest kernel
+            from defocuskit.blur.table import build_table
+            from defocuskit.blur.views import signed_sigma
+
+            s = np.minimum(np.nan_to_num(s), SIGMA_MAX_PX).astype(np.float32)
+            reach = max(reach, int(build_table(spec, signed_sigma(s, ends, fd)).radius.max()))
+        elif settings.mode == "layered":
+            whole = channel_sigmas(camera, filled_depth, settings.chromatic)
+            sigma = [check_sigma(w.astype(np.float32), filled_depth.shape) for w, _ in whole]
+            levels = [FrameLevels.of(g, filled_depth, f).levels for g, (_, f) in zip(
+                sigma, whole, strict=True)]
+            return max(window_reach(float(lv[0]), float(lv[-1]), settings.psf)
+                       for lv in levels)
+        else:
+            s = s[np.isfinite(s)]
+            reach = max(reach, kernel_radius(min(float(s.max()), SIGMA_MAX_PX)) if s.size else 0)
+    return reach
 
 
 def render_sample(aif: np.ndarray, depth: np.ndarray, camera: Camera,
@@ -337,7 +347,8 @@ def render_sample(aif: np.ndarray, depth: np.ndarray, camera: Camera,
     -------
     dict
         ``defocused`` (h, w, 3), ``sigma`` (h, w) float32 pixels, NaN where the depth is
-        invalid, and ``margin`` (pixels rendered around the window; 0 for the frame);
+        invalid ((h, w, 3), one per channel, with ``settings.chromatic``), and ``margin``
+        (pixels rendered around the window; 0 for the frame);
         with ``settings.dual_pixel`` also ``defocused_left`` and ``defocused_right``, the
         half-aperture views of :func:`defocuskit.render` at twice their light (the
         exposure of the full image).
@@ -362,22 +373,27 @@ def render_sample(aif: np.ndarray, depth: np.ndarray, camera: Camera,
     y0, x0, y1, x1 = max(top - m, 0), max(left - m, 0), min(top + h + m, H), min(left + w + m, W)
     frame = (y0, x0, y1, x1) == (0, 0, H, W)
     d = filled[y0:y1, x0:x1]
-    sigma = np.asarray(camera.sigma_px(d), dtype=np.float32)
+    channels = channel_sigmas(camera, d, settings.chromatic)
+    sigma = np.asarray(np.stack([c[0] for c in channels], axis=-1) if settings.chromatic
+                       else channels[0][0], dtype=np.float32)
+    focus = [c[1] for c in channels] if settings.chromatic else camera.focus_distance
     levels = None
     if settings.mode == "layered" and not frame:  # the whole frame's levels
-        whole = check_sigma(camera.sigma_px(filled).astype(np.float32), (H, W))
-        levels = FrameLevels.of(whole, filled, camera.focus_distance)
+        levels = [FrameLevels.of(check_sigma(w.astype(np.float32), (H, W)), filled, f)
+                  for w, f in channel_sigmas(camera, filled, settings.chromatic)]
+        levels = levels if settings.chromatic else levels[0]
     crop = np.ascontiguousarray(aif[y0:y1, x0:x1])
     if settings.dual_pixel and crop.dtype == np.uint8:  # the views are scaled before rounding
         crop = crop.astype(np.float32) / np.float32(255.0)
     out = render(crop, sigma, mode=settings.mode,
                  psf=settings.psf, depth=d, linear_light=settings.linear_light,
                  noise=settings.noise, seed=seed, threads=threads,
-                 focus_distance=camera.focus_distance, frame_levels=levels,
+                 focus_distance=focus, frame_levels=levels,
                  frame_origin=(y0, x0), dual_pixel=settings.dual_pixel,
                  jpeg=None if settings.dual_pixel else settings.jpeg)
     inner = (slice(top - y0, top - y0 + h), slice(left - x0, left - x0 + w))
-    sigma = np.where(valid_depth(depth[y0:y1, x0:x1]), sigma, np.float32(np.nan))
+    valid = valid_depth(depth[y0:y1, x0:x1])
+    sigma = np.where(valid[..., None] if settings.chromatic else valid, sigma, np.float32(np.nan))
     images = {"defocused": out}
     if settings.dual_pixel:
         images = _dual_pixel_images(out, aif.dtype, settings.jpeg)

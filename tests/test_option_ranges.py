@@ -102,6 +102,7 @@ def test_synth_config_values_outside_their_range_are_refused(key):
             continue
         given = [value, 64] if key == "resize" else value
         given = {"gain": value} if key == "noise" else given
+        given = [0.0, value, 0.0] if key == "chromatic" else given
         with pytest.raises(ConfigError, match=rf"{key}: expected .*{re.escape(str(rng))}"):
             synth_config.SynthConfig(source="samples", input="-", output="x.zarr",
                                      **{key: given})

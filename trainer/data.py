@@ -44,6 +44,9 @@ __all__ = ["DefocusDataset", "parse_heads", "required_arrays", "to_device_batch"
 _HOLDOUT_STREAM = 0x5A1D  # separates the holdout draw from the other uses of the seed
 
 _HEAD_ARRAYS = {"depth": "depth", "aif": "aif", "defocus": "sigma"}
+# the channel of a per-channel sigma (R, G, B; synth --chromatic) that the defocus head,
+# its losses and the metrics see: green, the middle of the visible band
+SIGMA_CHANNEL = 1
 # sigma is only defined for an isotropic resize: the two scale factors may differ this much
 MAX_ANISOTROPY = 0.02
 
@@ -145,7 +148,9 @@ class DefocusDataset(Dataset):
 
     Each item is a dict: ``"defocused"`` (3, h, w) uint8; ``"aif"`` (3, h, w) uint8 (when
     read); ``"depth"`` (1, h, w) float32 metres, NaN = invalid (when read); ``"sigma"``
-    (1, h, w) float32 pixels of the returned frame, NaN = invalid (when read); the camera
+    (1, h, w) float32 pixels of the returned frame, NaN = invalid (when read; of a dataset
+    with a sigma per colour channel, ``synth --chromatic``, the green channel's:
+    :data:`SIGMA_CHANNEL`); the camera
     values as float32 scalars (``pixel_pitch`` in metres per returned pixel; when read);
     ``"index"`` int, the sample's index in the split. The dataset's CoC model (root
     attributes ``camera.coc_model``, ``None`` if absent) is the attribute ``coc_model``.
@@ -298,6 +303,8 @@ class DefocusDataset(Dataset):
     def _finish(self, i: int, data: dict, *, cropped: bool = False) -> dict:
         """Resize, crop (unless ``cropped`` already), flip and convert one sample's arrays."""
         scalars = {n: np.float32(data.pop(n)) for n in PER_SAMPLE_SCALARS if n in data}
+        if "sigma" in data and data["sigma"].ndim == 3:  # per channel (synth --chromatic)
+            data["sigma"] = np.ascontiguousarray(data["sigma"][..., SIGMA_CHANNEL])
         if self.resize is not None:
             data = {n: (resize_depth(v, self.resize) if n in ("depth", "sigma")
                         else resize_image(v, self.resize)) for n, v in data.items()}

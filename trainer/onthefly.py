@@ -55,8 +55,8 @@ def resolve_render_settings(attrs: dict, *, camera: str | None = None,
     ``engine_mode`` (for a scene-only dataset, whose mode is ``"none"``: the preset's
     render mode, else ``FALLBACK_MODE``, ``layered``), ``psf``, and from ``config``
     the CoC model and sigma override (when the camera is the dataset's), ``linear_light``,
-    ``noise``, ``dual_pixel``, ``jpeg`` and ``diffraction`` (the defocused image is rendered
-    as synth's).
+    ``noise``, ``dual_pixel``, ``jpeg``, ``diffraction`` and ``chromatic`` (the defocused
+    image is rendered as synth's).
     Each setting records whether it came from the options (``"user"``), the dataset
     (``"dataset"``), the preset or the fallback (``RenderSettings.origin``).
 
@@ -95,7 +95,7 @@ def resolve_render_settings(attrs: dict, *, camera: str | None = None,
         linear_light=bool(synth_cfg.get("linear_light", False)),
         noise=synth_cfg.get("noise"), dual_pixel=bool(synth_cfg.get("dual_pixel", False)),
         jpeg=synth_cfg.get("jpeg"), diffraction=synth_cfg.get("diffraction"),
-        given_by=given_by)
+        chromatic=synth_cfg.get("chromatic"), given_by=given_by)
     if settings.stack_size:
         raise ConfigError(f"on-the-fly: focus policy {settings.focus!r} gives a focal stack; "
                           "the loader renders one image per sample: give --focus fixed:M, "

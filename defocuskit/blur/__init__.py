@@ -73,9 +73,12 @@ def render(aif, sigma_px, *, mode: str = "layered", psf: str = "gaussian", depth
     aif : (H, W, 3) uint8 or float32 ndarray
         All-in-focus image; uint8 in 0..255, float32 in any range ([0, 1] when
         ``linear_light`` or ``noise`` is used).
-    sigma_px : (H, W) float ndarray, pixels
+    sigma_px : (H, W) or (H, W, 3) float ndarray, pixels
         Blur sigma per pixel, >= 0; NaN means no blur; clamped to SIGMA_MAX_PX. The
-        Gaussian's standard deviation, or half the disc's radius (``psf="disc"``).
+        Gaussian's standard deviation, or half the disc's radius (``psf="disc"``). With a
+        channel axis (chromatic aberration, :mod:`defocuskit.camera.chromatic`) channel
+        ``c`` of the result is channel ``c`` of the render with ``sigma_px[..., c]`` (and
+        ``focus_distance[c]``, ``frame_levels[c]``); noise, encoding and JPEG come after.
     mode : {"gather", "scatter", "layered"}
         Blur model, see the module docstring. The default, ``layered``, is the one that
         models occlusion and the default of ``defocuskit synth``; it needs ``depth``.
@@ -97,8 +100,10 @@ def render(aif, sigma_px, *, mode: str = "layered", psf: str = "gaussian", depth
     threads : int, optional
         Threads to split the kernels' rows into; None: Numba's thread count
         (``numba.get_num_threads()``, 1 in a joblib worker that limits it).
-    focus_distance : float, optional
+    focus_distance : float or sequence of 3 floats, optional
         Focus distance in metres for ``layered``; estimated from sigma and depth if omitted.
+        Per channel (``inf`` allowed: a channel focused beyond infinity) with a per-channel
+        sigma.
     frame_levels : defocuskit.blur.layered.FrameLevels, optional
         ``layered`` only, when ``aif`` is a window of a larger frame whose top-left corner
         is at ``frame_origin`` (row, column) in it: the whole frame's sigma levels and
@@ -129,7 +134,13 @@ def render(aif, sigma_px, *, mode: str = "layered", psf: str = "gaussian", depth
     (32, 32, 3)
     """
     img = check_image(aif)
-    sig = check_sigma(sigma_px, img.shape[:2])
+    chromatic = np.ndim(sigma_px) == 3
+    if chromatic and np.shape(sigma_px)[2] != 3:
+        raise RenderInputError(f"render: sigma_px must have shape (H, W) or (H, W, 3), got "
+                               f"{np.shape(sigma_px)}")
+    sig = (np.stack([check_sigma(np.asarray(sigma_px)[..., c], img.shape[:2])
+                     for c in range(3)], axis=-1) if chromatic
+           else check_sigma(sigma_px, img.shape[:2]))
     if mode not in MODES:
         raise RenderInputError(f"render: mode must be one of {MODES}, got {mode!r}")
     try:
@@ -146,22 +157,49 @@ def render(aif, sigma_px, *, mode: str = "layered", psf: str = "gaussian", depth
                                "in metres; mode='gather' blurs without depth")
     if depth is not None:
         depth = np.asarray(depth)
-        if depth.shape != sig.shape or not np.issubdtype(depth.dtype, np.floating):
+        if depth.shape != sig.shape[:2] or not np.issubdtype(depth.dtype, np.floating):
             raise RenderInputError(f"render: depth must be a float (H, W) = {sig.shape} array "
                                    f"in metres, got {depth.dtype} {depth.shape}")
     x = img.astype(np.float32) / np.float32(255.0) if img.dtype == np.uint8 else img.copy()
-    if dual_pixel or not spec.closed_form:
-        views = render_table(x, sig, spec, mode=mode, depth=depth,
-                             focus_distance=focus_distance, threads=threads,
-                             dual_pixel=dual_pixel, linear_light=linear_light, noise=noise)
-        done = [finish_image(v, img.dtype, linear_light, noise, seed, jpeg) for v in views]
-        return DualPixel(*done) if dual_pixel else done[0]
     if linear_light:
         x = srgb_to_linear(x)
-    if mode == "layered":
-        y = blur_layered(x, sig, depth, focus_distance=focus_distance, psf=spec.kind,
-                         threads=threads, frame_levels=frame_levels,
-                         frame_origin=frame_origin)
+    kw = dict(mode=mode, spec=spec, depth=depth, threads=threads, dual_pixel=dual_pixel,
+              frame_origin=frame_origin, linear_light=linear_light, noise=noise)
+    if chromatic:
+        fds, lvs = _per_channel(focus_distance, frame_levels)
+        views = None
+        for c in range(3):
+            vc = _blur_views(x, sig[..., c], focus_distance=fds[c], frame_levels=lvs[c], **kw)
+            views = views or [np.empty_like(v) for v in vc]
+            for v, one in zip(views, vc, strict=True):
+                v[..., c] = one[..., c]
     else:
-        y = _PER_PIXEL[mode, spec.kind](x, sig, threads=threads)
-    return finish_image(y, img.dtype, linear_light, noise, seed, jpeg)
+        views = _blur_views(x, sig, focus_distance=focus_distance, frame_levels=frame_levels,
+                            **kw)
+    done = [finish_image(v, img.dtype, linear_light, noise, seed, jpeg) for v in views]
+    return DualPixel(*done) if dual_pixel else done[0]
+
+
+def _per_channel(focus_distance, frame_levels):
+    """The per-channel focus distances and frame levels of a chromatic render."""
+    fds = [None] * 3 if focus_distance is None else list(np.ravel(focus_distance))
+    lvs = [None] * 3 if frame_levels is None else list(frame_levels)
+    if len(fds) != 3 or len(lvs) != 3:
+        raise RenderInputError("render: a per-channel sigma_px (H, W, 3) takes a focus_distance "
+                               "and frame_levels per channel (3 each) or None")
+    return fds, lvs
+
+
+def _blur_views(x, sig, *, mode, spec, depth, threads, dual_pixel, focus_distance,
+                frame_levels, frame_origin, linear_light, noise) -> list[np.ndarray]:
+    """The blurred float32 image (or image, left and right views) of one (H, W) sigma, in
+    the light ``x`` is in (before noise and encoding)."""
+    if dual_pixel or not spec.closed_form:
+        return render_table(x, sig, spec, mode=mode, depth=depth,
+                            focus_distance=focus_distance, threads=threads,
+                            dual_pixel=dual_pixel, linear_light=linear_light, noise=noise)
+    if mode == "layered":
+        return [blur_layered(x, sig, depth, focus_distance=focus_distance, psf=spec.kind,
+                             threads=threads, frame_levels=frame_levels,
+                             frame_origin=frame_origin)]
+    return [_PER_PIXEL[mode, spec.kind](x, sig, threads=threads)]

@@ -99,15 +99,38 @@ class KernelBank:
 
 def _bank_error(path, why: str) -> RenderInputError:
     return RenderInputError(f"PSF bank {path}: {why} (format: an .npz with 'kernels' "
-                            "(K, h, w) or (K, h, w, C) and 'coc_px' (K,), "
-                            "docs/camera_model.md)")
+                            "(K, h, w) or (K, h, w, C) and 'coc_px' (K,), or a folder of "
+                            "16-bit PNGs with an index.json, docs/camera_model.md)")
 
 
-_BANKS: dict[tuple[str, float, int], KernelBank] = {}
+_BANKS: dict[tuple, KernelBank] = {}
+
+
+def _read_bank(p: Path, path) -> tuple[np.ndarray, np.ndarray, str]:
+    """The raw kernels, CoC values and sha256 of an .npz or a PNG folder."""
+    if p.is_dir():
+        from defocuskit.blur.bank_png import read_png_bank  # OpenCV: only for a folder
+
+        return read_png_bank(p, lambda why: _bank_error(path, why))
+    raw = p.read_bytes()
+    try:
+        with np.load(p, allow_pickle=False) as z:
+            kernels, coc = np.asarray(z["kernels"]), np.asarray(z["coc_px"])
+    except (KeyError, ValueError, OSError) as exc:
+        raise _bank_error(path, f"not a bank .npz ({exc})") from None
+    return kernels, coc, hashlib.sha256(raw).hexdigest()
+
+
+def _stamp(p: Path) -> tuple:
+    """What identifies a bank's version on disk: its file's (or folder's files') times
+    and sizes."""
+    files = sorted(p.iterdir()) if p.is_dir() else [p]
+    return tuple((f.name, f.stat().st_mtime, f.stat().st_size) for f in files)
 
 
 def load_bank(path) -> KernelBank:
-    """Read and check a bank file (.npz: ``kernels``, ``coc_px``); cached per file.
+    """Read and check a bank: an .npz (``kernels``, ``coc_px``) or a folder of 16-bit PNGs
+    with ``index.json`` (:mod:`defocuskit.blur.bank_png`); cached per file or folder.
 
     Checks: odd h and w, finite non-negative kernels each with a positive sum, C in
     (1, 3), CoC values finite and distinct. Kernels are normalised to sum 1 per channel
@@ -116,18 +139,12 @@ def load_bank(path) -> KernelBank:
     """
     p = Path(str(path)).expanduser()
     try:
-        st = p.stat()
+        key = (str(p.resolve()), _stamp(p))
     except OSError as exc:
         raise _bank_error(path, f"cannot read it ({exc.strerror or exc})") from None
-    key = (str(p.resolve()), st.st_mtime, st.st_size)
     if key in _BANKS:
         return _BANKS[key]
-    raw = p.read_bytes()
-    try:
-        with np.load(p, allow_pickle=False) as z:
-            kernels, coc = np.asarray(z["kernels"]), np.asarray(z["coc_px"])
-    except (KeyError, ValueError, OSError) as exc:
-        raise _bank_error(path, f"not a bank .npz ({exc})") from None
+    kernels, coc, sha = _read_bank(p, path)
     if kernels.ndim == 3:
         kernels = kernels[..., None]
     if kernels.ndim != 4 or kernels.shape[3] not in (1, 3):
@@ -154,7 +171,7 @@ def load_bank(path) -> KernelBank:
         full, coc = np.concatenate([full, point]), np.append(coc, 0.0)
     order = np.argsort(coc)
     bank = KernelBank(path=str(path), coc_px=coc[order], kernels=full[order],
-                      sha256=hashlib.sha256(raw).hexdigest(), signed=bool((coc < 0).any()))
+                      sha256=sha, signed=bool((coc < 0).any()))
     _BANKS[key] = bank
     return bank
 

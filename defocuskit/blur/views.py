@@ -7,7 +7,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from defocuskit.blur._common import RenderInputError, linear_to_srgb, srgb_to_linear
+from defocuskit.blur._common import RenderInputError, linear_to_srgb
 from defocuskit.blur.noise import add_sensor_noise
 from defocuskit.blur.table import blur_table, build_table, split_halves
 from defocuskit.psf_spec import PsfSpec
@@ -36,7 +36,8 @@ def signed_sigma(sigma: np.ndarray, depth, focus_distance) -> np.ndarray:
 def render_table(x: np.ndarray, sigma: np.ndarray, spec: PsfSpec, *, mode: str, depth,
                  focus_distance, threads, dual_pixel: bool, linear_light: bool,
                  noise) -> list[np.ndarray]:
-    """``[image]`` or ``[image, left, right]`` (float32, before noise and encoding)."""
+    """``[image]`` or ``[image, left, right]`` (float32, before noise and encoding) of
+    ``x``, already in the light it is blurred in."""
     what = "dual-pixel views" if dual_pixel else f"psf {spec.kind!r}"
     if mode not in ("gather", "scatter"):
         raise RenderInputError(f"render: {what} render with mode 'gather' or 'scatter' (the "
@@ -49,8 +50,6 @@ def render_table(x: np.ndarray, sigma: np.ndarray, spec: PsfSpec, *, mode: str, 
         if noise is not None or linear_light:
             raise RenderInputError("render: dual_pixel does not take noise or linear_light "
                                    "(the views would no longer sum to the full image)")
-    if linear_light:
-        x = srgb_to_linear(x)
     ss = signed_sigma(sigma, depth, focus_distance)
     table = build_table(spec, ss)
     if not dual_pixel:

@@ -198,7 +198,12 @@ class Camera:
         ``coc_to_sigma * coc_px``. With a diffraction floor, ``hypot(sigma,
         diffraction_sigma_px)``.
         """
-        coc = self.coc_px(depth)
+        return self.sigma_of_coc_px(self.coc_px(depth))
+
+    def sigma_of_coc_px(self, coc):
+        """The sigma rule of :meth:`sigma_px` applied to CoC diameters (pixels, float64
+        ndarray; NaN stays NaN)."""
+        coc = np.asarray(coc, dtype=np.float64)
         if self.coc_step_px > 0:
             per_px = 1.0 / self.coc_step_px  # multiply then divide: 0.1 steps stay exact
             coc = np.floor(coc * per_px + 0.5) / per_px

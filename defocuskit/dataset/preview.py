@@ -7,9 +7,14 @@ of each stack in the one-row layout instead. The figure's title says how the def
 images were made: with or without sensor noise, blurred in linear light or on the
 sRGB-encoded values (from the dataset's recorded synth config), or real captures.
 
+A dual-pixel dataset (``defocused_left`` / ``defocused_right``) shows the two views
+beside the defocused image (one-row layout). A dataset with a sigma per colour channel
+(``synth --chromatic``) shows the green channel's sigma map and histogram; the caption
+gives the three focal-length offsets.
+
 Every panel carries a label (``Axes.get_label()``): ``aif``, ``depth``,
-``defocused:<k>`` and ``sigma:<k>`` (k: the stack image, 0 without a stack), ``hist``,
-``coc``, ``caption``.
+``defocused:<k>``, ``left:<k>``, ``right:<k>`` and ``sigma:<k>`` (k: the stack image, 0
+without a stack), ``hist``, ``coc``, ``caption``.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from defocuskit.errors import ConfigError, DataError
 __all__ = ["check_png_output", "preview_dataset", "preview_figure", "render_note", "DEPTH_CMAP",
            "INVALID_RGB", "cmap_with_invalid"]
 
+SIGMA_SHOWN = 1  # the channel of a per-channel sigma that is drawn: green
 DEPTH_CMAP = "turbo"  # the one depth colour map of the preview and the trainer's images
 INVALID_RGB = (0.5, 0.5, 0.5)  # invalid (NaN) pixels: mid grey, a colour turbo never takes
 
@@ -116,10 +122,12 @@ def preview_figure(path, *, split: str | None = None, n: int = 4,
     idx = [int(i) for i in usable[stat_indices(usable.size, n)]]
     has_sigma, has_defocused = sp.has("sigma"), sp.has("defocused")
     stack = sp.focal_stack if has_defocused else 0
+    dual = has_defocused and sp.has("defocused_left") and sp.has("defocused_right")
     slices = list(range(stack)) if (stack and stack_index is None) else [stack_index or 0]
     whole_stack = stack > 0 and stack_index is None
     rows_per = 2 if whole_stack else 1
-    cols = max(1 + len(slices), 3) if whole_stack else 2 + has_defocused + has_sigma
+    cols = (max(1 + len(slices), 3) if whole_stack
+            else 2 + has_defocused + 2 * (dual and not whole_stack) + has_sigma)
     rows = rows_per * len(idx) + has_sigma
     fig = Figure(figsize=((3.2 if whole_stack else 4.2) * cols, 3.0 * rows),
                  layout="constrained")
@@ -128,8 +136,11 @@ def preview_figure(path, *, split: str | None = None, n: int = 4,
     depth_all, sigma_all = [], []
     for r, i in enumerate(idx):
         names = ("aif", "depth", *(("defocused",) if has_defocused else ()),
+                 *(("defocused_left", "defocused_right") if dual and not whole_stack else ()),
                  *(("sigma",) if has_sigma else ()))
         d = sp.read(i, names=names)
+        if has_sigma and sp.sigma_channels:  # per channel: the green one is shown
+            d["sigma"] = d["sigma"][..., SIGMA_SHOWN]
         depth_all.append(d["depth"][np.isfinite(d["depth"])])
         if whole_stack:
             row_a, row_b = axes[2 * r], axes[2 * r + 1]
@@ -156,6 +167,12 @@ def preview_figure(path, *, split: str | None = None, n: int = 4,
             k = slices[0]
             _defocused(row[1], d["defocused"][k] if stack else d["defocused"], i, k, panels)
             c = 2
+            if dual:
+                for side in ("left", "right"):
+                    view = d[f"defocused_{side}"]
+                    _image(row[c], view[k] if stack else view, f"{side}:{k}",
+                           f"dual-pixel {side} view")
+                    c += 1
         _depth(fig, row[c], d["depth"], has_defocused)
         if has_sigma:
             sig = d["sigma"][slices[0]] if stack else d["sigma"]
@@ -238,7 +255,8 @@ def _depth(fig, ax, depth, has_defocused: bool) -> None:
 def _sigma(ax, sig, i: int, k: int, p: dict) -> np.ndarray:
     fd = _focus_m(p["sp"], i, k)
     disc = ", disc radius 2 sigma" if p.get("psf") == "disc" else ""
-    _image(ax, sig, f"sigma:{k}", "defocus map sigma" + disc
+    green = " (green channel)" if p["sp"].sigma_channels else ""
+    _image(ax, sig, f"sigma:{k}", "defocus map sigma" + green + disc
            + (f", focus {fd:.2f} m" if p["stack"] and fd is not None else ""),
            cmap=cmap_with_invalid("viridis"))
     return sig[np.isfinite(sig)]
@@ -320,8 +338,17 @@ def _caption(attrs: dict, sp) -> str:
             f"mode      {cfg.get('mode')}\npsf       {_psf_text(attrs)}\n"
             f"seed      {cfg.get('seed')}{stack}\n"
             + ("views     dual-pixel (left / right)\n" if attrs.get("dual_pixel") else "")
+            + _chromatic_text(attrs)
             + (f"floor     diffraction {diffraction_nm(attrs):g} nm\n"
                if diffraction_nm(attrs) else "")
             + (f"jpeg      quality {attrs['jpeg'].get('quality')}\n" if attrs.get("jpeg")
                else "") +
             f"schema    v{attrs.get('schema_version')}")
+
+
+def _chromatic_text(attrs: dict) -> str:
+    chromatic = attrs.get("chromatic")
+    if not chromatic:
+        return ""
+    off = "/".join(f"{v:+g}" for v in chromatic.get("offsets_mm", []))
+    return f"chromatic R/G/B {off} mm\n          (sigma per channel; shown: G)\n"

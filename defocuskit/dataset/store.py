@@ -12,7 +12,9 @@ without per-chunk checksums and is still read)::
                                                   only), same shape, each at twice its light
         depth        (N, H, W)           float32  metres, NaN = invalid
         sigma        (N, H, W)           float32  pixels  (N, K, H, W) for a stack; absent for
-                                                  real captures (iDFD) and scene-only data
+                                                  real captures (iDFD) and scene-only data;
+                                                  a last axis of 3 (R, G, B) with synth
+                                                  --chromatic (split attr sigma_channels 3)
         focus_distance, focal_length, f_number, pixel_pitch, coc_to_sigma
                      (N,) or (N, K)      float32  metres (f_number, coc_to_sigma: unitless)
         source_index (N,)                int32    index of the sample in the source split
@@ -121,6 +123,7 @@ class SplitSpec:
     has_defocused: bool = True    # False for a scene-only split (synth --mode none): no
     #                               defocused, sigma or camera arrays
     dual_pixel: bool = False      # True: also defocused_left and defocused_right
+    sigma_channels: int = 0       # 3: sigma per colour channel (chromatic aberration)
 
     def lead_shape(self) -> tuple[int, ...]:
         return (self.n, self.focal_stack) if self.focal_stack else (self.n,)
@@ -151,7 +154,10 @@ def create_dataset(path, splits: Mapping[str, SplitSpec], *, attrs: dict, shard_
         g = root.create_group(name)
         g.attrs.update({"n": spec.n, "sample_ids": list(spec.sample_ids),
                         "image_shape": [spec.height, spec.width],
-                        "focal_stack": spec.focal_stack, "n_shards":
+                        "focal_stack": spec.focal_stack,
+                        **({"sigma_channels": spec.sigma_channels}
+                           if spec.sigma_channels else {}),
+                        "n_shards":
                         len(shard_ranges(spec.n, shard_size))})
         h, w, k = spec.height, spec.width, spec.focal_stack
         stack = (k,) if k else ()
@@ -175,7 +181,8 @@ def create_dataset(path, splits: Mapping[str, SplitSpec], *, attrs: dict, shard_
                 make("defocused_right", (*stack, h, w, 3), "uint8", 0)
         make("depth", (h, w), "float32", np.nan)
         if spec.has_sigma and spec.has_defocused:
-            make("sigma", (*stack, h, w), "float32", np.nan)
+            chans = (spec.sigma_channels,) if spec.sigma_channels else ()
+            make("sigma", (*stack, h, w, *chans), "float32", np.nan)
             for scalar in PER_SAMPLE_SCALARS:
                 make(scalar, stack, "float32", np.nan, per_sample_chunk=False)
         make("source_index", (), "int32", -1, per_sample_chunk=False)
@@ -254,10 +261,13 @@ def write_arrays(path, splits: Mapping[str, Mapping[str, np.ndarray]], *,
         n, h, w = arrays["aif"].shape[:3]
         defocused = arrays.get("defocused")
         k = defocused.shape[1] if defocused is not None and defocused.ndim == 5 else 0
+        sigma = arrays.get("sigma")
+        chans = 3 if sigma is not None and sigma.ndim == (5 if k else 4) else 0
         specs[name] = SplitSpec(n=n, height=h, width=w, focal_stack=k,
                                 sample_ids=tuple(f"{name}-{i}" for i in range(n)),
-                                has_sigma="sigma" in arrays,
-                                has_defocused=defocused is not None)
+                                has_sigma=sigma is not None,
+                                has_defocused=defocused is not None,
+                                dual_pixel="defocused_left" in arrays, sigma_channels=chans)
     create_dataset(path, specs, attrs=attrs or {}, shard_size=shard_size)
     for name, arrays in splits.items():
         n = specs[name].n
@@ -284,6 +294,8 @@ class SplitReader:
         self.sample_ids: list[str] = list(a.get("sample_ids", []))
         self.image_shape: tuple[int, int] = tuple(a["image_shape"])
         self.focal_stack: int = int(a.get("focal_stack", 0))
+        # 3: sigma has a last axis of R, G, B (chromatic aberration); 0: one sigma per pixel
+        self.sigma_channels: int = int(a.get("sigma_channels", 0))
         self.attrs = a
         self._present: dict[tuple[str, int], bool] = {}
 

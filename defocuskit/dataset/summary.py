@@ -64,6 +64,7 @@ def summarize(path, *, max_samples: int = 64) -> dict[str, Any]:
         "engine_mode": a.get("engine_mode"), "focus_policy": a.get("focus_policy"),
         "psf": a.get("psf"), "psf_detail": a.get("psf_detail"),
         "dual_pixel": bool(a.get("dual_pixel", False)), "jpeg": a.get("jpeg"),
+        "chromatic": a.get("chromatic"),
         "diffraction": diffraction_nm(a),
         "camera": a.get("camera"), "source": a.get("source", {}).get("name"),
         "source_identity": a.get("source", {}).get("identity"),
@@ -144,7 +145,10 @@ def _split_stats(sp, max_samples: int) -> dict[str, Any]:
     if out["depth_m"]["min"] is None:
         out["stats_note"] = f"no valid (finite) depth in the {len(idx)} samples read"
     if sp.has("sigma"):
-        out["sigma_px"] = _stats(np.stack([sp.read_array("sigma", i) for i in idx]))
+        sig = np.stack([sp.read_array("sigma", i) for i in idx])
+        out["sigma_px"] = _stats(sig)
+        if sp.sigma_channels:
+            out["sigma_px_per_channel"] = {c: _stats(sig[..., j]) for j, c in enumerate("RGB")}
         for k, key in (("focus_distance", "focus_distance_m"), ("focal_length", None),
                        ("f_number", None), ("pixel_pitch", None), ("coc_to_sigma", None)):
             out[key or k] = _stats(_whole(sp, k)[usable].astype(np.float64))
@@ -194,6 +198,11 @@ def view_lines(attrs: dict[str, Any]) -> list[str]:
     if attrs.get("diffraction"):
         lines.append(f"floor     diffraction at {attrs['diffraction']:g} nm "
                      "(sigma_d = 0.42 lambda N / pitch, in quadrature)")
+    chromatic = attrs.get("chromatic")
+    if chromatic:
+        off = "/".join(f"{v:+g}" for v in chromatic.get("offsets_mm", []))
+        lines.append(f"chromatic focal-length offsets R/G/B {off} mm: sigma per channel "
+                     "(H, W, 3)")
     if attrs.get("dual_pixel"):
         lines.append("views     dual-pixel: defocused_left / defocused_right (half apertures, "
                      "each at twice its light)")
@@ -241,6 +250,8 @@ def format_summary(info: dict[str, Any]) -> str:
         lines.append(f"  depth           {_fmt(s['depth_m'], 'm')}")
         if "sigma_px" in s:
             lines.append(f"  sigma           {_fmt(s['sigma_px'], 'px', prec=2)}")
+            for c, st in (s.get("sigma_px_per_channel") or {}).items():
+                lines.append(f"    sigma {c}       {_fmt(st, 'px', prec=2)}")
             lines.append(f"  focus distance  {_fmt(s['focus_distance_m'], 'm')}")
             lines.append(f"  focal length    {_fmt(s['focal_length'], 'mm', 1e3, 1)}")
             lines.append(f"  f-number        {_fmt(s['f_number'], '', prec=2)}")

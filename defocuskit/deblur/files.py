@@ -62,6 +62,9 @@ def read_dataset_sample(path, sample: str | None = None, stack_index: int | None
     if not (sp.has("defocused") and sp.has("sigma")):
         raise DataError(f"deconvolve: split {split!r} of {path} stores no defocused image and "
                         "sigma map (real captures or a dataset without rendering)")
+    if sp.sigma_channels:
+        raise DataError(f"deconvolve: split {split!r} of {path} has a sigma per colour channel "
+                        "(synth --chromatic); deconvolve takes one sigma per pixel")
     usable = sp.usable_indices()
     if index is None:
         if not usable:

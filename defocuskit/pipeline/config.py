@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from defocuskit.camera.chromatic import CHROMATIC_MAX_MM, parse_chromatic
 from defocuskit.camera.focus import make_focus_policy
 from defocuskit.camera.table import camera_table
 from defocuskit.errors import ConfigError
@@ -40,7 +41,7 @@ __all__ = ["SynthConfig", "RANGES", "load_config_file", "resolve_preset_settings
 # Keys that change how a run executes but not what it writes: they may differ on resume.
 RUNTIME_KEYS = ("jobs", "backend", "scheduler", "resume", "overwrite", "on_error", "progress")
 # render options whose "off" value is left out of the content key
-_OPTIONAL_RENDER = {"dual_pixel": False, "jpeg": None, "diffraction": None}
+_OPTIONAL_RENDER = {"dual_pixel": False, "jpeg": None, "diffraction": None, "chromatic": None}
 
 MAX_FRAME = 16384  # pixels per side of a resized frame
 MAX_SHARD = 4096  # samples per shard: a task buffers its whole shard in memory
@@ -56,6 +57,7 @@ RANGES: dict[str, Range] = {
     "jobs": Range(1, 1024, integer=True),
     "jpeg": Range(1, 100, integer=True),
     "diffraction": Range(0, 2000),
+    "chromatic": Range(-CHROMATIC_MAX_MM, CHROMATIC_MAX_MM),  # each of the R, G, B offsets, mm
 }
 
 
@@ -81,6 +83,7 @@ class SynthConfig:
     jpeg: int | None = None                       # JPEG round-trip quality 1..100, None = off
     diffraction: float | None = None              # diffraction floor wavelength nm (0: off);
     #                                               None = the preset's (off unless it has one)
+    chromatic: list[float] | None = None          # R,G,B focal-length offsets mm, None = off
     resize: list[int] | None = None               # [H, W] output frame size, None = as read
     splits: list[str] | None = None               # subset of the source's splits, None = all
     limit: int | None = None                      # at most this many samples per split
@@ -115,6 +118,8 @@ class SynthConfig:
             raise ConfigError(f"on_error must be 'raise' or 'skip', got {self.on_error!r}")
         if self.coc_model is not None and self.coc_model not in ("exact", "paper"):
             raise ConfigError(f"coc_model must be 'exact' or 'paper', got {self.coc_model!r}")
+        chromatic = parse_chromatic(self.chromatic)
+        self.chromatic = list(chromatic) if chromatic is not None else None
         parse_psf(self.psf)  # the rest is checked with the mode (render_settings)
 
     def to_dict(self) -> dict[str, Any]:
@@ -128,7 +133,7 @@ class SynthConfig:
                               coc_to_sigma=self.coc_to_sigma,
                               linear_light=self.linear_light, noise=self.noise,
                               dual_pixel=self.dual_pixel, jpeg=self.jpeg,
-                              diffraction=self.diffraction)
+                              diffraction=self.diffraction, chromatic=self.chromatic)
 
     def resolved(self, settings: RenderSettings | None = None) -> SynthConfig:
         """A copy with ``focus``, ``mode`` and ``coc_model`` filled in from the camera preset

@@ -68,7 +68,8 @@ def plan_splits(source: Source, cfg: SynthConfig,
         specs[split] = SplitSpec(n=len(ids), height=h, width=w, sample_ids=tuple(ids),
                                  focal_stack=0 if (real or scene) else k,
                                  has_sigma=not (real or scene), has_defocused=not scene,
-                                 dual_pixel=bool(settings.dual_pixel) and not (real or scene))
+                                 dual_pixel=bool(settings.dual_pixel) and not (real or scene),
+                                 sigma_channels=3 if settings.chromatic else 0)
     if not specs:
         raise SourceError(f"source {cfg.source!r} at {cfg.input!r} has no samples")
     return specs

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from defocuskit import __version__
+from defocuskit.camera.chromatic import CHROMATIC_MODEL
 from defocuskit.dataset.output import (
     LEFTOVER_MARKER,
     describe_os_error,
@@ -130,6 +131,8 @@ def _provenance(source: Source, cfg: SynthConfig, render: RenderSettings,
         # the PSF in full (a polygon's blades, a bank's file hash) and the view options
         "psf_detail": psf_provenance(cfg.psf),
         "dual_pixel": bool(cfg.dual_pixel),
+        "chromatic": ({"offsets_mm": list(cfg.chromatic), "channels": ["R", "G", "B"],
+                       "model": CHROMATIC_MODEL} if cfg.chromatic is not None else None),
         "jpeg": ({"quality": cfg.jpeg, "encoder": _jpeg_encoder()}
                  if cfg.jpeg is not None else None),
         "layered_levels": key.get("layered_levels"),  # None for the other modes
