@@ -15,6 +15,7 @@ import numpy as np
 from defocuskit import __version__
 from defocuskit.errors import DefocusKitError
 from defocuskit.pipeline.config import MAX_FRAME, RANGES
+from defocuskit.recipe import OLD_SCENE_ONLY, RENDER_MODES, SCENE_ONLY, normalize_render_mode
 from defocuskit.typed import parse_cli_value
 
 from ._common import CONTEXT, count, ranged, user_errors
@@ -87,13 +88,17 @@ def _parse_size(ctx, param, value):
 @click.option("--focus", help="Focus policy: fixed:METRES | uniform | histogram | syndof | "
               "stack:K | stack:S1,S2,… [default: the camera preset's (histogram if its source "
               "states none)]")
-@click.option("--mode", type=click.Choice(["gather", "scatter", "layered", "none"]),
+@click.option("--render-mode", type=click.Choice([*RENDER_MODES, SCENE_ONLY]),
               help="Render mode: layered (depth layers, each blurred and laid over those "
               "behind it: a blurred foreground covers the background, a sharp one stays "
               "sharp), gather (each pixel averages the AiF with its own sigma: no "
-              "occlusion), scatter (each pixel spreads its own PSF: no occlusion), or none: "
-              "store the scene only (AiF and depth) for `trainer fit --on-the-fly`. "
-              "[default: the camera preset's (layered if its source states none)]")
+              "occlusion), scatter (each pixel spreads its own PSF: no occlusion), or "
+              "scene-only: store the scene only (AiF and depth) for `trainer fit "
+              "--on-the-fly`. [default: the camera preset's (layered if its source states "
+              "none)]")
+@click.option("--mode", "old_mode", hidden=True,
+              type=click.Choice([*RENDER_MODES, SCENE_ONLY, OLD_SCENE_ONLY]),
+              help="The older name of --render-mode (none: scene-only).")
 @click.option("--coc-model", type=click.Choice(["exact", "paper"]),
               help="CoC formula: exact thin lens D f/(S-f) |x-S|/x, or the 2HDED:NET paper's "
               "(f/S) D |x-S|/x. [default: the camera preset's]")
@@ -101,11 +106,11 @@ def _parse_size(ctx, param, value):
               help="PSF shape: gaussian (sigma), disc (uniform, radius 2 sigma, "
                    "anti-aliased), polygon:N[,ROT] (an N-blade aperture of the disc's area, "
                    "first vertex ROT degrees from +x) or bank:PATH (a calibrated PSF bank "
-                   ".npz, docs/camera_model.md); polygon and bank need --mode gather or "
+                   ".npz, docs/camera_model.md); polygon and bank need --render-mode gather or "
                    "scatter. [default: gaussian]")
 @click.option("--dual-pixel/--no-dual-pixel", default=None,
               help="Also store the left and right half-aperture views (defocused_left, "
-                   "defocused_right); --mode gather or scatter, no --noise or "
+                   "defocused_right); --render-mode gather or scatter, no --noise or "
                    "--linear-light.")
 @click.option("--diffraction", type=ranged(RANGES["diffraction"]), metavar="NM",
               help="Diffraction floor: the Airy-equivalent Gaussian sigma = 0.42 lambda N / "
@@ -152,9 +157,8 @@ def _parse_size(ctx, param, value):
 @click.option("--progress/--no-progress", default=None,
               help="Progress bar (default: only on a terminal).")
 @user_errors
-def synth(source, input_, output, camera, focus, mode, coc_model, psf, dual_pixel, diffraction,
-          jpeg,
-          coc_to_sigma,
+def synth(source, input_, output, camera, focus, render_mode, old_mode, coc_model, psf,
+          dual_pixel, diffraction, jpeg, coc_to_sigma,
           linear_light, noise, resize, splits, limit, splits_path, options, jobs, backend,
           scheduler, seed, shard_size, compressor, on_error, config_file, resume, overwrite,
           strict_resume, progress):
@@ -165,10 +169,10 @@ def synth(source, input_, output, camera, focus, mode, coc_model, psf, dual_pixe
       defocuskit synth --source samples --output runs/samples.zarr \\
           --camera syndof --jobs 2
       defocuskit synth --source middlebury --output moto.zarr \\
-          --camera d3net-nyu --focus fixed:3.0 --mode gather
+          --camera d3net-nyu --focus fixed:3.0 --render-mode gather
       defocuskit synth --source nyu --input nyu_depth_v2_labeled.mat \\
           --output nyu.zarr --jobs 2 --resume
-      defocuskit synth --source samples --output scenes.zarr --mode none
+      defocuskit synth --source samples --output scenes.zarr --render-mode scene-only
       defocuskit synth --source procedural --output own.zarr \\
           --camera focal_mm=50,f_number=2.8,pitch_um=5.6
     """
@@ -177,9 +181,12 @@ def synth(source, input_, output, camera, focus, mode, coc_model, psf, dual_pixe
 
     if resume and overwrite:
         raise click.UsageError("--resume and --overwrite exclude each other")
+    if render_mode and old_mode:
+        raise click.UsageError("give --render-mode or its older name --mode, not both")
     given = {"source": source, "input": input_, "output": output,
              "camera": ",".join(camera) or None,
-             "focus": focus, "mode": mode, "coc_model": coc_model, "psf": psf,
+             "focus": focus, "render_mode": normalize_render_mode(render_mode or old_mode),
+             "coc_model": coc_model, "psf": psf,
              "dual_pixel": dual_pixel, "jpeg": jpeg, "diffraction": diffraction,
              "coc_to_sigma": coc_to_sigma, "linear_light": linear_light,
              "noise": noise or None, "resize": resize,

@@ -116,8 +116,8 @@ def trainer():
                    "off.")
 @click.option("--on-the-fly/--no-on-the-fly", "on_the_fly", default=None,
               help="Render the training input in the loader from the AiF and depth, a fresh "
-                   "camera and focus per sample and epoch (needed for a `synth --mode none` "
-                   "dataset; default: off).")
+                   "camera and focus per sample and epoch (needed for a `synth --render-mode "
+                   "scene-only` dataset; default: off).")
 @click.option("--camera", help="On-the-fly camera preset (see `defocuskit cameras`; default: "
                                "the dataset's).")
 @click.option("--focus", help="On-the-fly focus policy: fixed:METRES, uniform, histogram or "

@@ -39,14 +39,21 @@ from defocuskit.errors import ConfigError, SourceError
 from defocuskit.psf_spec import parse_psf
 
 __all__ = ["PRESET_MODE", "RENDER_MODES", "SCENE_ONLY", "RenderSettings", "draw_camera",
-           "draw_cameras", "fill_invalid_depth", "psf_provenance", "render_sample", "valid_depth",
-           "warm_up", "window_margin"]
+           "draw_cameras", "fill_invalid_depth", "normalize_render_mode", "psf_provenance",
+           "render_sample", "valid_depth", "warm_up", "window_margin"]
 
 # the blur engine (defocuskit.blur) loads Numba: imported where a function renders, so that
 # resolving a configuration stays cheap
 RENDER_MODES = ("gather", "scatter", "layered")  # defocuskit.blur.MODES
-SCENE_ONLY = "none"  # the mode of a run that renders nothing and stores the scene only
-PRESET_MODE = None  # a mode or focus left to the camera preset (then to the fallback)
+SCENE_ONLY = "scene-only"  # the render mode of a run that renders nothing (scene only)
+PRESET_MODE = None  # a render mode or focus not given: the camera preset's, else the fallback
+OLD_SCENE_ONLY = "none"  # SCENE_ONLY's spelling in older datasets and config files
+
+
+def normalize_render_mode(value: str | None) -> str | None:
+    """A render mode as given (CLI, config file, a dataset's attributes), with the older
+    spelling ``"none"`` of :data:`SCENE_ONLY` read as ``SCENE_ONLY``."""
+    return SCENE_ONLY if value == OLD_SCENE_ONLY else value
 
 
 @dataclass(frozen=True)

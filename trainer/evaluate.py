@@ -9,8 +9,8 @@ evaluated depth range first unless ``clip=False``. With ``make3d=True`` the dept
 are also reported over the Make3D ranges C1 (gt <= 70 m) and C2 (gt <= 80 m) with ``c1_`` /
 ``c2_`` prefixes.
 
-A scene-only split (``synth --mode none``) is rendered with a fixed draw per sample (the
-run's camera, focus, render mode, PSF, ``render_seed`` and ``render_stream``, else the
+A scene-only split (``synth --render-mode scene-only``) is rendered with a fixed draw per
+sample (the run's camera, focus, render mode, PSF, ``render_seed`` and ``render_stream``, else the
 dataset's; see :mod:`trainer.onthefly`), so its numbers are comparable across runs that
 share those settings; a split with stored defocus is scored on it.
 """

@@ -9,8 +9,8 @@ so the arrays are identical whatever the number of workers or the order of the t
 What one task does to its samples: :mod:`defocuskit.pipeline.shard`; how one image is
 rendered (and the invalid-depth policy): the render recipe, :mod:`defocuskit.recipe`.
 
-``mode = "none"`` (:data:`SCENE_ONLY`) renders nothing: each sample stores its scene only
-(AiF, depth, source index), with the same shards, provenance and resume; the trainer
+``render_mode = "scene-only"`` (:data:`SCENE_ONLY`) renders nothing: each sample stores its
+scene only (AiF, depth, source index), with the same shards, provenance and resume; the trainer
 renders the defocus in its loader (``trainer fit --on-the-fly``). The camera preset and
 focus policy are still recorded, as the defaults of that rendering.
 """
@@ -51,7 +51,7 @@ from defocuskit.dataset.store import (
     shard_ranges,
 )
 from defocuskit.errors import ConfigError, SchemaError, SourceError
-from defocuskit.pipeline.config import SynthConfig
+from defocuskit.pipeline.config import SynthConfig, upgrade_config_keys
 from defocuskit.pipeline.plan import (
     check_cameras,
     check_frame_sizes,
@@ -125,7 +125,7 @@ def _provenance(source: Source, cfg: SynthConfig, render: RenderSettings,
         "config": cfg.to_dict(),
         "content_key": key,
         "seed": cfg.seed,
-        "engine_mode": cfg.mode,
+        "render_mode": cfg.render_mode,
         "psf": cfg.psf,
         # the PSF in full (a polygon's blades, a bank's file hash) and the view options
         "psf_detail": psf_provenance(cfg.psf),
@@ -170,7 +170,7 @@ def _open_for_resume(cfg: SynthConfig, source: Source,
     :func:`~defocuskit.pipeline.plan.check_input_unchanged`)."""
     root = open_group_rw(cfg.output, cfg.storage_options)
     old = root.attrs.get("content_key")
-    if old != cfg.content_key():
+    if old is None or upgrade_config_keys(old) != cfg.content_key():
         raise ConfigError(f"{cfg.output}: existing dataset was written with another "
                           f"configuration; use --overwrite to replace it (stored: {old})")
     check_input_unchanged(cfg, source, (root.attrs.get("source") or {}).get("identity")
