@@ -8,14 +8,20 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 import click
 import numpy as np
+from tqdm.auto import tqdm
 
 from defocuskit import __version__
-from defocuskit.errors import DefocusKitError
-from defocuskit.pipeline.config import MAX_FRAME, RANGES
+from defocuskit.camera.presets import list_presets
+from defocuskit.camera.table import TABLE_KEYS
+from defocuskit.errors import ConfigError, DefocusKitError
+from defocuskit.pipeline.config import MAX_FRAME, RANGES, resolve_synth_config
+from defocuskit.psf_spec import parse_psf
 from defocuskit.recipe import OLD_SCENE_ONLY, RENDER_MODES, SCENE_ONLY, normalize_render_mode
+from defocuskit.sources import list_sources
 from defocuskit.typed import parse_cli_value
 
 from ._common import CONTEXT, count, ranged, user_errors
@@ -46,9 +52,6 @@ def _parse_kv(ctx, param, values):
 
 def _parse_psf(ctx, param, value):
     """A PSF name, checked here so that a bad one is a usage error naming --psf."""
-    from defocuskit.errors import ConfigError
-    from defocuskit.psf_spec import parse_psf
-
     if value is not None:
         try:
             parse_psf(value)
@@ -176,8 +179,7 @@ def synth(source, input_, output, camera, focus, render_mode, old_mode, coc_mode
       defocuskit synth --source procedural --output own.zarr \\
           --camera focal_mm=50,f_number=2.8,pitch_um=5.6
     """
-    from defocuskit.pipeline.config import resolve_synth_config
-    from defocuskit.pipeline.synth import run_synth
+    from defocuskit.pipeline.synth import run_synth  # loads Zarr: only for this command
 
     if resume and overwrite:
         raise click.UsageError("--resume and --overwrite exclude each other")
@@ -236,6 +238,7 @@ def preview(dataset, split, n, output, stack_index):
       defocuskit preview runs/samples.zarr --split train -n 4 --output runs/preview.png
       defocuskit preview runs/stack.zarr -n 2 --stack-index 1 --output runs/stack1.png
     """
+    # loads Zarr and matplotlib: only for this command
     from defocuskit.dataset.preview import preview_dataset
 
     path = preview_dataset(dataset, output, split=split, n=n, stack_index=stack_index)
@@ -262,6 +265,7 @@ def inspect(dataset, as_json, verify):
       defocuskit inspect runs/samples.zarr --json
       defocuskit inspect runs/samples.zarr --verify
     """
+    # loads Zarr: only for this command
     from defocuskit.dataset.summary import format_summary, summarize
 
     if verify:
@@ -276,9 +280,7 @@ def inspect(dataset, as_json, verify):
 
 def _verify(dataset, as_json: bool):
     """`inspect --verify`: every file against the manifest, every chunk's checksum."""
-    from tqdm.auto import tqdm
-
-    from defocuskit.dataset.store import open_dataset
+    from defocuskit.dataset.store import open_dataset  # loads Zarr: only for this command
     from defocuskit.dataset.verify import format_problems, verify_dataset
 
     try:
@@ -329,13 +331,9 @@ def deconvolve(input_, sigma, sample, stack_index, output, overwrite, psf, metho
       defocuskit deconvolve runs/samples.zarr --sample test/0 --output runs/deblurred.png
       defocuskit deconvolve photo.png --sigma sigma.npy --psf disc --output sharp.png
     """
-    from pathlib import Path
-
-    from defocuskit.deblur import deconvolve as run_deconvolve
+    from defocuskit.deblur import deconvolve as run_deconvolve  # loads Numba: only for this command
     from defocuskit.deblur.files import read_dataset_sample, read_image_and_sigma, write_png
     from defocuskit.deblur.hqs import LAMBDA
-    from defocuskit.errors import ConfigError
-
     if Path(input_).is_dir():
         if sigma is not None:
             raise ConfigError("deconvolve: a dataset INPUT brings its own sigma map; leave "
@@ -367,9 +365,6 @@ def cameras():
     Example:
       defocuskit cameras
     """
-    from defocuskit.camera.presets import list_presets
-    from defocuskit.camera.table import TABLE_KEYS
-
     for preset in list_presets().values():
         heading, _, body = preset.describe().partition(": ")  # "name (kind): ..."
         click.echo(f"{heading}\n  " + body.replace("\n", "\n  ") + "\n")
@@ -385,8 +380,6 @@ def sources():
     Example:
       defocuskit sources
     """
-    from defocuskit.sources import list_sources
-
     for name, desc in list_sources().items():
         click.echo(f"{name:<12} {desc}")
 

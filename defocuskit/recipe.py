@@ -176,7 +176,7 @@ def psf_provenance(psf: str) -> dict[str, Any]:
     if spec.kind == "polygon":
         out.update(blades=spec.blades, rotation_deg=spec.rotation_deg)
     if spec.kind == "bank":
-        from defocuskit.blur.shapes import load_bank
+        from defocuskit.blur.shapes import load_bank  # loads Numba
 
         out["bank"] = load_bank(spec.path).provenance()
     return out
@@ -294,11 +294,11 @@ def window_margin(camera: Camera, filled_depth: np.ndarray, settings: RenderSett
     with the disc PSF, the whole frame.
     """
     from defocuskit.blur import SIGMA_MAX_PX, check_sigma, kernel_radius  # loads Numba
-    from defocuskit.blur.layered import FrameLevels, window_reach
+    from defocuskit.blur.layered import FrameLevels, window_reach  # loads Numba
 
     spec = parse_psf(settings.psf)
     if settings.dual_pixel or not spec.closed_form:  # the kernel table's largest kernel
-        from defocuskit.blur.table import build_table
+        from defocuskit.blur.table import build_table  # loads Numba
         from defocuskit.blur.views import signed_sigma
 
         ends = np.array([filled_depth.min(), filled_depth.max()], np.float64)
@@ -354,7 +354,7 @@ def render_sample(aif: np.ndarray, depth: np.ndarray, camera: Camera,
     SourceError
         If the depth has no valid pixel.
     """
-    from defocuskit.blur import check_sigma, render
+    from defocuskit.blur import check_sigma, render  # loads Numba
     from defocuskit.blur.layered import FrameLevels
 
     if settings.mode not in RENDER_MODES:
@@ -396,7 +396,7 @@ def _dual_pixel_images(out, dtype, jpeg) -> dict[str, np.ndarray]:
     """The full image and the two views of a dual-pixel render, in ``dtype``; each view at
     twice its light, i.e. the exposure of the full image (``(left + right) / 2`` equals
     the full image to within rounding), then each through the JPEG round trip."""
-    from defocuskit.blur.views import finish_image
+    from defocuskit.blur.views import finish_image  # loads Numba (and OpenCV for JPEG)
 
     images = {"defocused": out.defocused, "defocused_left": 2.0 * out.left,
               "defocused_right": 2.0 * out.right}
@@ -411,7 +411,7 @@ def warm_up(settings: RenderSettings, threads: int | None = None) -> None:
     leave ``layered``'s per-level blur to the first real sample); worker processes then
     load the cached machine code (or inherit it, when forked).
     """
-    from defocuskit.blur import render
+    from defocuskit.blur import render  # loads Numba
 
     if settings.mode not in RENDER_MODES:
         return

@@ -392,6 +392,7 @@ class TwoHeadedLoss(nn.Module):
                       terms: dict[str, Tensor]) -> list[Tensor]:
         """MDDNet's eq. 3 (depth head) and eq. 4 (defocus head, weighted by
         ``defocus_weight``); their terms go to ``terms``."""
+        # breaks a cycle: losses_mddnet imports ssim from here
         from trainer.losses_mddnet import mddnet_map_loss
 
         l1, l2, l3, l4 = self.config.mddnet_lambdas

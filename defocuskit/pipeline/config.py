@@ -203,7 +203,7 @@ def _check_output_protocol(output: str) -> None:
     text = str(output)
     if "://" not in text or text.startswith("file://"):
         return
-    import fsspec
+    import fsspec  # fsspec: only for a URL output
 
     protocol = text.split("://", 1)[0]
     try:

@@ -24,7 +24,11 @@ import warnings
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+import numcodecs
 import numpy as np
+import zarr
+from joblib import Parallel, delayed, parallel_config
+from tqdm.auto import tqdm
 
 from defocuskit import __version__
 from defocuskit.dataset.output import (
@@ -114,10 +118,7 @@ def _provenance(source: Source, cfg: SynthConfig, render: RenderSettings,
                 strict_resume: bool = False) -> dict[str, Any]:
     """Root attributes of a new dataset; ``render`` holds the resolved settings and where
     each came from."""
-    import numba
-    import numcodecs
-    import zarr
-
+    import numba  # loads Numba's package: a scene-only run needs no Numba
     preset, settings = render.preset, render.origin
     key = cfg.content_key()
     return {
@@ -158,7 +159,7 @@ def _provenance(source: Source, cfg: SynthConfig, render: RenderSettings,
 
 def _jpeg_encoder() -> str:
     """The JPEG encoder of ``--jpeg`` (OpenCV's libjpeg), by version."""
-    import cv2
+    import cv2  # OpenCV (heavy): only for --jpeg
 
     return f"opencv {cv2.__version__}"
 
@@ -313,8 +314,6 @@ def _fill(source: Source, cfg: SynthConfig, settings: RenderSettings, specs: dic
     ``kept``: the output path when ``cfg.output`` is the staging copy of a dataset being
     replaced (an input error then leaves that dataset as it was).
     """
-    from tqdm.auto import tqdm
-
     summary = SynthSummary(output=cfg.output, notes=_frame_notes(settings, specs))
     root = open_group_rw(cfg.output, cfg.storage_options)
     shard_size = int(root.attrs["shard_size"])
@@ -400,11 +399,9 @@ def _execute(source: Source, cfg: SynthConfig, settings: RenderSettings, tasks, 
         finally:
             release_shard_buffers()  # this process goes on after the run
         return
-    from joblib import Parallel, delayed, parallel_config
-
     calls = (delayed(run_shard)(source, cfg, settings, *t, threads) for t in tasks)
     if cfg.backend == "dask":
-        from distributed import Client
+        from distributed import Client  # optional dependency (dask extra)
 
         with Client(cfg.scheduler), parallel_config(backend="dask"):
             yield from Parallel(n_jobs=-1, return_as="generator_unordered")(calls)

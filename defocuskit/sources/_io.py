@@ -137,7 +137,7 @@ def _read_image_bytes(path: Path, what: str) -> bytes:
 def _imdecode(path: Path, data: bytes, flags: int, what: str) -> np.ndarray:
     """Decode ``data``; a JPEG with any libjpeg warning (corrupt scan data, which OpenCV
     decodes anyway into wrong pixels) and every other failure is one SourceError."""
-    import cv2
+    import cv2  # OpenCV (heavy): only when images are read
 
     buf = np.frombuffer(data, np.uint8)
     messages: list[str] = []
@@ -181,7 +181,7 @@ def read_rgb(path: str | os.PathLike) -> np.ndarray:
         If the file is missing, empty, truncated (JPEG or PNG), corrupt (a JPEG the
         decoder warns about) or cannot be decoded, or a float image outside [0, 1].
     """
-    import cv2
+    import cv2  # OpenCV (heavy): only when images are read
 
     path = Path(path)
     data = _read_image_bytes(path, "image")
@@ -226,7 +226,7 @@ def read_rgb_float(path: str | os.PathLike) -> np.ndarray:
         If the file is missing, empty, truncated, corrupt, undecodable, of another dtype,
         or a float image outside [0, 1].
     """
-    import cv2
+    import cv2  # OpenCV (heavy): only when images are read
 
     path = Path(path)
     img = _to_rgb(_decode(path, cv2.IMREAD_UNCHANGED | cv2.IMREAD_IGNORE_ORIENTATION,
@@ -272,7 +272,7 @@ def read_depth_png(path: str | os.PathLike) -> np.ndarray:
         The stored integer codes; the caller applies the metric scale. A three-channel
         PNG whose channels are identical is accepted (its first channel is returned).
     """
-    import cv2
+    import cv2  # OpenCV (heavy): only when images are read
 
     raw = _decode(Path(path), cv2.IMREAD_UNCHANGED, "depth map")
     if raw.ndim == 3:
@@ -330,7 +330,7 @@ def invalid_to_nan(depth: np.ndarray, *, max_depth: float | None = None) -> np.n
 
 def mat_version(path: str | os.PathLike) -> str:
     """``"v4"``, ``"v5"`` or ``"v7.3"`` for a MATLAB file; SourceError if it is none of them."""
-    from scipy.io.matlab import matfile_version
+    from scipy.io.matlab import matfile_version  # SciPy (heavy): only for .mat files
 
     path = Path(path)
     _require_file(path)
@@ -348,7 +348,7 @@ def load_mat_v5(path: str | os.PathLike, names: tuple[str, ...]) -> dict[str, An
     Raises SourceError naming the file if it is missing, corrupt, a v7.3 (HDF5) file, or
     lacks one of the variables (the message lists the variables that are there).
     """
-    from scipy.io import loadmat, whosmat
+    from scipy.io import loadmat, whosmat  # SciPy (heavy): only for .mat files
 
     path = Path(path)
     version = mat_version(path)
@@ -382,7 +382,7 @@ class LazyH5:
 
     def get(self):
         """The open ``h5py.File`` of this process."""
-        import h5py
+        import h5py  # optional (HDF5 .mat files only)
 
         if self._handle is None or self._pid != os.getpid():
             try:

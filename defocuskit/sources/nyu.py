@@ -72,7 +72,7 @@ class NYUSource(Source):
         self._h5 = LazyH5(self.path)
 
     def _check_mat(self) -> int:
-        import h5py
+        import h5py  # h5py: only for the NYU .mat (HDF5)
 
         if not self.path.is_file():
             raise SourceError(f"nyu: {str(self.path)!r} is not a file; expected "

@@ -21,9 +21,11 @@ import numpy as np
 import torch
 
 import defocuskit
+from defocuskit.camera.presets import get_preset
 from defocuskit.dataset.store import PER_SAMPLE_SCALARS
 from defocuskit.errors import ConfigError
 from trainer.checkpoint import CheckpointError
+from trainer.thinlens import sigma_px_from_depth
 
 __all__ = ["load_vgg16_weights", "data_overrides", "derive_aif", "STAT_SAMPLES",
            "has_deconvolve"]
@@ -170,8 +172,6 @@ def has_deconvolve() -> bool:
 def _camera_from_spec(spec, width: int, focus_distance, psf: str) -> dict:
     """The thin-lens values of a camera preset or table for images ``width`` pixels wide
     (a preset that draws its parameters draws them with seed 0)."""
-    from defocuskit.camera.presets import get_preset
-
     if focus_distance is None:
         raise ConfigError(f"camera {spec!r}: give the focus distance of the images too "
                           "(--focus-distance METRES)")
@@ -190,8 +190,6 @@ def derive_aif(model, image: torch.Tensor, pred: dict, options: dict) -> dict:
     checkpoint's; needs ``focus_distance``) and ``focus_distance`` (metres, replacing the
     camera's).
     """
-    from trainer.thinlens import sigma_px_from_depth
-
     if not has_deconvolve():
         raise ConfigError("model anwar: the AiF needs defocuskit.deconvolve, which this "
                           "defocuskit does not provide; predict the depth only")
