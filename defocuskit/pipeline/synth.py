@@ -24,13 +24,9 @@ import warnings
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-import numcodecs
-import numpy as np
-import zarr
 from joblib import Parallel, delayed, parallel_config
 from tqdm.auto import tqdm
 
-from defocuskit import __version__
 from defocuskit.dataset.output import (
     LEFTOVER_MARKER,
     describe_os_error,
@@ -60,15 +56,14 @@ from defocuskit.pipeline.plan import (
     check_cameras,
     check_frame_sizes,
     check_input_unchanged,
-    input_identity,
     plan_splits,
 )
+from defocuskit.pipeline.provenance import dataset_provenance
 from defocuskit.pipeline.shard import release_shard_buffers, run_shard
 from defocuskit.recipe import (
     SCENE_ONLY,
     RenderSettings,
     fill_invalid_depth,
-    psf_provenance,
     warm_up,
 )
 from defocuskit.sources import Source, get_source
@@ -114,56 +109,6 @@ def _check_noise(cfg: SynthConfig) -> None:
         SensorNoise.from_config(cfg.noise)
 
 
-def _provenance(source: Source, cfg: SynthConfig, render: RenderSettings,
-                strict_resume: bool = False) -> dict[str, Any]:
-    """Root attributes of a new dataset; ``render`` holds the resolved settings and where
-    each came from."""
-    import numba  # loads Numba's package: a scene-only run needs no Numba
-    preset, settings = render.preset, render.origin
-    key = cfg.content_key()
-    return {
-        "producer": "defocuskit",
-        "config": cfg.to_dict(),
-        "content_key": key,
-        "seed": cfg.seed,
-        "render_mode": cfg.render_mode,
-        "psf": cfg.psf,
-        # the PSF in full (a polygon's blades, a bank's file hash) and the view options
-        "psf_detail": psf_provenance(cfg.psf),
-        "dual_pixel": bool(cfg.dual_pixel),
-        "jpeg": ({"quality": cfg.jpeg, "encoder": _jpeg_encoder()}
-                 if cfg.jpeg is not None else None),
-        "layered_levels": key.get("layered_levels"),  # None for the other modes
-        # a custom camera's preset is its one-line text (camera_table.camera_text), which
-        # `--camera` and `trainer fit --on-the-fly` read back as the same camera
-        "camera": {"preset": preset.name, "description": preset.description,
-                   "parameters": cfg.camera if isinstance(cfg.camera, dict) else None,
-                   "coc_model": settings["coc_model"]["value"],
-                   "sigma_rule": settings["sigma_rule"]["value"],
-                   "f_number_range": (list(preset.f_number_range)
-                                      if preset.f_number_range else None),
-                   "source": preset.source, "randomized": bool(preset.randomized),
-                   "coc_to_sigma_override": cfg.coc_to_sigma},
-        # each setting a preset can supply: the value used and whether it came from the
-        # user, the preset (its source's choice) or the fallback
-        "settings": settings,
-        "focus_policy": cfg.focus,
-        "source": {"name": cfg.source, "options": source.options(),
-                   "identity": input_identity(source, cfg, full=strict_resume)},
-        "versions": {"defocuskit": __version__, "numpy": np.__version__,
-                     "numba": numba.__version__, "zarr": zarr.__version__,
-                     "numcodecs": numcodecs.__version__, "python": sys.version.split()[0]},
-        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-    }
-
-
-def _jpeg_encoder() -> str:
-    """The JPEG encoder of ``--jpeg`` (OpenCV's libjpeg), by version."""
-    import cv2  # OpenCV (heavy): only for --jpeg
-
-    return f"opencv {cv2.__version__}"
-
-
 def _open_for_resume(cfg: SynthConfig, source: Source,
                      strict_resume: bool = False) -> dict[str, None]:
     """Check that the dataset at ``cfg.output`` can be finished with this configuration
@@ -188,7 +133,7 @@ def _open_for_resume(cfg: SynthConfig, source: Source,
 def _create(source: Source, cfg: SynthConfig, target: str, settings: RenderSettings,
             strict_resume: bool = False) -> dict[str, SplitSpec]:
     specs = plan_splits(source, cfg, settings)
-    create_dataset(target, specs, attrs=_provenance(source, cfg, settings, strict_resume),
+    create_dataset(target, specs, attrs=dataset_provenance(source, cfg, settings, strict_resume),
                    shard_size=cfg.shard_size,
                    compressor=cfg.compressor, storage_options=cfg.storage_options)
     return specs

@@ -21,7 +21,7 @@ import numpy as np
 
 from defocuskit.errors import ConfigError, SourceError
 from defocuskit.pipeline.prepare import check_depth_units
-from defocuskit.sources._io import LazyH5, load_mat_v5, mat_version
+from defocuskit.sources._mat import LazyH5, load_mat_v5, mat_version
 from defocuskit.sources.base import Sample, Source, file_identity
 
 __all__ = ["NYUSource", "NYU_CROP", "NYU_FRAME"]
