@@ -25,6 +25,7 @@ from defocuskit.camera.presets import get_preset
 from defocuskit.dataset.store import PER_SAMPLE_SCALARS
 from defocuskit.errors import ConfigError
 from trainer.checkpoint import CheckpointError
+from trainer.pretrained import load_state_dict_file
 from trainer.thinlens import sigma_px_from_depth
 
 __all__ = ["load_vgg16_weights", "data_overrides", "derive_aif", "STAT_SAMPLES",
@@ -46,16 +47,7 @@ def _read(path: Path) -> dict:
     if not path.is_file():
         raise ConfigError(f"encoder weights {path}: file not found; model anwar takes a "
                           "torchvision VGG16 state dict file (docs/trainer.md, 'Anwar et al.')")
-    try:
-        raw = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch.load on junk raises many different types
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(f"encoder weights {path}: unreadable ({first[:200]})") from None
-    if not isinstance(raw, dict) or not all(
-            isinstance(k, str) and torch.is_tensor(v) for k, v in raw.items()):
-        raise CheckpointError(f"encoder weights {path}: expected a state dict (names -> "
-                              f"tensors) of torchvision's vgg16, got {type(raw).__name__}")
-    return raw
+    return load_state_dict_file(path, "vgg16")
 
 
 def load_vgg16_weights(model, path) -> dict:
