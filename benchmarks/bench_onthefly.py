@@ -1,7 +1,7 @@
 """On-the-fly loader throughput: samples/s per worker at 256² crops, for each mode and PSF.
 
-Makes a scene-only dataset (``synth --mode none``) of procedural indoor scenes at NYU's
-frame size (480×640, depth about 0.7-9.6 m), then times
+Makes a scene-only dataset (``synth --render-mode scene-only``) of procedural indoor scenes
+at NYU's frame size (480×640, depth about 0.7-9.6 m), then times
 :class:`trainer.onthefly.OnTheFlyDataset` items (read AiF and depth, draw a camera and a
 focus, render the margin-padded 256² crop, cut, flip, convert) in this process, one Numba
 thread: the rate of one DataLoader worker. From it, the workers needed for 220 samples/s
@@ -38,7 +38,7 @@ def make_scenes(path: Path, frames: int, camera: str, focus: str) -> None:
     from defocuskit.pipeline.config import SynthConfig
     from defocuskit.pipeline.synth import run_synth
 
-    cfg = SynthConfig(source="procedural", input="-", output=str(path), mode="none",
+    cfg = SynthConfig(source="procedural", input="-", output=str(path), render_mode="scene-only",
                       camera=camera, focus=focus, splits=["train"], limit=frames,
                       source_options={"height": 480, "width": 640, "n_train": frames,
                                       "n_test": 1})

@@ -89,7 +89,7 @@ def _du(path: Path) -> int:
 def run_synth(mat: Path, out: Path, jobs: int, mode: str) -> dict:
     exe = Path(sys.executable).with_name("defocuskit")
     cmd = [str(exe), "synth", "--source", "nyu", "--input", str(mat), "--output", str(out),
-           "--focus", "histogram", "--mode", mode, "--compressor", "lz4",
+           "--focus", "histogram", "--render-mode", mode, "--compressor", "lz4",
            "--jobs", str(jobs), "--no-progress"]
     if out.exists():  # an earlier run's dataset: synth replaces only a dataset it wrote
         cmd.append("--overwrite")

@@ -124,7 +124,7 @@ def make_dataset(check, rec: dict, deadline: float) -> None:
     """The procedural train / test dataset every item reads (stored gather defocus)."""
     h, w = check.frame
     path = check.work / "data.zarr"
-    cfg = SynthConfig(source="procedural", input="-", output=str(path), mode="gather",
+    cfg = SynthConfig(source="procedural", input="-", output=str(path), render_mode="gather",
                       jobs=1 if check.tiny else min(8, os.cpu_count() or 1), shard_size=16,
                       source_options={"n_train": check.n_train, "n_test": check.n_test,
                                       "height": h, "width": w, "seed": 0})

@@ -55,7 +55,7 @@ def synthesise(path: Path, s: dict, *, seed: int) -> None:
 
     h, w = s["size"]
     run_synth(SynthConfig(source="procedural", input="-", output=str(path), camera=CAMERA,
-                          focus=FOCUS, mode=MODE, seed=seed, shard_size=32,
+                          focus=FOCUS, render_mode=MODE, seed=seed, shard_size=32,
                           source_options={"n_train": s["n_train"], "n_test": s["n_test"],
                                           "height": h, "width": w, "seed": seed}),
               progress=False)

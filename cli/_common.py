@@ -8,6 +8,7 @@ import warnings
 
 import click
 
+from defocuskit.dataset.output import describe_os_error
 from defocuskit.errors import DefocusKitError
 from defocuskit.typed import Range
 
@@ -62,8 +63,6 @@ def user_errors(fn):
         except DefocusKitError as exc:
             raise click.ClickException(one_line(exc)) from None
         except OSError as exc:  # a read-only or full filesystem, a path under /proc, ...
-            from defocuskit.dataset.output import describe_os_error
-
             raise click.ClickException(describe_os_error(exc, "the output")) from None
         except Exception as exc:
             if not _from_remote_storage(exc):

@@ -8,13 +8,20 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 import click
 import numpy as np
+from tqdm.auto import tqdm
 
 from defocuskit import __version__
-from defocuskit.errors import DefocusKitError
-from defocuskit.pipeline.config import MAX_FRAME, RANGES
+from defocuskit.camera.presets import list_presets
+from defocuskit.camera.table import TABLE_KEYS
+from defocuskit.errors import ConfigError, DefocusKitError
+from defocuskit.pipeline.config import MAX_FRAME, RANGES, resolve_synth_config
+from defocuskit.psf_spec import parse_psf
+from defocuskit.recipe import OLD_SCENE_ONLY, RENDER_MODES, SCENE_ONLY, normalize_render_mode
+from defocuskit.sources import list_sources
 from defocuskit.typed import parse_cli_value
 
 from ._common import CONTEXT, count, ranged, user_errors
@@ -57,9 +64,6 @@ def _parse_chromatic(ctx, param, value):
 
 def _parse_psf(ctx, param, value):
     """A PSF name, checked here so that a bad one is a usage error naming --psf."""
-    from defocuskit.errors import ConfigError
-    from defocuskit.psf_spec import parse_psf
-
     if value is not None:
         try:
             parse_psf(value)
@@ -99,13 +103,17 @@ def _parse_size(ctx, param, value):
 @click.option("--focus", help="Focus policy: fixed:METRES | uniform | histogram | syndof | "
               "stack:K | stack:S1,S2,… [default: the camera preset's (histogram if its source "
               "states none)]")
-@click.option("--mode", type=click.Choice(["gather", "scatter", "layered", "none"]),
+@click.option("--render-mode", type=click.Choice([*RENDER_MODES, SCENE_ONLY]),
               help="Render mode: layered (depth layers, each blurred and laid over those "
               "behind it: a blurred foreground covers the background, a sharp one stays "
               "sharp), gather (each pixel averages the AiF with its own sigma: no "
-              "occlusion), scatter (each pixel spreads its own PSF: no occlusion), or none: "
-              "store the scene only (AiF and depth) for `trainer fit --on-the-fly`. "
-              "[default: the camera preset's (layered if its source states none)]")
+              "occlusion), scatter (each pixel spreads its own PSF: no occlusion), or "
+              "scene-only: store the scene only (AiF and depth) for `trainer fit "
+              "--on-the-fly`. [default: the camera preset's (layered if its source states "
+              "none)]")
+@click.option("--mode", "old_mode", hidden=True,
+              type=click.Choice([*RENDER_MODES, SCENE_ONLY, OLD_SCENE_ONLY]),
+              help="The older name of --render-mode (none: scene-only).")
 @click.option("--coc-model", type=click.Choice(["exact", "paper"]),
               help="CoC formula: exact thin lens D f/(S-f) |x-S|/x, or the 2HDED:NET paper's "
               "(f/S) D |x-S|/x. [default: the camera preset's]")
@@ -113,11 +121,11 @@ def _parse_size(ctx, param, value):
               help="PSF shape: gaussian (sigma), disc (uniform, radius 2 sigma, "
                    "anti-aliased), polygon:N[,ROT] (an N-blade aperture of the disc's area, "
                    "first vertex ROT degrees from +x) or bank:PATH (a calibrated PSF bank "
-                   ".npz, docs/camera_model.md); polygon and bank need --mode gather or "
+                   ".npz, docs/camera_model.md); polygon and bank need --render-mode gather or "
                    "scatter. [default: gaussian]")
 @click.option("--dual-pixel/--no-dual-pixel", default=None,
               help="Also store the left and right half-aperture views (defocused_left, "
-                   "defocused_right); --mode gather or scatter, no --noise or "
+                   "defocused_right); --render-mode gather or scatter, no --noise or "
                    "--linear-light.")
 @click.option("--diffraction", type=ranged(RANGES["diffraction"]), metavar="NM",
               help="Diffraction floor: the Airy-equivalent Gaussian sigma = 0.42 lambda N / "
@@ -169,9 +177,8 @@ def _parse_size(ctx, param, value):
 @click.option("--progress/--no-progress", default=None,
               help="Progress bar (default: only on a terminal).")
 @user_errors
-def synth(source, input_, output, camera, focus, mode, coc_model, psf, dual_pixel, diffraction,
-          chromatic, jpeg,
-          coc_to_sigma,
+def synth(source, input_, output, camera, focus, render_mode, old_mode, coc_model, psf,
+          dual_pixel, diffraction, chromatic, jpeg, coc_to_sigma,
           linear_light, noise, resize, splits, limit, splits_path, options, jobs, backend,
           scheduler, seed, shard_size, compressor, on_error, config_file, resume, overwrite,
           strict_resume, progress):
@@ -182,21 +189,23 @@ def synth(source, input_, output, camera, focus, mode, coc_model, psf, dual_pixe
       defocuskit synth --source samples --output runs/samples.zarr \\
           --camera syndof --jobs 2
       defocuskit synth --source middlebury --output moto.zarr \\
-          --camera d3net-nyu --focus fixed:3.0 --mode gather
+          --camera d3net-nyu --focus fixed:3.0 --render-mode gather
       defocuskit synth --source nyu --input nyu_depth_v2_labeled.mat \\
           --output nyu.zarr --jobs 2 --resume
-      defocuskit synth --source samples --output scenes.zarr --mode none
+      defocuskit synth --source samples --output scenes.zarr --render-mode scene-only
       defocuskit synth --source procedural --output own.zarr \\
           --camera focal_mm=50,f_number=2.8,pitch_um=5.6
     """
-    from defocuskit.pipeline.config import resolve_synth_config
-    from defocuskit.pipeline.synth import run_synth
+    from defocuskit.pipeline.synth import run_synth  # loads Zarr: only for this command
 
     if resume and overwrite:
         raise click.UsageError("--resume and --overwrite exclude each other")
+    if render_mode and old_mode:
+        raise click.UsageError("give --render-mode or its older name --mode, not both")
     given = {"source": source, "input": input_, "output": output,
              "camera": ",".join(camera) or None,
-             "focus": focus, "mode": mode, "coc_model": coc_model, "psf": psf,
+             "focus": focus, "render_mode": normalize_render_mode(render_mode or old_mode),
+             "coc_model": coc_model, "psf": psf,
              "dual_pixel": dual_pixel, "jpeg": jpeg, "diffraction": diffraction,
              "chromatic": chromatic,
              "coc_to_sigma": coc_to_sigma, "linear_light": linear_light,
@@ -247,6 +256,7 @@ def preview(dataset, split, n, output, stack_index):
       defocuskit preview runs/samples.zarr --split train -n 4 --output runs/preview.png
       defocuskit preview runs/stack.zarr -n 2 --stack-index 1 --output runs/stack1.png
     """
+    # loads Zarr and matplotlib: only for this command
     from defocuskit.dataset.preview import preview_dataset
 
     path = preview_dataset(dataset, output, split=split, n=n, stack_index=stack_index)
@@ -273,6 +283,7 @@ def inspect(dataset, as_json, verify):
       defocuskit inspect runs/samples.zarr --json
       defocuskit inspect runs/samples.zarr --verify
     """
+    # loads Zarr: only for this command
     from defocuskit.dataset.summary import format_summary, summarize
 
     if verify:
@@ -287,9 +298,7 @@ def inspect(dataset, as_json, verify):
 
 def _verify(dataset, as_json: bool):
     """`inspect --verify`: every file against the manifest, every chunk's checksum."""
-    from tqdm.auto import tqdm
-
-    from defocuskit.dataset.store import open_dataset
+    from defocuskit.dataset.store import open_dataset  # loads Zarr: only for this command
     from defocuskit.dataset.verify import format_problems, verify_dataset
 
     try:
@@ -340,13 +349,9 @@ def deconvolve(input_, sigma, sample, stack_index, output, overwrite, psf, metho
       defocuskit deconvolve runs/samples.zarr --sample test/0 --output runs/deblurred.png
       defocuskit deconvolve photo.png --sigma sigma.npy --psf disc --output sharp.png
     """
-    from pathlib import Path
-
-    from defocuskit.deblur import deconvolve as run_deconvolve
+    from defocuskit.deblur import deconvolve as run_deconvolve  # loads Numba: only for this command
     from defocuskit.deblur.files import read_dataset_sample, read_image_and_sigma, write_png
     from defocuskit.deblur.hqs import LAMBDA
-    from defocuskit.errors import ConfigError
-
     if Path(input_).is_dir():
         if sigma is not None:
             raise ConfigError("deconvolve: a dataset INPUT brings its own sigma map; leave "
@@ -378,9 +383,6 @@ def cameras():
     Example:
       defocuskit cameras
     """
-    from defocuskit.camera.presets import list_presets
-    from defocuskit.camera.table import TABLE_KEYS
-
     for preset in list_presets().values():
         heading, _, body = preset.describe().partition(": ")  # "name (kind): ..."
         click.echo(f"{heading}\n  " + body.replace("\n", "\n  ") + "\n")
@@ -396,8 +398,6 @@ def sources():
     Example:
       defocuskit sources
     """
-    from defocuskit.sources import list_sources
-
     for name, desc in list_sources().items():
         click.echo(f"{name:<12} {desc}")
 

@@ -14,7 +14,7 @@ import os
 import click
 
 from defocuskit import __version__
-from trainer.config import MAX_FRAME, PRESETS, RANGES
+from trainer.config import MAX_FRAME, PRESETS, RANGES, imagenet_note, resolve_run_config
 from trainer.models import MODELS
 
 from ._common import CONTEXT, ranged
@@ -116,8 +116,8 @@ def trainer():
                    "off.")
 @click.option("--on-the-fly/--no-on-the-fly", "on_the_fly", default=None,
               help="Render the training input in the loader from the AiF and depth, a fresh "
-                   "camera and focus per sample and epoch (needed for a `synth --mode none` "
-                   "dataset; default: off).")
+                   "camera and focus per sample and epoch (needed for a `synth --render-mode "
+                   "scene-only` dataset; default: off).")
 @click.option("--camera", help="On-the-fly camera preset (see `defocuskit cameras`; default: "
                                "the dataset's).")
 @click.option("--focus", help="On-the-fly focus policy: fixed:METRES, uniform, histogram or "
@@ -183,8 +183,7 @@ def fit_cmd(data, run_dir, preset, config_file, resume, overwrite, **options):
       trainer fit --data scenes.zarr --run-dir runs/otf --on-the-fly --camera 2hded
       torchrun --nproc_per_node 4 -m trainer fit --data nyu.zarr --run-dir runs/ddp
     """
-    from trainer.config import imagenet_note, resolve_run_config
-    from trainer.fit import fit
+    from trainer.fit import fit  # loads torch: `trainer --help` starts without it
 
     options["compile"] = options.pop("compile_")
     every = options.pop("progress_every")
@@ -244,6 +243,7 @@ def eval_cmd(data, checkpoint, split, as_json, make3d, max_depth, clip, resize, 
       trainer eval --data make3d.zarr --checkpoint runs/m3d/best.pt --make3d --json
       trainer eval --data nyu.zarr --checkpoint runs/nyu/best.pt --resize none --no-clip
     """
+    # loads torch: `trainer --help` starts without it
     from trainer.evaluate import AS_TRAINED, evaluate_checkpoint, format_table
 
     resize = AS_TRAINED if resize is None else (None if resize == "none" else resize)
@@ -297,7 +297,7 @@ def predict_cmd(checkpoint, output, device, max_pixels, overwrite, camera_spec,
     anything is written: one that is an input is refused, one that exists already is
     refused unless --overwrite. The files written are listed, one per line.
     """
-    from trainer.predict import predict_images
+    from trainer.predict import predict_images  # loads torch: `trainer --help` starts without it
 
     written = predict_images(checkpoint, images, output, device=device, max_pixels=max_pixels,
                              progress=progress is not False, progress_every=progress_every,
@@ -326,7 +326,7 @@ def export_cmd(checkpoint, output, half):
       trainer export --checkpoint runs/nyu/best.pt --output nyu_weights.pt --half
       trainer predict --checkpoint nyu_weights.pt --output out/ photo.jpg
     """
-    from trainer.export import export_weights
+    from trainer.export import export_weights  # loads torch: `trainer --help` starts without it
 
     done = export_weights(checkpoint, output, half=half)
     click.echo(f"wrote {done['path']} ({done['bytes'] / 1e6:.1f} MB, "

@@ -40,14 +40,21 @@ from defocuskit.errors import ConfigError, SourceError
 from defocuskit.psf_spec import parse_psf
 
 __all__ = ["PRESET_MODE", "RENDER_MODES", "SCENE_ONLY", "RenderSettings", "draw_camera",
-           "draw_cameras", "fill_invalid_depth", "psf_provenance", "render_sample", "valid_depth",
-           "warm_up", "window_margin"]
+           "draw_cameras", "fill_invalid_depth", "normalize_render_mode", "psf_provenance",
+           "render_sample", "valid_depth", "warm_up", "window_margin"]
 
 # the blur engine (defocuskit.blur) loads Numba: imported where a function renders, so that
 # resolving a configuration stays cheap
 RENDER_MODES = ("gather", "scatter", "layered")  # defocuskit.blur.MODES
-SCENE_ONLY = "none"  # the mode of a run that renders nothing and stores the scene only
-PRESET_MODE = None  # a mode or focus left to the camera preset (then to the fallback)
+SCENE_ONLY = "scene-only"  # the render mode of a run that renders nothing (scene only)
+PRESET_MODE = None  # a render mode or focus not given: the camera preset's, else the fallback
+OLD_SCENE_ONLY = "none"  # SCENE_ONLY's spelling in older datasets and config files
+
+
+def normalize_render_mode(value: str | None) -> str | None:
+    """A render mode as given (CLI, config file, a dataset's attributes), with the older
+    spelling ``"none"`` of :data:`SCENE_ONLY` read as ``SCENE_ONLY``."""
+    return SCENE_ONLY if value == OLD_SCENE_ONLY else value
 
 
 @dataclass(frozen=True)
@@ -176,7 +183,7 @@ def psf_provenance(psf: str) -> dict[str, Any]:
     if spec.kind == "polygon":
         out.update(blades=spec.blades, rotation_deg=spec.rotation_deg)
     if spec.kind == "bank":
-        from defocuskit.blur.shapes import load_bank
+        from defocuskit.blur.shapes import load_bank  # loads Numba
 
         out["bank"] = load_bank(spec.path).provenance()
     return out
@@ -294,7 +301,7 @@ def window_margin(camera: Camera, filled_depth: np.ndarray, settings: RenderSett
     with the disc PSF, the whole frame.
     """
     from defocuskit.blur import SIGMA_MAX_PX, check_sigma, kernel_radius  # loads Numba
-    from defocuskit.blur.layered import FrameLevels, window_reach
+    from defocuskit.blur.layered import FrameLevels, window_reach  # loads Numba
 
     spec = parse_psf(settings.psf)
     if settings.mode == "layered" and settings.psf == "disc":
@@ -358,7 +365,7 @@ def render_sample(aif: np.ndarray, depth: np.ndarray, camera: Camera,
     SourceError
         If the depth has no valid pixel.
     """
-    from defocuskit.blur import check_sigma, render
+    from defocuskit.blur import check_sigma, render  # loads Numba
     from defocuskit.blur.layered import FrameLevels
 
     if settings.mode not in RENDER_MODES:
@@ -405,7 +412,7 @@ def _dual_pixel_images(out, dtype, jpeg) -> dict[str, np.ndarray]:
     """The full image and the two views of a dual-pixel render, in ``dtype``; each view at
     twice its light, i.e. the exposure of the full image (``(left + right) / 2`` equals
     the full image to within rounding), then each through the JPEG round trip."""
-    from defocuskit.blur.views import finish_image
+    from defocuskit.blur.views import finish_image  # loads Numba (and OpenCV for JPEG)
 
     images = {"defocused": out.defocused, "defocused_left": 2.0 * out.left,
               "defocused_right": 2.0 * out.right}
@@ -420,7 +427,7 @@ def warm_up(settings: RenderSettings, threads: int | None = None) -> None:
     leave ``layered``'s per-level blur to the first real sample); worker processes then
     load the cached machine code (or inherit it, when forked).
     """
-    from defocuskit.blur import render
+    from defocuskit.blur import render  # loads Numba
 
     if settings.mode not in RENDER_MODES:
         return

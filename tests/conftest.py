@@ -53,7 +53,7 @@ def samples_dataset(tmp_path_factory) -> Path:
 
     out = tmp_path_factory.mktemp("data") / "samples.zarr"
     cfg = SynthConfig(source="samples", input=str(SAMPLES), output=str(out), camera="2hded",
-                      focus="histogram", mode="gather", seed=0, shard_size=4)
+                      focus="histogram", render_mode="gather", seed=0, shard_size=4)
     run_synth(cfg, progress=False)
     return out
 

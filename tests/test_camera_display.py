@@ -27,7 +27,7 @@ def _synth(out: Path, *camera: str) -> Path:
     args = [a for c in camera for a in ("--camera", c)]
     r = CliRunner().invoke(main, [
         "synth", "--source", "samples", "--input", str(SAMPLES), "--output", str(out),
-        "--split", "test", "--limit", "1", "--resize", "32x48", "--mode", "gather",
+        "--split", "test", "--limit", "1", "--resize", "32x48", "--render-mode", "gather",
         "--no-progress", *args])
     assert r.exit_code == 0, r.output
     return out

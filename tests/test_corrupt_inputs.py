@@ -109,7 +109,7 @@ def test_synth_stops_at_a_corrupt_jpeg_or_skips_it(tmp_path):
     root = folder(tmp_path / "in", {"a": texture(seed=1), "c": texture(seed=2)})
     scrambled_jpeg(root / "rgb" / "b.jpg", texture(seed=3))
     np.save(root / "depth" / "b.npy", np.full((48, 64), 2.0, np.float32))
-    base = ["synth", "--source", "folder", "--input", root, "--mode", "gather",
+    base = ["synth", "--source", "folder", "--input", root, "--render-mode", "gather",
             "--focus", "fixed:1"]
     code, out = invoke(defocuskit, *base, "--output", tmp_path / "raise.zarr")
     assert code == 1 and "Traceback" not in out
@@ -127,7 +127,7 @@ def test_synth_on_an_empty_png_is_one_line(tmp_path):
     root = folder(tmp_path / "in", {"a": texture()})
     (root / "rgb" / "a.png").write_bytes(b"")
     code, out = invoke(defocuskit, "synth", "--source", "folder", "--input", root,
-                       "--output", tmp_path / "o.zarr", "--mode", "gather")
+                       "--output", tmp_path / "o.zarr", "--render-mode", "gather")
     assert code == 1 and "Traceback" not in out, out
     assert len(out.strip().splitlines()) == 1 and "a.png" in out and "empty" in out, out
     assert not (tmp_path / "o.zarr").exists()
@@ -139,7 +139,7 @@ def test_synth_reads_a_float_tiff_as_its_rounded_8_bit_values(tmp_path):
     tifffile.imwrite(root / "rgb" / "t.tif", rgb, photometric="rgb")
     np.save(root / "depth" / "t.npy", np.full((32, 40), 2.0, np.float32))
     code, out = invoke(defocuskit, "synth", "--source", "folder", "--input", root,
-                       "--output", tmp_path / "o.zarr", "--mode", "none")
+                       "--output", tmp_path / "o.zarr", "--render-mode", "scene-only")
     assert code == 0, out
     stored = open_dataset(tmp_path / "o.zarr")["all"].read_array("aif", 0)
     np.testing.assert_array_equal(stored, np.round(rgb.astype(np.float64) * 255))

@@ -163,7 +163,7 @@ def _synth(args, expect=0):
 
 
 def test_cli_custom_camera_equal_to_a_preset_writes_the_same_dataset(tmp_path):
-    common = ["--mode", "gather", "--focus", "uniform"]
+    common = ["--render-mode", "gather", "--focus", "uniform"]
     _synth(["--output", str(tmp_path / "p.zarr"), "--camera", "2hded", *common])
     _synth(["--output", str(tmp_path / "c.zarr"), "--camera", "focal_mm=70,aperture_mm=44.8",
             "--camera", "sensor_width_mm=36", *common])
@@ -192,7 +192,7 @@ def test_config_table_resume_and_inspect(tmp_path):
     assert res.exit_code == 0, res.output
     ds = open_dataset(out)
     assert ds.attrs["settings"]["focus"] == {"value": "fixed:1.5", "from": "camera"}
-    assert ds.attrs["engine_mode"] == "gather"
+    assert ds.attrs["render_mode"] == "gather"
     assert np.all(np.asarray(ds["train"].array("focal_length")[:]) == np.float32(0.05))
     assert np.all(np.asarray(ds["train"].array("f_number")[:]) == np.float32(2.8))
     assert np.all(np.asarray(ds["train"].array("focus_distance")[:]) == np.float32(1.5))
@@ -242,7 +242,7 @@ def test_on_the_fly_training_reads_the_custom_camera(tmp_path):
     from trainer.onthefly import draw_camera, resolve_render_settings
 
     data = tmp_path / "scenes.zarr"
-    _synth(["--output", str(data), "--mode", "none", "--focus", "uniform",
+    _synth(["--output", str(data), "--render-mode", "scene-only", "--focus", "uniform",
             "--camera", "focal_mm=50,f_number=2,pitch_um=20,coc_to_sigma=0.3"])
     attrs = open_dataset(data).attrs
     settings = resolve_render_settings(attrs)

@@ -20,7 +20,7 @@ from defocuskit.sources.headers import depth_file_size
 from defocuskit.store import open_dataset
 
 H, W = 16, 20
-CAMERA = ["--camera", "focal_mm=35,f_number=2,pitch_um=30", "--mode", "gather"]
+CAMERA = ["--camera", "focal_mm=35,f_number=2,pitch_um=30", "--render-mode", "gather"]
 
 
 def depth_m(shape=(H, W)) -> np.ndarray:

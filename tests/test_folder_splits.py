@@ -227,7 +227,7 @@ def split_dataset(tiny_folder) -> Path:
     out = tiny_folder.parent / "mine.zarr"
     res = synth("--source", "folder", "--input", tiny_folder, "--output", out,
                 "--option", "test_fraction=0.3", "--camera", "2hded", "--focus", "fixed:2",
-                "--mode", "gather")
+                "--render-mode", "gather")
     assert res.exit_code == 0, res.output
     return out
 
@@ -299,7 +299,7 @@ def test_a_flat_folder_trains_with_train_split_all(tiny_folder, tiny_config, tmp
 def stack_dataset(tiny_folder) -> Path:
     out = tiny_folder.parent / "stack.zarr"
     res = synth("--source", "folder", "--input", tiny_folder, "--output", out, "--limit", "4",
-                "--focus", "stack:1.5,3", "--mode", "gather")
+                "--focus", "stack:1.5,3", "--render-mode", "gather")
     assert res.exit_code == 0, res.output
     return out
 

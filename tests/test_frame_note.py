@@ -14,7 +14,7 @@ from defocuskit.presets import get_preset, list_presets
 def _synth(out, width: int, *args):
     return CliRunner().invoke(main, [
         "synth", "--source", "procedural", "--option", "n_train=2", "--option", "n_test=1",
-        "--option", "height=32", "--option", f"width={width}", "--mode", "gather",
+        "--option", "height=32", "--option", f"width={width}", "--render-mode", "gather",
         "--no-progress", "--shard-size", "1", "--output", str(out), *args])
 
 

@@ -267,7 +267,7 @@ def test_a_resumed_synth_run_writes_the_manifest_when_it_completes(samples_datas
     g.attrs["complete"] = False
     (out / MANIFEST_NAME).unlink()
     cfg = SynthConfig(source="samples", input=str(samples_dir), output=str(out),
-                      camera="2hded", focus="histogram", mode="gather", seed=0, shard_size=4)
+                      camera="2hded", focus="histogram", render_mode="gather", seed=0, shard_size=4)
     summary = run_synth(cfg, resume=True, progress=False)
     assert summary.n_shards == 1  # only the unfinished shard was redone
     m = read_manifest(out)

@@ -241,8 +241,9 @@ def test_cli_synth_none_inspect_fit_on_the_fly_eval(tmp_path):
     data = tmp_path / "scenes.zarr"
     r = CliRunner()
     res = r.invoke(defocuskit_main, ["synth", "--source", "samples", "--output", str(data),
-                                     "--mode", "none", "--limit", "3", "--camera", "2hded",
-                                     "--focus", "uniform"], catch_exceptions=False)
+                                     "--render-mode", "scene-only", "--limit", "3",
+                                     "--camera", "2hded", "--focus", "uniform"],
+                   catch_exceptions=False)
     assert res.exit_code == 0, res.output
     res = r.invoke(defocuskit_main, ["inspect", str(data)], catch_exceptions=False)
     assert res.exit_code == 0 and "scene only" in res.output

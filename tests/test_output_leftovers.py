@@ -32,7 +32,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 def _cfg(out, **kw) -> SynthConfig:
     base = dict(source="samples", input=str(REPO / "samples"), output=str(out), seed=3,
-                shard_size=1, camera="2hded", focus="fixed:2.0", mode="gather",
+                shard_size=1, camera="2hded", focus="fixed:2.0", render_mode="gather",
                 splits=["test"])
     base.update(kw)
     return SynthConfig(**base)
@@ -308,7 +308,7 @@ def test_strict_resume_notices_a_change_in_the_middle_of_a_file(tmp_path):
     run_synth(_cfg(out, **kw), progress=False)
     runner = CliRunner()
     args = ["synth", "--source", "folder", "--input", str(src), "--limit", "2", "--seed",
-            "3", "--shard-size", "1", "--camera", "2hded", "--focus", "fixed:2.0", "--mode",
+            "3", "--shard-size", "1", "--camera", "2hded", "--focus", "fixed:2.0", "--render-mode",
             "gather", "--no-progress"]
     r = runner.invoke(main, [*args, "--output", str(strict), "--strict-resume"])
     assert r.exit_code == 0, r.output

@@ -30,7 +30,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 def _cfg(out, **kw) -> SynthConfig:
     base = dict(source="samples", input=str(REPO / "samples"), output=str(out), seed=3,
-                shard_size=1, camera="2hded", focus="fixed:2.0", mode="gather",
+                shard_size=1, camera="2hded", focus="fixed:2.0", render_mode="gather",
                 splits=["test"])
     base.update(kw)
     return SynthConfig(**base)

@@ -25,7 +25,7 @@ def test_synth_says_one_shard_not_one_shards(tmp_path):
     out = tmp_path / "one.zarr"
     r = CliRunner().invoke(main, ["synth", "--source", "procedural", "--option", "n_train=1",
                                   "--option", "n_test=0", "--option", "height=32",
-                                  "--option", "width=32", "--mode", "gather",
+                                  "--option", "width=32", "--render-mode", "gather",
                                   "--no-progress", "--output", str(out)])
     assert r.exit_code == 0, r.output
     assert "wrote 1 sample in 1 shard to" in r.output

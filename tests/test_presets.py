@@ -211,7 +211,7 @@ def _cfg(out, **kw) -> SynthConfig:
 
 def test_syndof_focal_stack_keeps_one_aperture_per_sample(tmp_path):
     out = tmp_path / "stack.zarr"
-    run_synth(_cfg(out, camera="syndof", focus="stack:3", mode="gather"), progress=False)
+    run_synth(_cfg(out, camera="syndof", focus="stack:3", render_mode="gather"), progress=False)
     sp = open_dataset(out)["test"]
     fn = np.asarray(sp.array("f_number")[:])
     assert fn.shape == (2, 3)
@@ -235,19 +235,19 @@ def test_presets_supply_their_defaults(camera, focus, mode):
     # idfd-nikon's source (real captures) states no compositing: the fallback, layered
     assert s["mode"]["from"] == ("fallback" if camera == "idfd-nikon" else "preset")
     r = _cfg("x", camera=camera).resolved()
-    assert (r.focus, r.mode, r.coc_model) == (focus, mode, "exact")
+    assert (r.focus, r.render_mode, r.coc_model) == (focus, mode, "exact")
 
 
 def test_explicit_options_beat_preset_defaults_and_explicit_values_are_kept():
-    cfg = _cfg("x", camera="d3net-nyu", focus="fixed:3.0", mode="gather", coc_model="paper",
-               coc_to_sigma=0.25)
+    cfg = _cfg("x", camera="d3net-nyu", focus="fixed:3.0", render_mode="gather",
+               coc_model="paper", coc_to_sigma=0.25)
     s = resolve_preset_settings(cfg)
     assert {k: v["from"] for k, v in s.items()} == {
         "focus": "user", "mode": "user", "coc_model": "user", "sigma_rule": "user",
         "diffraction": "fallback"}
     assert cfg.resolved() == cfg  # nothing left to fill in
     key = cfg.content_key()
-    assert (key["focus"], key["mode"], key["coc_model"]) == ("fixed:3.0", "gather", "paper")
+    assert (key["focus"], key["render_mode"], key["coc_model"]) == ("fixed:3.0", "gather", "paper")
     assert key["sigma_rule"]["formula"] == "sigma = 0.25 * CoC"
 
 
@@ -262,7 +262,7 @@ def test_preset_defaults_and_overrides_are_used_and_recorded(tmp_path):
     assert a["settings"]["focus"] == {"value": "fixed:2.0", "from": "preset"}
     assert a["settings"]["mode"] == {"value": "layered", "from": "preset"}
     assert a["settings"]["sigma_rule"]["value"]["coc_to_sigma"] == 0.3
-    assert a["config"]["focus"] == "fixed:2.0" and a["engine_mode"] == "layered"
+    assert a["config"]["focus"] == "fixed:2.0" and a["render_mode"] == "layered"
     assert a["camera"]["coc_model"] == "exact"
     sp = ds["test"]
     assert float(sp.array("focus_distance")[0]) == 2.0
@@ -271,7 +271,7 @@ def test_preset_defaults_and_overrides_are_used_and_recorded(tmp_path):
     out = tmp_path / "u.zarr"
     r = CliRunner().invoke(main, [
         "synth", "--source", "samples", "--output", str(out), "--camera", "d3net-nyu",
-        "--focus", "fixed:3.0", "--mode", "gather", "--coc-model", "paper",
+        "--focus", "fixed:3.0", "--render-mode", "gather", "--coc-model", "paper",
         "--coc-to-sigma", "0.5", "--split", "test", "--limit", "1", "--no-progress"])
     assert r.exit_code == 0, r.output
     ds = open_dataset(out)
@@ -279,7 +279,7 @@ def test_preset_defaults_and_overrides_are_used_and_recorded(tmp_path):
     assert {k: v["from"] for k, v in a["settings"].items()} == {
         "focus": "user", "mode": "user", "coc_model": "user", "sigma_rule": "user",
         "diffraction": "fallback"}
-    assert a["engine_mode"] == "gather" and a["camera"]["coc_model"] == "paper"
+    assert a["render_mode"] == "gather" and a["camera"]["coc_model"] == "paper"
     assert a["camera"]["sigma_rule"]["formula"] == "sigma = 0.5 * CoC"
     sp = ds["test"]
     assert float(sp.array("focus_distance")[0]) == 3.0
@@ -295,7 +295,7 @@ def test_resume_refuses_a_changed_preset_default(tmp_path, monkeypatch):
     out = tmp_path / "r.zarr"
     run_synth(_cfg(out, camera="d3net-nyu", limit=1), progress=False)
     # the same resolved values, now given explicitly: resuming is fine
-    run_synth(_cfg(out, camera="d3net-nyu", limit=1, focus="fixed:2.0", mode="layered"),
+    run_synth(_cfg(out, camera="d3net-nyu", limit=1, focus="fixed:2.0", render_mode="layered"),
               resume=True, progress=False)
     for change in ({"focus": "fixed:4.0"}, {"mode": "gather"}, {"coc_to_sigma": 0.25}):
         changed = dataclasses.replace(presets_module._PRESETS["d3net-nyu"], **change)
@@ -311,7 +311,7 @@ def test_config_file_sets_coc_model_and_leaves_the_rest_to_the_preset(tmp_path):
     f = tmp_path / "run.toml"
     f.write_text('source = "samples"\noutput = "o.zarr"\ncamera = "mddnet"\n'
                  'coc_model = "paper"\n')
-    cfg = resolve_synth_config(config_file=f, overrides={"focus": None, "mode": None})
+    cfg = resolve_synth_config(config_file=f, overrides={"focus": None, "render_mode": None})
     s = resolve_preset_settings(cfg)
     assert s["coc_model"] == {"value": "paper", "from": "user"}
     assert s["mode"] == {"value": "scatter", "from": "preset"}
@@ -321,7 +321,8 @@ def test_config_file_sets_coc_model_and_leaves_the_rest_to_the_preset(tmp_path):
 
 
 def test_synth_with_d3net_and_a_disc_stores_sigma_a_quarter_of_the_coc(tmp_path):
-    cfg = _cfg(tmp_path / "disc.zarr", camera="d3net-nyu", psf="disc", mode="gather", limit=1)
+    cfg = _cfg(tmp_path / "disc.zarr", camera="d3net-nyu", psf="disc", render_mode="gather",
+               limit=1)
     assert resolve_preset_settings(cfg)["sigma_rule"]["value"]["coc_to_sigma"] == 0.25
     run_synth(cfg, progress=False)
     sp = open_dataset(tmp_path / "disc.zarr")["test"]

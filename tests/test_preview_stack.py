@@ -15,7 +15,7 @@ from defocuskit.preview import preview_figure
 from defocuskit.store import open_dataset
 
 TINY_SCENES = ["--source", "procedural", "--option", "n_train=2", "--option", "n_test=1",
-               "--option", "height=32", "--option", "width=48", "--mode", "gather",
+               "--option", "height=32", "--option", "width=48", "--render-mode", "gather",
                "--no-progress"]
 
 

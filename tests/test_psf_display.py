@@ -16,7 +16,7 @@ from defocuskit.preview import DEPTH_CMAP, INVALID_RGB, preview_figure
 from trainer.plots import depth_colormap
 
 TINY = ["--source", "procedural", "--option", "n_train=2", "--option", "n_test=1",
-        "--option", "height=32", "--option", "width=48", "--mode", "gather", "--no-progress"]
+        "--option", "height=32", "--option", "width=48", "--render-mode", "gather", "--no-progress"]
 
 
 @pytest.fixture(scope="module", params=["gaussian", "disc"])

@@ -52,7 +52,7 @@ def test_samples_dataset_layout_and_provenance(samples_dataset):
     a = ds.attrs
     assert a["schema_version"] == 2 and a["complete"] is True
     assert a["config"]["camera"] == "2hded" and a["seed"] == 0
-    assert a["engine_mode"] == "gather"
+    assert a["render_mode"] == "gather"
     ident = a["source"]["identity"]
     assert len(ident["sha256"]) == 64 and ident["size"] > 0
     assert {"numpy", "numba", "zarr", "defocuskit"} <= set(a["versions"])

@@ -63,7 +63,7 @@ def test_the_library_refuses_a_near_focus_before_the_lock(tmp_path):
 
 def test_a_valid_camera_still_renders_after_the_check(tmp_path):
     code, out = invoke("synth", "--source", "samples", "--output", tmp_path / "o.zarr",
-                       "--limit", "1", "--split", "train", "--mode", "gather",
+                       "--limit", "1", "--split", "train", "--render-mode", "gather",
                        "--focus", "fixed:2")
     assert code == 0, out
     from defocuskit.store import open_dataset

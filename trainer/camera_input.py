@@ -29,6 +29,8 @@ import math
 import torch
 from torch import Tensor, nn
 
+from defocuskit.dataset.store import PER_SAMPLE_SCALARS
+
 __all__ = ["CAMERA_KEYS", "N_CAMERA_FEATURES", "camera_features", "CameraFiLM",
            "model_forward", "takes_camera", "scored_arrays"]
 
@@ -120,7 +122,7 @@ def scored_arrays(heads, has, *, camera: bool = True) -> tuple[str, ...]:
     sample's camera: the heads' labels (required), the AiF and depth where the split has
     them (``has(name)``), and the per-sample camera values (``camera=False``: only the
     focus distance, which the blind-zone metric needs and a resize leaves alone)."""
-    from defocuskit.dataset.store import PER_SAMPLE_SCALARS
+    # breaks a cycle: trainer.data -> trainer.model -> here
     from trainer.data import required_arrays
 
     names = [*required_arrays(heads)[1:], *(a for a in ("aif", "depth") if has(a))]

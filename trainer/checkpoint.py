@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from defocuskit.errors import DefocusKitError
+from trainer.models import get_spec
 
 __all__ = ["CheckpointError", "save_checkpoint", "load_checkpoint", "rng_state",
            "set_rng_state", "build_model", "check_model_name", "model_name_of",
@@ -144,8 +145,6 @@ def build_model(ckpt: dict, *, path="checkpoint"):
         If the model name is unknown, the stored config is invalid or the weights do not
         fit the architecture.
     """
-    from trainer.models import get_spec
-
     try:
         spec = get_spec(model_name_of(ckpt))
         model = spec.build(spec.config_from_dict(ckpt["model_config"]))

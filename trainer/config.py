@@ -16,8 +16,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from defocuskit.camera.focus import make_focus_policy
+from defocuskit.camera.presets import get_preset
 from defocuskit.errors import ConfigError
 from defocuskit.typed import Range, check_fields, check_ranges, load_config_file
+from trainer.models import DEFAULT_MODEL, INPUT_RANGES, MODELS, get_spec
 
 __all__ = ["TrainConfig", "PRESETS", "RANGES", "resolve_config", "resolve_run_config",
            "load_config_file", "save_config", "imagenet_note", "IMAGENET_NOTE"]
@@ -184,15 +187,11 @@ class TrainConfig:
 def _check_render_options(cfg: TrainConfig) -> None:
     """The on-the-fly rendering options, checked whenever given (on the fly or not)."""
     if cfg.camera is not None:
-        from defocuskit.camera.presets import get_preset
-
         get_preset(cfg.camera)
     if cfg.focus is not None:
-        from defocuskit.camera.focus import make_focus_policy
-
         make_focus_policy(cfg.focus)
     if cfg.render_mode is not None or cfg.psf is not None:
-        from defocuskit.blur import MODES, PSFS
+        from defocuskit.blur import MODES, PSFS  # loads Numba: only when render options are given
 
         for name, value, known in (("render_mode", cfg.render_mode, MODES),
                                    ("psf", cfg.psf, PSFS)):
@@ -203,8 +202,6 @@ def _check_render_options(cfg: TrainConfig) -> None:
 def _check_model_options(cfg: TrainConfig) -> None:
     """``input_range`` is one of the model's, ``model`` does not set it a second time, and
     ``model.camera_input`` is on only for a model that takes the camera."""
-    from trainer.models import INPUT_RANGES, get_spec
-
     if cfg.input_range is not None and cfg.input_range not in INPUT_RANGES:
         raise ConfigError(f"input_range: expected one of {list(INPUT_RANGES)}, got "
                           f"{cfg.input_range!r}")
@@ -218,8 +215,6 @@ def _check_model_options(cfg: TrainConfig) -> None:
 
 def _check_heads_and_method(cfg: TrainConfig) -> None:
     """The model, its heads, the method and the loss options fit together."""
-    from trainer.models import get_spec
-
     get_spec(cfg.model_name).check_heads(cfg.heads)
     if cfg.method not in METHODS:
         raise ConfigError(f"method: expected one of {list(METHODS)}, got {cfg.method!r}")
@@ -306,8 +301,6 @@ def resolve_config(*, preset: str | None = None, config_file: str | Path | None 
 
 def _model_preset(cli: dict, file_opts: dict) -> str:
     """The default recipe of the model a run names (``paper`` when it names none)."""
-    from trainer.models import DEFAULT_MODEL, get_spec
-
     name = cli.get("model_name", file_opts.get("model_name", DEFAULT_MODEL))
     return get_spec(name).preset if isinstance(name, str) else "paper"
 
@@ -316,8 +309,6 @@ def _with_method_heads(merged: dict) -> dict:
     """``merged`` with the model's heads for its method where nothing named the heads
     (2HDED:NET: depth,aif supervised, aif,defocus self-supervised), and the model's input
     range where nothing named one."""
-    from trainer.models import MODELS, get_spec
-
     method = merged.get("method", TrainConfig.method)
     model = merged.get("model_name", TrainConfig.model_name)
     if model not in MODELS:
@@ -362,8 +353,6 @@ def imagenet_note(cfg: TrainConfig, *, preset: str | None = None,
                   config_file: str | Path | None = None, resume: bool = False) -> str | None:
     """:data:`IMAGENET_NOTE` for a fresh run of the ``paper`` preset (named, or the default)
     on the DenseNet-121 encoder without ``encoder_weights``; None otherwise."""
-    from trainer.models import get_spec
-
     if resume or cfg.encoder_weights is not None or cfg.model:
         return None
     if get_spec(cfg.model_name).preset != "paper":  # another network's recipe

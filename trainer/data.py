@@ -198,8 +198,8 @@ class DefocusDataset(Dataset):
         needed = self._arrays_needed(arrays)
         missing = [a for a in needed if not sp.has(a)]
         if missing:
-            hint = ("; it is scene-only (synth --mode none): train with --on-the-fly"
-                    if not sp.has("defocused") else "")
+            hint = ("; it is scene-only (synth --render-mode scene-only): train with "
+                    "--on-the-fly" if not sp.has("defocused") else "")
             raise SchemaError(f"dataset {path}, split {split!r}: heads {list(self.heads)} need "
                               f"array(s) {missing}, which it lacks{hint}")
         if sp.focal_stack and "defocused" in needed:

@@ -104,8 +104,8 @@ def _render_settings(reader, data, cfg: TrainConfig, named_val):
     split, resolved against the dataset (and recorded in ``cfg``), or ``(cfg, None)``."""
     if not cfg.on_the_fly and not reader[cfg.train_split].has("defocused"):
         raise ConfigError(f"dataset {data}: split {cfg.train_split!r} is scene-only (synth "
-                          "--mode none) and stores no defocused input; train with "
-                          "--on-the-fly (docs/trainer.md, 'On-the-fly defocus')")
+                          "--render-mode scene-only) and stores no defocused input; train "
+                          "with --on-the-fly (docs/trainer.md, 'On-the-fly defocus')")
     val_scene_only = named_val is not None and not reader[named_val].has("defocused")
     if not (cfg.on_the_fly or val_scene_only):
         _refuse_unused_render_options(cfg, data)

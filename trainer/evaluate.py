@@ -9,8 +9,8 @@ evaluated depth range first unless ``clip=False``. With ``make3d=True`` the dept
 are also reported over the Make3D ranges C1 (gt <= 70 m) and C2 (gt <= 80 m) with ``c1_`` /
 ``c2_`` prefixes.
 
-A scene-only split (``synth --mode none``) is rendered with a fixed draw per sample (the
-run's camera, focus, render mode, PSF, ``render_seed`` and ``render_stream``, else the
+A scene-only split (``synth --render-mode scene-only``) is rendered with a fixed draw per
+sample (the run's camera, focus, render mode, PSF, ``render_seed`` and ``render_stream``, else the
 dataset's; see :mod:`trainer.onthefly`), so its numbers are comparable across runs that
 share those settings; a split with stored defocus is scored on it.
 """
@@ -24,11 +24,16 @@ import torch
 from torch.utils.data import DataLoader
 
 from defocuskit.dataset.store import open_dataset
+from defocuskit.errors import ConfigError, SchemaError
 from trainer.blindzone import BlindZoneAccumulator
 from trainer.camera_input import model_forward, scored_arrays, takes_camera
+from trainer.checkpoint import build_model, load_checkpoint
+from trainer.config import MAX_FRAME, RANGES
 from trainer.data import DefocusDataset, crop_to, pad_to_multiple, to_device_batch
 from trainer.device import pin_memory
 from trainer.metrics import MAKE3D_RANGES, MetricAccumulator, benchmark_max_depth
+from trainer.onthefly import FIXED_STREAM, OnTheFlyDataset, resolve_render_settings
+from trainer.oracle import oracle_metrics
 from trainer.progress import DEFAULT_EVERY_S, Progress, Ticker
 
 __all__ = ["evaluate", "evaluate_checkpoint", "format_table", "resolve_device", "autocast_for",
@@ -39,8 +44,6 @@ AS_TRAINED = "as-trained"  # evaluate_checkpoint(resize=...): the checkpoint's o
 
 def resolve_device(device: str = "auto") -> torch.device:
     """``"auto"`` -> CUDA when available, else CPU; other strings go to ``torch.device``."""
-    from defocuskit.errors import ConfigError
-
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
@@ -141,9 +144,6 @@ def evaluate(model, loader, *, device, amp: bool = False, channels_last: bool = 
 def _check_eval_args(*, max_depth, resize, batch_size, num_workers, max_samples,
                      stack_index) -> None:
     """Refuse an argument of :func:`evaluate_checkpoint` outside its range (one line)."""
-    from defocuskit.errors import ConfigError
-    from trainer.config import MAX_FRAME, RANGES
-
     RANGES["max_depth"].check("max_depth", max_depth)
     RANGES["batch_size"].check("batch_size", batch_size)
     RANGES["num_workers"].check("num_workers", num_workers)
@@ -207,8 +207,6 @@ def evaluate_checkpoint(data, checkpoint, *, split: str = "test", device: str = 
     CheckpointError, SchemaError, ConfigError
         Bad checkpoint, dataset lacking the needed arrays, bad device.
     """
-    from trainer.checkpoint import build_model, load_checkpoint
-
     _check_eval_args(max_depth=max_depth, resize=resize, batch_size=batch_size,
                      num_workers=num_workers, max_samples=max_samples, stack_index=stack_index)
     ticker = Ticker(progress_every)
@@ -241,8 +239,6 @@ def evaluate_checkpoint(data, checkpoint, *, split: str = "test", device: str = 
                                          camera=takes_camera(model))
     if split in reader.splits and not reader[split].has("defocused"):
         if given_stack:
-            from defocuskit.errors import ConfigError
-
             raise ConfigError(f"stack_index {stack_index}: split {split!r} of {data} is "
                               "scene-only (rendered here, one image per sample), not a focal "
                               "stack; leave --stack-index out")
@@ -263,8 +259,6 @@ def evaluate_checkpoint(data, checkpoint, *, split: str = "test", device: str = 
     sp = reader[split]
     has_sigma = sp.has("sigma") or not sp.has("defocused")  # scene-only: rendered with sigma
     if oracle and not has_sigma:
-        from defocuskit.errors import ConfigError
-
         raise ConfigError(f"--oracle: split {split!r} of {data} stores no sigma map to "
                           "deconvolve with; leave --oracle out")
     if has_sigma and ("aif" in model.config.heads if oracle is None else oracle):
@@ -277,10 +271,6 @@ def _oracle(ds, data, split, attrs, train_cfg, kw, progress, ticker, asked: bool
     """The oracle baseline (:mod:`trainer.oracle`) on the frames of ``ds``, read again with
     their true sigma map; nothing, unless ``asked``, where sigma is undefined (a resize
     that changes the aspect ratio)."""
-    from defocuskit.errors import SchemaError
-    from trainer.onthefly import OnTheFlyDataset
-    from trainer.oracle import oracle_metrics
-
     kw = kw | {"arrays": ("aif", "sigma")}
     try:
         if isinstance(ds, OnTheFlyDataset):
@@ -299,8 +289,6 @@ def _oracle(ds, data, split, attrs, train_cfg, kw, progress, ticker, asked: bool
 
 def _fixed_render_dataset(data, split, attrs: dict, train_cfg: dict, kw: dict):
     """A scene-only split rendered with the run's fixed draw (see the module docstring)."""
-    from trainer.onthefly import FIXED_STREAM, OnTheFlyDataset, resolve_render_settings
-
     settings = resolve_render_settings(
         attrs, camera=train_cfg.get("camera"), focus=train_cfg.get("focus"),
         mode=train_cfg.get("render_mode"), psf=train_cfg.get("psf"), data=data)

@@ -30,6 +30,7 @@ from trainer.config import TrainConfig, save_config
 from trainer.data import to_device_batch
 from trainer.evaluate import autocast_for, evaluate
 from trainer.onthefly import render_levels
+from trainer.plots import plot_loss_curves, plot_val_panel
 from trainer.progress import DEFAULT_EVERY_S, Progress, Ticker, format_duration
 from trainer.run import (
     Run,
@@ -82,6 +83,7 @@ def _write_csv(history: list[dict], path: Path) -> None:
 
 def _tensorboard(run_dir: Path):
     try:
+        # TensorBoard (heavy, optional): only with --tensorboard
         from torch.utils.tensorboard import SummaryWriter
     except ImportError:  # tensorboard is not a dependency
         warnings.warn("tensorboard is not installed; logging to log.csv only", stacklevel=3)
@@ -360,8 +362,6 @@ def _report_epoch(run: Run, row: dict, epoch: int, tb, log) -> None:
 def _finish(run: Run, tb) -> None:
     """Plots (rank 0), TensorBoard closed, the process group left."""
     if run.main and run.cfg.plots and run.history:
-        from trainer.plots import plot_loss_curves, plot_val_panel
-
         plot_loss_curves(run.history, run.run_dir / "loss_curves.png", monitor=run.monitor)
         record_run_files(run.run_dir, "loss_curves.png")
         if run.first is not None:

@@ -26,7 +26,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from trainer.losses import ssim
+from trainer.ssim import ssim
 
 __all__ = ["silog", "map_ssim", "mddnet_map_loss", "DEPTH_FLOOR_M", "SIGMA_LOG_OFFSET_PX",
            "SILOG_LAMBDA"]

@@ -34,7 +34,7 @@ import numpy as np
 import torch
 
 from trainer.edges import EDGE_KEYS, depth_edge_metrics
-from trainer.losses import ssim
+from trainer.ssim import ssim
 
 __all__ = ["depth_metrics", "image_metrics", "defocus_metrics", "MetricAccumulator",
            "MAKE3D_RANGES", "BENCHMARK_MAX_DEPTH", "DELTA_THRESHOLDS", "DEPTH_KEYS",

@@ -66,6 +66,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from defocuskit.errors import ConfigError
+from trainer.camera_input import CameraFiLM
 
 __all__ = [
     "ModelConfig",
@@ -309,8 +310,6 @@ class TwoHeadedNet(nn.Module):
             nn.init.zeros_(self.heads["aif"].predict.weight)
         self.camera = None
         if self.config.camera_input:  # after the init above: the other weights are unchanged
-            from trainer.camera_input import CameraFiLM
-
             width = self.heads[self.config.heads[0]].predict.in_channels
             self.camera = CameraFiLM({"conv5": self.encoder.skip_channels[-1],
                                       **{f"head_{h}": width for h in self.config.heads}})

@@ -4,8 +4,8 @@ A synthetic dataset freezes one focus distance per scene; here each DataLoader w
 draws a camera and a focus distance for sample ``i`` of epoch ``e`` from the same camera
 presets and focus policies as ``defocuskit synth`` and renders the input with the Numba
 engine (:func:`defocuskit.render`, one thread per worker). Only the scene is read (AiF and
-depth), so this works on a scene-only dataset (``synth --mode none``) and on a synthetic
-one alike (its stored defocus is ignored).
+depth), so this works on a scene-only dataset (``synth --render-mode scene-only``) and on
+a synthetic one alike (its stored defocus is ignored).
 
 Determinism. The crop and flip come from ``(seed, e, i)`` exactly as in
 :class:`~trainer.data.DefocusDataset`; the camera, focus and noise from
@@ -34,6 +34,7 @@ import numpy as np
 from defocuskit import RenderSettings, draw_camera, render_sample
 from defocuskit import warm_up as _warm_up
 from defocuskit.dataset.store import PER_SAMPLE_SCALARS
+from defocuskit.dataset.summary import render_mode_of
 from defocuskit.errors import ConfigError, SchemaError, SourceError
 from defocuskit.recipe import RENDER_MODES
 from trainer.data import DefocusDataset
@@ -52,8 +53,9 @@ def resolve_render_settings(attrs: dict, *, camera: str | None = None,
     """The settings of on-the-fly rendering: the given values, else the dataset's.
 
     Defaults come from the dataset's root attributes: ``camera.preset``, ``focus_policy``,
-    ``engine_mode`` (for a scene-only dataset, whose mode is ``"none"``: the preset's
-    render mode, else ``FALLBACK_MODE``, ``layered``), ``psf``, and from ``config``
+    ``render_mode`` (``engine_mode`` in older datasets; for a scene-only dataset, whose
+    render mode is ``"scene-only"``: the preset's render mode, else ``FALLBACK_MODE``,
+    ``layered``), ``psf``, and from ``config``
     the CoC model and sigma override (when the camera is the dataset's), ``linear_light``,
     ``noise``, ``dual_pixel``, ``jpeg``, ``diffraction`` and ``chromatic`` (the defocused
     image is rendered as synth's).
@@ -69,14 +71,15 @@ def resolve_render_settings(attrs: dict, *, camera: str | None = None,
     cam_attrs = attrs.get("camera") if isinstance(attrs.get("camera"), dict) else {}
     synth_cfg = attrs.get("config") if isinstance(attrs.get("config"), dict) else {}
     stored_camera = cam_attrs.get("preset")
-    engine = attrs.get("engine_mode")
+    stored_mode = render_mode_of(attrs)
     stored = {"camera": stored_camera, "focus": attrs.get("focus_policy"),
-              "mode": engine if engine in RENDER_MODES else None, "psf": attrs.get("psf")}
+              "mode": stored_mode if stored_mode in RENDER_MODES else None,
+              "psf": attrs.get("psf")}
     given = {"camera": camera, "focus": focus, "mode": mode, "psf": psf}
     missing = [opt for opt, k in (("--camera PRESET", "camera"), ("--focus POLICY", "focus"))
                if not (given[k] or stored[k])]
     if missing:
-        raise ConfigError(f"on-the-fly: dataset {data} (engine mode {engine!r}) records no "
+        raise ConfigError(f"on-the-fly: dataset {data} (render mode {stored_mode!r}) records no "
                           f"camera preset or focus policy to render with; give "
                           f"{' and '.join(missing)} (see `defocuskit cameras`; focus e.g. "
                           "histogram)")

@@ -41,7 +41,7 @@ _VAL_PANELS = (
 
 def _plain_ticks(ax) -> None:
     """Plain tick labels: no offset or scientific notation (e.g. ``1e-6+9.16e-1``)."""
-    from matplotlib.ticker import ScalarFormatter
+    from matplotlib.ticker import ScalarFormatter  # matplotlib (heavy): only when plotting
 
     for axis in (ax.xaxis, ax.yaxis):
         fmt = axis.get_major_formatter()
@@ -131,7 +131,7 @@ def depth_colormap(depth: np.ndarray, *, vmin=None, vmax=None,
                    cmap=DEPTH_CMAP) -> np.ndarray:
     """(H, W) float metres -> (H, W, 3) uint8 RGB; NaN / invalid pixels are
     :data:`~defocuskit.dataset.preview.INVALID_RGB` (mid grey, as in ``defocuskit preview``)."""
-    import matplotlib
+    import matplotlib  # matplotlib (heavy): only when plotting
 
     d = np.asarray(depth, dtype=np.float64)
     finite = np.isfinite(d)
@@ -178,6 +178,7 @@ def colormap_with_scale_bar(values: np.ndarray, *, label: str, vmin=None, vmax=N
         [vmin, vmax], pixel for pixel (not resampled); the colour bar with ticks in the
         unit of ``label`` is at the right; white elsewhere.
     """
+    # matplotlib (heavy): only when plotting
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.cm import ScalarMappable
     from matplotlib.colors import Normalize
@@ -259,7 +260,7 @@ def val_panel_figure(first: dict, *, max_rows: int = 3):
 def _mapped(fig, ax, first: dict, name: str, r: int, label: str) -> np.ndarray:
     """Row ``r`` of map ``name`` colour-mapped over the truth's range (else its own), with
     a colour bar labelled ``label`` beside ``ax``."""
-    from matplotlib.cm import ScalarMappable
+    from matplotlib.cm import ScalarMappable  # matplotlib (heavy): only when plotting
     from matplotlib.colors import Normalize
 
     img = first[name][r, 0].float().numpy()

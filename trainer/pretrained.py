@@ -89,15 +89,7 @@ def read_state_dict(path) -> dict[str, torch.Tensor]:
     if not path.is_file():
         raise ConfigError(f"encoder weights {path}: file not found (see docs/trainer.md for "
                           "how to get densenet121 ImageNet weights)")
-    try:
-        raw = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch.load on junk raises many different types
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(f"encoder weights {path}: unreadable ({first[:200]})") from None
-    if not isinstance(raw, dict) or not all(
-            isinstance(k, str) and torch.is_tensor(v) for k, v in raw.items()):
-        raise CheckpointError(f"encoder weights {path}: expected a state dict (names -> "
-                              f"tensors) of torchvision's densenet121, got {type(raw).__name__}")
+    raw = load_state_dict_file(path, "densenet121")
     return {_LEGACY.sub(r"\1\2\3.", k): v for k, v in raw.items()
             if not k.startswith(_IGNORED_PREFIX)}
 
@@ -166,3 +158,18 @@ def load_encoder_weights(model: nn.Module, path) -> dict:
                 copied += 1
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     return {"path": str(path), "sha256": digest, "tensors": copied}
+
+
+def load_state_dict_file(path: Path, network: str) -> dict:
+    """The state dict (names -> tensors) in the file ``path`` of torchvision's ``network``;
+    CheckpointError naming the file if it cannot be read or holds anything else."""
+    try:
+        raw = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch.load on junk raises many different types
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(f"encoder weights {path}: unreadable ({first[:200]})") from None
+    if not isinstance(raw, dict) or not all(
+            isinstance(k, str) and torch.is_tensor(v) for k, v in raw.items()):
+        raise CheckpointError(f"encoder weights {path}: expected a state dict (names -> "
+                              f"tensors) of torchvision's {network}, got {type(raw).__name__}")
+    return raw

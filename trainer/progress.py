@@ -14,6 +14,10 @@ import sys
 import time
 from collections.abc import Callable
 
+from tqdm import tqdm
+
+from defocuskit.errors import ConfigError
+
 __all__ = ["Progress", "Ticker", "format_duration", "DEFAULT_EVERY_S"]
 
 DEFAULT_EVERY_S = 30.0  # seconds between plain progress lines without a terminal
@@ -45,8 +49,6 @@ class Ticker:
     def __init__(self, every_s: float = DEFAULT_EVERY_S, *,
                  clock: Callable[[], float] = time.monotonic):
         if not every_s >= 0:
-            from defocuskit.errors import ConfigError
-
             raise ConfigError(f"progress interval: expected >= 0 seconds, got {every_s}")
         self.every_s = float(every_s)
         self.clock = clock
@@ -102,8 +104,6 @@ class Progress:
         self.t0 = time.perf_counter()
         self.bar = None
         if enabled and _is_terminal(self.stream):
-            from tqdm import tqdm
-
             self.bar = tqdm(total=total, desc=desc, unit=unit, leave=False, dynamic_ncols=True,
                             file=self.stream)
 

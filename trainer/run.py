@@ -29,6 +29,7 @@ from trainer.evaluate import resolve_device
 from trainer.losses import LossConfig, TwoHeadedLoss
 from trainer.models import get_spec
 from trainer.onthefly import render_levels
+from trainer.selfsup import SelfSupervisedConfig, SelfSupervisedLoss
 
 __all__ = ["Run", "build_run", "build_criterion", "make_optimizer", "restore", "setup_processes",
            "dist_env", "epoch_seed", "seed_everything", "seed_worker"]
@@ -65,8 +66,6 @@ def build_criterion(cfg: TrainConfig, coc_model: str | None, data, coc_offset_px
     """The loss of ``cfg.method``: the supervised multi-head loss or the self-supervised one
     (:mod:`trainer.selfsup`); the consistency term takes the dataset's CoC model."""
     if cfg.method == "self-supervised":
-        from trainer.selfsup import SelfSupervisedConfig, SelfSupervisedLoss
-
         return SelfSupervisedLoss(SelfSupervisedConfig(charbonnier_eps=cfg.charbonnier_eps,
                                                        sigma_max=cfg.sigma_max))
     if cfg.consistency > 0 and coc_model not in ("exact", "paper"):

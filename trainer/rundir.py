@@ -77,7 +77,7 @@ def record_run_files(run_dir, *names: str) -> None:
 
 
 def _is_checkpoint(path: Path) -> bool:
-    import torch
+    import torch  # torch: run folders are checked without it
 
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True, mmap=True)

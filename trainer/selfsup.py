@@ -26,7 +26,8 @@ from dataclasses import dataclass
 from torch import Tensor, nn
 
 from trainer.defocus import SIGMA_MAX_PX, reblur
-from trainer.losses import _as_float, charbonnier, ssim
+from trainer.losses import charbonnier
+from trainer.ssim import _as_float, ssim
 
 __all__ = ["reconstruction_loss", "edge_aware_smoothness", "SelfSupervisedConfig",
            "SelfSupervisedLoss", "LABEL_KEYS", "reblur_mismatch"]

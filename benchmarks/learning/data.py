@@ -53,8 +53,8 @@ def synthesise(path: Path, s: dict, setting: str, *, seed: int, jobs: int) -> di
     r = SETTINGS_RENDER[setting]
     h, w = s["size"]
     cfg = SynthConfig(source="procedural", input="-", output=str(path), camera=CAMERA,
-                      focus=r["focus"], mode=r["mode"], noise=r["noise"], seed=seed, jobs=jobs,
-                      shard_size=32,
+                      focus=r["focus"], render_mode=r["mode"], noise=r["noise"], seed=seed,
+                      jobs=jobs, shard_size=32,
                       source_options={"n_train": s["n_train"], "n_test": s["n_test"],
                                       "height": h, "width": w, "seed": seed})
     summary = run_synth(cfg, progress=False)

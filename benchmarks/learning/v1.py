@@ -116,7 +116,7 @@ def synthesise(path: Path, s: dict, *, seed: int, jobs: int, focus: str = FOCUS)
 
     h, w = s["size"]
     cfg = SynthConfig(source="procedural", input="-", output=str(path), camera=CAMERA,
-                      focus=focus, mode=MODE, seed=seed, jobs=jobs, shard_size=32,
+                      focus=focus, render_mode=MODE, seed=seed, jobs=jobs, shard_size=32,
                       source_options={"n_train": s["n_train"], "n_test": s["n_test"],
                                       "height": h, "width": w, "seed": seed})
     summary = run_synth(cfg, progress=False)

@@ -130,7 +130,7 @@ def _stack_array_python(n, dtype):  # the same contract without JIT (coverage ru
 if JIT_DISABLED:
     stack_array = _stack_array_python
 else:
-    from llvmlite import ir
+    from llvmlite import ir  # only where the intrinsic is built (Numba internals, at jit time)
     from numba import types
     from numba.extending import intrinsic
     from numba.np.arrayobj import make_array, populate_array

@@ -155,7 +155,7 @@ def probe_output(path, storage_options: dict | None = None) -> str:
 
 
 def _probe_remote(url: str, storage_options: dict) -> str:
-    import fsspec
+    import fsspec  # fsspec: only for a URL output
 
     fs, root = fsspec.core.url_to_fs(url, **storage_options)
     try:
@@ -347,7 +347,7 @@ def refuse_foreign_entries(path, shown=None) -> None:
 
 def remove_dataset(path, storage_options: dict | None = None) -> None:
     """Delete a remote dataset that :func:`probe_output` recognised as defocuskit's."""
-    import fsspec
+    import fsspec  # fsspec: only for a URL output
 
     fs, root = fsspec.core.url_to_fs(os.fspath(path), **(storage_options or {}))
     fs.rm(root, recursive=True)

@@ -23,6 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
+from defocuskit.camera.optics import Camera
+from defocuskit.camera.table import camera_text
 from defocuskit.dataset.store import open_dataset
 from defocuskit.dataset.summary import diffraction_nm, stat_indices
 from defocuskit.errors import ConfigError, DataError
@@ -37,14 +39,12 @@ INVALID_RGB = (0.5, 0.5, 0.5)  # invalid (NaN) pixels: mid grey, a colour turbo 
 
 def cmap_with_invalid(name: str = DEPTH_CMAP):
     """A matplotlib colour map (default: the depth one) drawing NaN in :data:`INVALID_RGB`."""
-    import matplotlib
+    import matplotlib  # matplotlib (heavy): only for a preview
 
     return matplotlib.colormaps[name].with_extremes(bad=INVALID_RGB)
 
 
 def _camera_for(sp, i: int, coc_model: str, k: int = 0):
-    from defocuskit.camera.optics import Camera
-
     def val(name):
         return float(np.asarray(sp.array(name)[i], dtype=np.float64).ravel()[k])
 
@@ -64,7 +64,7 @@ def render_note(attrs: dict, *, real_captures: bool = False) -> str:
     if noise is None:
         noise_text = "no sensor noise"
     else:
-        from defocuskit.blur.noise import SensorNoise
+        from defocuskit.blur.noise import SensorNoise  # loads Numba: only for a noise preview
 
         nz = SensorNoise.from_config(noise)
         noise_text = (f"sensor noise added after the blur (Poisson-Gaussian, gain {nz.gain:g}, "
@@ -308,8 +308,6 @@ def _camera_name(attrs: dict) -> str:
         return recorded
     camera = (attrs.get("config") or {}).get("camera")
     if isinstance(camera, dict):
-        from defocuskit.camera.table import camera_text
-
         try:
             return camera_text(camera)
         except ConfigError:  # a table this version does not accept: show it as written

@@ -7,7 +7,7 @@ without per-chunk checksums and is still read)::
       train/                         split attrs: n, sample_ids, image_shape, focal_stack, ...
         aif          (N, H, W, 3)        uint8
         defocused    (N, H, W, 3)        uint8    (N, K, H, W, 3) for a focal stack of K;
-                                                  absent in a scene-only dataset (--mode none)
+                                                  absent in a scene-only dataset
         defocused_left, defocused_right          the dual-pixel views (synth --dual-pixel
                                                   only), same shape, each at twice its light
         depth        (N, H, W)           float32  metres, NaN = invalid
@@ -120,8 +120,8 @@ class SplitSpec:
     sample_ids: tuple[str, ...]
     focal_stack: int = 0          # 0: one defocused image per sample; K: a stack of K
     has_sigma: bool = True        # False for real captures with no synthetic defocus map
-    has_defocused: bool = True    # False for a scene-only split (synth --mode none): no
-    #                               defocused, sigma or camera arrays
+    has_defocused: bool = True    # False for a scene-only split (synth --render-mode
+    #                               scene-only): no defocused, sigma or camera arrays
     dual_pixel: bool = False      # True: also defocused_left and defocused_right
     sigma_channels: int = 0       # 3: sigma per colour channel (chromatic aberration)
 

@@ -9,6 +9,7 @@ import numpy as np
 from defocuskit.dataset.manifest import VERIFY_ADVICE, check_files, read_manifest
 from defocuskit.dataset.store import open_dataset, shard_ranges
 from defocuskit.errors import DataError
+from defocuskit.recipe import normalize_render_mode
 
 __all__ = ["summarize", "format_summary", "stat_indices"]
 
@@ -61,7 +62,7 @@ def summarize(path, *, max_samples: int = 64) -> dict[str, Any]:
     info: dict[str, Any] = {
         "path": str(path), "schema_version": a.get("schema_version"),
         "complete": bool(a.get("complete", False)), "manifest": state, "seed": a.get("seed"),
-        "engine_mode": a.get("engine_mode"), "focus_policy": a.get("focus_policy"),
+        "render_mode": render_mode_of(a), "focus_policy": a.get("focus_policy"),
         "psf": a.get("psf"), "psf_detail": a.get("psf_detail"),
         "dual_pixel": bool(a.get("dual_pixel", False)), "jpeg": a.get("jpeg"),
         "chromatic": a.get("chromatic"),
@@ -186,6 +187,13 @@ def _psf_words(psf, detail: dict | None = None) -> str:
     return "not recorded" if psf is None else str(psf)
 
 
+def render_mode_of(attrs: dict[str, Any]) -> str | None:
+    """A dataset's render mode (root attribute ``render_mode``, older datasets'
+    ``engine_mode``; their ``"none"`` read as ``"scene-only"``); None if not recorded."""
+    mode = attrs.get("render_mode", attrs.get("engine_mode"))
+    return normalize_render_mode(mode)
+
+
 def diffraction_nm(attrs: dict[str, Any]) -> float:
     """The diffraction floor's wavelength of a dataset (nm; 0: off or not recorded)."""
     entry = (attrs.get("settings") or {}).get("diffraction") or {}
@@ -226,7 +234,7 @@ def format_summary(info: dict[str, Any]) -> str:
         f"complete  {complete}",
         f"source    {info['source']}  ({(info.get('source_identity') or {}).get('path', '?')})",
         f"camera    {cam.get('preset')}  {cam.get('source', '')}",
-        f"mode      {info['engine_mode']}   focus {info['focus_policy']}   seed {info['seed']}",
+        f"mode      {info['render_mode']}   focus {info['focus_policy']}   seed {info['seed']}",
         f"psf       {_psf_words(info.get('psf'), info.get('psf_detail'))}",
     ]
     lines += view_lines(info)
@@ -240,8 +248,8 @@ def format_summary(info: dict[str, Any]) -> str:
                      f"{s['shards_done']}/{s['shards_total']} done"
                      + (f"; {s['skipped']} skipped" if s["skipped"] else ""))
         if s.get("scene_only"):
-            lines.append("  scene only (synth --mode none): no defocus stored; train with "
-                         "`trainer fit --on-the-fly`")
+            lines.append("  scene only (synth --render-mode scene-only): no defocus stored; "
+                         "train with `trainer fit --on-the-fly`")
         for k, v in s["arrays"].items():
             lines.append(f"  {k:<15} {str(tuple(v['shape'])):<24} {v['dtype']}")
         if "depth_m" not in s:

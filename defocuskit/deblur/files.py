@@ -8,6 +8,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from defocuskit.dataset.store import open_dataset
 from defocuskit.errors import ConfigError, DataError
 
 __all__ = ["read_dataset_sample", "read_image_and_sigma", "write_png"]
@@ -54,8 +55,6 @@ def read_dataset_sample(path, sample: str | None = None, stack_index: int | None
     ``stack_index`` picks the image of a focal stack (default 0). The PSF is the dataset's
     ``psf`` attribute (``gaussian`` for datasets written before it was recorded).
     """
-    from defocuskit.dataset.store import open_dataset
-
     ds = open_dataset(path)
     split, index = _parse_sample(sample, list(ds.splits))
     sp = ds[split]

@@ -6,9 +6,12 @@ mix two configurations. Config files are JSON or TOML with the same keys; comman
 options override them.
 
 A camera preset may supply its source's focus policy, render mode, CoC model and sigma
-rule; a ``None`` in ``focus``, ``mode``, ``coc_model`` or ``coc_to_sigma`` means "the
-preset's". :func:`resolve_preset_settings` is the one place that fills them in and says
-where each value came from; the content key (compared on resume) holds the resolved values.
+rule; a ``None`` (:data:`~defocuskit.recipe.PRESET_MODE`) in ``focus``, ``render_mode``,
+``coc_model`` or ``coc_to_sigma`` means "the preset's". ``render_mode`` is
+:data:`~defocuskit.recipe.SCENE_ONLY` (``"scene-only"``) for a run that renders nothing;
+older config files and datasets spell it ``mode`` with ``"none"``, read as the same.
+:func:`resolve_preset_settings` is the one place that fills them in and says where each
+value came from; the content key (compared on resume) holds the resolved values.
 
 ``camera`` is a preset name or a custom camera: a table of its parameters
 (:class:`defocuskit.camera.table.CameraTable`, e.g. ``{"focal_mm": 50, "f_number": 2.8,
@@ -21,7 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from dataclasses import dataclass, field
+from dataclasses import InitVar, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,13 +33,13 @@ from defocuskit.camera.focus import make_focus_policy
 from defocuskit.camera.table import camera_table
 from defocuskit.errors import ConfigError
 from defocuskit.psf_spec import parse_psf
-from defocuskit.recipe import RenderSettings
+from defocuskit.recipe import RenderSettings, normalize_render_mode
 from defocuskit.sources import NO_INPUT_SOURCES, SOURCES
 from defocuskit.typed import Range, check_fields, check_ranges
 from defocuskit.typed import load_config_file as _load_config_file
 
 __all__ = ["SynthConfig", "RANGES", "load_config_file", "resolve_preset_settings",
-           "resolve_synth_config", "RUNTIME_KEYS"]
+           "resolve_synth_config", "upgrade_config_keys", "RUNTIME_KEYS"]
 
 # Keys that change how a run executes but not what it writes: they may differ on resume.
 RUNTIME_KEYS = ("jobs", "backend", "scheduler", "resume", "overwrite", "on_error", "progress")
@@ -73,8 +76,8 @@ class SynthConfig:
     coc_to_sigma: float | None = None             # sigma = K * CoC; None = the preset's rule
     focus: str | None = None                      # fixed:S | uniform | histogram | syndof |
     #                                               stack:K; None = the preset's
-    mode: str | None = None                       # gather | scatter | layered | none
-    #                                               (scene only); None = the preset's
+    render_mode: str | None = None                # gather | scatter | layered |
+    #                                               scene-only; None = the preset's
     psf: str = "gaussian"                         # gaussian | disc (radius 2 sigma) |
     #                                               polygon:N[,ROT] | bank:PATH
     linear_light: bool = False                    # blur in linear light (sRGB decode/encode)
@@ -95,8 +98,15 @@ class SynthConfig:
     scheduler: str | None = None                  # dask scheduler address for --backend dask
     on_error: str = "raise"                       # raise | skip (record and go on)
     storage_options: dict[str, Any] = field(default_factory=dict)  # fsspec options
+    mode: InitVar[str | None] = None              # the older name of render_mode
 
-    def __post_init__(self):
+    def __post_init__(self, mode: str | None = None):
+        if mode is not None:
+            if self.render_mode is not None and self.render_mode != mode:
+                raise ConfigError("synth config: give render_mode or its older name mode, "
+                                  "not both")
+            self.render_mode = mode
+        self.render_mode = normalize_render_mode(self.render_mode)
         self.validate()
 
     def validate(self) -> None:
@@ -128,7 +138,8 @@ class SynthConfig:
     def render_settings(self) -> RenderSettings:
         """The run's render settings, resolved against the camera preset (the recipe's one
         fallback chain, :class:`defocuskit.recipe.RenderSettings`)."""
-        return RenderSettings(camera=self.camera, focus=self.focus, mode=self.mode,
+        return RenderSettings(camera=self.camera, focus=self.focus,
+                              mode=self.render_mode,
                               psf=self.psf, coc_model=self.coc_model,
                               coc_to_sigma=self.coc_to_sigma,
                               linear_light=self.linear_light, noise=self.noise,
@@ -136,10 +147,10 @@ class SynthConfig:
                               diffraction=self.diffraction, chromatic=self.chromatic)
 
     def resolved(self, settings: RenderSettings | None = None) -> SynthConfig:
-        """A copy with ``focus``, ``mode`` and ``coc_model`` filled in from the camera preset
+        """A copy with ``focus``, ``render_mode`` and ``coc_model`` filled in from the preset
         where they are ``None`` (``settings``: this config's :meth:`render_settings`)."""
         settings = settings or self.render_settings()
-        return dataclasses.replace(self, focus=settings.focus, mode=settings.mode,
+        return dataclasses.replace(self, focus=settings.focus, render_mode=settings.mode,
                                    coc_model=settings.coc_model)
 
     def content_key(self) -> dict[str, Any]:
@@ -155,7 +166,7 @@ class SynthConfig:
         d["sigma_rule"] = settings.origin["sigma_rule"]["value"]
         if settings.origin["diffraction"]["value"]:  # also a preset's floor
             d["diffraction"] = settings.origin["diffraction"]["value"]
-        if d.get("mode") == "layered":  # its level spacing: a changed default is noticed too
+        if d.get("render_mode") == "layered":  # its level spacing: a changed default is noticed too
             from defocuskit.blur.layered import level_rule  # loads Numba
 
             d["layered_levels"] = level_rule()
@@ -163,6 +174,7 @@ class SynthConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> SynthConfig:
+        d = upgrade_config_keys(d)
         if d.get("source") not in (None, "", *SOURCES):
             raise ConfigError(f"source: unknown source {d['source']!r}; known sources: "
                               f"{', '.join(SOURCES)}")
@@ -177,13 +189,26 @@ class SynthConfig:
         return cls(**check_fields(cls, d, "synth config"))
 
 
+def upgrade_config_keys(d: dict[str, Any]) -> dict[str, Any]:
+    """``d`` with the older key ``mode`` renamed ``render_mode`` and its value ``"none"``
+    read as :data:`~defocuskit.recipe.SCENE_ONLY` (a config file, a stored config or
+    content key of an older dataset); ConfigError if both keys are given."""
+    if "mode" not in d:
+        return d
+    if "render_mode" in d:
+        raise ConfigError("synth config: give render_mode or its older name mode, not both")
+    d = {("render_mode" if k == "mode" else k): v for k, v in d.items()}
+    d["render_mode"] = normalize_render_mode(d["render_mode"])
+    return d
+
+
 def _check_output_protocol(output: str) -> None:
     """An fsspec URL's protocol must be known and its package installed (``s3://`` needs
     s3fs); nothing is opened here, so no network is needed."""
     text = str(output)
     if "://" not in text or text.startswith("file://"):
         return
-    import fsspec
+    import fsspec  # fsspec: only for a URL output
 
     protocol = text.split("://", 1)[0]
     try:
@@ -234,7 +259,7 @@ def resolve_synth_config(*, config_file: str | Path | None = None,
     given" and keeps the file's value), then ``source_options`` merged key by key into the
     file's ``source_options``. Every value is type-checked.
     """
-    cfg = load_config_file(config_file) if config_file else {}
+    cfg = upgrade_config_keys(load_config_file(config_file)) if config_file else {}
     cfg.update({k: v for k, v in (overrides or {}).items() if v is not None})
     merged = dict(cfg.get("source_options") or {})
     merged.update(source_options or {})

@@ -64,7 +64,7 @@ def plan_splits(source: Source, cfg: SynthConfig,
         h, w = first.aif.shape[:2]
         k = settings.stack_size
         real = first.defocused is not None
-        scene = cfg.mode == SCENE_ONLY
+        scene = cfg.render_mode == SCENE_ONLY
         specs[split] = SplitSpec(n=len(ids), height=h, width=w, sample_ids=tuple(ids),
                                  focal_stack=0 if (real or scene) else k,
                                  has_sigma=not (real or scene), has_defocused=not scene,

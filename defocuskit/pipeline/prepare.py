@@ -45,7 +45,7 @@ def resize_image(image: np.ndarray, size, *, interp: str = "auto") -> np.ndarray
     ``interp="auto"`` uses area averaging when both sides shrink (no aliasing) and
     bilinear interpolation otherwise; ``"area"`` and ``"linear"`` force one of them.
     """
-    import cv2
+    import cv2  # OpenCV (heavy): only when a frame is resized
 
     h, w = _check_size(size)
     if interp not in _IMAGE_INTERP:

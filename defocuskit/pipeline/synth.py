@@ -9,8 +9,8 @@ so the arrays are identical whatever the number of workers or the order of the t
 What one task does to its samples: :mod:`defocuskit.pipeline.shard`; how one image is
 rendered (and the invalid-depth policy): the render recipe, :mod:`defocuskit.recipe`.
 
-``mode = "none"`` (:data:`SCENE_ONLY`) renders nothing: each sample stores its scene only
-(AiF, depth, source index), with the same shards, provenance and resume; the trainer
+``render_mode = "scene-only"`` (:data:`SCENE_ONLY`) renders nothing: each sample stores its
+scene only (AiF, depth, source index), with the same shards, provenance and resume; the trainer
 renders the defocus in its loader (``trainer fit --on-the-fly``). The camera preset and
 focus policy are still recorded, as the defaults of that rendering.
 """
@@ -24,10 +24,9 @@ import warnings
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-import numpy as np
+from joblib import Parallel, delayed, parallel_config
+from tqdm.auto import tqdm
 
-from defocuskit import __version__
-from defocuskit.camera.chromatic import CHROMATIC_MODEL
 from defocuskit.dataset.output import (
     LEFTOVER_MARKER,
     describe_os_error,
@@ -52,20 +51,19 @@ from defocuskit.dataset.store import (
     shard_ranges,
 )
 from defocuskit.errors import ConfigError, SchemaError, SourceError
-from defocuskit.pipeline.config import SynthConfig
+from defocuskit.pipeline.config import SynthConfig, upgrade_config_keys
 from defocuskit.pipeline.plan import (
     check_cameras,
     check_frame_sizes,
     check_input_unchanged,
-    input_identity,
     plan_splits,
 )
+from defocuskit.pipeline.provenance import dataset_provenance
 from defocuskit.pipeline.shard import release_shard_buffers, run_shard
 from defocuskit.recipe import (
     SCENE_ONLY,
     RenderSettings,
     fill_invalid_depth,
-    psf_provenance,
     warm_up,
 )
 from defocuskit.sources import Source, get_source
@@ -111,61 +109,6 @@ def _check_noise(cfg: SynthConfig) -> None:
         SensorNoise.from_config(cfg.noise)
 
 
-def _provenance(source: Source, cfg: SynthConfig, render: RenderSettings,
-                strict_resume: bool = False) -> dict[str, Any]:
-    """Root attributes of a new dataset; ``render`` holds the resolved settings and where
-    each came from."""
-    import numba
-    import numcodecs
-    import zarr
-
-    preset, settings = render.preset, render.origin
-    key = cfg.content_key()
-    return {
-        "producer": "defocuskit",
-        "config": cfg.to_dict(),
-        "content_key": key,
-        "seed": cfg.seed,
-        "engine_mode": cfg.mode,
-        "psf": cfg.psf,
-        # the PSF in full (a polygon's blades, a bank's file hash) and the view options
-        "psf_detail": psf_provenance(cfg.psf),
-        "dual_pixel": bool(cfg.dual_pixel),
-        "chromatic": ({"offsets_mm": list(cfg.chromatic), "channels": ["R", "G", "B"],
-                       "model": CHROMATIC_MODEL} if cfg.chromatic is not None else None),
-        "jpeg": ({"quality": cfg.jpeg, "encoder": _jpeg_encoder()}
-                 if cfg.jpeg is not None else None),
-        "layered_levels": key.get("layered_levels"),  # None for the other modes
-        # a custom camera's preset is its one-line text (camera_table.camera_text), which
-        # `--camera` and `trainer fit --on-the-fly` read back as the same camera
-        "camera": {"preset": preset.name, "description": preset.description,
-                   "parameters": cfg.camera if isinstance(cfg.camera, dict) else None,
-                   "coc_model": settings["coc_model"]["value"],
-                   "sigma_rule": settings["sigma_rule"]["value"],
-                   "f_number_range": (list(preset.f_number_range)
-                                      if preset.f_number_range else None),
-                   "source": preset.source, "randomized": bool(preset.randomized),
-                   "coc_to_sigma_override": cfg.coc_to_sigma},
-        # each setting a preset can supply: the value used and whether it came from the
-        # user, the preset (its source's choice) or the fallback
-        "settings": settings,
-        "focus_policy": cfg.focus,
-        "source": {"name": cfg.source, "options": source.options(),
-                   "identity": input_identity(source, cfg, full=strict_resume)},
-        "versions": {"defocuskit": __version__, "numpy": np.__version__,
-                     "numba": numba.__version__, "zarr": zarr.__version__,
-                     "numcodecs": numcodecs.__version__, "python": sys.version.split()[0]},
-        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-    }
-
-
-def _jpeg_encoder() -> str:
-    """The JPEG encoder of ``--jpeg`` (OpenCV's libjpeg), by version."""
-    import cv2
-
-    return f"opencv {cv2.__version__}"
-
-
 def _open_for_resume(cfg: SynthConfig, source: Source,
                      strict_resume: bool = False) -> dict[str, None]:
     """Check that the dataset at ``cfg.output`` can be finished with this configuration
@@ -173,7 +116,7 @@ def _open_for_resume(cfg: SynthConfig, source: Source,
     :func:`~defocuskit.pipeline.plan.check_input_unchanged`)."""
     root = open_group_rw(cfg.output, cfg.storage_options)
     old = root.attrs.get("content_key")
-    if old != cfg.content_key():
+    if old is None or upgrade_config_keys(old) != cfg.content_key():
         raise ConfigError(f"{cfg.output}: existing dataset was written with another "
                           f"configuration; use --overwrite to replace it (stored: {old})")
     check_input_unchanged(cfg, source, (root.attrs.get("source") or {}).get("identity")
@@ -190,7 +133,7 @@ def _open_for_resume(cfg: SynthConfig, source: Source,
 def _create(source: Source, cfg: SynthConfig, target: str, settings: RenderSettings,
             strict_resume: bool = False) -> dict[str, SplitSpec]:
     specs = plan_splits(source, cfg, settings)
-    create_dataset(target, specs, attrs=_provenance(source, cfg, settings, strict_resume),
+    create_dataset(target, specs, attrs=dataset_provenance(source, cfg, settings, strict_resume),
                    shard_size=cfg.shard_size,
                    compressor=cfg.compressor, storage_options=cfg.storage_options)
     return specs
@@ -316,8 +259,6 @@ def _fill(source: Source, cfg: SynthConfig, settings: RenderSettings, specs: dic
     ``kept``: the output path when ``cfg.output`` is the staging copy of a dataset being
     replaced (an input error then leaves that dataset as it was).
     """
-    from tqdm.auto import tqdm
-
     summary = SynthSummary(output=cfg.output, notes=_frame_notes(settings, specs))
     root = open_group_rw(cfg.output, cfg.storage_options)
     shard_size = int(root.attrs["shard_size"])
@@ -403,11 +344,9 @@ def _execute(source: Source, cfg: SynthConfig, settings: RenderSettings, tasks, 
         finally:
             release_shard_buffers()  # this process goes on after the run
         return
-    from joblib import Parallel, delayed, parallel_config
-
     calls = (delayed(run_shard)(source, cfg, settings, *t, threads) for t in tasks)
     if cfg.backend == "dask":
-        from distributed import Client
+        from distributed import Client  # optional dependency (dask extra)
 
         with Client(cfg.scheduler), parallel_config(backend="dask"):
             yield from Parallel(n_jobs=-1, return_as="generator_unordered")(calls)

@@ -11,6 +11,7 @@ import importlib
 from defocuskit.errors import SourceError
 from defocuskit.sources._io import read_rgb_float
 from defocuskit.sources.base import Sample, Source, file_identity
+from defocuskit.typed import check_options
 
 __all__ = ["Sample", "Source", "file_identity", "get_source", "list_sources", "read_rgb_float",
            "SOURCES", "NO_INPUT_SOURCES"]
@@ -44,8 +45,6 @@ def get_source(name: str, path, **options) -> Source:
     The options are checked against the reader's signature: an unknown option is named
     with the known ones, a value of the wrong type (``crop="no"``) is refused.
     """
-    from defocuskit.typed import check_options
-
     cls = _load(name)
     return cls(path, **check_options(cls, options, f"source {name!r} option"))
 

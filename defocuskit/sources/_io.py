@@ -1,4 +1,5 @@
-"""Shared loading helpers for the dataset readers: images, depth files, .mat files, pairing.
+"""Shared loading helpers for the dataset readers: images, depth files, pairing (MATLAB
+files: :mod:`defocuskit.sources._mat`).
 
 Every helper turns a failure (missing file, undecodable bytes, wrong variables) into one
 :class:`~defocuskit.errors.SourceError` that names the file, so the readers need no
@@ -14,7 +15,6 @@ import sys
 import tempfile
 import threading
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -32,9 +32,6 @@ __all__ = [
     "check_complete_image",
     "read_depth_npy",
     "invalid_to_nan",
-    "mat_version",
-    "load_mat_v5",
-    "LazyH5",
 ]
 
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
@@ -137,7 +134,7 @@ def _read_image_bytes(path: Path, what: str) -> bytes:
 def _imdecode(path: Path, data: bytes, flags: int, what: str) -> np.ndarray:
     """Decode ``data``; a JPEG with any libjpeg warning (corrupt scan data, which OpenCV
     decodes anyway into wrong pixels) and every other failure is one SourceError."""
-    import cv2
+    import cv2  # OpenCV (heavy): only when images are read
 
     buf = np.frombuffer(data, np.uint8)
     messages: list[str] = []
@@ -181,7 +178,7 @@ def read_rgb(path: str | os.PathLike) -> np.ndarray:
         If the file is missing, empty, truncated (JPEG or PNG), corrupt (a JPEG the
         decoder warns about) or cannot be decoded, or a float image outside [0, 1].
     """
-    import cv2
+    import cv2  # OpenCV (heavy): only when images are read
 
     path = Path(path)
     data = _read_image_bytes(path, "image")
@@ -226,7 +223,7 @@ def read_rgb_float(path: str | os.PathLike) -> np.ndarray:
         If the file is missing, empty, truncated, corrupt, undecodable, of another dtype,
         or a float image outside [0, 1].
     """
-    import cv2
+    import cv2  # OpenCV (heavy): only when images are read
 
     path = Path(path)
     img = _to_rgb(_decode(path, cv2.IMREAD_UNCHANGED | cv2.IMREAD_IGNORE_ORIENTATION,
@@ -272,7 +269,7 @@ def read_depth_png(path: str | os.PathLike) -> np.ndarray:
         The stored integer codes; the caller applies the metric scale. A three-channel
         PNG whose channels are identical is accepted (its first channel is returned).
     """
-    import cv2
+    import cv2  # OpenCV (heavy): only when images are read
 
     raw = _decode(Path(path), cv2.IMREAD_UNCHANGED, "depth map")
     if raw.ndim == 3:
@@ -326,81 +323,3 @@ def invalid_to_nan(depth: np.ndarray, *, max_depth: float | None = None) -> np.n
             bad |= out > max_depth
     out[bad] = np.nan
     return out
-
-
-def mat_version(path: str | os.PathLike) -> str:
-    """``"v4"``, ``"v5"`` or ``"v7.3"`` for a MATLAB file; SourceError if it is none of them."""
-    from scipy.io.matlab import matfile_version
-
-    path = Path(path)
-    _require_file(path)
-    try:
-        major, _minor = matfile_version(str(path))
-    except Exception as exc:  # scipy raises several types for non-.mat bytes
-        raise SourceError(f"{str(path)!r} is not a MATLAB .mat file (or it is corrupt): "
-                          f"{exc}") from exc
-    return {0: "v4", 1: "v5", 2: "v7.3"}.get(major, f"unknown ({major})")
-
-
-def load_mat_v5(path: str | os.PathLike, names: tuple[str, ...]) -> dict[str, Any]:
-    """Load the variables ``names`` from a MATLAB v5 .mat file (scipy.io.loadmat).
-
-    Raises SourceError naming the file if it is missing, corrupt, a v7.3 (HDF5) file, or
-    lacks one of the variables (the message lists the variables that are there).
-    """
-    from scipy.io import loadmat, whosmat
-
-    path = Path(path)
-    version = mat_version(path)
-    if version != "v5":
-        raise SourceError(f"{str(path)!r} is a MATLAB {version} file; expected MATLAB v5 "
-                          "(scipy.io.loadmat readable)")
-    try:
-        present = [w[0] for w in whosmat(str(path))]
-        missing = [n for n in names if n not in present]
-        if missing:
-            raise SourceError(f"{str(path)!r} lacks the variable(s) {missing}; it holds "
-                              f"{present or 'no variables'}")
-        return loadmat(str(path), variable_names=list(names))
-    except SourceError:
-        raise
-    except Exception as exc:
-        raise SourceError(f"{str(path)!r} could not be read as a MATLAB v5 file: {exc}") from exc
-
-
-class LazyH5:
-    """An HDF5 file path that opens read-only on first use, once per process.
-
-    The handle is never pickled: a copy sent to a worker process reopens the file there,
-    and a fork that inherits a handle notices the new pid and opens its own.
-    """
-
-    def __init__(self, path: str | os.PathLike):
-        self.path = Path(path)
-        self._handle = None
-        self._pid: int | None = None
-
-    def get(self):
-        """The open ``h5py.File`` of this process."""
-        import h5py
-
-        if self._handle is None or self._pid != os.getpid():
-            try:
-                self._handle = h5py.File(self.path, "r")
-            except OSError as exc:
-                raise SourceError(f"{str(self.path)!r} could not be opened as HDF5 "
-                                  f"(MATLAB v7.3): {exc}") from exc
-            self._pid = os.getpid()
-        return self._handle
-
-    def close(self) -> None:
-        """Close this process's handle, if any."""
-        if self._handle is not None and self._pid == os.getpid():
-            self._handle.close()
-        self._handle, self._pid = None, None
-
-    def __getstate__(self):
-        return {"path": self.path}
-
-    def __setstate__(self, state):
-        self.path, self._handle, self._pid = state["path"], None, None

@@ -13,6 +13,7 @@ import struct
 from pathlib import Path
 
 import numpy as np
+from numpy.lib import format as npy_format
 
 from defocuskit.errors import SourceError
 from defocuskit.sources._io import read_depth_npy, read_depth_png_mm, read_rgb
@@ -111,8 +112,6 @@ def _npy_header(path: Path) -> tuple[tuple[int, ...], np.dtype, int] | None:
     A sub-array dtype is unfolded as ``np.load`` does: ``(H, W)`` of ``('<f4', (1,))``
     is an ``(H, W, 1)`` float32 array.
     """
-    from numpy.lib import format as npy_format
-
     readers = {(1, 0): npy_format.read_array_header_1_0,
                (2, 0): npy_format.read_array_header_2_0}
     try:

@@ -31,10 +31,10 @@ from defocuskit.sources._io import (
     files_by_stem,
     find_child_dir,
     invalid_to_nan,
-    load_mat_v5,
     natural_key,
     read_rgb,
 )
+from defocuskit.sources._mat import load_mat_v5
 from defocuskit.sources.base import Sample, Source, file_identity
 
 __all__ = ["Make3DSource", "MAKE3D_LAYOUT"]

@@ -48,7 +48,7 @@ def disparity_to_depth(disparity: np.ndarray, *, focal_px: float, baseline_m: fl
 
 def _load_motorcycle():
     try:
-        import skimage
+        import skimage  # scikit-image: optional, and slow to import
         from skimage import data
     except ImportError as exc:
         raise SourceError("middlebury: the Motorcycle pair comes with scikit-image, which is "

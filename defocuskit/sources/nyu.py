@@ -21,7 +21,7 @@ import numpy as np
 
 from defocuskit.errors import ConfigError, SourceError
 from defocuskit.pipeline.prepare import check_depth_units
-from defocuskit.sources._io import LazyH5, load_mat_v5, mat_version
+from defocuskit.sources._mat import LazyH5, load_mat_v5, mat_version
 from defocuskit.sources.base import Sample, Source, file_identity
 
 __all__ = ["NYUSource", "NYU_CROP", "NYU_FRAME"]
@@ -72,7 +72,7 @@ class NYUSource(Source):
         self._h5 = LazyH5(self.path)
 
     def _check_mat(self) -> int:
-        import h5py
+        import h5py  # h5py: only for the NYU .mat (HDF5)
 
         if not self.path.is_file():
             raise SourceError(f"nyu: {str(self.path)!r} is not a file; expected "

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
@@ -31,8 +32,6 @@ NO_INPUT = ("", "-", "samples")
 def default_samples_path() -> Path:
     """The bundled scenes: the installed copy (``defocuskit/_samples``) if there is one,
     else the ``samples/`` folder of this repository checkout."""
-    from importlib.resources import files
-
     installed = files("defocuskit").joinpath(PACKAGED)
     if isinstance(installed, Path) and (installed / MANIFEST).is_file():
         return installed

@@ -34,7 +34,7 @@ import torch
 from torch import Tensor, nn
 
 from defocuskit.errors import ConfigError
-from trainer.models import ModelSpec
+from trainer.models import ModelSpec, anwar_io
 from trainer.models.anwar_parts import (
     AnwarLoss,
     class_depths,
@@ -261,8 +261,6 @@ def _make_criterion(cfg, model_cfg: AnwarConfig):
 
 def _load(name):
     def call(*args, **kwargs):
-        from trainer.models import anwar_io
-
         return getattr(anwar_io, name)(*args, **kwargs)
     return call
 

@@ -21,9 +21,12 @@ import numpy as np
 import torch
 
 import defocuskit
+from defocuskit.camera.presets import get_preset
 from defocuskit.dataset.store import PER_SAMPLE_SCALARS
 from defocuskit.errors import ConfigError
 from trainer.checkpoint import CheckpointError
+from trainer.pretrained import load_state_dict_file
+from trainer.thinlens import sigma_px_from_depth
 
 __all__ = ["load_vgg16_weights", "data_overrides", "derive_aif", "STAT_SAMPLES",
            "has_deconvolve"]
@@ -44,16 +47,7 @@ def _read(path: Path) -> dict:
     if not path.is_file():
         raise ConfigError(f"encoder weights {path}: file not found; model anwar takes a "
                           "torchvision VGG16 state dict file (docs/trainer.md, 'Anwar et al.')")
-    try:
-        raw = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch.load on junk raises many different types
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(f"encoder weights {path}: unreadable ({first[:200]})") from None
-    if not isinstance(raw, dict) or not all(
-            isinstance(k, str) and torch.is_tensor(v) for k, v in raw.items()):
-        raise CheckpointError(f"encoder weights {path}: expected a state dict (names -> "
-                              f"tensors) of torchvision's vgg16, got {type(raw).__name__}")
-    return raw
+    return load_state_dict_file(path, "vgg16")
 
 
 def load_vgg16_weights(model, path) -> dict:
@@ -170,8 +164,6 @@ def has_deconvolve() -> bool:
 def _camera_from_spec(spec, width: int, focus_distance, psf: str) -> dict:
     """The thin-lens values of a camera preset or table for images ``width`` pixels wide
     (a preset that draws its parameters draws them with seed 0)."""
-    from defocuskit.camera.presets import get_preset
-
     if focus_distance is None:
         raise ConfigError(f"camera {spec!r}: give the focus distance of the images too "
                           "(--focus-distance METRES)")
@@ -190,8 +182,6 @@ def derive_aif(model, image: torch.Tensor, pred: dict, options: dict) -> dict:
     checkpoint's; needs ``focus_distance``) and ``focus_distance`` (metres, replacing the
     camera's).
     """
-    from trainer.thinlens import sigma_px_from_depth
-
     if not has_deconvolve():
         raise ConfigError("model anwar: the AiF needs defocuskit.deconvolve, which this "
                           "defocuskit does not provide; predict the depth only")

@@ -66,7 +66,7 @@ def read_glpn_state_dict(path) -> tuple[Path, dict[str, torch.Tensor]]:
     file = _weights_file(Path(path))
     try:
         if file.suffix == ".safetensors":
-            from safetensors.torch import load_file
+            from safetensors.torch import load_file  # optional (the mddnet extra)
 
             raw = load_file(str(file), device="cpu")
         else:

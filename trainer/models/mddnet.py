@@ -34,6 +34,7 @@ from torch import Tensor, nn
 
 from defocuskit.errors import ConfigError
 from trainer.models import ModelSpec
+from trainer.models.glpn_weights import load_glpn_encoder_weights
 
 __all__ = ["SPEC", "MDDNet", "MDDNetConfig", "parameter_counts", "mit_encoder_parameters",
            "sff_decoder_parameters", "EXTRA_MISSING", "import_glpn"]
@@ -48,6 +49,7 @@ EXTRA_MISSING = ('model mddnet needs the optional package transformers: pip inst
 def import_glpn():
     """``transformers``' GLPN classes, or one line naming the extra that provides them."""
     try:
+        # transformers: optional (the mddnet extra), slow to import
         from transformers import GLPNConfig
         from transformers.models.glpn.modeling_glpn import GLPNDecoder, GLPNModel
     except ImportError:
@@ -222,8 +224,6 @@ def sff_decoder_parameters(hidden_sizes, width: int) -> int:
 
 
 def _load_encoder_weights(model, path) -> dict:
-    from trainer.models.glpn_weights import load_glpn_encoder_weights
-
     return load_glpn_encoder_weights(model, path)
 
 

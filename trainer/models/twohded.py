@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from trainer.model import KNOWN_HEADS, SIZE_MULTIPLE, ModelConfig, TwoHeadedNet, count_parameters
 from trainer.models import ModelSpec
+from trainer.pretrained import load_encoder_weights
 
 __all__ = ["SPEC", "parameter_counts"]
 
@@ -14,8 +15,6 @@ def _make_config(heads, overrides: dict) -> ModelConfig:
 
 
 def _load_encoder_weights(model, path) -> dict:
-    from trainer.pretrained import load_encoder_weights
-
     return {**load_encoder_weights(model, path), "source": "ImageNet"}
 
 
