@@ -135,7 +135,6 @@ OVER_LIMIT = {
     "defocuskit/blur/__init__.py:render": 104,  # its docstring is most of it
     "defocuskit/dataset/preview.py:preview_figure": 86,
     "trainer/evaluate.py:evaluate_checkpoint": 108,
-    "defocuskit/recipe.py": 422,
 }
 
 
