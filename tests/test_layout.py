@@ -133,8 +133,6 @@ OVER_LIMIT = {
     "defocuskit/blur/_layered_kernels.py:blur_rows": 84,  # one jitted hot loop
     "defocuskit/blur/_scatter_kernels.py:scatter_rows": 115,  # one jitted hot loop
     "defocuskit/blur/__init__.py:render": 104,  # its docstring is most of it
-    "defocuskit/dataset/preview.py:preview_figure": 86,
-    "trainer/evaluate.py:evaluate_checkpoint": 108,
 }
 
 

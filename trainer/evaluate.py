@@ -214,39 +214,12 @@ def evaluate_checkpoint(data, checkpoint, *, split: str = "test", device: str = 
     ckpt = load_checkpoint(checkpoint)
     model = build_model(ckpt, path=checkpoint).to(dev)
     train_cfg = ckpt.get("train_config", {})
-    given_stack = stack_index is not None  # else the run's, for a split that is a stack
-    if stack_index is None:
-        stack_index = train_cfg.get("stack_index")
-    if isinstance(resize, str) and resize == AS_TRAINED:
-        resize = train_cfg.get("resize")
-    resize = None if resize is None else (int(resize[0]), int(resize[1]))
-    if clip is None:
-        clip = bool(train_cfg.get("clip_depth", True))
-    if max_depth is None:
-        max_depth = train_cfg.get("max_depth")
     reader = open_dataset(data)
-    if max_depth is None:
-        max_depth = benchmark_max_depth(reader.attrs)
-    if max_depth is not None and math.isinf(max_depth):
-        max_depth = None
+    max_depth, clip, resize = _protocol(train_cfg, reader.attrs, max_depth=max_depth,
+                                        clip=clip, resize=resize)
     kw = dict(heads=model.config.heads, crop=None, resize=resize, hflip=False,
               max_samples=max_samples)
-    if split in reader.splits:  # the camera: for a camera-input model, and the blind zone
-        sp = reader[split]
-        scene_only = not sp.has("defocused")
-        if takes_camera(model) or scene_only or sp.has("focus_distance"):
-            kw["arrays"] = scored_arrays(model.config.heads, lambda a: scene_only or sp.has(a),
-                                         camera=takes_camera(model))
-    if split in reader.splits and not reader[split].has("defocused"):
-        if given_stack:
-            raise ConfigError(f"stack_index {stack_index}: split {split!r} of {data} is "
-                              "scene-only (rendered here, one image per sample), not a focal "
-                              "stack; leave --stack-index out")
-        ds = _fixed_render_dataset(data, split, reader.attrs, train_cfg, kw)
-    else:
-        if not given_stack and split in reader.splits and not reader[split].focal_stack:
-            stack_index = None  # a run trained on a stack, scored on single images
-        ds = DefocusDataset(data, split, stack_index=stack_index, **kw)
+    ds = _eval_dataset(data, split, reader, model, train_cfg, kw, stack_index)
     loader = DataLoader(ds, batch_size=batch_size, shuffle=False, num_workers=num_workers,
                         pin_memory=pin_memory(dev))
     amp = train_cfg.get("amp")  # as trained: None means bf16 on CUDA only
@@ -265,6 +238,47 @@ def evaluate_checkpoint(data, checkpoint, *, split: str = "test", device: str = 
         res.update(_oracle(ds, data, split, reader.attrs, train_cfg, kw, progress, ticker,
                            asked=bool(oracle)))
     return res
+
+
+def _protocol(train_cfg: dict, attrs: dict, *, max_depth, clip, resize):
+    """``(max_depth, clip, resize)`` of an evaluation: each given, else the run's; the depth
+    range else the dataset's benchmark range; an unlimited range is None."""
+    if isinstance(resize, str) and resize == AS_TRAINED:
+        resize = train_cfg.get("resize")
+    resize = None if resize is None else (int(resize[0]), int(resize[1]))
+    if clip is None:
+        clip = bool(train_cfg.get("clip_depth", True))
+    if max_depth is None:
+        max_depth = train_cfg.get("max_depth")
+    if max_depth is None:
+        max_depth = benchmark_max_depth(attrs)
+    if max_depth is not None and math.isinf(max_depth):
+        max_depth = None
+    return max_depth, clip, resize
+
+
+def _eval_dataset(data, split, reader, model, train_cfg, kw, stack_index):
+    """The dataset scored: the stored frames (one image of a focal stack), or for a
+    scene-only split the frames rendered here; ``kw`` gains the arrays read (the camera,
+    for a camera-input model and the blind zone)."""
+    given_stack = stack_index is not None  # else the run's, for a split that is a stack
+    if stack_index is None:
+        stack_index = train_cfg.get("stack_index")
+    if split in reader.splits:
+        sp = reader[split]
+        scene_only = not sp.has("defocused")
+        if takes_camera(model) or scene_only or sp.has("focus_distance"):
+            kw["arrays"] = scored_arrays(model.config.heads, lambda a: scene_only or sp.has(a),
+                                         camera=takes_camera(model))
+    if split in reader.splits and not reader[split].has("defocused"):
+        if given_stack:
+            raise ConfigError(f"stack_index {stack_index}: split {split!r} of {data} is "
+                              "scene-only (rendered here, one image per sample), not a focal "
+                              "stack; leave --stack-index out")
+        return _fixed_render_dataset(data, split, reader.attrs, train_cfg, kw)
+    if not given_stack and split in reader.splits and not reader[split].focal_stack:
+        stack_index = None  # a run trained on a stack, scored on single images
+    return DefocusDataset(data, split, stack_index=stack_index, **kw)
 
 
 def _oracle(ds, data, split, attrs, train_cfg, kw, progress, ticker, asked: bool) -> dict:

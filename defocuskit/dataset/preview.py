@@ -143,46 +143,60 @@ def preview_figure(path, *, split: str | None = None, n: int = 4,
             d["sigma"] = d["sigma"][..., SIGMA_SHOWN]
         depth_all.append(d["depth"][np.isfinite(d["depth"])])
         if whole_stack:
-            row_a, row_b = axes[2 * r], axes[2 * r + 1]
-            _image(row_a[0], d["aif"], "aif", f"{_sid(sp, i)}: all-in-focus")
-            _depth(fig, row_b[0], d["depth"], True)
-            for c, k in enumerate(slices, start=1):
-                _defocused(row_a[c], d["defocused"][k], i, k, panels)
-                if has_sigma:
-                    sigma_all.append(_sigma(row_b[c], d["sigma"][k], i, k, panels))
-            if has_sigma:  # one scale for the stack's sigma maps, so they compare
-                vmax = max(float(np.nanmax(d["sigma"])), 1e-6)
-                for ax in row_b[1:1 + len(slices)]:
-                    ax.images[0].set_clim(0.0, vmax)
-                fig.colorbar(row_b[1].images[0], ax=list(row_b[1:1 + len(slices)]),
-                             label="sigma [px]", shrink=0.85)
-            used_b = 1 + (len(slices) if has_sigma else 0)
-            for ax in (*row_a[1 + len(slices):], *row_b[used_b:]):
-                ax.axis("off")
-            continue
-        row = axes[r]
-        _image(row[0], d["aif"], "aif", f"{_sid(sp, i)}: all-in-focus")
-        c = 1
-        if has_defocused:
-            k = slices[0]
-            _defocused(row[1], d["defocused"][k] if stack else d["defocused"], i, k, panels)
-            c = 2
-            if dual:
-                for side in ("left", "right"):
-                    view = d[f"defocused_{side}"]
-                    _image(row[c], view[k] if stack else view, f"{side}:{k}",
-                           f"dual-pixel {side} view")
-                    c += 1
-        _depth(fig, row[c], d["depth"], has_defocused)
-        if has_sigma:
-            sig = d["sigma"][slices[0]] if stack else d["sigma"]
-            sigma_all.append(_sigma(row[c + 1], sig, i, slices[0], panels))
-            fig.colorbar(row[c + 1].images[0], ax=row[c + 1], label="sigma [px]", shrink=0.85)
+            _stack_rows(axes[2 * r], axes[2 * r + 1], d, i, panels, sigma_all)
+        else:
+            _sample_row(axes[r], d, i, panels, dual, sigma_all)
     if has_sigma:
         _summary_row(axes[-1], ds, sp, idx, slices, depth_all, sigma_all)
     if has_defocused:
         fig.suptitle(render_note(ds.attrs, real_captures=not has_sigma), fontsize=10)
     return fig
+
+
+def _stack_rows(row_a, row_b, d, i, panels, sigma_all) -> None:
+    """Sample ``i`` of a focal stack on two rows: the AiF and every image of the stack,
+    then the depth and every sigma map (on one scale)."""
+    fig, sp, slices = panels["fig"], panels["sp"], panels["slices"]
+    has_sigma = "sigma" in d
+    _image(row_a[0], d["aif"], "aif", f"{_sid(sp, i)}: all-in-focus")
+    _depth(fig, row_b[0], d["depth"], True)
+    for c, k in enumerate(slices, start=1):
+        _defocused(row_a[c], d["defocused"][k], i, k, panels)
+        if has_sigma:
+            sigma_all.append(_sigma(row_b[c], d["sigma"][k], i, k, panels))
+    if has_sigma:  # one scale for the stack's sigma maps, so they compare
+        vmax = max(float(np.nanmax(d["sigma"])), 1e-6)
+        for ax in row_b[1:1 + len(slices)]:
+            ax.images[0].set_clim(0.0, vmax)
+        fig.colorbar(row_b[1].images[0], ax=list(row_b[1:1 + len(slices)]),
+                     label="sigma [px]", shrink=0.85)
+    used_b = 1 + (len(slices) if has_sigma else 0)
+    for ax in (*row_a[1 + len(slices):], *row_b[used_b:]):
+        ax.axis("off")
+
+
+def _sample_row(row, d, i, panels, dual: bool, sigma_all) -> None:
+    """Sample ``i`` on one row: AiF, defocused image (one of a stack), the dual-pixel
+    views, depth and sigma map, each where the split has it."""
+    fig, sp, slices, stack = panels["fig"], panels["sp"], panels["slices"], panels["stack"]
+    has_defocused = "defocused" in d
+    _image(row[0], d["aif"], "aif", f"{_sid(sp, i)}: all-in-focus")
+    c = 1
+    if has_defocused:
+        k = slices[0]
+        _defocused(row[1], d["defocused"][k] if stack else d["defocused"], i, k, panels)
+        c = 2
+        if dual:
+            for side in ("left", "right"):
+                view = d[f"defocused_{side}"]
+                _image(row[c], view[k] if stack else view, f"{side}:{k}",
+                       f"dual-pixel {side} view")
+                c += 1
+    _depth(fig, row[c], d["depth"], has_defocused)
+    if "sigma" in d:
+        sig = d["sigma"][slices[0]] if stack else d["sigma"]
+        sigma_all.append(_sigma(row[c + 1], sig, i, slices[0], panels))
+        fig.colorbar(row[c + 1].images[0], ax=row[c + 1], label="sigma [px]", shrink=0.85)
 
 
 def preview_dataset(path, output, *, split: str | None = None, n: int = 4,
