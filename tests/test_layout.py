@@ -132,7 +132,6 @@ OVER_LIMIT = {
     "defocuskit/blur/_gather_kernels.py:gather_rows": 83,  # one jitted hot loop
     "defocuskit/blur/_layered_kernels.py:blur_rows": 84,  # one jitted hot loop
     "defocuskit/blur/_scatter_kernels.py:scatter_rows": 115,  # one jitted hot loop
-    "defocuskit/blur/__init__.py:render": 104,  # its docstring is most of it
 }
 
 

@@ -229,15 +229,24 @@ def evaluate_checkpoint(data, checkpoint, *, split: str = "test", device: str = 
                        max_depth=max_depth, clip=clip, progress=bar)
     res.update(split=split, checkpoint=str(checkpoint), epoch=int(ckpt["epoch"]),
                max_depth=max_depth, clip=clip, resize=None if resize is None else list(resize))
+    res.update(_oracle_scores(ds, data, split, reader, model, train_cfg, kw, progress,
+                              ticker, oracle))
+    return res
+
+
+def _oracle_scores(ds, data, split, reader, model, train_cfg, kw, progress, ticker,
+                   oracle: bool | None) -> dict:
+    """The oracle's scores (:func:`_oracle`) where asked, or by default where the model has
+    an AiF head and the split a sigma map; else none."""
     sp = reader[split]
     has_sigma = sp.has("sigma") or not sp.has("defocused")  # scene-only: rendered with sigma
     if oracle and not has_sigma:
         raise ConfigError(f"--oracle: split {split!r} of {data} stores no sigma map to "
                           "deconvolve with; leave --oracle out")
     if has_sigma and ("aif" in model.config.heads if oracle is None else oracle):
-        res.update(_oracle(ds, data, split, reader.attrs, train_cfg, kw, progress, ticker,
-                           asked=bool(oracle)))
-    return res
+        return _oracle(ds, data, split, reader.attrs, train_cfg, kw, progress, ticker,
+                       asked=bool(oracle))
+    return {}
 
 
 def _protocol(train_cfg: dict, attrs: dict, *, max_depth, clip, resize):

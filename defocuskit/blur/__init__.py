@@ -63,16 +63,14 @@ _PER_PIXEL = {("gather", "gaussian"): blur_gather, ("scatter", "gaussian"): blur
 
 def render(aif, sigma_px, *, mode: str = "layered", psf: str = "gaussian", depth=None,
            linear_light: bool = False, noise=None, seed=None, threads: int | None = None,
-           focus_distance: float | None = None, frame_levels=None,
-           frame_origin: tuple[int, int] = (0, 0), dual_pixel: bool = False,
-           jpeg: int | None = None):
+           focus_distance: float | None = None, frame_levels=None, dual_pixel: bool = False,
+           frame_origin: tuple[int, int] = (0, 0), jpeg: int | None = None):
     """Render a defocused image.
 
     Parameters
     ----------
     aif : (H, W, 3) uint8 or float32 ndarray
-        All-in-focus image; uint8 in 0..255, float32 in any range ([0, 1] when
-        ``linear_light`` or ``noise`` is used).
+        All-in-focus: uint8 0..255 or float32 (any range; [0, 1] with ``linear_light``/``noise``).
     sigma_px : (H, W) or (H, W, 3) float ndarray, pixels
         Blur sigma per pixel, >= 0; NaN means no blur; clamped to SIGMA_MAX_PX. The
         Gaussian's standard deviation, or half the disc's radius (``psf="disc"``). With a
@@ -80,9 +78,8 @@ def render(aif, sigma_px, *, mode: str = "layered", psf: str = "gaussian", depth
         ``c`` of the result is channel ``c`` of the render with ``sigma_px[..., c]`` (and
         ``focus_distance[c]``, ``frame_levels[c]``); noise, encoding and JPEG come after.
     mode : {"gather", "scatter", "layered"}
-        Blur model, see the module docstring. The default, ``layered``, is the one that
-        models occlusion and the default of ``defocuskit synth``; it needs ``depth``.
-        ``gather`` needs no depth.
+        Blur model, see the module docstring. ``layered`` (the default, and synth's) models
+        occlusion and needs ``depth``; ``gather`` needs no depth.
     psf : str
         ``gaussian`` or ``disc`` (every mode), ``polygon:N[,ROTATION]`` or ``bank:PATH``
         (gather and scatter); see :mod:`defocuskit.blur.psf` and
@@ -113,8 +110,8 @@ def render(aif, sigma_px, *, mode: str = "layered", psf: str = "gaussian", depth
         ``depth`` and ``focus_distance``; not with noise or linear light). Their sum is the
         full-aperture image.
     jpeg : int, optional
-        JPEG quality 1..100: every returned image goes through an 8-bit JPEG round trip
-        (OpenCV's encoder; deterministic), float images taken as [0, 1].
+        JPEG quality 1..100: every returned image goes through a deterministic 8-bit JPEG
+        round trip (OpenCV's encoder), float images taken as [0, 1].
 
     Returns
     -------
@@ -133,6 +130,22 @@ def render(aif, sigma_px, *, mode: str = "layered", psf: str = "gaussian", depth
     >>> render(img, np.full((32, 32), 1.5, np.float32), depth=np.full((32, 32), 3.0)).shape
     (32, 32, 3)
     """
+    img, sig, spec, noise, depth = _checked_inputs(aif, sigma_px, mode=mode, psf=psf, depth=depth,
+                                                   noise=noise, seed=seed, jpeg=jpeg)
+    x = img.astype(np.float32) / np.float32(255.0) if img.dtype == np.uint8 else img.copy()
+    x = srgb_to_linear(x) if linear_light else x
+    kw = dict(mode=mode, spec=spec, depth=depth, threads=threads, dual_pixel=dual_pixel,
+              frame_origin=frame_origin, linear_light=linear_light, noise=noise)
+    views = (_blur_channels(x, sig, focus_distance, frame_levels, kw) if sig.ndim == 3  # chromatic
+             else _blur_views(x, sig, focus_distance=focus_distance,
+                              frame_levels=frame_levels, **kw))
+    done = [finish_image(v, img.dtype, linear_light, noise, seed, jpeg) for v in views]
+    return DualPixel(*done) if dual_pixel else done[0]
+
+
+def _checked_inputs(aif, sigma_px, *, mode, psf, depth, noise, seed, jpeg):
+    """:func:`render`'s inputs checked (RenderInputError): ``(image, sigma, psf spec,
+    noise, depth)``, the sigma (H, W) or (H, W, 3), the noise a SensorNoise or None."""
     img = check_image(aif)
     chromatic = np.ndim(sigma_px) == 3
     if chromatic and np.shape(sigma_px)[2] != 3:
@@ -160,24 +173,20 @@ def render(aif, sigma_px, *, mode: str = "layered", psf: str = "gaussian", depth
         if depth.shape != sig.shape[:2] or not np.issubdtype(depth.dtype, np.floating):
             raise RenderInputError(f"render: depth must be a float (H, W) = {sig.shape} array "
                                    f"in metres, got {depth.dtype} {depth.shape}")
-    x = img.astype(np.float32) / np.float32(255.0) if img.dtype == np.uint8 else img.copy()
-    if linear_light:
-        x = srgb_to_linear(x)
-    kw = dict(mode=mode, spec=spec, depth=depth, threads=threads, dual_pixel=dual_pixel,
-              frame_origin=frame_origin, linear_light=linear_light, noise=noise)
-    if chromatic:
-        fds, lvs = _per_channel(focus_distance, frame_levels)
-        views = None
-        for c in range(3):
-            vc = _blur_views(x, sig[..., c], focus_distance=fds[c], frame_levels=lvs[c], **kw)
-            views = views or [np.empty_like(v) for v in vc]
-            for v, one in zip(views, vc, strict=True):
-                v[..., c] = one[..., c]
-    else:
-        views = _blur_views(x, sig, focus_distance=focus_distance, frame_levels=frame_levels,
-                            **kw)
-    done = [finish_image(v, img.dtype, linear_light, noise, seed, jpeg) for v in views]
-    return DualPixel(*done) if dual_pixel else done[0]
+    return img, sig, spec, noise, depth
+
+
+def _blur_channels(x, sig, focus_distance, frame_levels, kw) -> list[np.ndarray]:
+    """:func:`_blur_views` of a chromatic render: channel ``c`` of each view blurred with
+    ``sig[..., c]`` (and that channel's focus distance and frame levels)."""
+    fds, lvs = _per_channel(focus_distance, frame_levels)
+    views = None
+    for c in range(3):
+        vc = _blur_views(x, sig[..., c], focus_distance=fds[c], frame_levels=lvs[c], **kw)
+        views = views or [np.empty_like(v) for v in vc]
+        for v, one in zip(views, vc, strict=True):
+            v[..., c] = one[..., c]
+    return views
 
 
 def _per_channel(focus_distance, frame_levels):
