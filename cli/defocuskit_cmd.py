@@ -18,13 +18,12 @@ from defocuskit import __version__
 from defocuskit.camera.presets import list_presets
 from defocuskit.camera.table import TABLE_KEYS
 from defocuskit.errors import ConfigError, DefocusKitError
-from defocuskit.pipeline.config import MAX_FRAME, RANGES, resolve_synth_config
-from defocuskit.psf_spec import parse_psf
+from defocuskit.pipeline.config import RANGES, resolve_synth_config
 from defocuskit.recipe import OLD_SCENE_ONLY, RENDER_MODES, SCENE_ONLY, normalize_render_mode
 from defocuskit.sources import list_sources
-from defocuskit.typed import parse_cli_value
 
 from ._common import CONTEXT, count, ranged, user_errors
+from ._synth_options import parse_chromatic_option, parse_kv, parse_psf_option, parse_size
 
 
 @click.group(context_settings=CONTEXT)
@@ -38,51 +37,6 @@ def main():
       defocuskit preview runs/samples.zarr --output runs/preview.png
       defocuskit inspect runs/samples.zarr
     """
-
-
-def _parse_kv(ctx, param, values):
-    out = {}
-    for item in values:
-        if "=" not in item:
-            raise click.BadParameter(f"expected KEY=VALUE, got {item!r}", ctx, param)
-        k, v = item.split("=", 1)
-        out[k] = parse_cli_value(v)
-    return out
-
-
-def _parse_chromatic(ctx, param, value):
-    """R,G,B focal-length offsets (mm) as a list, checked here (a usage error)."""
-    from defocuskit.camera.chromatic import parse_chromatic
-    from defocuskit.errors import ConfigError
-
-    try:
-        offsets = parse_chromatic(value)
-    except ConfigError as exc:
-        raise click.BadParameter(str(exc), ctx, param) from None
-    return None if offsets is None else list(offsets)
-
-
-def _parse_psf(ctx, param, value):
-    """A PSF name, checked here so that a bad one is a usage error naming --psf."""
-    if value is not None:
-        try:
-            parse_psf(value)
-        except ConfigError as exc:
-            raise click.BadParameter(str(exc), ctx, param) from None
-    return value
-
-
-def _parse_size(ctx, param, value):
-    if value is None:
-        return None
-    try:
-        h, w = (int(x) for x in value.lower().split("x"))
-    except ValueError:
-        h = w = -1
-    if not all(RANGES["resize"].contains(v) for v in (h, w)):
-        raise click.BadParameter(f"expected HxW in pixels from 8 to {MAX_FRAME} such as "
-                                 f"256x320, got {value!r}", ctx, param)
-    return [h, w]
 
 
 @main.command(context_settings=CONTEXT)
@@ -117,7 +71,7 @@ def _parse_size(ctx, param, value):
 @click.option("--coc-model", type=click.Choice(["exact", "paper"]),
               help="CoC formula: exact thin lens D f/(S-f) |x-S|/x, or the 2HDED:NET paper's "
               "(f/S) D |x-S|/x. [default: the camera preset's]")
-@click.option("--psf", metavar="gaussian|disc|polygon:N[,ROT]|bank:PATH", callback=_parse_psf,
+@click.option("--psf", metavar="gaussian|disc|polygon:N[,ROT]|bank:PATH", callback=parse_psf_option,
               help="PSF shape: gaussian (sigma), disc (uniform, radius 2 sigma, "
                    "anti-aliased), polygon:N[,ROT] (an N-blade aperture of the disc's area, "
                    "first vertex ROT degrees from +x) or bank:PATH (a calibrated PSF bank "
@@ -132,7 +86,7 @@ def _parse_size(ctx, param, value):
                    "pitch for this wavelength in nm (e.g. 550), combined in quadrature with "
                    "the defocus sigma; 0: off. [default: the camera preset's (off unless its "
                    "source models diffraction)]")
-@click.option("--chromatic", metavar="R,G,B", callback=_parse_chromatic,
+@click.option("--chromatic", metavar="R,G,B", callback=parse_chromatic_option,
               help="Longitudinal chromatic aberration: the focal-length offsets of the red, "
                    "green and blue channels in mm (e.g. 0.05,0,-0.03); each channel is "
                    "rendered with its own CoC and the stored sigma gets a channel axis "
@@ -146,14 +100,14 @@ def _parse_size(ctx, param, value):
 @click.option("--linear-light/--no-linear-light", default=None,
               help="Blur in linear light (sRGB decode, blur, encode).")
 @click.option("--noise", "noise", multiple=True, metavar="KEY=VALUE",
-              callback=_parse_kv, help="Sensor noise parameter, repeatable (off by default).")
-@click.option("--resize", callback=_parse_size, metavar="HxW",
+              callback=parse_kv, help="Sensor noise parameter, repeatable (off by default).")
+@click.option("--resize", callback=parse_size, metavar="HxW",
               help="Resize every frame to HxW before rendering.")
 @click.option("--split", "splits", multiple=True, help="Only these splits (repeatable).")
 @click.option("--limit", type=ranged(RANGES["limit"]), help="At most N samples per split.")
 @click.option("--splits", "splits_path", type=click.Path(dir_okay=False),
               help="NYU only: splits.mat (default: beside the input .mat).")
-@click.option("--option", "options", multiple=True, metavar="KEY=VALUE", callback=_parse_kv,
+@click.option("--option", "options", multiple=True, metavar="KEY=VALUE", callback=parse_kv,
               help="Reader option, repeatable (e.g. --option crop=false).")
 @click.option("--jobs", "-j", type=ranged(RANGES["jobs"]), help="Worker processes. [default: 1]")
 @click.option("--backend", type=click.Choice(["loky", "dask"]),
