@@ -59,7 +59,7 @@ its BN, 65,664), depth head 17,199,681, AiF head 17,200,835; 41,420,036 in all, 
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -67,6 +67,7 @@ from torch import Tensor, nn
 
 from defocuskit.errors import ConfigError
 from trainer.camera_input import CameraFiLM
+from trainer.model_config import DictConfig
 
 __all__ = [
     "ModelConfig",
@@ -87,7 +88,7 @@ _HEAD_CHANNELS = {"depth": 1, "aif": 3, "defocus": 1}
 
 
 @dataclass
-class ModelConfig:
+class ModelConfig(DictConfig):
     """Architecture hyper-parameters of :class:`TwoHeadedNet` (defaults = the paper's)."""
 
     heads: tuple[str, ...] = ("depth", "aif")  # any non-empty subset of KNOWN_HEADS
@@ -128,24 +129,6 @@ class ModelConfig:
             raise ConfigError(
                 f"model.block_config: expected positive integers, got {list(self.block_config)}"
             )
-
-    def to_dict(self) -> dict:
-        """Plain JSON-able dict (tuples become lists)."""
-        d = asdict(self)
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
-
-    @classmethod
-    def from_dict(cls, d: dict) -> ModelConfig:
-        """Build from :meth:`to_dict` output; unknown keys raise :class:`ConfigError`."""
-        if not isinstance(d, dict):
-            raise ConfigError(f"model config: expected a mapping, got {type(d).__name__}")
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ConfigError(
-                f"model config: unknown key(s) {unknown}; known keys are {sorted(known)}"
-            )
-        return cls(**d)
 
 
 def _conv_bn_relu(conv: nn.Module, channels: int) -> nn.Sequential:

@@ -28,12 +28,14 @@ total 134,346,581; VGG16 has 138,357,544 (its last layer has 1000 outputs, not 2
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import Tensor, nn
 
 from defocuskit.errors import ConfigError
+from trainer.model_config import DictConfig
 from trainer.models import ModelSpec, anwar_io
 from trainer.models.anwar_parts import (
     AnwarLoss,
@@ -56,8 +58,10 @@ KEYPOINT_CHUNK = 4096  # keypoints per pass through network B without gradients
 
 
 @dataclass
-class AnwarConfig:
+class AnwarConfig(DictConfig):
     """Architecture of :class:`AnwarNet` (defaults: the paper's, VGG16 widths)."""
+
+    config_of: ClassVar[str] = "anwar"
 
     heads: tuple[str, ...] = ("depth",)
     widths: tuple[int, ...] = (64, 128, 256, 512, 512)  # channels of the 5 conv blocks
@@ -105,22 +109,6 @@ class AnwarConfig:
         if self.camera is not None and not isinstance(self.camera, dict):
             raise ConfigError(f"model.camera: expected a mapping or null, got "
                               f"{type(self.camera).__name__}")
-
-    def to_dict(self) -> dict:
-        """Plain JSON-able dict (tuples become lists)."""
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
-
-    @classmethod
-    def from_dict(cls, d: dict) -> AnwarConfig:
-        """Build from :meth:`to_dict` output; unknown keys raise :class:`ConfigError`."""
-        if not isinstance(d, dict):
-            raise ConfigError(f"model config: expected a mapping, got {type(d).__name__}")
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ConfigError(f"model config: unknown key(s) {unknown} for model anwar; "
-                              f"known keys are {sorted(known)}")
-        return cls(**d)
 
 
 def _ints(name, value, n) -> tuple[int, ...]:

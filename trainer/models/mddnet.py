@@ -26,13 +26,15 @@ says.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from defocuskit.errors import ConfigError
+from trainer.model_config import DictConfig
 from trainer.models import ModelSpec
 from trainer.models.glpn_weights import load_glpn_encoder_weights
 
@@ -58,8 +60,10 @@ def import_glpn():
 
 
 @dataclass
-class MDDNetConfig:
+class MDDNetConfig(DictConfig):
     """Architecture of :class:`MDDNet` (defaults: MiT-b4 and GLPN's NYU decoder)."""
+
+    config_of: ClassVar[str] = "mddnet"
 
     heads: tuple[str, ...] = HEADS  # any non-empty subset of depth, defocus
     depths: tuple[int, ...] = (3, 8, 27, 3)  # transformer layers per stage
@@ -101,22 +105,6 @@ class MDDNetConfig:
                 self.drop_path_rate, int | float) or not 0 <= self.drop_path_rate < 1:
             raise ConfigError(f"model.drop_path_rate: expected a number in [0, 1), got "
                               f"{self.drop_path_rate!r}")
-
-    def to_dict(self) -> dict:
-        """Plain JSON-able dict (tuples become lists)."""
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
-
-    @classmethod
-    def from_dict(cls, d: dict) -> MDDNetConfig:
-        """Build from :meth:`to_dict` output; unknown keys raise :class:`ConfigError`."""
-        if not isinstance(d, dict):
-            raise ConfigError(f"model config: expected a mapping, got {type(d).__name__}")
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ConfigError(f"model config: unknown key(s) {unknown} for model mddnet; "
-                              f"known keys are {sorted(known)}")
-        return cls(**d)
 
     def glpn_config(self):
         """The equivalent ``transformers.GLPNConfig``."""
