@@ -30,21 +30,8 @@ __all__ = ["blur_gather_disc", "blur_scatter_disc"]
 
 def blur_gather_disc(img: np.ndarray, sigma: np.ndarray, *,
                      threads: int | None = None) -> np.ndarray:
-    """Spatially varying disc blur, gather model; wraps the JIT kernel.
-
-    Parameters
-    ----------
-    img : (H, W, 3) float32 ndarray
-        Image, any range.
-    sigma : (H, W) float32 ndarray, pixels
-        Clean sigma map (finite, >= 0, clamped; see ``_common.check_sigma``); the disc
-        radius is ``2 sigma``.
-    threads : int, optional
-        Threads to split the rows into; None: Numba's thread count.
-
-    Returns
-    -------
-    (H, W, 3) float32 ndarray
+    """Spatially varying disc blur, gather model; wraps the JIT kernel. Arguments and
+    result as :func:`~defocuskit.blur.gather.blur_gather`'s; the disc radius is ``2 sigma``.
     """
     compile_kernel(disc_gather_rows, DISC_GATHER_SIGNATURE)
     pad = disc_radius(float(sigma.max()))
@@ -60,21 +47,8 @@ def blur_gather_disc(img: np.ndarray, sigma: np.ndarray, *,
 
 def blur_scatter_disc(img: np.ndarray, sigma: np.ndarray, *,
                       threads: int | None = None) -> np.ndarray:
-    """Normalised disc scatter; wraps the JIT kernels.
-
-    Parameters
-    ----------
-    img : (H, W, 3) float32 ndarray
-        Image, any range.
-    sigma : (H, W) float32 ndarray, pixels
-        Clean sigma map (finite, >= 0, clamped); the disc radius is ``2 sigma``.
-    threads : int, optional
-        Threads to split the rows into; None: Numba's thread count.
-
-    Returns
-    -------
-    (H, W, 3) float32 ndarray
-    """
+    """Normalised disc scatter; wraps the JIT kernels. Arguments and result as
+    :func:`~defocuskit.blur.gather.blur_gather`'s; the disc radius is ``2 sigma``."""
     H, W = sigma.shape
     for kernel, signature in ((disc_norm_rows, DISC_NORM_SIGNATURE),
                               (disc_scatter_rows, DISC_SCATTER_SIGNATURE),

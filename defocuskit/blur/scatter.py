@@ -28,21 +28,8 @@ __all__ = ["blur_scatter"]
 
 
 def blur_scatter(img: np.ndarray, sigma: np.ndarray, *, threads: int | None = None) -> np.ndarray:
-    """Normalised scatter blur; wraps the JIT kernel.
-
-    Parameters
-    ----------
-    img : (H, W, 3) float32 ndarray
-        Image, any range.
-    sigma : (H, W) float32 ndarray, pixels
-        Clean sigma map (finite, >= 0, clamped).
-    threads : int, optional
-        Threads to split the rows into; None: Numba's thread count.
-
-    Returns
-    -------
-    (H, W, 3) float32 ndarray
-    """
+    """Normalised scatter blur; wraps the JIT kernel. Arguments and result as
+    :func:`~defocuskit.blur.gather.blur_gather`'s."""
     H, W = sigma.shape
     compile_kernel(scatter_rows, SCATTER_SIGNATURE, simd="slp")
     compile_kernel(normalise_kernel, NORMALISE_SIGNATURE)
