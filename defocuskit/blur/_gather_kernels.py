@@ -120,6 +120,15 @@ def _lane_weights(alpha, y, x0, R, rad, wt, tot):  # pragma: no cover - covered 
             wt[R + 1 - d, lane] = v[lane]
 
 
+@njit(forceinline=True, **JIT_OPTIONS)
+def _store_row(row, y, out):  # pragma: no cover - covered without JIT
+    """Planar finished row ``row`` (3, >= W) into row y of the (H, W, 3) output."""
+    for x in range(out.shape[1]):
+        out[y, x, 0] = row[0, x]
+        out[y, x, 1] = row[1, x]
+        out[y, x, 2] = row[2, x]
+
+
 @njit(**JIT_OPTIONS)
 def gather_rows(t, nthreads, src, sigma, alpha, pad, out):  # pragma: no cover
     """Exact per-pixel Gaussian gather of row pairs ``t, t + nthreads, ...`` (one share).
@@ -142,8 +151,6 @@ def gather_rows(t, nthreads, src, sigma, alpha, pad, out):  # pragma: no cover
         Output; this share's rows are overwritten, lanes and rows beyond it are dropped.
     """
     Hs, Wg = sigma.shape
-    H = out.shape[0]
-    W = out.shape[1]
     # 1-D weights of the two rows' lanes, tap k at index k + 1; index 0 and 2 R + 2
     # hold 0 so that each row's vertical weights can run over the pair's 2 R + 2 rows
     wta = np.zeros((2 * pad + 3, LANES), np.float32)
@@ -195,12 +202,6 @@ def gather_rows(t, nthreads, src, sigma, alpha, pad, out):  # pragma: no cover
                 for c in range(3):
                     rowa[c, x0 + lane] = acc[c * LANES + lane] * na
                     rowb[c, x0 + lane] = acc[(c + 3) * LANES + lane] * nb
-        for x in range(W):
-            out[y, x, 0] = rowa[0, x]
-            out[y, x, 1] = rowa[1, x]
-            out[y, x, 2] = rowa[2, x]
-        if y + 1 < H:
-            for x in range(W):
-                out[y + 1, x, 0] = rowb[0, x]
-                out[y + 1, x, 1] = rowb[1, x]
-                out[y + 1, x, 2] = rowb[2, x]
+        _store_row(rowa, y, out)
+        if y + 1 < out.shape[0]:
+            _store_row(rowb, y + 1, out)
