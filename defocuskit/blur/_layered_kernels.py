@@ -134,6 +134,28 @@ def blur_columns(t, nthreads, src, off, stride, h, w, g, r, tmp,
                     tmp[b0 + lane] = acc[lane]
 
 
+@njit(forceinline=True, **JIT_OPTIONS)
+def _load_row(tmp, yn, w, r, row, bits, filled, count):  # pragma: no cover - without JIT
+    """Row ``tmp[yn:yn + 4 w]`` into ``row`` from float ``4 r`` with r reflected pixels each
+    side; ``filled[i]``: cell i (``BLUR_LANES`` floats) of the copy holds a non-zero value,
+    ``count[i]``: filled cells before cell i (``bits`` is ``row`` as uint32)."""
+    n = 4 * w
+    c0 = 4 * r
+    m = c0 + n + c0
+    row[c0:c0 + n] = tmp[yn:yn + n]
+    for x in range(1, r + 1):
+        xl = 4 * _reflect101(-x, w)
+        xr = 4 * _reflect101(w - 1 + x, w)
+        for c in range(4):
+            row[c0 - 4 * x + c] = tmp[yn + xl + c]
+            row[c0 + n + 4 * (x - 1) + c] = tmp[yn + xr + c]
+    count[0] = 0
+    for i in range(filled.shape[0]):
+        lo = i * BLUR_LANES
+        filled[i] = lo < m and _any_nonzero(bits, lo, min(lo + BLUR_LANES, m))
+        count[i + 1] = count[i] + filled[i]
+
+
 @njit(**JIT_OPTIONS)
 def blur_rows(t, nthreads, tmp, h, w, g, r, rows, out, needed,
               written):  # pragma: no cover - covered without JIT
@@ -166,18 +188,7 @@ def blur_rows(t, nthreads, tmp, h, w, g, r, rows, out, needed,
                 written[y, grp] = False
             continue
         yn = y * n
-        row[c0:c0 + n] = tmp[yn:yn + n]
-        for x in range(1, r + 1):
-            xl = 4 * _reflect101(-x, w)
-            xr = 4 * _reflect101(w - 1 + x, w)
-            for c in range(4):
-                row[c0 - 4 * x + c] = tmp[yn + xl + c]
-                row[c0 + n + 4 * (x - 1) + c] = tmp[yn + xr + c]
-        count[0] = 0
-        for i in range(cells):
-            lo = i * BLUR_LANES
-            filled[i] = lo < m and _any_nonzero(bits, lo, min(lo + BLUR_LANES, m))
-            count[i + 1] = count[i] + filled[i]
+        _load_row(tmp, yn, w, r, row, bits, filled, count)
         for grp in range(groups):
             written[y, grp] = False
             if not needed[y, grp]:
