@@ -252,6 +252,57 @@ def _group_rows(acc, q, g2, w, tmp, ub, nvec, ra, rb, da, db, two):  # pragma: n
             acc[ra, i + j] = tmp[j]
 
 
+@njit(inline="always", **JIT_OPTIONS)
+def _group_extent(t, nthreads, sigma, ys, gs, n, yc, pad, H, W, rk):  # pragma: no cover
+    """Radii ``rk[k]`` of sources ``gs .. gs + n - 1`` of row ys (0 past n); returns the largest,
+    share t's first and the last target row, the first (even: aligned) and last column."""
+    rg = 0
+    for k in range(GROUP):
+        r = int(math.ceil(np.float32(3.0) * sigma[ys, gs + k])) if k < n else 0
+        rk[k] = r
+        rg = max(rg, r)
+    ty0 = max(yc - rg, 0)
+    ty1 = min(yc + rg, H - 1)
+    first = ty0 + (t - ty0) % nthreads
+    xc0 = gs - pad
+    gx0 = W
+    gx1 = -1
+    for k in range(n):
+        gx0 = min(gx0, xc0 + k - rk[k])
+        gx1 = max(gx1, xc0 + k + rk[k])
+    return rg, first, ty1, max(gx0, 0) & ~1, min(gx1, W - 1)
+
+
+@njit(forceinline=True, **JIT_OPTIONS)
+def _separable_run(t, nthreads, src, alpha, pad, acc, g, hrow, ys, xs, xe, s):  # pragma: no cover
+    """The run ``xs .. xe - 1`` of row ys (one sigma ``s``, one PSF) into share t's rows of acc:
+    horizontally into the RGBW row ``hrow``, then that row vertically (exact up to float
+    rounding); ``g`` receives the 1-D weights. LLVM-inlined: its helpers are not nested."""
+    H, W = src.shape[1] - 2 * pad, src.shape[2] - 2 * pad
+    yc = ys - pad
+    r = int(math.ceil(np.float32(3.0) * s))
+    ty0 = max(yc - r, 0)
+    ty1 = min(yc + r, H - 1)
+    first = ty0 + (t - ty0) % nthreads  # this share's first target row
+    xc0 = xs - pad
+    htx0 = max(xc0 - r, 0) & ~1  # even, as the grouped path's first column
+    htx1 = min(xe - 1 - pad + r, W - 1)
+    if first <= ty1 and htx0 <= htx1:
+        nrows = (ty1 - first) // nthreads + 1
+        tot = _row_weights(g, r, np.float64(alpha[ys, xs]))
+        inv = np.float32(1.0 / (tot * tot))
+        _scatter_run(src, g, r, pad, ys, xs, xe, W, inv, hrow, htx0, htx1)
+        _add_rows(acc, hrow, g, r, yc, first, nrows, nthreads, htx0, htx1)
+
+
+@njit(forceinline=True, **JIT_OPTIONS)
+def _run_row(W):  # pragma: no cover - covered without JIT
+    """The run's RGBW row buffer, >= 4 W + 8 floats from a 64-byte boundary (see module doc)."""
+    hbuf = np.empty(4 * W + 32, np.float32)
+    return hbuf[(np.uint64(64) - np.uint64(hbuf.ctypes.data) % np.uint64(64)) % np.uint64(64)
+                // np.uint64(4):]
+
+
 @njit(**JIT_OPTIONS)
 def scatter_rows(t, nthreads, src, sigma, alpha, pad, acc):  # pragma: no cover
     """Scatter every padded source pixel's normalised PSF into the output rows of share ``t``.
@@ -278,8 +329,7 @@ def scatter_rows(t, nthreads, src, sigma, alpha, pad, acc):  # pragma: no cover
         same result).
     """
     Hp, Wp = sigma.shape
-    H = Hp - 2 * pad
-    W = Wp - 2 * pad
+    H, W = Hp - 2 * pad, Wp - 2 * pad
     if acc.shape[0] != H or acc.shape[1] < 4 * W + ACC_SLACK:
         raise ValueError("scatter_rows: acc must be (H, 4 W + ACC_SLACK)")
     g = stack_array(_GMAX, np.float32)  # on the stack: no reference counting in the loops
@@ -289,10 +339,7 @@ def scatter_rows(t, nthreads, src, sigma, alpha, pad, acc):  # pragma: no cover
     q = stack_array(_QN, np.float32)
     w = stack_array(_W2, np.float32)
     tmp = stack_array(_TMP, np.float32)
-    # the run's RGBW row buffer, from a 64-byte boundary (its vectors start at even columns)
-    hbuf = np.empty(4 * W + 32, np.float32)
-    hrow = hbuf[(np.uint64(64) - np.uint64(hbuf.ctypes.data) % np.uint64(64)) % np.uint64(64)
-                // np.uint64(4):]
+    hrow = _run_row(W)
     for ys in range(Hp):
         yc = ys - pad
         xs = 0
@@ -310,32 +357,16 @@ def scatter_rows(t, nthreads, src, sigma, alpha, pad, acc):  # pragma: no cover
                         xe += 1
             run = not end and xe - xs >= RUN_MIN
             if (end or run or xs - gs == GROUP) and xs > gs:
-                # the grouped path for sources gs .. xs - 1, written out here rather than
-                # as an inlined helper: Numba copies an inlined function's IR (with the
-                # helpers inlined into it) at every inlining, and this nesting cost about
-                # 0.7 s of the kernel's cold compile (6.4-6.8 s -> 5.7-5.9 s)
+                # the grouped path for sources gs .. xs - 1, not one inlined helper: nested
+                # Numba inlining copies IR again (0.7 s more cold compile, 6.4-6.8 s vs 5.7-5.9)
                 n = xs - gs
-                rg = 0
-                for k in range(GROUP):
-                    r = int(math.ceil(np.float32(3.0) * sigma[ys, gs + k])) if k < n else 0
-                    rk[k] = r
-                    rg = max(rg, r)
-                ty0 = max(yc - rg, 0)
-                ty1 = min(yc + rg, H - 1)
-                first = ty0 + (t - ty0) % nthreads  # this share's first target row
-                xc0 = gs - pad
-                gx0 = W  # the group's target columns [gx0, gx1]
-                gx1 = -1
-                for k in range(n):
-                    gx0 = min(gx0, xc0 + k - rk[k])
-                    gx1 = max(gx1, xc0 + k + rk[k])
-                gx0 = max(gx0, 0) & ~1  # vectors from an even column: 32-byte aligned
-                gx1 = min(gx1, W - 1)
+                rg, first, ty1, gx0, gx1 = _group_extent(t, nthreads, sigma, ys, gs, n, yc, pad,
+                                                         H, W, rk)
                 if first <= ty1 and gx0 <= gx1:
                     npix = gx1 - gx0 + 1
                     nvec = (4 * npix + 7) // 8
                     _group_weights(alpha, ys, gs, n, rk, rg, g2, lane)
-                    _group_profiles(src, ys, gs, n, xc0, gx0, npix, nvec, rk, g2, lane, q)
+                    _group_profiles(src, ys, gs, n, gs - pad, gx0, npix, nvec, rk, g2, lane, q)
                     ub = np.uint64(4 * gx0)
                     nr = (ty1 - first) // nthreads + 1
                     for p in range((nr + 1) // 2):  # row pairs; an odd last row goes alone
@@ -350,22 +381,7 @@ def scatter_rows(t, nthreads, src, sigma, alpha, pad, acc):  # pragma: no cover
             if not run:  # into the group
                 xs += 1
                 continue
-            # a run of sources with the very same sigma in this row shares one PSF, so
-            # it is scattered separably: horizontally into one RGBW row, then that row
-            # vertically (exact up to float rounding, whatever the run's length)
-            r = int(math.ceil(np.float32(3.0) * s))
-            ty0 = max(yc - r, 0)
-            ty1 = min(yc + r, H - 1)
-            first = ty0 + (t - ty0) % nthreads
-            xc0 = xs - pad
-            htx0 = max(xc0 - r, 0) & ~1  # even, as gx0 above
-            htx1 = min(xe - 1 - pad + r, W - 1)
-            if first <= ty1 and htx0 <= htx1:
-                nrows = (ty1 - first) // nthreads + 1
-                tot = _row_weights(g, r, np.float64(alpha[ys, xs]))
-                inv = np.float32(1.0 / (tot * tot))
-                _scatter_run(src, g, r, pad, ys, xs, xe, W, inv, hrow, htx0, htx1)
-                _add_rows(acc, hrow, g, r, yc, first, nrows, nthreads, htx0, htx1)
+            _separable_run(t, nthreads, src, alpha, pad, acc, g, hrow, ys, xs, xe, s)
             xs = xe
             gs = xs
 
