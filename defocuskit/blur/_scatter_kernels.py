@@ -273,11 +273,12 @@ def _group_extent(t, nthreads, sigma, ys, gs, n, yc, pad, H, W, rk):  # pragma: 
     return rg, first, ty1, max(gx0, 0) & ~1, min(gx1, W - 1)
 
 
-@njit(forceinline=True, **JIT_OPTIONS)
+@njit(inline="always", **JIT_OPTIONS)
 def _separable_run(t, nthreads, src, alpha, pad, acc, g, hrow, ys, xs, xe, s):  # pragma: no cover
     """The run ``xs .. xe - 1`` of row ys (one sigma ``s``, one PSF) into share t's rows of acc:
     horizontally into the RGBW row ``hrow``, then that row vertically (exact up to float
-    rounding); ``g`` receives the 1-D weights. LLVM-inlined: its helpers are not nested."""
+    rounding); ``g`` gets the 1-D weights. Numba-inlined (nested: +0.4 s cold compile, 0.8 s
+    LLVM-inlined)."""
     H, W = src.shape[1] - 2 * pad, src.shape[2] - 2 * pad
     yc = ys - pad
     r = int(math.ceil(np.float32(3.0) * s))
@@ -295,7 +296,7 @@ def _separable_run(t, nthreads, src, alpha, pad, acc, g, hrow, ys, xs, xe, s):  
         _add_rows(acc, hrow, g, r, yc, first, nrows, nthreads, htx0, htx1)
 
 
-@njit(forceinline=True, **JIT_OPTIONS)
+@njit(inline="always", **JIT_OPTIONS)
 def _run_row(W):  # pragma: no cover - covered without JIT
     """The run's RGBW row buffer, >= 4 W + 8 floats from a 64-byte boundary (see module doc)."""
     hbuf = np.empty(4 * W + 32, np.float32)
