@@ -13,7 +13,9 @@ cold compile): ``forceinline=True`` compiles the helper once and lets LLVM inlin
 gather, disc and layered helpers: 1 s less for the gather kernel), ``inline="always"``
 copies the helper's Numba IR into the caller before typing (the scatter's grouped-path
 helpers: forceinline was 1 s slower there). Numba-level inlining copies the callee's IR
-with everything already inlined into it, so helpers are not nested that way.
+with everything already inlined into it, so nesting such helpers costs compile time: the
+scatter kernel's run helpers nest once (``_separable_run`` calls ``_run_row``), which adds
+about 0.4 s to its first compile and nothing to its run time.
 
 Kernels are plain (not ``parallel=True``) functions that release the GIL and compute one
 thread's share of the rows; :func:`run_threads` runs the shares on Python threads. Numba's
