@@ -152,6 +152,7 @@ def test_synth_stores_records_and_shows_it(tmp_path):
     np.testing.assert_array_equal(axes["sigma:0"].images[0].get_array().filled(np.nan),
                                   sp.read(0, names=("sigma",))["sigma"][..., 1])
     assert "chromatic R/G/B +0.12/+0/-0.08 mm" in axes["caption"].texts[0].get_text()
+    pytest.importorskip("torch")  # the trainer's reader
     from trainer.data import DefocusDataset
     from trainer.onthefly import resolve_render_settings
 

@@ -81,6 +81,7 @@ def _inside(rng: Range) -> float:
     return int(math.ceil(v)) if rng.integer else v
 
 
+@pytest.mark.torch  # the trainer's config resolves its model from the registry
 @pytest.mark.parametrize("key", sorted(train_config.RANGES))
 def test_train_config_values_outside_their_range_are_refused(key):
     rng = train_config.RANGES[key]

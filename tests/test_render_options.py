@@ -91,7 +91,8 @@ def test_synth_records_and_shows_the_options(tmp_path):
     assert "quality 85" in caption and "diffraction 550 nm" in caption
     preview_dataset(str(out), output=str(tmp_path / "p.png"), n=1)
     assert (tmp_path / "p.png").stat().st_size > 0
-    # on-the-fly rendering takes the same options from the dataset
+    # on-the-fly rendering takes the same options from the dataset (the trainer: torch)
+    pytest.importorskip("torch")
     from trainer.onthefly import resolve_render_settings
 
     otf = resolve_render_settings(dict(ds.attrs))

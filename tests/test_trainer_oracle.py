@@ -7,12 +7,14 @@ import json
 
 import numpy as np
 import pytest
-from _helpers import TINY
-from click.testing import CliRunner
 
-from cli.trainer_cmd import trainer
-from defocuskit import deconvolve
-from defocuskit.store import open_dataset
+pytest.importorskip("torch")
+from _helpers import TINY  # noqa: E402
+from click.testing import CliRunner  # noqa: E402
+
+from cli.trainer_cmd import trainer  # noqa: E402
+from defocuskit import deconvolve  # noqa: E402
+from defocuskit.store import open_dataset  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
