@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/: _machine, learning
-from _machine import cpu_model  # noqa: E402
+from _machine import chosen_settings, cpu_model  # noqa: E402
 from learning.report import figure, markdown  # noqa: E402
 from learning.runs import say  # noqa: E402
 from learning.study import run_seed, summarise  # noqa: E402
@@ -104,12 +104,7 @@ def main(argv=None) -> dict:
         print(markdown(res))
         return res
     mode = "quick" if a.quick else "full"
-    s = json.loads(json.dumps(SETTINGS[mode]))
-    for item in a.set:
-        key, _, value = item.partition("=")
-        if key not in s:
-            p.error(f"--set {key}: unknown setting; known: {sorted(s)}")
-        s[key] = json.loads(value)
+    s = chosen_settings(p, SETTINGS, a.quick, a.set)
     settings = tuple(x.strip() for x in a.settings.split(",") if x.strip())
     if not settings or set(settings) - {"ideal", "real"}:
         p.error(f"--settings {a.settings}: expected ideal, real or both")

@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/_machine.py
-from _machine import cpu_model  # noqa: E402
+from _machine import chosen_settings, cpu_model  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results"
@@ -135,12 +135,7 @@ def main(argv=None) -> dict:
                                  "learning_anwar[_quick].json)")
     a = p.parse_args(argv)
     mode = "quick" if a.quick else "full"
-    s = json.loads(json.dumps(SETTINGS[mode]))
-    for item in a.set:
-        key, _, value = item.partition("=")
-        if key not in s:
-            p.error(f"--set {key}: unknown setting; known: {sorted(s)}")
-        s[key] = json.loads(value)
+    s = chosen_settings(p, SETTINGS, a.quick, a.set)
     from trainer.evaluate import resolve_device
 
     work = Path(a.workdir or tempfile.mkdtemp(prefix="bench-anwar-"))

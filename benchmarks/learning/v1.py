@@ -18,14 +18,14 @@ trainer's validation pass on scenes held out of the training split (``val_split 
 
 Two more row groups (``--rows``), on the same scenes:
 
-``selfsup`` (issue 11): the sigma (defocus) map on the test scenes, MAE and MSE in pixels
+``selfsup``: the sigma (defocus) map on the test scenes, MAE and MSE in pixels
     against the stored sigma, of (d) a constant, the training split's mean stored sigma
     (and its median, the L1-optimal constant); (e) the supervised defocus head (heads
     aif,defocus, L1 against the stored sigma); (f) the self-supervised method of the
     thesis (heads aif,defocus, no depth or sigma label: re-blur of the AiF compared with
     the input). ``sigma_max`` of (f) is the largest stored sigma of the dataset rounded up
     to a whole pixel (its re-blur border, ceil(3 sigma_max), must fit in the crop).
-``onthefly`` (issue 12): depth from a second dataset of the same scenes whose focus is
+``onthefly``: depth from a second dataset of the same scenes whose focus is
     drawn per sample (policy ``uniform``, between the nearest and farthest depth of the
     scene): (g) trained on that one frozen draw; (h) trained with on-the-fly defocus, a
     fresh ``uniform`` focus per sample and epoch, same camera, engine and PSF. Both are
@@ -75,7 +75,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/_machine.py
-from _machine import cpu_model  # noqa: E402
+from _machine import chosen_settings, cpu_model  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 RESULTS = REPO / "benchmarks" / "results"
@@ -405,12 +405,7 @@ def main(argv=None) -> dict:
 
         torch.set_num_threads(a.threads)
     mode = "quick" if a.quick else "full"
-    s = json.loads(json.dumps(SETTINGS[mode]))
-    for item in a.set:
-        key, _, value = item.partition("=")
-        if key not in s:
-            p.error(f"--set {key}: unknown setting; known: {sorted(s)}")
-        s[key] = json.loads(value)
+    s = chosen_settings(p, SETTINGS, a.quick, a.set)
     suffix = "_quick" if a.quick else ""
     # the depth rows keep learning[_quick].json; a run without them gets its own file
     name = f"learning{suffix}" + ("" if "depth" in rows else "_" + "_".join(rows))
