@@ -99,6 +99,9 @@ def trainer():
               help="supervised (default: every head against its label) or self-supervised "
                    "(defocus head from re-blurring the true AiF; heads aif,defocus, or "
                    "defocus).")
+@click.option("--selfsup-anchor", "selfsup_anchor", type=ranged(RANGES["selfsup_anchor"]),
+              help="Self-supervised: weight of the label-free cost-volume sigma anchor "
+                   "(default 0: the thesis's loss).")
 @click.option("--consistency", type=ranged(RANGES["consistency"]),
               help="Weight of MDDNet's sigma vs sigma_camera(depth) term (heads depth and "
                    "defocus; default 0: off).")

@@ -60,6 +60,8 @@ RANGES: dict[str, Range] = {
     "consistency": Range(0, None),
     "mddnet_lambdas": Range(0, None),
     "sigma_max": Range(0, 32, lo_open=True),
+    "selfsup_anchor": Range(0, None),
+    "selfsup_anchor_window": Range(1, 63, integer=True),
     "max_depth": Range(0, None, lo_open=True, inf_ok=True),
 }
 SAVE_CHOICES = ("both", "best", "last")  # which checkpoints a run keeps
@@ -128,6 +130,8 @@ class TrainConfig:
     loss: str = "2hded"  # depth / defocus terms: "2hded" or "mddnet" (SSIM + scale-inv. log)
     mddnet_lambdas: tuple[float, ...] = (1.0, 1.0, 1.0, 1.0)  # lambda1..4 of MDDNet eqs. 3-4
     sigma_max: float = 32.0  # self-supervised: top of the re-blur ladder, pixels (<= 32)
+    selfsup_anchor: float = 0.0  # self-supervised: weight of the cost-volume anchor (0: thesis)
+    selfsup_anchor_window: int = 7  # self-supervised: the anchor's aggregation box, odd pixels
     max_depth: float | None = None  # validation depth range, metres (gt beyond: not scored);
     # None: the dataset's benchmark range (NYU 10 m, Make3D 80 m), else unlimited
     clip_depth: bool = True  # clip predictions to (1 mm, max_depth] before the metrics
@@ -234,6 +238,12 @@ def _check_heads_and_method(cfg: TrainConfig) -> None:
     if cfg.consistency > 0 and not {"depth", "defocus"} <= set(cfg.heads):
         raise ConfigError(f"consistency {cfg.consistency}: ties the depth and defocus heads; "
                           f"heads {list(cfg.heads)} lack one (use --heads depth,defocus)")
+    if cfg.selfsup_anchor_window % 2 == 0:
+        raise ConfigError(f"selfsup_anchor_window: expected an odd number of pixels, got "
+                          f"{cfg.selfsup_anchor_window}")
+    if cfg.selfsup_anchor > 0 and cfg.method != "self-supervised":
+        raise ConfigError(f"selfsup_anchor {cfg.selfsup_anchor}: the anchor is a term of the "
+                          "self-supervised loss; use method self-supervised or set it to 0")
     if cfg.method == "self-supervised":
         if "defocus" not in cfg.heads or "depth" in cfg.heads:
             raise ConfigError(f"method self-supervised: trains the defocus head (and "

@@ -66,8 +66,9 @@ def build_criterion(cfg: TrainConfig, coc_model: str | None, data, coc_offset_px
     """The loss of ``cfg.method``: the supervised multi-head loss or the self-supervised one
     (:mod:`trainer.selfsup`); the consistency term takes the dataset's CoC model."""
     if cfg.method == "self-supervised":
-        return SelfSupervisedLoss(SelfSupervisedConfig(charbonnier_eps=cfg.charbonnier_eps,
-                                                       sigma_max=cfg.sigma_max))
+        return SelfSupervisedLoss(SelfSupervisedConfig(
+            charbonnier_eps=cfg.charbonnier_eps, sigma_max=cfg.sigma_max,
+            anchor_weight=cfg.selfsup_anchor, anchor_window=cfg.selfsup_anchor_window))
     if cfg.consistency > 0 and coc_model not in ("exact", "paper"):
         raise ConfigError(f"consistency: dataset {data} records no camera coc_model ('exact' "
                           f"or 'paper') in its root attributes, got {coc_model!r}")

@@ -10,6 +10,11 @@ The defocus head predicts a sigma map ``D`` (pixels); the ground-truth all-in-fo
     L_smooth = mean(|dx D| * exp(-beta |dx A|)) + mean(|dy D| * exp(-beta |dy A|)), beta = 2.5
     L_deblur = mean sqrt((A_hat - A)^2 + eps^2),  eps = 1e-3  (the AiF head, when present)
 
+An optional label-free anchor (not in the thesis; weight 0 by default) adds
+``anchor_weight * sum(w |D - S|) / sum(w)``, where ``S`` and ``w`` are the cost-volume σ
+estimate and its confidence from ``A`` and ``I_b`` (:func:`trainer.costvolume.cost_volume_sigma`):
+it pulls the map into the re-blur loss's global basin, which a descent from a small σ misses.
+
 ``dx``, ``dy`` are forward differences; ``|dx A|`` is the mean over the colour channels of
 the absolute per-channel differences (so an edge in any channel lowers the smoothness
 weight); each of the two smoothness means runs over its own (H, W - 1) or (H - 1, W)
@@ -25,6 +30,7 @@ from dataclasses import dataclass
 
 from torch import Tensor, nn
 
+from trainer.costvolume import cost_volume_sigma
 from trainer.defocus import SIGMA_MAX_PX, reblur
 from trainer.losses import charbonnier
 from trainer.ssim import _as_float, ssim
@@ -120,6 +126,8 @@ class SelfSupervisedConfig:
     beta: float = 2.5  # edge sensitivity of L_smooth
     charbonnier_eps: float = 1e-3  # Charbonnier smoothing of L_deblur
     sigma_max: float = SIGMA_MAX_PX  # top of the re-blur's level ladder, pixels (fixed per run)
+    anchor_weight: float = 0.0  # weight of the cost-volume anchor (0: the thesis's loss)
+    anchor_window: int = 7  # box side aggregating the cost volume, pixels (odd)
 
 
 class SelfSupervisedLoss(nn.Module):
@@ -150,7 +158,8 @@ class SelfSupervisedLoss(nn.Module):
         total : Tensor
             Scalar loss (float32).
         terms : dict[str, Tensor]
-            Detached ``recon``, ``smooth``, ``deblur`` (AiF head) and ``total``.
+            Detached ``recon``, ``smooth``, ``anchor`` (anchor weight > 0), ``deblur`` (AiF
+            head) and ``total``.
 
         Raises
         ------
@@ -174,6 +183,12 @@ class SelfSupervisedLoss(nn.Module):
         l_smooth = edge_aware_smoothness(sigma, aif, beta=cfg.beta)
         total = cfg.recon_weight * l_re + cfg.smooth_weight * l_smooth
         terms = {"recon": l_re.detach(), "smooth": l_smooth.detach()}
+        if cfg.anchor_weight > 0:
+            est, conf = cost_volume_sigma(aif, blurred, sigma_max=cfg.sigma_max,
+                                          window=cfg.anchor_window)
+            l_anchor = (conf * (sigma - est).abs()).sum() / conf.sum().clamp_min(1e-6)
+            total = total + cfg.anchor_weight * l_anchor
+            terms["anchor"] = l_anchor.detach()
         if "aif" in pred:
             l_deblur = charbonnier(_as_float(pred["aif"]), aif, eps=cfg.charbonnier_eps)
             total = total + cfg.deblur_weight * l_deblur
