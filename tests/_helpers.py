@@ -1,6 +1,11 @@
-"""Helpers shared by the trainer tests: the tiny model and a tiny synthetic dataset split."""
+"""Helpers shared by the tests: the tiny model, a tiny synthetic dataset split, and a loader
+for the benchmark scripts."""
 
 from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
 
 import numpy as np
 
@@ -17,3 +22,15 @@ def tiny_split(rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
     rows = np.mgrid[0:64, 0:64][0]
     depth = np.stack([1 + 2 * rows / 64 + i % 3 for i in range(n)]).astype(np.float32)
     return {"aif": aif, "defocused": aif // 2 + 64, "depth": depth}
+
+
+def load_script(path: Path, name: str | None = None):
+    """Import a script that is not in a package (``benchmarks/*.py``) as a module; its
+    folder goes on ``sys.path`` first, so its sibling imports resolve."""
+    path = Path(path)
+    if str(path.parent) not in sys.path:
+        sys.path.insert(0, str(path.parent))
+    spec = importlib.util.spec_from_file_location(name or path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -3,13 +3,13 @@ the controls' defining properties."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from _helpers import load_script
 
 pytest.importorskip("torch")
 
@@ -20,10 +20,7 @@ TINY = {"n_train": 4, "n_val": 1, "n_test": 2, "size": [64, 64], "steps": 2, "ba
 
 
 def _load():
-    spec = importlib.util.spec_from_file_location("bench_learning", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(BENCH)
 
 
 @pytest.mark.usefixtures("one_thread")

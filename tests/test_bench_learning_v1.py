@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
+from _helpers import load_script
 
 pytest.importorskip("torch")
 
@@ -17,10 +17,7 @@ BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "learning" / "v1.py
 
 
 def _load():
-    spec = importlib.util.spec_from_file_location("bench_learning", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(BENCH)
 
 
 def test_tiny_run_writes_json_figure_and_table(tmp_path, capsys):

@@ -3,7 +3,6 @@ its runner (budget shares, failures and overruns recorded, the next item still r
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 import os
@@ -14,6 +13,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from _helpers import load_script
 
 torch = pytest.importorskip("torch")
 from trainer.config import PRESETS  # noqa: E402 (after the torch check)
@@ -25,10 +25,7 @@ ITEM_NAMES = ["dataset", "train", "loader", "projection", "agreement", "reblur",
 
 
 def _load():
-    spec = importlib.util.spec_from_file_location("gpu_check", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(SCRIPT)
 
 
 def _check():
