@@ -5,14 +5,17 @@ On the v1 benchmark's procedural scenes (same source, sizes, camera ``2hded`` fo
 of ``batch_size`` crops, the same learning-rate schedule shape), train model anwar
 (reduced width in ``--quick``: ``settings.anwar_model``) and score its last checkpoint on
 the test scenes (dense upsampled depth, the trainer's metrics), beside (a) the constant
-predictor, the training split's mean depth. Its optimiser is the anwar preset's (SGD,
-lr ``settings.anwar_lr``).
+predictor, the training split's mean depth. Its optimiser is ``settings.anwar_optimizer``
+(default the anwar preset's SGD) at lr ``settings.anwar_lr``. The checkpoint is scored by
+its own read-out (``model.readout``, default the paper's arg-max class) and by the other
+one (a copy of the checkpoint with only the read-out changed): ``anwar.test`` and
+``anwar.test_expectation`` (or ``test_argmax``).
 
 Writes ``benchmarks/results/learning_anwar[_quick].json`` and prints a Markdown row set.
 
 Usage::
 
-    python benchmarks/learning_anwar.py --quick          # a few CPU minutes
+    python benchmarks/learning_anwar.py --quick --threads 1   # a few CPU minutes
     python benchmarks/learning_anwar.py --device cuda    # the full-size network
     python benchmarks/learning_anwar.py --quick --workdir W   # reuse W/defocused.zarr
 """
@@ -38,7 +41,8 @@ CAMERA, FOCUS, MODE = "2hded", "fixed:10", "gather"  # the v1 benchmark's
 SETTINGS = {
     "quick": {"n_train": 104, "n_val": 8, "n_test": 24, "size": [256, 256], "batch_size": 8,
               "crop": 128, "rows_steps": 240, "curve_points": 8, "anwar_lr": 1e-2,
-              "anwar_optimizer": "sgd", "anwar_model": {"widths": [16, 32, 64, 64, 64], "fc_width": 256,
+              "anwar_optimizer": "sgd",
+              "anwar_model": {"widths": [16, 32, 64, 64, 64], "fc_width": 256,
                               "pool_size": 3, "keypoint_stride": 8}},
     "full": {"n_train": 2050, "n_val": 50, "n_test": 200, "size": [256, 256],
              "batch_size": 8, "crop": 256, "rows_steps": 20000, "curve_points": 25,
