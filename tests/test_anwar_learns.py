@@ -26,17 +26,19 @@ def _input_dependent_std(h: torch.Tensor) -> float:
 
 def test_network_a_keeps_the_input_signal_at_initialisation():
     # With PyTorch's default layer init each ReLU convolution scales the signal by about
-    # 1/sqrt(6): 13 of them leave ~1e-6 of it, and every image gives the same features.
+    # 1/sqrt(6): 13 of them leave ~1e-6 of it (measured 1.2e-6 to 1.8e-6 over 4 seeds, and
+    # ~2e-7 in the logits), and every image gives the same features. With VGG's init:
+    # 0.025 to 0.048, and 0.9e-4 to 2e-4 in the logits (small by design: std 0.01 FCs).
     torch.manual_seed(0)
-    model = AnwarNet(AnwarConfig(**BENCH)).train()
+    model = AnwarNet(AnwarConfig(**BENCH)).eval()  # eval: no dropout noise in the logits
     x = torch.rand(4, 3, 64, 64)
     z = (x - model.mean_rgb) / model.std_rgb
     with torch.no_grad():
         ratio = _input_dependent_std(model.features(z)) / _input_dependent_std(z)
         logits = model.keypoint_logits(x)
-    assert ratio > 0.05
+    assert ratio > 0.01
     # ... and so do the logits: the keypoints' class scores differ from image to image
-    assert _input_dependent_std(logits) > 1e-3
+    assert _input_dependent_std(logits) > 2e-5
 
 
 def _one_batch(n_classes: int = 21):
