@@ -3,12 +3,12 @@ row runs, its constant baseline is the training split's mean depth, the JSON is 
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
+from _helpers import load_script
 
 pytest.importorskip("torch")
 
@@ -20,10 +20,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _load():
-    spec = importlib.util.spec_from_file_location("learning_anwar", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(BENCH)
 
 
 def test_tiny_anwar_row(tmp_path, capsys):

@@ -4,12 +4,12 @@ figures match a PSNR computed here from the stored arrays."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
+from _helpers import load_script
 
 pytest.importorskip("torch")
 
@@ -20,10 +20,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _load():
-    spec = importlib.util.spec_from_file_location("oracle_aif", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(BENCH)
 
 
 def test_tiny_oracle_row(tmp_path, capsys):
