@@ -3,8 +3,9 @@ cost-volume anchor, against the constants and the supervised defocus head.
 
 Per seed: procedural rooms (textured materials), camera ``2hded`` at f/1.0 focused at 10 m
 beyond the room (σ one-to-one with depth: median about 1.8 px, up to 11.5 px at 256 px
-wide), rendered with the exact gather and stored in 8 bits, the blur model that the loss's
-re-blur assumes.
+wide), rendered with the exact gather (the blur model that the loss's re-blur assumes;
+setting ``render_mode``: ``layered`` adds occlusion, which the re-blur does not model) and
+stored in 8 bits.
 The same reduced-width 2HDED:NET (heads ``aif,defocus``) is trained with the same steps,
 crops, seed and initialisation under three losses:
 
@@ -24,6 +25,7 @@ Usage::
     python benchmarks/bench_selfsup.py --quick --threads 1              # one seed, CPU
     python benchmarks/bench_selfsup.py --quick --threads 1 --seeds 0,1,2
     python benchmarks/bench_selfsup.py --device cuda --seeds 0,1,2       # full, for a GPU
+    python benchmarks/bench_selfsup.py --quick --set render_mode='"layered"'  # occlusion
 """
 
 from __future__ import annotations
@@ -50,18 +52,18 @@ REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results"
 FIGURES = REPO / "docs" / "figures"
 CAMERA = {"preset": "2hded", "f_number": 1.0}
-FOCUS, MODE = "fixed:10", "gather"
+FOCUS = "fixed:10"
 TEXTURE_THRESHOLD = 0.02  # AiF gradient magnitude per pixel ([0, 1] values)
 TRAINED = ("supervised", "selfsup", "selfsup_anchor")
 ROWS = ("constant_mean", "constant_median", "cost_volume", *TRAINED)
 SETTINGS = {
     "quick": {"n_train": 72, "n_val": 8, "n_test": 24, "size": [256, 256], "steps": 240,
               "batch_size": 8, "crop": 128, "lr": 0.01, "curve_points": 4, "sigma_max": 12.0,
-              "anchor": 1.0, "anchor_window": 7,
+              "anchor": 1.0, "anchor_window": 7, "render_mode": "gather",
               "model": {"growth_rate": 8, "num_init_features": 16, "block_config": [2, 3, 4, 3]}},
     "full": {"n_train": 2050, "n_val": 50, "n_test": 200, "size": [256, 256], "steps": 20000,
              "batch_size": 8, "crop": 256, "lr": 0.01, "curve_points": 25, "sigma_max": 12.0,
-             "anchor": 1.0, "anchor_window": 7, "model": {}},
+             "anchor": 1.0, "anchor_window": 7, "render_mode": "gather", "model": {}},
 }
 
 __all__ = ["SETTINGS", "ROWS", "synthesise", "texture_mask", "scene_errors", "predict_sigma",
@@ -69,13 +71,14 @@ __all__ = ["SETTINGS", "ROWS", "synthesise", "texture_mask", "scene_errors", "pr
 
 
 def synthesise(path: Path, s: dict, *, seed: int, jobs: int = 1) -> None:
-    """The procedural train / test rooms of one seed, σ up to about 11.5 px, 8-bit gather."""
+    """The procedural train / test rooms of one seed, σ up to about 11.5 px, 8-bit."""
     from defocuskit.pipeline.config import SynthConfig
     from defocuskit.pipeline.synth import run_synth
 
     h, w = s["size"]
     run_synth(SynthConfig(source="procedural", input="-", output=str(path), camera=CAMERA,
-                          focus=FOCUS, render_mode=MODE, seed=seed, jobs=jobs, shard_size=32,
+                          focus=FOCUS, render_mode=s["render_mode"], seed=seed, jobs=jobs,
+                          shard_size=32,
                           source_options={"n_train": s["n_train"], "n_test": s["n_test"],
                                           "height": h, "width": w, "seed": seed}),
               progress=False)
@@ -219,7 +222,8 @@ def main(argv=None) -> dict:
     fig = args.figure or FIGURES / f"selfsup_study{tag}.png"
     work = args.workdir or Path(tempfile.mkdtemp(prefix="bench_selfsup_"))
     res = {"mode": "quick" if args.quick else "full", "settings": s, "camera": CAMERA,
-           "focus": FOCUS, "render_mode": MODE, "texture_threshold": TEXTURE_THRESHOLD,
+           "focus": FOCUS, "render_mode": s["render_mode"],
+           "texture_threshold": TEXTURE_THRESHOLD,
            "machine": {"cpu": cpu_model(), "cpu_count": os.cpu_count(),
                        "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
                        "device": args.device},
