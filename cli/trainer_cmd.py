@@ -1,4 +1,4 @@
-"""The ``trainer`` command: fit, eval and predict 2HDED:NET on defocuskit datasets.
+"""The ``trainer`` command: fit, eval, predict and export the registered models.
 
 A thin layer: parse and check options, call :mod:`trainer`, report. Errors caused by user
 input (options, files, datasets, checkpoints) end as one line on stderr and exit code 1.
@@ -57,8 +57,8 @@ def _progress_options(fn):
 @click.group(context_settings=CONTEXT)
 @click.version_option(__version__, prog_name="trainer")
 def trainer():
-    """Train and run 2HDED:NET (depth + all-in-focus from one defocused image) or MDDNet
-    (depth + defocus map).
+    """Train and run 2HDED:NET (depth + all-in-focus from one defocused image), MDDNet
+    (depth + defocus map) or Anwar et al. (depth classes, the AiF by deconvolution).
 
     \b
     Example:
