@@ -3,6 +3,7 @@ for the benchmark scripts."""
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import sys
 from pathlib import Path
@@ -34,3 +35,22 @@ def load_script(path: Path, name: str | None = None):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def samples_config(out, **kw):
+    """A ``SynthConfig`` of the bundled samples' test split into ``out`` (gather, fixed focus,
+    one sample per shard); ``kw`` overrides any field."""
+    from defocuskit.pipeline.config import SynthConfig
+
+    repo = Path(__file__).resolve().parents[1]
+    base = dict(source="samples", input=str(repo / "samples"), output=str(out), seed=3,
+                shard_size=1, camera="2hded", focus="fixed:2.0", render_mode="gather",
+                splits=["test"])
+    base.update(kw)
+    return SynthConfig(**base)
+
+
+def snapshot(folder: Path) -> dict[str, str]:
+    """Every file under ``folder`` (relative path -> sha1): proof that nothing changed."""
+    return {str(p.relative_to(folder)): hashlib.sha1(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}

@@ -9,7 +9,6 @@ succeeds correctly.
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import os
 import shutil
 import subprocess
@@ -17,10 +16,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from _helpers import samples_config as _cfg
+from _helpers import snapshot as _snapshot
 from click.testing import CliRunner
 
 from cli.defocuskit_cmd import main
-from defocuskit.config import SynthConfig
 from defocuskit.errors import ConfigError
 from defocuskit.lock import MAGIC, lock_path, reader_lock, writer_lock
 from defocuskit.output import LEFTOVER_MARKER, staging_path
@@ -28,19 +28,6 @@ from defocuskit.store import open_dataset
 from defocuskit.synth import run_synth
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def _cfg(out, **kw) -> SynthConfig:
-    base = dict(source="samples", input=str(REPO / "samples"), output=str(out), seed=3,
-                shard_size=1, camera="2hded", focus="fixed:2.0", render_mode="gather",
-                splits=["test"])
-    base.update(kw)
-    return SynthConfig(**base)
-
-
-def _snapshot(folder: Path) -> dict[str, str]:
-    return {str(p.relative_to(folder)): hashlib.sha1(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 def _user_folder(path: Path) -> dict[str, str]:

@@ -7,7 +7,6 @@ that it is still there, byte for byte, afterwards.
 from __future__ import annotations
 
 import errno
-import hashlib
 import json
 import os
 from pathlib import Path
@@ -15,31 +14,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 import zarr
+from _helpers import samples_config as _cfg
+from _helpers import snapshot as _snapshot
 from click.testing import CliRunner
 
 from cli.defocuskit_cmd import main
 from defocuskit import shard as shard_module  # where each shard is written
-from defocuskit.config import SynthConfig
 from defocuskit.errors import ConfigError, SchemaError
 from defocuskit.output import mark_staging, probe_output, staging_path, writer_lock
 from defocuskit.store import open_dataset
 from defocuskit.synth import run_synth
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def _cfg(out, **kw) -> SynthConfig:
-    base = dict(source="samples", input=str(REPO / "samples"), output=str(out), seed=3,
-                shard_size=1, camera="2hded", focus="fixed:2.0", render_mode="gather",
-                splits=["test"])
-    base.update(kw)
-    return SynthConfig(**base)
-
-
-def _snapshot(folder: Path) -> dict[str, str]:
-    """Every file under ``folder`` (relative path -> sha1): proof that nothing changed."""
-    return {str(p.relative_to(folder)): hashlib.sha1(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 def _foreign_folder(path: Path) -> dict[str, str]:
