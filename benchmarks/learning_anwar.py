@@ -49,7 +49,8 @@ SETTINGS = {
              "anwar_lr": 1e-2, "anwar_optimizer": "sgd", "anwar_model": {}},
 }
 
-__all__ = ["SETTINGS", "main", "synthesise", "constant_baseline", "anwar_config"]
+__all__ = ["SETTINGS", "main", "synthesise", "constant_baseline", "anwar_config", "start_run",
+           "finish_run"]
 
 
 def synthesise(path: Path, s: dict, *, seed: int) -> None:
@@ -149,7 +150,17 @@ def markdown(res: dict) -> str:
 
 
 def main(argv=None) -> dict:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    a, s, work, data, res = start_run(argv, doc=__doc__, table=SETTINGS, name="learning_anwar")
+    res["constant"] = constant_baseline(data)
+    cfg = anwar_config(s, device=a.device, seed=a.seed)
+    res["anwar"] = _row(data, work / "anwar", cfg, a.device)
+    return finish_run(res, a, argv, name="learning_anwar", table=markdown(res))
+
+
+def start_run(argv, *, doc: str, table: dict, name: str):
+    """The command line, settings, dataset and result header shared by this script and
+    ``oracle_aif.py``: (args, settings, workdir, dataset path, result dict)."""
+    p = argparse.ArgumentParser(description=doc.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="reduced width, a few CPU minutes")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     p.add_argument("--seed", type=int, default=0)
@@ -159,39 +170,39 @@ def main(argv=None) -> dict:
     p.add_argument("--set", action="append", default=[], metavar="KEY=JSON",
                    help="override a setting, e.g. --set rows_steps=20")
     p.add_argument("--workdir", help="keep (or reuse) the dataset and run here")
-    p.add_argument("--out", help="JSON path (default benchmarks/results/"
-                                 "learning_anwar[_quick].json)")
+    p.add_argument("--out", help=f"JSON path (default benchmarks/results/{name}[_quick].json)")
     a = p.parse_args(argv)
-    mode = "quick" if a.quick else "full"
-    s = chosen_settings(p, SETTINGS, a.quick, a.set)
+    s = chosen_settings(p, table, a.quick, a.set)
     if a.threads is not None and a.threads < 1:
         p.error(f"--threads {a.threads}: expected a positive integer")
     import torch
 
     from trainer.evaluate import resolve_device
 
-    work = Path(a.workdir or tempfile.mkdtemp(prefix="bench-anwar-"))
+    work = Path(a.workdir or tempfile.mkdtemp(prefix=f"bench-{name}-"))
     work.mkdir(parents=True, exist_ok=True)
     data = work / "defocused.zarr"
-    t0 = time.perf_counter()
+    a.t0 = time.perf_counter()
     if not data.exists():
         synthesise(data, s, seed=a.seed)
-    if a.threads:  # after the synthesis: its Numba kernels may reset the OpenMP threads
+    if a.threads:  # after the synthesis, so nothing it runs can change the count
         torch.set_num_threads(a.threads)
-    res = {"mode": mode, "settings": s, "camera": CAMERA, "focus": FOCUS,
-           "render_mode": MODE, "seed": a.seed,
+    res = {"mode": "quick" if a.quick else "full", "settings": s, "camera": CAMERA,
+           "focus": FOCUS, "render_mode": MODE, "seed": a.seed,
            "machine": {"cpu": cpu_model(), "device": str(resolve_device(a.device)),
-                       "torch_threads": torch.get_num_threads()},
-           "constant": constant_baseline(data)}
-    cfg = anwar_config(s, device=a.device, seed=a.seed)
-    res["anwar"] = _row(data, work / "anwar", cfg, a.device)
-    res["seconds_total"] = round(time.perf_counter() - t0, 1)
-    res["command"] = " ".join(["python", "benchmarks/learning_anwar.py",
+                       "torch_threads": torch.get_num_threads()}}
+    return a, s, work, data, res
+
+
+def finish_run(res: dict, a, argv, *, name: str, table: str) -> dict:
+    """Time, command, the JSON file and the printed table, for :func:`start_run`'s scripts."""
+    res["seconds_total"] = round(time.perf_counter() - a.t0, 1)
+    res["command"] = " ".join(["python", f"benchmarks/{name}.py",
                                *(sys.argv[1:] if argv is None else argv)])
-    out = Path(a.out or RESULTS / f"learning_anwar{'_quick' if a.quick else ''}.json")
+    out = Path(a.out or RESULTS / f"{name}{'_quick' if a.quick else ''}.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(res, indent=2) + "\n")
-    print("\n" + markdown(res) + f"\n\nwrote {out}", flush=True)
+    print("\n" + table + f"\n\nwrote {out}", flush=True)
     return res
 
 

@@ -23,17 +23,13 @@ Usage::
 
 from __future__ import annotations
 
-import argparse
-import json
 import math
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/_machine.py
-from _machine import chosen_settings, cpu_model  # noqa: E402
-from learning_anwar import CAMERA, FOCUS, MODE, synthesise  # noqa: E402
+from learning_anwar import finish_run, start_run  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results"
@@ -93,47 +89,10 @@ def markdown(res: dict) -> str:
 
 
 def main(argv=None) -> dict:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--quick", action="store_true", help="reduced width, a few CPU minutes")
-    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int,
-                   help="torch CPU threads (default: torch's); 1 avoids oversubscription "
-                        "when another job shares a 2-core machine")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=JSON",
-                   help="override a setting, e.g. --set rows_steps=20")
-    p.add_argument("--workdir", help="keep (or reuse) the dataset and run here")
-    p.add_argument("--out", help="JSON path (default benchmarks/results/"
-                                 "oracle_aif[_quick].json)")
-    a = p.parse_args(argv)
-    s = chosen_settings(p, SETTINGS, a.quick, a.set)
-    if a.threads is not None and a.threads < 1:
-        p.error(f"--threads {a.threads}: expected a positive integer")
-    import torch
-
-    from trainer.evaluate import resolve_device
-    work = Path(a.workdir or tempfile.mkdtemp(prefix="bench-oracle-aif-"))
-    work.mkdir(parents=True, exist_ok=True)
-    data = work / "defocused.zarr"
-    t0 = time.perf_counter()
-    if not data.exists():
-        synthesise(data, s, seed=a.seed)
-    if a.threads:  # after the synthesis: its Numba kernels may reset the OpenMP threads
-        torch.set_num_threads(a.threads)
-    res = {"mode": "quick" if a.quick else "full", "settings": s, "camera": CAMERA,
-           "focus": FOCUS, "render_mode": MODE, "seed": a.seed,
-           "machine": {"cpu": cpu_model(), "device": str(resolve_device(a.device)),
-                       "torch_threads": torch.get_num_threads()}}
+    a, s, work, data, res = start_run(argv, doc=__doc__, table=SETTINGS, name="oracle_aif")
     res["twohded"] = _row(data, work / "twohded_aif", train_config(s, device=a.device,
                                                                    seed=a.seed), a.device)
-    res["seconds_total"] = round(time.perf_counter() - t0, 1)
-    res["command"] = " ".join(["python", "benchmarks/oracle_aif.py",
-                               *(sys.argv[1:] if argv is None else argv)])
-    out = Path(a.out or RESULTS / f"oracle_aif{'_quick' if a.quick else ''}.json")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(res, indent=2) + "\n")
-    print("\n" + markdown(res) + f"\n\nwrote {out}", flush=True)
-    return res
+    return finish_run(res, a, argv, name="oracle_aif", table=markdown(res))
 
 
 if __name__ == "__main__":
