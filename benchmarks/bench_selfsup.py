@@ -4,8 +4,8 @@ cost-volume anchor, against the constants and the supervised defocus head.
 Per seed: procedural rooms (textured materials), camera ``2hded`` at f/1.0 focused at 10 m
 beyond the room (σ one-to-one with depth: median about 1.8 px, up to 11.5 px at 256 px
 wide), rendered with the exact gather (the blur model that the loss's re-blur assumes;
-setting ``render_mode``: ``layered`` adds occlusion, which the re-blur does not model) and
-stored in 8 bits.
+setting ``render_mode``: ``layered`` adds occlusion, which the re-blur does not model;
+settings ``focus`` and ``noise``: another focus policy, sensor noise) and stored in 8 bits.
 The same reduced-width 2HDED:NET (heads ``aif,defocus``) is trained with the same steps,
 crops, seed and initialisation under three losses:
 
@@ -26,6 +26,8 @@ Usage::
     python benchmarks/bench_selfsup.py --quick --threads 1 --seeds 0,1,2
     python benchmarks/bench_selfsup.py --device cuda --seeds 0,1,2       # full, for a GPU
     python benchmarks/bench_selfsup.py --quick --set render_mode='"layered"'  # occlusion
+    python benchmarks/bench_selfsup.py --quick --set render_mode='"layered"' \
+        --set focus='"uniform"' --set noise='{"gain": 0.01, "read_sigma": 0.002}'
 """
 
 from __future__ import annotations
@@ -52,7 +54,6 @@ REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results"
 FIGURES = REPO / "docs" / "figures"
 CAMERA = {"preset": "2hded", "f_number": 1.0}
-FOCUS = "fixed:10"
 TEXTURE_THRESHOLD = 0.02  # AiF gradient magnitude per pixel ([0, 1] values)
 TRAINED = ("supervised", "selfsup", "selfsup_anchor")
 ROWS = ("constant_mean", "constant_median", "cost_volume", *TRAINED)
@@ -60,10 +61,12 @@ SETTINGS = {
     "quick": {"n_train": 72, "n_val": 8, "n_test": 24, "size": [256, 256], "steps": 240,
               "batch_size": 8, "crop": 128, "lr": 0.01, "curve_points": 4, "sigma_max": 12.0,
               "anchor": 1.0, "anchor_window": 7, "render_mode": "gather",
+              "focus": "fixed:10", "noise": None,
               "model": {"growth_rate": 8, "num_init_features": 16, "block_config": [2, 3, 4, 3]}},
     "full": {"n_train": 2050, "n_val": 50, "n_test": 200, "size": [256, 256], "steps": 20000,
              "batch_size": 8, "crop": 256, "lr": 0.01, "curve_points": 25, "sigma_max": 12.0,
-             "anchor": 1.0, "anchor_window": 7, "render_mode": "gather", "model": {}},
+             "anchor": 1.0, "anchor_window": 7, "render_mode": "gather",
+             "focus": "fixed:10", "noise": None, "model": {}},
 }
 
 __all__ = ["SETTINGS", "ROWS", "synthesise", "texture_mask", "scene_errors", "predict_sigma",
@@ -77,7 +80,8 @@ def synthesise(path: Path, s: dict, *, seed: int, jobs: int = 1) -> None:
 
     h, w = s["size"]
     run_synth(SynthConfig(source="procedural", input="-", output=str(path), camera=CAMERA,
-                          focus=FOCUS, render_mode=s["render_mode"], seed=seed, jobs=jobs,
+                          focus=s["focus"], render_mode=s["render_mode"], noise=s["noise"],
+                          seed=seed, jobs=jobs,
                           shard_size=32,
                           source_options={"n_train": s["n_train"], "n_test": s["n_test"],
                                           "height": h, "width": w, "seed": seed}),
@@ -222,7 +226,7 @@ def main(argv=None) -> dict:
     fig = args.figure or FIGURES / f"selfsup_study{tag}.png"
     work = args.workdir or Path(tempfile.mkdtemp(prefix="bench_selfsup_"))
     res = {"mode": "quick" if args.quick else "full", "settings": s, "camera": CAMERA,
-           "focus": FOCUS, "render_mode": s["render_mode"],
+           "focus": s["focus"], "render_mode": s["render_mode"], "noise": s["noise"],
            "texture_threshold": TEXTURE_THRESHOLD,
            "machine": {"cpu": cpu_model(), "cpu_count": os.cpu_count(),
                        "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
