@@ -48,13 +48,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/: _machin
 from _machine import chosen_settings, cpu_model  # noqa: E402
 from learning.data import load_split  # noqa: E402
 from learning.runs import say, train, train_config  # noqa: E402
+from learning.sigma_scores import TEXTURE_THRESHOLD, scene_errors, texture_mask  # noqa: E402
 from learning.stats import mean_ci, paired_ci  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results"
 FIGURES = REPO / "docs" / "figures"
 CAMERA = {"preset": "2hded", "f_number": 1.0}
-TEXTURE_THRESHOLD = 0.02  # AiF gradient magnitude per pixel ([0, 1] values)
 TRAINED = ("supervised", "selfsup", "selfsup_anchor")
 ROWS = ("constant_mean", "constant_median", "cost_volume", *TRAINED)
 SETTINGS = {
@@ -86,19 +86,6 @@ def synthesise(path: Path, s: dict, *, seed: int, jobs: int = 1) -> None:
                           source_options={"n_train": s["n_train"], "n_test": s["n_test"],
                                           "height": h, "width": w, "seed": seed}),
               progress=False)
-
-
-def texture_mask(aif01: np.ndarray, threshold: float = TEXTURE_THRESHOLD) -> np.ndarray:
-    """(H, W) bool: AiF gradient magnitude (channel mean, central differences) > threshold."""
-    gy, gx = np.gradient(aif01.astype(np.float64).mean(-1))
-    return np.hypot(gx, gy) > threshold
-
-
-def scene_errors(pred: np.ndarray, sigma: np.ndarray, textured: np.ndarray) -> dict:
-    """MAE of one σ map over its finite pixels and over the finite textured ones."""
-    ok = np.isfinite(sigma)
-    err = np.abs(pred.astype(np.float64) - sigma)
-    return {"mae_all": float(err[ok].mean()), "mae_textured": float(err[ok & textured].mean())}
 
 
 def predict_sigma(checkpoint: Path, defocused: np.ndarray, *, device: str = "cpu") -> list:

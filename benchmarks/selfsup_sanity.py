@@ -31,6 +31,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
 from _machine import cpu_model  # noqa: E402
+from learning.sigma_scores import scene_errors, texture_mask  # noqa: E402
 
 
 def scene(seed: int, focus: float, size: int, f_number: float | None = None):
@@ -79,18 +80,6 @@ def descend(cost: np.ndarray, start: int) -> np.ndarray:
         down = np.take_along_axis(cost, np.maximum(idx - 1, 0)[None], 0)[0]
         idx = np.where((up < here) & (up <= down), idx + 1, np.where(down < here, idx - 1, idx))
     return idx
-
-
-def texture_mask(aif01: np.ndarray, thresh: float) -> np.ndarray:
-    """Pixels whose AiF gradient magnitude (channel mean, central differences) > thresh."""
-    g = aif01.mean(-1)
-    gy, gx = np.gradient(g)
-    return np.hypot(gx, gy) > thresh
-
-
-def _maes(pred, sigma, mask) -> dict:
-    err = np.abs(pred - sigma)
-    return {"mae_all": float(err.mean()), "mae_textured": float(err[mask].mean())}
 
 
 def fit_free(aif, blurred, sigma_max, *, smooth: float, steps: int, lr: float, init=None):
@@ -165,8 +154,8 @@ def _landscape(aif, blurred, sigma, sigma_max, mask) -> tuple[dict, np.ndarray]:
     grid, cost = grid_search(aif, blurred, sigma_max)
     best = grid[cost.argmin(0)]
     local = grid[descend(cost, int(round(1.0 / (grid[1] - grid[0]))))]
-    return {"grid_argmin": _maes(best, sigma, mask),
-            "descent_from_1px": _maes(local, sigma, mask)}, best
+    return {"grid_argmin": scene_errors(best, sigma, mask),
+            "descent_from_1px": scene_errors(local, sigma, mask)}, best
 
 
 def main(argv=None) -> dict:
@@ -208,8 +197,8 @@ def main(argv=None) -> dict:
            "reblur_vs_gather_abs": {"max": float(gap.abs().max()),
                                     "mean": float(gap.abs().mean())},
            "start_gradient_abs": start_gradient(aif, blurred, sigma_max, mask),
-           "constant_mean": _maes(np.full_like(sigma, sigma.mean()), sigma, mask),
-           "constant_median": _maes(np.full_like(sigma, np.median(sigma)), sigma, mask)}
+           "constant_mean": scene_errors(np.full_like(sigma, sigma.mean()), sigma, mask),
+           "constant_median": scene_errors(np.full_like(sigma, np.median(sigma)), sigma, mask)}
     res["landscape_8bit"], best = _landscape(aif, blurred, sigma, sigma_max, mask)
     res["landscape_float"], _ = _landscape(aif, blurred_f, sigma, sigma_max, mask)
     print(json.dumps({k: res[k] for k in ("landscape_8bit", "landscape_float")}), flush=True)
@@ -219,14 +208,14 @@ def main(argv=None) -> dict:
             pred = fit_free(aif, blurred, sigma_max, smooth=w, steps=a.steps, lr=a.lr,
                             init=init)
             key = f"from_{start}_smooth_{w:g}"
-            res["free"][key] = _maes(pred, sigma, mask) | {
+            res["free"][key] = scene_errors(pred, sigma, mask) | {
                 "above_sigma_max": float((pred > sigma_max).mean())}
             print(f"free {key}: {res['free'][key]}", flush=True)
     if a.net_steps:
         for name, sup in (("network", None), ("supervised", sigma)):
             pred = fit_network(aif, blurred, sigma_max, steps=a.net_steps, lr=1e-3,
                                seed=a.seed, supervised=sup)
-            res[name] = _maes(pred, sigma, mask) | {"steps": a.net_steps}
+            res[name] = scene_errors(pred, sigma, mask) | {"steps": a.net_steps}
             print(f"{name}: {res[name]}", flush=True)
     res["machine"] = {"cpu": cpu_model(), "torch_threads": torch.get_num_threads()}
     res["seconds"] = round(time.perf_counter() - t0, 1)
